@@ -1,0 +1,225 @@
+// `npm run bench`: Thaw against baselines measured in the same run on the same machine, as ratios.
+//   warm invoke latency and throughput through the gateway  vs  a bare Node HTTP hello-world server
+//   full cold start of a hello function                      vs  a bare `node hello.js` process start
+//   the per-phase split of the cold start
+// Thaw runs in its own process (bench/server.ts) so the load generator does not share its event loop.
+// Medians over many runs; never a single absolute figure. Writes bench/out/results.json and docs/bench.md.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { zipEntries } from '../src/codestore/index.ts';
+import { PHASES } from '../src/core/types.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    'cold-runs': { type: 'string' },
+    'warm-requests': { type: 'string' },
+    'load-seconds': { type: 'string' },
+  },
+});
+const COLD_RUNS = Number(args['cold-runs'] ?? (args.quick ? 8 : 30));
+const WARM_REQUESTS = Number(args['warm-requests'] ?? (args.quick ? 300 : 2000));
+const LOAD_SECONDS = Number(args['load-seconds'] ?? (args.quick ? 2 : 5));
+const LOAD_CONCURRENCY = 8;
+
+const root = join(import.meta.dirname, '..');
+const out = join(root, 'bench', 'out');
+const progress = (s: string) => process.stderr.write(`\r\x1b[K${s}`);
+const done = (s: string) => process.stderr.write(`\r\x1b[K${s}\n`);
+
+const median = (xs: number[]) => quantile(xs, 0.5);
+function quantile(xs: number[], q: number) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
+}
+const cleanEnv = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: LOAD_CONCURRENCY });
+function request(url: string, method = 'POST', body = '{}'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Sequential latency over n requests (after a warm-up), then throughput with c concurrent clients. */
+async function latencyAndThroughput(label: string, call: () => Promise<unknown>) {
+  for (let i = 0; i < 50; i++) await call();
+  const lat: number[] = [];
+  for (let i = 0; i < WARM_REQUESTS; i++) {
+    lat.push(await timed(call));
+    if (i % 100 === 0) progress(`${label}: latency ${i}/${WARM_REQUESTS}`);
+  }
+  let count = 0;
+  const until = performance.now() + LOAD_SECONDS * 1000;
+  const worker = async () => { while (performance.now() < until) { await call(); count++; } };
+  progress(`${label}: throughput, ${LOAD_CONCURRENCY} clients for ${LOAD_SECONDS} s`);
+  await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, worker));
+  done(`${label}: done`);
+  return { p50: median(lat), p90: quantile(lat, 0.9), p99: quantile(lat, 0.99), rps: count / LOAD_SECONDS };
+}
+
+function startProcess(cmd: string, argv: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let buf = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      buf += d;
+      const m = buf.match(ready);
+      if (m) resolve({ child, match: m });
+    });
+    child.once('exit', (code) => reject(new Error(`${cmd} exited with ${code} before it was ready: ${buf}`)));
+  });
+}
+
+const HELLO = 'export const handler = async (event) => ({ hello: event.name ?? "world" });\n';
+
+async function main() {
+  await mkdir(out, { recursive: true });
+  const dataDir = await mkdtemp(join(tmpdir(), 'thaw-bench-'));
+  const cacheDir = await mkdtemp('/dev/shm/thaw-bench-');
+  const children: ChildProcess[] = [];
+  try {
+    // Baseline 1: bare `node hello.js` process start, same binary, clean environment.
+    const helloJs = join(cacheDir, 'hello.mjs');
+    await writeFile(helloJs, `${HELLO}console.log(JSON.stringify(await handler({})));\n`);
+    const bare: number[] = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      progress(`bare node process start ${i + 1}/${COLD_RUNS}`);
+      bare.push(await timed(() => new Promise<void>((res, rej) => {
+        const c = spawn(process.execPath, [helloJs], { env: cleanEnv, stdio: 'ignore' });
+        c.once('exit', (code) => (code === 0 ? res() : rej(new Error(`exit ${code}`))));
+      })));
+    }
+    done(`bare node process start: median ${median(bare).toFixed(1)} ms`);
+
+    // Baseline 2: a bare Node HTTP server answering JSON.
+    const bareServer = await startProcess(process.execPath, ['-e', `
+      const http = require('node:http');
+      const s = http.createServer((req, res) => { req.resume(); req.on('end', () => { const b = JSON.stringify({ hello: 'world' }); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) }); res.end(b); }); });
+      s.keepAliveTimeout = 30000;
+      s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));`], cleanEnv, /listening (\d+)/);
+    children.push(bareServer.child);
+    const bareUrl = `http://127.0.0.1:${bareServer.match[1]}/`;
+    const bareHttp = await latencyAndThroughput('bare HTTP server', () => request(bareUrl));
+
+    // Thaw in its own process.
+    const thaw = await startProcess(process.execPath, [join(root, 'bench', 'server.ts'), dataDir, cacheDir], { ...process.env }, /THAW_URL (\S+)/);
+    children.push(thaw.child);
+    const url = thaw.match[1];
+    const api = (path: string, method: string, body: unknown) => request(`${url}${path}`, method, JSON.stringify(body));
+    const code = zipEntries([{ path: 'index.mjs', data: Buffer.from(HELLO) }]).toString('base64');
+    const created = await api('/2015-03-31/functions', 'POST', { FunctionName: 'hello', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: code } });
+    if (created.status !== 201) throw new Error(`could not deploy hello: ${created.body}`);
+
+    const invokeUrl = `${url}/2015-03-31/functions/hello/invocations`;
+    const first = await request(invokeUrl);
+    if (first.status !== 200) throw new Error(`invoke failed: ${first.body}`);
+    const warm = await latencyAndThroughput('Thaw warm invoke (Lambda API)', () => request(invokeUrl));
+    const trigger = await latencyAndThroughput('Thaw warm invoke (HTTP trigger)', () => request(`${url}/hello/`, 'GET', ''));
+
+    // Full cold starts: each run changes $LATEST's configuration, so no instance can be reused.
+    const cold: number[] = [];
+    const phases: Record<string, number[]> = Object.fromEntries([...PHASES, 'total'].map((p) => [p, []]));
+    for (let i = 0; i < COLD_RUNS; i++) {
+      progress(`Thaw full cold start ${i + 1}/${COLD_RUNS}`);
+      const up = await api('/2015-03-31/functions/hello/configuration', 'PUT', { Environment: { Variables: { RUN: String(i) } } });
+      if (up.status !== 200) throw new Error(`update failed: ${up.body}`);
+      let reply!: Awaited<ReturnType<typeof request>>;
+      cold.push(await timed(async () => { reply = await request(invokeUrl); }));
+      if (reply.headers['x-thaw-start'] !== 'cold') throw new Error(`expected a cold start, got ${reply.headers['x-thaw-start']}`);
+      for (const part of String(reply.headers['server-timing']).split(', ')) {
+        const [name, dur] = part.split(';dur=');
+        phases[name]?.push(Number(dur));
+      }
+    }
+    done(`Thaw full cold start: median ${median(cold).toFixed(1)} ms`);
+
+    const results = {
+      machine: { cpus: (await import('node:os')).cpus().length, node: process.version, date: new Date().toISOString() },
+      runs: { cold: COLD_RUNS, warmRequests: WARM_REQUESTS, loadSeconds: LOAD_SECONDS, loadConcurrency: LOAD_CONCURRENCY },
+      bareProcessStartMs: { p50: median(bare), p90: quantile(bare, 0.9) },
+      coldStartMs: { p50: median(cold), p90: quantile(cold, 0.9) },
+      coldStartPhasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])),
+      bareHttp, warmApi: warm, warmTrigger: trigger,
+    };
+    await writeFile(join(out, 'results.json'), JSON.stringify(results, null, 2));
+    const report = render(results);
+    await writeFile(join(root, 'docs', 'bench.md'), report);
+    process.stdout.write(report);
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+    agent.destroy();
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(cacheDir, { recursive: true, force: true });
+  }
+}
+
+type Results = {
+  machine: { cpus: number; node: string; date: string };
+  runs: { cold: number; warmRequests: number; loadSeconds: number; loadConcurrency: number };
+  bareProcessStartMs: { p50: number; p90: number };
+  coldStartMs: { p50: number; p90: number };
+  coldStartPhasesMs: Record<string, number>;
+  bareHttp: { p50: number; p90: number; p99: number; rps: number };
+  warmApi: { p50: number; p90: number; p99: number; rps: number };
+  warmTrigger: { p50: number; p90: number; p99: number; rps: number };
+};
+
+function render(r: Results): string {
+  const f = (n: number) => n.toFixed(2);
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  const lines = [
+    `# Benchmark`,
+    '',
+    `Measured by \`npm run bench\` on ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.machine.date}. Medians of ${r.runs.cold} cold starts and ${r.runs.warmRequests} sequential warm requests; throughput with ${r.runs.loadConcurrency} concurrent keep-alive clients for ${r.runs.loadSeconds} s. Ratios are against baselines measured in the same run.`,
+    '',
+    '## Warm invoke vs a bare Node HTTP server',
+    '',
+    '| | p50 ms | p90 ms | p99 ms | req/s | p50 vs bare | req/s vs bare |',
+    '|---|---|---|---|---|---|---|',
+    `| bare Node HTTP server | ${f(r.bareHttp.p50)} | ${f(r.bareHttp.p90)} | ${f(r.bareHttp.p99)} | ${r.bareHttp.rps.toFixed(0)} | 1.00× | 1.00× |`,
+    `| Thaw Invoke API | ${f(r.warmApi.p50)} | ${f(r.warmApi.p90)} | ${f(r.warmApi.p99)} | ${r.warmApi.rps.toFixed(0)} | ${x(r.warmApi.p50, r.bareHttp.p50)} | ${x(r.warmApi.rps, r.bareHttp.rps)} |`,
+    `| Thaw HTTP trigger | ${f(r.warmTrigger.p50)} | ${f(r.warmTrigger.p90)} | ${f(r.warmTrigger.p99)} | ${r.warmTrigger.rps.toFixed(0)} | ${x(r.warmTrigger.p50, r.bareHttp.p50)} | ${x(r.warmTrigger.rps, r.bareHttp.rps)} |`,
+    '',
+    '## Full cold start vs a bare `node hello.js` process start',
+    '',
+    '| | p50 ms | p90 ms | vs bare process |',
+    '|---|---|---|---|',
+    `| bare \`node hello.js\` (start to exit) | ${f(r.bareProcessStartMs.p50)} | ${f(r.bareProcessStartMs.p90)} | 1.00× |`,
+    `| Thaw full cold start (client-observed) | ${f(r.coldStartMs.p50)} | ${f(r.coldStartMs.p90)} | ${x(r.coldStartMs.p50, r.bareProcessStartMs.p50)} |`,
+    '',
+    '## Where the cold start goes (median per phase)',
+    '',
+    '| phase | ms | share of total |',
+    '|---|---|---|',
+    ...Object.entries(r.coldStartPhasesMs).filter(([k]) => k !== 'total').map(([k, v]) => `| ${k} | ${f(v)} | ${((v / r.coldStartPhasesMs.total) * 100).toFixed(1)}% |`),
+    `| total (server side) | ${f(r.coldStartPhasesMs.total)} | 100% |`,
+    '',
+    'Phases overlap: the runtime boots (`runtime`) while the code is fetched and unpacked, so shares do not add up to 100%.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+await main();

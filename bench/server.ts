@@ -1,0 +1,7 @@
+// Thaw for the benchmark, in its own process: `node bench/server.ts DATA_DIR CACHE_DIR`; prints THAW_URL.
+import { startThaw } from '../src/gateway/index.ts';
+
+const [dataDir, cacheDir] = process.argv.slice(2);
+const thaw = await startThaw({ port: 0, dataDir, cacheDir });
+process.stdout.write(`THAW_URL ${thaw.url}\n`);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void thaw.destroy().then(() => process.exit(0)); });

@@ -1,0 +1,472 @@
+// The agent: one per machine. Owns the instances, takes each invocation down the ladder (warm, else cold),
+// times every cold-start phase, enforces timeouts and concurrency, and stops idle instances by policy.
+// Imports src/core, src/policies, src/runtimes, src/sandbox, src/codestore.
+import { readFileSync } from 'node:fs';
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import { ThawError, asThawError } from '../core/errors.ts';
+import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
+import { newInstanceId } from '../core/ids.ts';
+import type { FunctionVersion, InvocationOutcome, InvocationRecord, InvocationTrigger, PhaseName, PhaseSpan, StartKind } from '../core/types.ts';
+import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
+import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
+import { pickInstance, planIdleStops, type KeepAlivePolicy } from '../policies/index.ts';
+import { InitFailure, RuntimeConnection, runtimes, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
+import type { SandboxDriver } from '../sandbox/index.ts';
+import { Instance, functionKey, type InstanceView } from './instance.ts';
+import { functionArn } from '../core/arn.ts';
+
+export interface CallRequest {
+  callerInvocationId: string;
+  functionName: string;
+  payload: string;
+}
+export type CallResult = { ok: true; payload: string } | { ok: false; error: SerializedError };
+
+export interface AgentOptions {
+  driver: SandboxDriver;
+  blobs: BlobStore;
+  cache: CodeCache;
+  packageLimits: PackageLimits;
+  clock: Clock;
+  keepAlive: KeepAlivePolicy;
+  /** Concurrent invocations per function when it has no reserved concurrency. */
+  defaultConcurrencyLimit: number;
+  /** How often idle instances are checked against the keep-alive policy. */
+  sweepIntervalMs: number;
+  /** Limit for a runtime to start and for user init to finish. */
+  startTimeoutMs: number;
+  initTimeoutMs: number;
+  region: string;
+  /** Working directory of a runtime before it is bound to its code. */
+  scratchDir: string;
+  /** context.invoke from inside a function; wired by the composition root. */
+  onCall(call: CallRequest): Promise<CallResult>;
+}
+
+export interface InvokeRequest {
+  invocationId: string;
+  version: FunctionVersion;
+  qualifier: string;
+  payload: string;
+  trigger: InvocationTrigger;
+  callerInvocationId: string | null;
+  clientContext: string | null;
+  /** Per-function limit (reserved concurrency) or null for the agent's default. */
+  concurrencyLimit: number | null;
+  /** Monotonic and wall time at which the platform received the request; phases are offsets from it. */
+  receivedMono: number;
+  receivedAt: number;
+  signal?: AbortSignal;
+}
+
+export interface InvokeResult {
+  record: InvocationRecord;
+  /** The handler's result as JSON, or Lambda's error document when functionError is set. */
+  payload: string;
+  functionError: 'Unhandled' | null;
+  /** This invocation's log lines, START to REPORT. */
+  logs: string[];
+}
+
+const MAX_LOG_LINES_KEPT = 2000;
+
+/** A started instance, or the finished (failed) invocation when user init failed. */
+type ColdStart = { instance: Instance; initMs: number } | { failure: InvokeResult };
+
+/** Collects phase spans as offsets from the moment the invocation arrived. */
+class Phases {
+  readonly spans: PhaseSpan[] = [];
+  #t0: number;
+  constructor(t0: number) { this.#t0 = t0; }
+  add(name: PhaseName, start: number, end: number) {
+    this.spans.push({ name, offsetMs: round(start - this.#t0), durationMs: round(end - start) });
+  }
+  duration(name: PhaseName) { return this.spans.find((s) => s.name === name)?.durationMs ?? 0; }
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+export class Agent implements AsyncDisposable {
+  #o: AgentOptions;
+  #pools = new Map<string, Instance[]>();
+  #byId = new Map<string, Instance>();
+  #inFlightByFunction = new Map<string, number>();
+  #logs = new Map<string, string[]>();
+  #handlerFiles = new Map<string, { file: string; exportName: string }>();
+  #active = 0;
+  #drained: PromiseWithResolvers<void> | null = null;
+  #closing = false;
+  #closed: Promise<void> | null = null;
+  #sweep: TimerHandle | null = null;
+
+  constructor(options: AgentOptions) {
+    this.#o = options;
+    this.#scheduleSweep();
+  }
+
+  get closing() { return this.#closing; }
+
+  instances(): InstanceView[] { return [...this.#byId.values()].map((i) => i.view()); }
+
+  async invoke(req: InvokeRequest): Promise<InvokeResult> {
+    if (this.#closing) throw new ThawError('THAW_E_SHUTTING_DOWN', 'Thaw is shutting down and takes no new invocations');
+    const { clock } = this.#o;
+    const fn = req.version.functionName;
+    const limit = req.concurrencyLimit ?? this.#o.defaultConcurrencyLimit;
+    const running = this.#inFlightByFunction.get(fn) ?? 0;
+    if (running >= limit) {
+      this.#publishRecord(req, { start: null, instanceId: null, phases: [], initMs: 0, handlerMs: 0, outcome: 'throttled', errorType: 'TooManyRequestsException', errorMessage: `concurrency limit ${limit} reached` });
+      throw new ThawError('THAW_E_THROTTLED', `function ${fn} is already running ${running} invocations, its concurrency limit`, { details: { limit } });
+    }
+    this.#inFlightByFunction.set(fn, running + 1);
+    this.#active++;
+    publishInvocationStart({ invocationId: req.invocationId, functionName: fn, qualifier: req.qualifier, trigger: req.trigger, at: req.receivedAt });
+    this.#logs.set(req.invocationId, []);
+    try {
+      return await this.#run(req);
+    } finally {
+      this.#logs.delete(req.invocationId);
+      const n = (this.#inFlightByFunction.get(fn) ?? 1) - 1;
+      if (n === 0) this.#inFlightByFunction.delete(fn); else this.#inFlightByFunction.set(fn, n);
+      if (--this.#active === 0) this.#drained?.resolve();
+    }
+  }
+
+  async #run(req: InvokeRequest): Promise<InvokeResult> {
+    const { clock } = this.#o;
+    const phases = new Phases(req.receivedMono);
+    const scheduleStart = clock.monotonic();
+    const pool = this.#pools.get(functionKey(req.version)) ?? [];
+    const decision = pickInstance(pool.map((i) => ({ instanceId: i.id, state: i.state, inFlight: i.inFlight, capacity: i.capacity, lastUsedAt: i.lastUsedAt })));
+    phases.add('schedule', scheduleStart, clock.monotonic());
+
+    let instance: Instance;
+    let start: StartKind;
+    let initMs = 0;
+    if (decision.path === 'warm') {
+      instance = this.#byId.get(decision.instanceId)!;
+      start = 'warm';
+    } else {
+      start = 'cold';
+      let cold: ColdStart;
+      try {
+        cold = await this.#coldStart(req, phases);
+      } catch (err) {
+        const e = asThawError(err);
+        this.#publishRecord(req, { start, instanceId: null, phases: phases.spans, initMs: 0, handlerMs: 0, outcome: 'platform_error', errorType: e.code, errorMessage: e.message });
+        throw e;
+      }
+      if ('failure' in cold) return cold.failure;
+      ({ instance, initMs } = cold);
+    }
+
+    if (req.signal?.aborted) {
+      this.#publishRecord(req, { start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs: 0, outcome: 'aborted', errorType: null, errorMessage: 'the caller went away before the handler started' });
+      throw new ThawError('THAW_E_ABORTED', 'the invocation was cancelled before the handler started');
+    }
+    return this.#invokeOn(instance, req, phases, start, initMs);
+  }
+
+  /** Full cold start: sandbox and runtime boot run while the code is fetched and unpacked. */
+  async #coldStart(req: InvokeRequest, phases: Phases): Promise<ColdStart> {
+    const { clock } = this.#o;
+    const v = req.version;
+    const runtime = runtimes.get(v.config.runtime);
+    if (!runtime) throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `runtime ${v.config.runtime} is not available on this node`);
+    const id = newInstanceId();
+
+    const sandboxStart = clock.monotonic();
+    const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [] });
+    const sandbox = await this.#o.driver.create(spec);
+    const sandboxEnd = clock.monotonic();
+    phases.add('sandbox', sandboxStart, sandboxEnd);
+
+    let instance!: Instance;
+    const conn = new RuntimeConnection(sandbox, {
+      onLog: (invocationId, stream, text) => this.#onLog(instance, invocationId, stream, text),
+      onCall: (invocationId, functionName, payload) => this.#o.onCall({ callerInvocationId: invocationId, functionName, payload }),
+    });
+    instance = new Instance(id, v, conn, clock);
+    this.#adopt(instance);
+
+    const booted = conn.ready().then(() => clock.monotonic());
+    booted.catch(() => {});
+    try {
+      const codeStart = clock.monotonic();
+      const code = await this.#o.cache.ensure(v.config.codeSha256, this.#o.blobs, this.#o.packageLimits);
+      phases.add('code', codeStart, codeStart + code.fetchMs);
+      phases.add('unpack', codeStart + code.fetchMs, codeStart + code.fetchMs + code.unpackMs);
+
+      const envStart = clock.monotonic();
+      const entry = await this.#handlerEntry(v, code.dir);
+      const initSpec = {
+        functionName: v.functionName,
+        version: v.version,
+        functionArn: functionArn(this.#o.region, v.functionName, req.qualifier),
+        memoryMb: v.config.memoryMb,
+        file: entry.file,
+        exportName: entry.exportName,
+        codeDir: code.dir,
+        env: this.#functionEnv(v, code.dir),
+      };
+      const envEnd = clock.monotonic();
+      phases.add('env', envStart, envEnd);
+      // No private networks yet: the phase exists so records keep one shape when they arrive.
+      phases.add('network', envEnd, envEnd);
+
+      const readyAt = await withTimeout(booted, this.#o.startTimeoutMs, () => sandbox.kill('runtime start timed out'), clock, 'the runtime did not start in time');
+      phases.add('runtime', sandboxEnd, readyAt);
+
+      instance.transition('initializing', 'runtime ready');
+      const initStart = Math.max(readyAt, envEnd);
+      try {
+        await withTimeout(conn.init(initSpec), this.#o.initTimeoutMs, () => sandbox.kill('init timed out'), clock, `init did not finish within ${this.#o.initTimeoutMs} ms`);
+      } catch (err) {
+        const end = clock.monotonic();
+        phases.add('init', initStart, end);
+        if (!(err instanceof InitFailure) && !(err instanceof ThawError && err.code === 'THAW_E_FUNCTION_TIMEOUT')) throw err;
+        const error: SerializedError = err instanceof InitFailure ? err.error : { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${req.invocationId} Error: ${err.message}`, trace: [] };
+        this.#stopInstance(instance, 'init failed');
+        return { failure: this.#finish(req, instance, phases, 'cold', end - initStart, 0, 'init_error', error) };
+      }
+      const initEnd = clock.monotonic();
+      phases.add('init', initStart, initEnd);
+      instance.transition('idle', 'initialized');
+      return { instance, initMs: initEnd - initStart };
+    } catch (err) {
+      this.#stopInstance(instance, 'cold start failed');
+      if (err instanceof ThawError) throw err;
+      throw new ThawError('THAW_E_SANDBOX_START_FAILED', `cold start of ${v.functionName} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async #invokeOn(instance: Instance, req: InvokeRequest, phases: Phases, start: StartKind, initMs: number): Promise<InvokeResult> {
+    const { clock } = this.#o;
+    const v = req.version;
+    const timeoutMs = v.config.timeoutMs;
+    instance.acquire();
+    this.#platformLog(instance, req.invocationId, `START RequestId: ${req.invocationId} Version: ${v.version}`);
+    const handlerStart = clock.monotonic();
+    let timedOut = false;
+    let aborted = false;
+    const timer = clock.setTimer(() => { timedOut = true; instance.conn.sandbox.kill('timeout'); }, timeoutMs);
+    const onAbort = () => { aborted = true; instance.conn.sandbox.kill('caller went away'); };
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    let outcome: InvokeOutcome;
+    try {
+      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext });
+    } finally {
+      timer.cancel();
+      req.signal?.removeEventListener('abort', onAbort);
+    }
+    const handlerEnd = clock.monotonic();
+    phases.add('handler', handlerStart, handlerEnd);
+    if (outcome.kind !== 'crash') instance.release();
+
+    if (outcome.kind === 'ok') return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'success', null, outcome.payload);
+    if (outcome.kind === 'error') return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', outcome.error);
+    const rid = `RequestId: ${req.invocationId} Error:`;
+    if (timedOut) {
+      return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'timeout',
+        { errorType: 'Sandbox.Timedout', errorMessage: `${rid} Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`, trace: [] });
+    }
+    if (aborted) {
+      this.#publishRecord(req, { start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs: handlerEnd - handlerStart, outcome: 'aborted', errorType: null, errorMessage: 'the caller went away' });
+      throw new ThawError('THAW_E_ABORTED', 'the caller went away; the instance running the invocation was stopped');
+    }
+    const how = outcome.exit.signal ? `signal: ${outcome.exit.signal}` : `exit status ${outcome.exit.code}`;
+    const oom = /heap out of memory|Reached heap limit/.test(outcome.stderrTail);
+    const error: SerializedError = oom
+      ? { errorType: 'Runtime.OutOfMemory', errorMessage: `${rid} Runtime exited with error: ${how} (out of memory: the ${v.config.memoryMb} MB setting allows a ${Math.floor(v.config.memoryMb * 0.85)} MB heap)`, trace: [] }
+      : outcome.error
+        ? { ...outcome.error, errorMessage: `${rid} ${outcome.error.errorMessage}` }
+        : { errorType: 'Runtime.ExitError', errorMessage: `${rid} Runtime exited with error: ${how}`, trace: [] };
+    return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'crash', error);
+  }
+
+  #finish(req: InvokeRequest, instance: Instance, phases: Phases, start: StartKind, initMs: number, handlerMs: number,
+    outcome: InvocationOutcome, error: SerializedError | null, payload?: string): InvokeResult {
+    const record = this.#publishRecord(req, {
+      start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs, outcome,
+      errorType: error?.errorType ?? null, errorMessage: error?.errorMessage ?? null,
+    });
+    this.#platformLog(instance, req.invocationId, `END RequestId: ${req.invocationId}`);
+    const maxRss = maxRssMb(instance.conn.sandbox.pid);
+    this.#platformLog(instance, req.invocationId,
+      `REPORT RequestId: ${req.invocationId}\tDuration: ${handlerMs.toFixed(2)} ms\tBilled Duration: ${record.billedMs} ms\tMemory Size: ${record.memoryMb} MB` +
+      (maxRss ? `\tMax Memory Used: ${maxRss} MB` : '') + (start === 'cold' ? `\tInit Duration: ${initMs.toFixed(2)} ms` : ''));
+    return {
+      record,
+      payload: error ? JSON.stringify(error) : payload ?? 'null',
+      functionError: error ? 'Unhandled' : null,
+      logs: this.#logs.get(req.invocationId) ?? [],
+    };
+  }
+
+  #publishRecord(req: InvokeRequest, r: Pick<InvocationRecord, 'start' | 'instanceId' | 'phases' | 'initMs' | 'handlerMs' | 'outcome' | 'errorType' | 'errorMessage'>): InvocationRecord {
+    const record: InvocationRecord = {
+      id: req.invocationId,
+      functionName: req.version.functionName,
+      version: req.version.version,
+      qualifier: req.qualifier,
+      trigger: req.trigger,
+      callerInvocationId: req.callerInvocationId,
+      receivedAt: req.receivedAt,
+      durationMs: round(this.#o.clock.monotonic() - req.receivedMono),
+      memoryMb: req.version.config.memoryMb,
+      ...r,
+      initMs: round(r.initMs),
+      handlerMs: round(r.handlerMs),
+      billedMs: r.start ? Math.ceil(r.initMs + r.handlerMs) : 0,
+    };
+    publishInvocationEnd(record);
+    return record;
+  }
+
+  async #handlerEntry(v: FunctionVersion, dir: string) {
+    const key = `${v.config.codeSha256}:${v.config.handler}`;
+    let entry = this.#handlerFiles.get(key);
+    if (!entry) {
+      const { file } = await resolveHandlerFile(dir, v.config.handler);
+      entry = { file, exportName: parseHandler(v.config.handler).exportName };
+      this.#handlerFiles.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** What every runtime gets, before it knows its function: a clean environment, as on Lambda. */
+  #runtimeEnv(): Record<string, string> {
+    return {
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      LANG: 'C.UTF-8',
+      TZ: 'UTC',
+      HOME: this.#o.scratchDir,
+      AWS_REGION: this.#o.region,
+      AWS_DEFAULT_REGION: this.#o.region,
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+      THAW_RUNTIME: 'nodejs24',
+    };
+  }
+
+  #functionEnv(v: FunctionVersion, codeDir: string): Record<string, string> {
+    return {
+      ...v.config.env,
+      AWS_LAMBDA_FUNCTION_NAME: v.functionName,
+      AWS_LAMBDA_FUNCTION_VERSION: v.version,
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(v.config.memoryMb),
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${v.functionName}`,
+      LAMBDA_TASK_ROOT: codeDir,
+      _HANDLER: v.config.handler,
+    };
+  }
+
+  #adopt(instance: Instance) {
+    const pool = this.#pools.get(instance.key) ?? [];
+    pool.push(instance);
+    this.#pools.set(instance.key, pool);
+    this.#byId.set(instance.id, instance);
+    void instance.conn.sandbox.exited.then((exit) => {
+      const reason = exit.killReason ?? (exit.signal ? `died by ${exit.signal}` : `exited with status ${exit.code}`);
+      if (!exit.killReason) this.#platformLog(instance, null, `instance ${instance.id} ${reason}`);
+      if (instance.state !== 'gone') instance.transition('gone', reason);
+      const rest = (this.#pools.get(instance.key) ?? []).filter((i) => i !== instance);
+      if (rest.length) this.#pools.set(instance.key, rest); else this.#pools.delete(instance.key);
+      this.#byId.delete(instance.id);
+    });
+  }
+
+  #stopInstance(instance: Instance, reason: string) {
+    if (instance.state === 'gone' || instance.state === 'stopping') return;
+    instance.transition('stopping', reason);
+    instance.conn.sandbox.kill(reason);
+  }
+
+  #onLog(instance: Instance, invocationId: string | null, stream: 'stdout' | 'stderr', text: string) {
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      publishLog({ functionName: instance.version.functionName, version: instance.version.version, instanceId: instance.id, invocationId, stream, at: this.#o.clock.now(), line });
+      const kept = invocationId ? this.#logs.get(invocationId) : undefined;
+      if (kept && kept.length < MAX_LOG_LINES_KEPT) kept.push(line);
+    }
+  }
+
+  #platformLog(instance: Instance, invocationId: string | null, line: string) {
+    publishLog({ functionName: instance.version.functionName, version: instance.version.version, instanceId: instance.id, invocationId, stream: 'platform', at: this.#o.clock.now(), line });
+    if (invocationId) this.#logs.get(invocationId)?.push(line);
+  }
+
+  #scheduleSweep() {
+    this.#sweep = this.#o.clock.setTimer(() => {
+      this.sweepIdle();
+      if (!this.#closing) this.#scheduleSweep();
+    }, this.#o.sweepIntervalMs);
+  }
+
+  /** Applies the keep-alive policy to every idle instance now; returns what it stopped. */
+  sweepIdle() {
+    const idle = [...this.#byId.values()].filter((i) => i.state === 'idle').map((i) => ({
+      instanceId: i.id, functionKey: i.key, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, invocations: i.invocations,
+    }));
+    const plan = planIdleStops(idle, this.#o.clock.monotonic(), this.#o.keepAlive);
+    for (const stop of plan) {
+      const instance = this.#byId.get(stop.instanceId);
+      if (instance) this.#stopInstance(instance, stop.reason);
+    }
+    return plan;
+  }
+
+  /** Stops every instance of a function (all its versions), e.g. when it is deleted or updated. */
+  async retire(functionName: string, keep?: (v: FunctionVersion) => boolean): Promise<void> {
+    const victims = [...this.#byId.values()].filter((i) => i.version.functionName === functionName && !keep?.(i.version));
+    for (const i of victims) if (i.inFlight === 0) this.#stopInstance(i, 'function changed or deleted');
+    await Promise.all(victims.filter((i) => i.inFlight === 0).map((i) => i.conn.sandbox.exited));
+  }
+
+  /** Drains: refuses new invocations, waits for running ones, then stops every instance. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#closing = true;
+      this.#sweep?.cancel();
+      if (this.#active > 0) {
+        this.#drained = Promise.withResolvers();
+        await this.#drained.promise;
+      }
+      await this.#stopAll('shutdown');
+    })();
+    return this.#closed;
+  }
+
+  /** Aborts: kills every instance now; running invocations end as crashes. */
+  async destroy(): Promise<void> {
+    this.#closing = true;
+    this.#sweep?.cancel();
+    await this.#stopAll('destroyed');
+    await this.close();
+  }
+
+  async #stopAll(reason: string) {
+    const all = [...this.#byId.values()];
+    for (const i of all) this.#stopInstance(i, reason);
+    await Promise.all(all.map((i) => i.conn.sandbox.exited));
+  }
+
+  async [Symbol.asyncDispose]() { await this.close(); }
+}
+
+/** Races a promise against a deadline on the injected clock; on timeout runs onTimeout and rejects. */
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void, clock: Clock, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimer(() => { onTimeout(); reject(new ThawError('THAW_E_FUNCTION_TIMEOUT', message)); }, ms);
+    p.then((v) => { timer.cancel(); resolve(v); }, (e) => { timer.cancel(); reject(e); });
+  });
+}
+
+/** Peak resident memory of a process in MB (Lambda's Max Memory Used), where /proc tells it. */
+function maxRssMb(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.ceil(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}

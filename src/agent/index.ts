@@ -1,0 +1,4 @@
+// The agent: one per machine; instance pools, the ladder, timeouts, keep-alive.
+// Public entry of src/agent; may import sandbox, runtimes, codestore, policies, core.
+export { Agent, type AgentOptions, type InvokeRequest, type InvokeResult, type CallRequest, type CallResult } from './agent.ts';
+export { instanceTransitions, canTransition, functionKey, type InstanceView } from './instance.ts';

@@ -1,0 +1,88 @@
+// One instance: a sandboxed runtime bound to one function version for its whole life, as a named state
+// machine whose transition table the tests check. Imports src/core and src/runtimes.
+import type { Clock } from '../core/clock.ts';
+import { publishInstanceState } from '../core/events.ts';
+import type { FunctionVersion, InstanceState } from '../core/types.ts';
+import type { RuntimeConnection } from '../runtimes/index.ts';
+
+/** Every allowed move; anything else is a bug and throws. */
+export const instanceTransitions: Readonly<Record<InstanceState, readonly InstanceState[]>> = {
+  starting: ['initializing', 'stopping', 'gone'],
+  initializing: ['idle', 'stopping', 'gone'],
+  idle: ['busy', 'stopping', 'gone'],
+  busy: ['idle', 'stopping', 'gone'],
+  stopping: ['gone'],
+  gone: [],
+};
+
+export const canTransition = (from: InstanceState, to: InstanceState) => instanceTransitions[from].includes(to);
+
+export const functionKey = (v: FunctionVersion) => `${v.functionName}@${v.version}#${v.revisionId}`;
+
+export class Instance {
+  readonly id: string;
+  readonly version: FunctionVersion;
+  readonly key: string;
+  readonly createdAt: number;
+  readonly conn: RuntimeConnection;
+  #clock: Clock;
+  #state: InstanceState = 'starting';
+  inFlight = 0;
+  invocations = 0;
+  lastUsedAt: number;
+  idleSince: number;
+
+  constructor(id: string, version: FunctionVersion, conn: RuntimeConnection, clock: Clock) {
+    this.id = id;
+    this.version = version;
+    this.key = functionKey(version);
+    this.conn = conn;
+    this.#clock = clock;
+    this.createdAt = this.lastUsedAt = this.idleSince = clock.monotonic();
+    publishInstanceState({ instanceId: id, functionName: version.functionName, version: version.version, from: null, to: 'starting', reason: 'cold start', at: clock.now() });
+  }
+
+  get state(): InstanceState { return this.#state; }
+  get capacity(): number { return this.version.config.instanceConcurrency; }
+
+  transition(to: InstanceState, reason: string): void {
+    const from = this.#state;
+    if (from === to) return;
+    if (!canTransition(from, to)) throw new Error(`instance ${this.id}: illegal transition ${from} -> ${to} (${reason})`);
+    this.#state = to;
+    if (to === 'idle') this.idleSince = this.#clock.monotonic();
+    publishInstanceState({ instanceId: this.id, functionName: this.version.functionName, version: this.version.version, from, to, reason, at: this.#clock.now() });
+  }
+
+  /** Takes one invocation slot (idle → busy). */
+  acquire(): void {
+    this.inFlight++;
+    this.invocations++;
+    this.lastUsedAt = this.#clock.monotonic();
+    this.transition('busy', 'invocation');
+  }
+
+  /** Gives the slot back; the last one out makes it idle again. */
+  release(): void {
+    this.inFlight--;
+    this.lastUsedAt = this.#clock.monotonic();
+    if (this.inFlight === 0 && this.#state === 'busy') this.transition('idle', 'invocation done');
+  }
+
+  view() {
+    return {
+      id: this.id,
+      functionName: this.version.functionName,
+      version: this.version.version,
+      state: this.#state,
+      pid: this.conn.sandbox.pid,
+      inFlight: this.inFlight,
+      invocations: this.invocations,
+      ageMs: Math.round(this.#clock.monotonic() - this.createdAt),
+      idleMs: this.#state === 'idle' ? Math.round(this.#clock.monotonic() - this.idleSince) : 0,
+      memoryMb: this.version.config.memoryMb,
+    };
+  }
+}
+
+export type InstanceView = ReturnType<Instance['view']>;

@@ -1,0 +1,235 @@
+// Control: functions, versions, aliases and their configuration. Validates every input before anything is
+// stored and leaves no partial state when a step fails. Imports src/core, src/store, src/codestore.
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import { ThawError } from '../core/errors.ts';
+import { LATEST, type Alias, type AliasRouting, type FunctionConfig, type FunctionRecord, type FunctionVersion } from '../core/types.ts';
+import type { Store } from '../store/index.ts';
+import { checkHandlerExport, ingestPackage, type BlobStore, type CodeCache, type PackageLimits } from '../codestore/index.ts';
+import { defaultConfig, parseOr, parseQualifier, routingSchema, validateAliasName, validateConfig, validateFunctionName, type ConfigInput } from './validate.ts';
+
+export interface ControlOptions {
+  store: Store;
+  blobs: BlobStore;
+  cache: CodeCache;
+  limits: PackageLimits;
+  clock: Clock;
+  /** Uniform [0,1) source for weighted alias routing; injectable so tests can pin it. */
+  random?: () => number;
+}
+
+export interface CreateFunctionInput extends ConfigInput {
+  name: string;
+  code: Buffer | undefined;
+  publish?: boolean;
+}
+
+export interface Resolved {
+  fn: FunctionRecord;
+  version: FunctionVersion;
+  /** What the caller asked for, normalized ($LATEST when nothing was given). */
+  qualifier: string;
+}
+
+export interface AliasInput {
+  functionVersion: string;
+  description?: string;
+  routing?: AliasRouting | null;
+  revisionId?: string;
+}
+
+/** Picks the version a weighted alias sends one invocation to, given u uniform in [0,1). */
+export function pickRoutedVersion(alias: Pick<Alias, 'functionVersion' | 'routing'>, u: number): string {
+  return alias.routing && u < alias.routing.weight ? alias.routing.version : alias.functionVersion;
+}
+
+export class Control {
+  #o: ControlOptions;
+  #random: () => number;
+
+  constructor(options: ControlOptions) {
+    this.#o = options;
+    this.#random = options.random ?? Math.random;
+  }
+
+  get store() { return this.#o.store; }
+
+  async createFunction(input: CreateFunctionInput): Promise<{ latest: FunctionVersion; published: FunctionVersion | null }> {
+    const name = validateFunctionName(input.name);
+    const { name: _n, code, publish, ...configInput } = input;
+    const cfg = { ...defaultConfig, ...validateConfig({ runtime: 'nodejs24', ...configInput }) };
+    if (await this.#o.store.getFunction(name)) throw new ThawError('THAW_E_FUNCTION_EXISTS', `function ${name} already exists`);
+    const pkg = await this.#ingest(code, cfg.handler);
+    const now = this.#o.clock.now();
+    const latest: FunctionVersion = {
+      functionName: name, version: LATEST, revisionId: randomUUID(), createdAt: now,
+      config: { ...cfg, runtime: cfg.runtime!, codeSha256: pkg.sha256, codeSize: pkg.size },
+    };
+    try {
+      await this.#o.store.createFunction({ name, createdAt: now, updatedAt: now, latest, lastPublished: 0, reservedConcurrency: null });
+    } catch (err) {
+      await this.#collect([pkg.sha256]);
+      throw err;
+    }
+    const published = publish ? await this.#o.store.publishVersion(name, now) : null;
+    return { latest, published };
+  }
+
+  async updateCode(name: string, code: Buffer | undefined, opts: { publish?: boolean; revisionId?: string } = {}) {
+    const fn = await this.getFunction(name);
+    const pkg = await this.#ingest(code, fn.latest.config.handler);
+    const latest = await this.#replaceLatest(fn, { codeSha256: pkg.sha256, codeSize: pkg.size }, opts.revisionId, [pkg.sha256]);
+    const published = opts.publish ? await this.#o.store.publishVersion(name, this.#o.clock.now()) : null;
+    return { latest, published };
+  }
+
+  async updateConfiguration(name: string, input: ConfigInput & { revisionId?: string }): Promise<FunctionVersion> {
+    const fn = await this.getFunction(name);
+    const { revisionId, ...rest } = input;
+    const patch = validateConfig(rest);
+    if (patch.handler !== undefined && patch.handler !== fn.latest.config.handler) {
+      const code = await this.#o.cache.ensure(fn.latest.config.codeSha256, this.#o.blobs, this.#o.limits);
+      await checkHandlerExport(code.dir, patch.handler);
+    }
+    return this.#replaceLatest(fn, patch as Partial<FunctionConfig>, revisionId, []);
+  }
+
+  async #replaceLatest(fn: FunctionRecord, patch: Partial<FunctionConfig>, expectedRevisionId: string | undefined, newCode: string[]) {
+    const now = this.#o.clock.now();
+    const latest: FunctionVersion = { ...fn.latest, revisionId: randomUUID(), createdAt: now, config: { ...fn.latest.config, ...patch } };
+    try {
+      await this.#o.store.updateLatest(fn.name, latest, now, expectedRevisionId);
+    } catch (err) {
+      await this.#collect(newCode);
+      throw err;
+    }
+    await this.#collect([fn.latest.config.codeSha256].filter((s) => s !== latest.config.codeSha256));
+    return latest;
+  }
+
+  async publishVersion(name: string, opts: { revisionId?: string } = {}): Promise<FunctionVersion> {
+    const fn = await this.getFunction(name);
+    if (opts.revisionId && opts.revisionId !== fn.latest.revisionId) {
+      throw new ThawError('THAW_E_REVISION_MISMATCH', `$LATEST of ${name} is at revision ${fn.latest.revisionId}, not ${opts.revisionId}`);
+    }
+    return this.#o.store.publishVersion(name, this.#o.clock.now());
+  }
+
+  async getFunction(name: string): Promise<FunctionRecord> {
+    const fn = await this.#o.store.getFunction(validateFunctionName(name));
+    if (!fn) throw new ThawError('THAW_E_FUNCTION_NOT_FOUND', `function ${name} does not exist`);
+    return fn;
+  }
+
+  listFunctions() { return this.#o.store.listFunctions(); }
+
+  async listVersions(name: string): Promise<FunctionVersion[]> {
+    const fn = await this.getFunction(name);
+    return [fn.latest, ...(await this.#o.store.listVersions(name))];
+  }
+
+  /** The version a qualifier names; an alias gives its primary version (no routing). */
+  async getVersion(name: string, qualifier?: string | null): Promise<{ fn: FunctionRecord; version: FunctionVersion; alias: Alias | null }> {
+    const fn = await this.getFunction(name);
+    const q = parseQualifier(qualifier);
+    if (q.kind === 'latest') return { fn, version: fn.latest, alias: null };
+    if (q.kind === 'version') return { fn, version: await this.#version(fn, q.version), alias: null };
+    const alias = await this.getAlias(name, q.alias);
+    return { fn, version: await this.#version(fn, alias.functionVersion), alias };
+  }
+
+  /** The version one invocation runs: aliases with weights pick between their two versions. */
+  async resolve(name: string, qualifier?: string | null): Promise<Resolved> {
+    const fn = await this.getFunction(name);
+    const q = parseQualifier(qualifier);
+    if (q.kind === 'latest') return { fn, version: fn.latest, qualifier: LATEST };
+    if (q.kind === 'version') return { fn, version: await this.#version(fn, q.version), qualifier: q.version };
+    const alias = await this.getAlias(name, q.alias);
+    return { fn, version: await this.#version(fn, pickRoutedVersion(alias, this.#random())), qualifier: q.alias };
+  }
+
+  async #version(fn: FunctionRecord, version: string): Promise<FunctionVersion> {
+    if (version === LATEST) return fn.latest;
+    const v = await this.#o.store.getVersion(fn.name, version);
+    if (!v) throw new ThawError('THAW_E_VERSION_NOT_FOUND', `function ${fn.name} has no version ${version}`);
+    return v;
+  }
+
+  /** Deletes a whole function, or one published version when a version qualifier is given. */
+  async deleteFunction(name: string, qualifier?: string | null): Promise<void> {
+    const fn = await this.getFunction(name);
+    const q = parseQualifier(qualifier);
+    if (q.kind === 'alias') throw new ThawError('THAW_E_QUALIFIER_INVALID', 'DeleteFunction takes a version number, not an alias; use DeleteAlias for aliases');
+    if (q.kind === 'version') {
+      const v = await this.#version(fn, q.version);
+      await this.#o.store.deleteVersion(name, q.version);
+      await this.#collect([v.config.codeSha256]);
+      return;
+    }
+    const shas = new Set([fn.latest.config.codeSha256, ...(await this.#o.store.listVersions(name)).map((v) => v.config.codeSha256)]);
+    await this.#o.store.deleteFunction(name);
+    await this.#collect([...shas]);
+  }
+
+  async putAlias(name: string, aliasName: string, input: AliasInput, create: boolean): Promise<Alias> {
+    const fn = await this.getFunction(name);
+    validateAliasName(aliasName);
+    const existing = await this.#o.store.getAlias(name, aliasName);
+    if (!create && !existing) throw new ThawError('THAW_E_ALIAS_NOT_FOUND', `function ${name} has no alias ${aliasName}`);
+    if (create && existing) throw new ThawError('THAW_E_ALIAS_EXISTS', `alias ${aliasName} of ${name} already exists`);
+    if (existing && input.revisionId && input.revisionId !== existing.revisionId) {
+      throw new ThawError('THAW_E_REVISION_MISMATCH', `alias ${aliasName} is at revision ${existing.revisionId}, not ${input.revisionId}`);
+    }
+    const functionVersion = input.functionVersion ?? existing?.functionVersion;
+    if (functionVersion !== LATEST) await this.#version(fn, functionVersion);
+    let routing = input.routing === undefined ? existing?.routing ?? null : input.routing;
+    if (routing) {
+      routing = parseOr('THAW_E_ALIAS_ROUTING_INVALID', routingSchema, routing, 'RoutingConfig.AdditionalVersionWeights');
+      if (routing.version === functionVersion) throw new ThawError('THAW_E_ALIAS_ROUTING_INVALID', `the additional version ${routing.version} is the alias's primary version`);
+      if (functionVersion === LATEST) throw new ThawError('THAW_E_ALIAS_ROUTING_INVALID', 'weighted routing needs a published primary version, not $LATEST');
+      await this.#version(fn, routing.version);
+      if (routing.weight === 0) routing = null;
+    }
+    const alias: Alias = {
+      functionName: name, name: aliasName, functionVersion,
+      description: input.description ?? existing?.description ?? '', routing, revisionId: randomUUID(),
+    };
+    await this.#o.store.putAlias(alias, create);
+    return alias;
+  }
+
+  async getAlias(name: string, aliasName: string): Promise<Alias> {
+    const alias = await this.#o.store.getAlias(name, validateAliasName(aliasName));
+    if (!alias) throw new ThawError('THAW_E_ALIAS_NOT_FOUND', `function ${name} has no alias ${aliasName}`);
+    return alias;
+  }
+
+  async listAliases(name: string) { await this.getFunction(name); return this.#o.store.listAliases(name); }
+
+  async deleteAlias(name: string, aliasName: string) {
+    await this.getAlias(name, aliasName);
+    await this.#o.store.deleteAlias(name, aliasName);
+  }
+
+  async putConcurrency(name: string, limit: number | null): Promise<void> {
+    await this.getFunction(name);
+    if (limit !== null && !(Number.isInteger(limit) && limit >= 0 && limit <= 10_000)) {
+      throw new ThawError('THAW_E_CONFIG_INVALID', `ReservedConcurrentExecutions must be an integer from 0 to 10000, got ${limit}`);
+    }
+    await this.#o.store.setReservedConcurrency(name, limit);
+  }
+
+  async #ingest(code: Buffer | undefined, handler: string) {
+    if (!code || code.length === 0) throw new ThawError('THAW_E_PACKAGE_MISSING', 'no code was given (Code.ZipFile is empty)');
+    return ingestPackage({ bytes: code, handler, blobs: this.#o.blobs, cache: this.#o.cache, limits: this.#o.limits });
+  }
+
+  /** Removes packages no version uses any more, from the origin and the node cache. */
+  async #collect(shas: string[]) {
+    for (const sha of new Set(shas)) {
+      if (await this.#o.store.isCodeInUse(sha)) continue;
+      await this.#o.blobs.delete(sha);
+      await this.#o.cache.remove(sha);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+// Validation of every user input that control accepts: names, qualifiers, configuration. Turns zod's
+// findings into THAW_E_* errors whose messages name the field and the rule. Imports src/core and zod.
+import { z } from 'zod';
+import { ThawError, type ErrorCode } from '../core/errors.ts';
+import { LATEST, RUNTIMES, type Runtime } from '../core/types.ts';
+
+/** First path segments the gateway uses itself; a function of that name could never be reached by URL. */
+export const RESERVED_NAMES = new Set(['thaw', 'metrics', 'health', 'favicon.ico']);
+
+const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+const ALIAS = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED_ENV = /^(AWS_|LAMBDA_|THAW_|_HANDLER$|_X_AMZN|NODE_OPTIONS$|TZ$)/;
+const MAX_ENV_BYTES = 4096;
+
+export function validateFunctionName(name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new ThawError('THAW_E_NAME_INVALID', `function name ${JSON.stringify(name)} is not valid: use 1-64 letters, digits, hyphens or underscores, starting with a letter`);
+  }
+  if (RESERVED_NAMES.has(name.toLowerCase())) throw new ThawError('THAW_E_NAME_RESERVED', `function name "${name}" is reserved`);
+  return name;
+}
+
+export function validateAliasName(name: unknown): string {
+  if (typeof name !== 'string' || !ALIAS.test(name) || name === LATEST) {
+    throw new ThawError('THAW_E_NAME_INVALID', `alias name ${JSON.stringify(name)} is not valid: use 1-128 letters, digits, hyphens or underscores, not only digits`);
+  }
+  return name;
+}
+
+export type Qualifier = { kind: 'latest' } | { kind: 'version'; version: string } | { kind: 'alias'; alias: string };
+
+export function parseQualifier(q: string | null | undefined): Qualifier {
+  if (q === null || q === undefined || q === '' || q === LATEST) return { kind: 'latest' };
+  if (/^[1-9]\d{0,9}$/.test(q)) return { kind: 'version', version: q };
+  if (ALIAS.test(q)) return { kind: 'alias', alias: q };
+  throw new ThawError('THAW_E_QUALIFIER_INVALID', `qualifier ${JSON.stringify(q)} is neither $LATEST, a version number nor an alias name`);
+}
+
+export function normalizeRuntime(r: unknown): Runtime {
+  const name = typeof r === 'string' ? r.replace(/\.x$/, '') : r;
+  if (!RUNTIMES.includes(name as Runtime)) {
+    throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `runtime ${JSON.stringify(r)} is not supported; supported: ${RUNTIMES.join(', ')}`);
+  }
+  return name as Runtime;
+}
+
+const handlerSchema = z.string().regex(/^[^/\s.][^\s]*\.[A-Za-z_$][\w$]*$/, 'must be FILE.EXPORT, e.g. index.handler').max(128)
+  .refine((h) => !h.split('/').includes('..'), 'must stay inside the package');
+
+/** Settings a user may give (all optional: a create fills defaults, an update changes what is given). */
+export const configInputSchema = z.strictObject({
+  handler: handlerSchema,
+  memoryMb: z.number().int().min(128).max(10240),
+  timeoutMs: z.number().int().min(1000).max(900_000),
+  env: z.record(z.string(), z.string()),
+  description: z.string().max(256),
+  instanceConcurrency: z.number().int().min(1).max(1000),
+}).partial();
+
+export type ConfigInput = z.infer<typeof configInputSchema> & { runtime?: string };
+
+export const defaultConfig = { handler: 'index.handler', memoryMb: 128, timeoutMs: 3000, env: {}, description: '', instanceConcurrency: 1 } as const;
+
+export function validateConfig(input: ConfigInput): z.infer<typeof configInputSchema> & { runtime?: Runtime } {
+  const { runtime, ...rest } = input;
+  const parsed = parseOr('THAW_E_CONFIG_INVALID', configInputSchema, rest);
+  if (parsed.handler !== undefined) parseOr('THAW_E_HANDLER_INVALID', handlerSchema, parsed.handler, 'handler');
+  if (parsed.env) validateEnv(parsed.env);
+  return { ...parsed, ...(runtime !== undefined ? { runtime: normalizeRuntime(runtime) } : {}) };
+}
+
+function validateEnv(env: Record<string, string>) {
+  for (const key of Object.keys(env)) {
+    if (!ENV_KEY.test(key)) throw new ThawError('THAW_E_CONFIG_INVALID', `environment variable name ${JSON.stringify(key)} is not valid: use letters, digits and underscores, not starting with a digit`);
+    if (RESERVED_ENV.test(key)) throw new ThawError('THAW_E_ENV_RESERVED', `environment variable ${key} is reserved: the runtime sets it`);
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(env));
+  if (bytes > MAX_ENV_BYTES) throw new ThawError('THAW_E_CONFIG_INVALID', `environment variables take ${bytes} bytes; the limit is ${MAX_ENV_BYTES}`);
+}
+
+export const routingSchema = z.strictObject({ version: z.string().regex(/^[1-9]\d*$/, 'must be a published version number'), weight: z.number().min(0).max(1) });
+
+/** zod parse whose failure becomes a ThawError naming the field and the rule. */
+export function parseOr<T extends z.ZodType>(code: ErrorCode, schema: T, value: unknown, label?: string): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = label ?? (issue.path.length ? issue.path.join('.') : 'value');
+  throw new ThawError(code, `${field}: ${issue.message}`, { details: { field, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } });
+}

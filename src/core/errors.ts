@@ -1,0 +1,117 @@
+// The one error registry: every failure Thaw reports has a stable code, a kind, an HTTP status and a fix.
+// Imports nothing; every component may import it.
+
+export type ErrorKind = 'user' | 'function' | 'platform';
+
+export interface ErrorSpec {
+  readonly kind: ErrorKind;
+  readonly status: number;
+  /** The AWS Lambda error type this maps to, so the AWS SDK raises the exception users expect. */
+  readonly lambdaType: string;
+  readonly retryable: boolean;
+  /** One sentence telling the user how to fix it. */
+  readonly fix: string;
+}
+
+const spec = (kind: ErrorKind, status: number, lambdaType: string, fix: string, retryable = false): ErrorSpec =>
+  ({ kind, status, lambdaType, retryable, fix });
+
+export const errorRegistry = {
+  // Requests and parameters
+  THAW_E_REQUEST_JSON: spec('user', 400, 'InvalidRequestContentException', 'Send a body that is valid JSON (check quoting and trailing commas).'),
+  THAW_E_REQUEST_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Correct the named field; `thaw --help` and the Lambda API reference list the accepted values.'),
+  THAW_E_REQUEST_TOO_LARGE: spec('user', 413, 'RequestTooLargeException', 'Keep the request body under the limit; upload large packages as a .zip of at most the package limit.'),
+  THAW_E_HEADER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Correct the named header to one of its documented values.'),
+  THAW_E_ROUTE_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Check the URL path; the API is documented in the README.'),
+  THAW_E_METHOD_NOT_ALLOWED: spec('user', 405, 'InvalidParameterValueException', 'Use one of the methods listed in the Allow header.'),
+
+  // Names and configuration
+  THAW_E_NAME_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Use 1-64 characters of letters, digits, hyphens and underscores, starting with a letter.'),
+  THAW_E_NAME_RESERVED: spec('user', 400, 'InvalidParameterValueException', 'Pick another name; this one is used by Thaw\'s own URL paths.'),
+  THAW_E_RUNTIME_UNKNOWN: spec('user', 400, 'InvalidParameterValueException', 'Use a supported runtime: nodejs24 (alias nodejs24.x).'),
+  THAW_E_CONFIG_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Correct the named setting; memory is 128-10240 MB, timeout 1-900 s, env keys match [A-Za-z_][A-Za-z0-9_]*.'),
+  THAW_E_ENV_RESERVED: spec('user', 400, 'InvalidParameterValueException', 'Rename the variable; names starting with AWS_, LAMBDA_ or THAW_ and NODE_OPTIONS are set by the runtime.'),
+  THAW_E_HANDLER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give the handler as FILE.EXPORT, e.g. index.handler for export `handler` of index.js.'),
+
+  // Packages
+  THAW_E_PACKAGE_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Provide the code: a .zip or .tgz file, or a directory for `thaw deploy`.'),
+  THAW_E_PACKAGE_FORMAT: spec('user', 400, 'InvalidParameterValueException', 'Upload a valid .zip (or gzip-compressed tar) archive; re-create it with `zip -r` or `tar czf`.'),
+  THAW_E_PACKAGE_TOO_LARGE: spec('user', 413, 'RequestEntityTooLargeException', 'Shrink the package (drop dev dependencies, use layers) or raise the limit with --max-package-mb.'),
+  THAW_E_PACKAGE_UNPACKED_TOO_LARGE: spec('user', 400, 'CodeStorageExceededException', 'Keep the unpacked package under the limit or raise it with --max-unpacked-mb.'),
+  THAW_E_PACKAGE_TOO_MANY_FILES: spec('user', 400, 'InvalidParameterValueException', 'Reduce the number of files in the package, e.g. by bundling.'),
+  THAW_E_PACKAGE_BOMB: spec('user', 400, 'InvalidParameterValueException', 'The archive expands far more than real code does; re-create it from the real files.'),
+  THAW_E_PACKAGE_PATH_UNSAFE: spec('user', 400, 'InvalidParameterValueException', 'Archive entries must be relative paths inside the package: no "..", no absolute paths, no drive letters.'),
+  THAW_E_PACKAGE_LINK_UNSAFE: spec('user', 400, 'InvalidParameterValueException', 'Links in the package must point to files inside it; replace the link with the file itself.'),
+  THAW_E_PACKAGE_ENTRY_UNSUPPORTED: spec('user', 400, 'InvalidParameterValueException', 'Only regular files, directories and symbolic links can be packaged; remove devices, FIFOs and encrypted entries.'),
+  THAW_E_HANDLER_FILE_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Put the handler file at the package root (or fix the path in --handler); .js, .mjs, .cjs and .ts are looked up.'),
+  THAW_E_HANDLER_EXPORT_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Export the named function from the handler file, e.g. `export const handler = async (event) => ...`.'),
+
+  // Resources
+  THAW_E_FUNCTION_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Check the name with `thaw list`, or deploy it with `thaw deploy`.'),
+  THAW_E_FUNCTION_EXISTS: spec('user', 409, 'ResourceConflictException', 'Pick another name, or update the existing function (UpdateFunctionCode / `thaw deploy`).'),
+  THAW_E_VERSION_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'List the published versions with `thaw list` and use one of them.'),
+  THAW_E_ALIAS_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Create the alias first with `thaw alias set`.'),
+  THAW_E_ALIAS_EXISTS: spec('user', 409, 'ResourceConflictException', 'Update the alias instead (UpdateAlias / `thaw alias set`).'),
+  THAW_E_ALIAS_ROUTING_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Route to one additional published version with a weight between 0 and 1, different from the primary version.'),
+  THAW_E_QUALIFIER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Use $LATEST, a version number or an alias name as the qualifier.'),
+  THAW_E_REVISION_MISMATCH: spec('user', 412, 'PreconditionFailedException', 'Fetch the function again and retry with its current RevisionId.'),
+  THAW_E_INVOCATION_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Use an invocation id from the X-Thaw-Invocation-Id header or `thaw logs`.'),
+
+  // Invocation
+  THAW_E_PAYLOAD_INVALID: spec('user', 400, 'InvalidRequestContentException', 'Send the event as a JSON document (an object, array, string, number, boolean or null).'),
+  THAW_E_PAYLOAD_TOO_LARGE: spec('user', 413, 'RequestTooLargeException', 'Keep synchronous payloads under 6 MB and asynchronous ones under 256 KB.'),
+  THAW_E_THROTTLED: spec('user', 429, 'TooManyRequestsException', 'Retry with backoff, or raise the function\'s concurrency limit (PutFunctionConcurrency).', true),
+  THAW_E_INVOKE_DEPTH: spec('function', 508, 'RecursiveInvocationException', 'A function called itself through context.invoke too deeply; break the recursion.'),
+  THAW_E_FUNCTION_TIMEOUT: spec('function', 200, 'Sandbox.Timedout', 'Make the handler finish sooner or raise the function timeout.'),
+  THAW_E_FUNCTION_CRASHED: spec('function', 200, 'Runtime.ExitError', 'The runtime exited during the invocation; check `thaw logs` for the cause (process.exit, uncaught error, native crash).'),
+  THAW_E_FUNCTION_OOM: spec('function', 200, 'Runtime.OutOfMemory', 'The handler ran out of memory; raise the function\'s memory or use less.'),
+  THAW_E_FUNCTION_INIT_FAILED: spec('function', 200, 'Runtime.InitError', 'The handler module failed while loading; check `thaw logs` for the error thrown at init.'),
+  THAW_E_RESPONSE_TOO_LARGE: spec('function', 200, 'Function.ResponseSizeTooLarge', 'Return less than 6 MB; put large results in storage and return a reference.'),
+  THAW_E_RESPONSE_INVALID: spec('function', 200, 'Runtime.MarshalError', 'Return a value that can be serialized as JSON.'),
+  THAW_E_SHUTTING_DOWN: spec('platform', 503, 'ServiceException', 'Thaw is shutting down; retry against a running instance.', true),
+  THAW_E_SANDBOX_START_FAILED: spec('platform', 502, 'ServiceException', 'The instance could not be started; check the server log and retry.', true),
+  THAW_E_INTERNAL: spec('platform', 500, 'ServiceException', 'This is a bug in Thaw; the server log has the details.', true),
+  THAW_E_ABORTED: spec('user', 499, 'ServiceException', 'The client went away or the request was cancelled before it finished.', true),
+
+  // CLI
+  THAW_E_CLI_USAGE: spec('user', 2, 'InvalidParameterValueException', 'Run `thaw help` to see the commands and their options.'),
+  THAW_E_CLI_UNREACHABLE: spec('platform', 503, 'ServiceException', 'Start Thaw with `npm start` (or `thaw up`), or point --endpoint / THAW_ENDPOINT at it.', true),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+export class ThawError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  readonly status: number;
+  readonly lambdaType: string;
+  readonly retryable: boolean;
+  readonly fix: string;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const s: ErrorSpec = errorRegistry[code];
+    this.name = 'ThawError';
+    this.code = code;
+    this.kind = s.kind;
+    this.status = s.status;
+    this.lambdaType = s.lambdaType;
+    this.retryable = s.retryable;
+    this.fix = s.fix;
+    this.details = options.details;
+  }
+
+  toJSON() {
+    return { code: this.code, kind: this.kind, message: this.message, fix: this.fix, retryable: this.retryable, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export const isThawError = (e: unknown): e is ThawError => e instanceof ThawError;
+
+/** Wraps anything thrown into a ThawError, keeping ThawErrors as they are. */
+export function asThawError(e: unknown): ThawError {
+  if (e instanceof ThawError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new ThawError('THAW_E_INTERNAL', message, { cause: e });
+}

@@ -1,0 +1,131 @@
+// The domain vocabulary every component shares: functions, versions, aliases, invocation records, phases,
+// instance states. Types only; imports nothing.
+
+export const RUNTIMES = ['nodejs24'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+/** Everything that decides how an instance of a version behaves. Immutable once a version is published. */
+export interface FunctionConfig {
+  readonly runtime: Runtime;
+  /** FILE.EXPORT, e.g. `index.handler` or `src/app.main`. */
+  readonly handler: string;
+  readonly memoryMb: number;
+  readonly timeoutMs: number;
+  readonly env: Readonly<Record<string, string>>;
+  readonly description: string;
+  /** How many invocations one instance serves at once (Lambda: 1). */
+  readonly instanceConcurrency: number;
+  /** Hex SHA-256 of the package as uploaded; names the blob in the code store. */
+  readonly codeSha256: string;
+  readonly codeSize: number;
+}
+
+export const LATEST = '$LATEST';
+
+export interface FunctionVersion {
+  readonly functionName: string;
+  /** `$LATEST` or a published number as a string ("1", "2", ...). */
+  readonly version: string;
+  /** Changes on every change of $LATEST; instances are keyed by it so an update never reuses stale ones. */
+  readonly revisionId: string;
+  readonly config: FunctionConfig;
+  readonly createdAt: number;
+}
+
+export interface FunctionRecord {
+  readonly name: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly latest: FunctionVersion;
+  /** Highest published version number, 0 when none. */
+  readonly lastPublished: number;
+  /** Per-function concurrency limit (PutFunctionConcurrency); null means the node's limit. */
+  readonly reservedConcurrency: number | null;
+}
+
+export interface AliasRouting {
+  /** The additional version and the share of traffic (0..1) it receives. */
+  readonly version: string;
+  readonly weight: number;
+}
+
+export interface Alias {
+  readonly functionName: string;
+  readonly name: string;
+  readonly functionVersion: string;
+  readonly routing: AliasRouting | null;
+  readonly description: string;
+  readonly revisionId: string;
+}
+
+/**
+ * The phases of DESIGN.md's cold-start anatomy, in order. `schedule` is picking an instance; a warm
+ * invocation has only `schedule` and `handler`.
+ */
+export const PHASES = ['schedule', 'sandbox', 'code', 'unpack', 'env', 'network', 'runtime', 'init', 'handler'] as const;
+export type PhaseName = (typeof PHASES)[number];
+
+export interface PhaseSpan {
+  readonly name: PhaseName;
+  /** Milliseconds since the invocation was received. */
+  readonly offsetMs: number;
+  readonly durationMs: number;
+}
+
+/** How the invocation found its instance: the rung of the instance ladder it took. */
+export type StartKind = 'warm' | 'cold';
+
+export type InvocationTrigger = 'api' | 'http' | 'event' | 'invoke';
+
+export type InvocationOutcome = 'success' | 'error' | 'timeout' | 'crash' | 'init_error' | 'throttled' | 'aborted' | 'platform_error';
+
+export interface InvocationRecord {
+  readonly id: string;
+  readonly functionName: string;
+  /** The version that ran (after alias resolution); empty when it never got that far. */
+  readonly version: string;
+  /** What the caller asked for: $LATEST, a version or an alias. */
+  readonly qualifier: string;
+  readonly instanceId: string | null;
+  readonly start: StartKind | null;
+  readonly trigger: InvocationTrigger;
+  readonly callerInvocationId: string | null;
+  /** Epoch ms when the platform received the invocation. */
+  readonly receivedAt: number;
+  readonly durationMs: number;
+  readonly phases: readonly PhaseSpan[];
+  /** User code init (Lambda's Init Duration); 0 for warm starts. */
+  readonly initMs: number;
+  readonly handlerMs: number;
+  /** ceil(init + handler): billing starts at user code init, platform time is never charged. */
+  readonly billedMs: number;
+  readonly memoryMb: number;
+  readonly outcome: InvocationOutcome;
+  readonly errorType: string | null;
+  readonly errorMessage: string | null;
+}
+
+/** Instance lifecycle; the transition table lives in agent/instance.ts. */
+export const INSTANCE_STATES = ['starting', 'initializing', 'idle', 'busy', 'stopping', 'gone'] as const;
+export type InstanceState = (typeof INSTANCE_STATES)[number];
+
+export interface LogLine {
+  readonly seq: number;
+  readonly at: number;
+  readonly functionName: string;
+  readonly version: string;
+  readonly instanceId: string;
+  readonly invocationId: string | null;
+  readonly stream: 'stdout' | 'stderr' | 'platform';
+  readonly line: string;
+}
+
+export interface QueuedEvent {
+  readonly id: string;
+  readonly functionName: string;
+  readonly qualifier: string;
+  readonly payload: string;
+  readonly attempts: number;
+  readonly enqueuedAt: number;
+  readonly nextAttemptAt: number;
+}

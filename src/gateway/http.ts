@@ -1,0 +1,135 @@
+// HTTP plumbing for the gateway: a small method+path router, bounded body reading, JSON replies and the
+// rendering of ThawErrors in Lambda's error shape. Imports src/core and node built-ins.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ThawError, asThawError } from '../core/errors.ts';
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+  /** Aborted when the client goes away before the response is sent. */
+  signal: AbortSignal;
+  requestId: string;
+  receivedMono: number;
+  receivedAt: number;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void>;
+
+interface Route { method: string; pattern: RegExp; keys: string[]; handler: Handler }
+
+export class Router {
+  #routes: Route[] = [];
+
+  /** Path patterns use `{name}` for one segment and `{name+}` for the rest of the path. */
+  on(method: string, path: string, handler: Handler): this {
+    const keys: string[] = [];
+    const source = path.replace(/\/?\{(\w+)(\+?)\}/g, (_m, key: string, greedy: string) => {
+      keys.push(key);
+      return greedy ? '(?:/(.*))?' : '/([^/]+)';
+    });
+    this.#routes.push({ method, pattern: new RegExp(`^${source}/?$`), keys, handler });
+    return this;
+  }
+
+  /** Finds the handler for a request, or says which methods the path allows. */
+  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | { allow: string[] } {
+    const allow: string[] = [];
+    for (const r of this.#routes) {
+      const m = r.pattern.exec(path);
+      if (!m) continue;
+      // A catch-all route never hides a more specific path that exists with other methods.
+      if (r.method === '*' && allow.length) break;
+      if (r.method !== method && r.method !== '*') { allow.push(r.method); continue; }
+      const params: Record<string, string> = {};
+      r.keys.forEach((k, i) => { params[k] = m[i + 1] === undefined ? '' : safeDecode(m[i + 1]); });
+      return { handler: r.handler, params };
+    }
+    return { allow };
+  }
+}
+
+const safeDecode = (s: string) => { try { return decodeURIComponent(s); } catch { return s; } };
+
+/** Reads the whole body, refusing more than maxBytes with THAW_E_REQUEST_TOO_LARGE before buffering it. */
+export async function readBody(req: IncomingMessage, maxBytes: number, onProgress?: (bytes: number) => void): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > maxBytes) throw new ThawError('THAW_E_REQUEST_TOO_LARGE', `the request body is ${declared} bytes; the limit for this call is ${maxBytes}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new ThawError('THAW_E_REQUEST_TOO_LARGE', `the request body exceeds ${maxBytes} bytes, the limit for this call`);
+    chunks.push(chunk as Buffer);
+    onProgress?.(size);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+export async function readJson(req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+  const body = await readBody(req, maxBytes);
+  if (body.length === 0) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new ThawError('THAW_E_REQUEST_JSON', `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ThawError('THAW_E_REQUEST_JSON', 'the request body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+export function sendJson(ctx: RequestContext, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  ctx.res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': ctx.requestId,
+    ...headers,
+  });
+  ctx.res.end(text);
+}
+
+/** Lambda's error shape (x-amzn-ErrorType + Type/message), plus Thaw's stable code and how to fix it. */
+export function sendError(ctx: RequestContext, err: unknown): void {
+  const e = asThawError(err);
+  if (ctx.res.headersSent) { ctx.res.destroy(); return; }
+  const status = e.status >= 400 && e.status < 600 ? e.status : 500;
+  sendJson(ctx, status, {
+    Type: e.kind === 'user' ? 'User' : 'Service',
+    message: e.message,
+    code: e.code,
+    fix: e.fix,
+    ...(e.details ? { details: e.details } : {}),
+  }, { 'x-amzn-errortype': e.lambdaType, ...(e.retryable && status === 429 ? { 'retry-after': '1' } : {}) });
+}
+
+/** Reads a string field of a Lambda request body, rejecting other types with a clear message. */
+export function optString(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new ThawError('THAW_E_REQUEST_INVALID', `${key} must be a string`);
+  return v;
+}
+
+export function optNumber(body: Record<string, unknown>, key: string): number | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ThawError('THAW_E_REQUEST_INVALID', `${key} must be a number`);
+  return v;
+}
+
+export function optBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new ThawError('THAW_E_REQUEST_INVALID', `${key} must be true or false`);
+  return v;
+}
+
+export function optObject(body: Record<string, unknown>, key: string): Record<string, unknown> | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new ThawError('THAW_E_REQUEST_INVALID', `${key} must be an object`);
+  return v as Record<string, unknown>;
+}

@@ -1,0 +1,6 @@
+// Gateway: the HTTP front door (Lambda Invoke and management API, HTTP triggers, Thaw's API) and the
+// composition root. Public entry of src/gateway; may import every component.
+export { startThaw, type RunningThaw } from './server.ts';
+export { resolveOptions, type UserOptions, type ResolvedOptions } from './options.ts';
+export { Platform } from './platform.ts';
+export { httpEventV2, httpResponseV2 } from './triggers.ts';

@@ -1,0 +1,280 @@
+// The AWS Lambda REST API (2015-03-31 and friends) over Thaw: request fields in, Lambda's JSON shapes out,
+// so the AWS SDK and CLI work unchanged. SigV4 signatures are accepted, not verified (yet).
+// Imports the gateway's platform and http helpers, control, core.
+import { functionArn, parseFunctionRef } from '../core/arn.ts';
+import { ThawError } from '../core/errors.ts';
+import { LATEST, type Alias, type FunctionVersion } from '../core/types.ts';
+import type { ConfigInput } from '../control/index.ts';
+import { serverTiming } from '../telemetry/index.ts';
+import { optBoolean, optNumber, optObject, optString, readBody, readJson, sendJson, type RequestContext, type Router } from './http.ts';
+import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, validatePayload, type Platform } from './platform.ts';
+
+const LOG_TAIL_BYTES = 4096;
+const CONFIG_BODY_BYTES = 1024 * 1024;
+
+export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => string): void {
+  const { control } = platform;
+  const region = platform.options.region;
+  const codeBodyBytes = Math.ceil(platform.options.maxPackageBytes * 4 / 3) + CONFIG_BODY_BYTES;
+
+  const configuration = (v: FunctionVersion) => ({
+    FunctionName: v.functionName,
+    FunctionArn: functionArn(region, v.functionName, v.version === LATEST ? undefined : v.version),
+    Runtime: v.config.runtime,
+    Role: `arn:aws:iam::000000000000:role/thaw`,
+    Handler: v.config.handler,
+    CodeSize: v.config.codeSize,
+    Description: v.config.description,
+    Timeout: Math.round(v.config.timeoutMs / 1000),
+    MemorySize: v.config.memoryMb,
+    LastModified: new Date(v.createdAt).toISOString().replace('Z', '+0000'),
+    CodeSha256: Buffer.from(v.config.codeSha256, 'hex').toString('base64'),
+    Version: v.version,
+    Environment: { Variables: { ...v.config.env } },
+    RevisionId: v.revisionId,
+    State: 'Active',
+    LastUpdateStatus: 'Successful',
+    PackageType: 'Zip',
+    Architectures: [process.arch === 'arm64' ? 'arm64' : 'x86_64'],
+    EphemeralStorage: { Size: 512 },
+    ThawInstanceConcurrency: v.config.instanceConcurrency,
+  });
+
+  const aliasShape = (a: Alias) => ({
+    AliasArn: functionArn(region, a.functionName, a.name),
+    Name: a.name,
+    FunctionVersion: a.functionVersion,
+    Description: a.description,
+    RevisionId: a.revisionId,
+    ...(a.routing ? { RoutingConfig: { AdditionalVersionWeights: { [a.routing.version]: a.routing.weight } } } : {}),
+  });
+
+  /** The function name from the path: a name, `name:qualifier`, or an ARN. */
+  const target = (ctx: RequestContext) => {
+    const ref = parseFunctionRef(ctx.params.name);
+    const fromQuery = ctx.url.searchParams.get('Qualifier');
+    if (ref.qualifier && fromQuery && ref.qualifier !== fromQuery) {
+      throw new ThawError('THAW_E_QUALIFIER_INVALID', `the function name says qualifier ${ref.qualifier} but the Qualifier parameter says ${fromQuery}`);
+    }
+    return { name: ref.name, qualifier: fromQuery ?? ref.qualifier };
+  };
+
+  const configInput = (body: Record<string, unknown>): ConfigInput => {
+    const env = optObject(body, 'Environment');
+    const vars = env ? optObject(env, 'Variables') : undefined;
+    if (vars) for (const [k, v] of Object.entries(vars)) if (typeof v !== 'string') throw new ThawError('THAW_E_CONFIG_INVALID', `Environment.Variables.${k} must be a string`);
+    const timeout = optNumber(body, 'Timeout');
+    const input: ConfigInput = {
+      runtime: optString(body, 'Runtime'),
+      handler: optString(body, 'Handler'),
+      memoryMb: optNumber(body, 'MemorySize'),
+      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      env: vars as Record<string, string> | undefined,
+      description: optString(body, 'Description'),
+      instanceConcurrency: optNumber(body, 'ThawInstanceConcurrency'),
+    };
+    return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as ConfigInput;
+  };
+
+  const zipFile = (body: Record<string, unknown>, container?: Record<string, unknown>): Buffer | undefined => {
+    const src = container ?? body;
+    if (src.S3Bucket !== undefined || src.ImageUri !== undefined) {
+      throw new ThawError('THAW_E_REQUEST_INVALID', 'only Code.ZipFile is supported: upload the package itself (S3 and container images are not)');
+    }
+    const zip = optString(src, 'ZipFile');
+    if (zip === undefined) return undefined;
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(zip)) throw new ThawError('THAW_E_PACKAGE_FORMAT', 'ZipFile must be base64-encoded');
+    return Buffer.from(zip, 'base64');
+  };
+
+  router.on('POST', '/2015-03-31/functions', async (ctx) => {
+    const body = await readJson(ctx.req, codeBodyBytes);
+    const code = optObject(body, 'Code');
+    if (!code) throw new ThawError('THAW_E_PACKAGE_MISSING', 'Code is required: give Code.ZipFile with the base64 of a .zip or .tgz package');
+    if (body.PackageType !== undefined && body.PackageType !== 'Zip') throw new ThawError('THAW_E_REQUEST_INVALID', 'PackageType must be Zip');
+    const name = optString(body, 'FunctionName');
+    if (!name) throw new ThawError('THAW_E_NAME_INVALID', 'FunctionName is required');
+    const { latest, published } = await control.createFunction({ name, code: zipFile(body, code), publish: optBoolean(body, 'Publish'), ...configInput(body) });
+    sendJson(ctx, 201, configuration(published ?? latest));
+  });
+
+  router.on('GET', '/2015-03-31/functions', async (ctx) => {
+    const all = ctx.url.searchParams.get('FunctionVersion') === 'ALL';
+    const fns = await control.listFunctions();
+    const items = all ? (await Promise.all(fns.map((f) => control.listVersions(f.name)))).flat() : fns.map((f) => f.latest);
+    const marker = Number(ctx.url.searchParams.get('Marker') ?? 0) || 0;
+    const max = Math.min(10_000, Number(ctx.url.searchParams.get('MaxItems') ?? 50) || 50);
+    const page = items.slice(marker, marker + max);
+    sendJson(ctx, 200, { Functions: page.map((v) => configuration(v)), ...(marker + max < items.length ? { NextMarker: String(marker + max) } : {}) });
+  });
+
+  router.on('GET', '/2015-03-31/functions/{name}', async (ctx) => {
+    const t = target(ctx);
+    const { fn, version } = await control.getVersion(t.name, t.qualifier);
+    sendJson(ctx, 200, {
+      Configuration: configuration(version),
+      Code: { RepositoryType: 'Thaw', Location: `${baseUrl()}/thaw/v1/code/${version.config.codeSha256}` },
+      ...(fn.reservedConcurrency !== null ? { Concurrency: { ReservedConcurrentExecutions: fn.reservedConcurrency } } : {}),
+      Tags: {},
+    });
+  });
+
+  router.on('GET', '/2015-03-31/functions/{name}/configuration', async (ctx) => {
+    const t = target(ctx);
+    const { version } = await control.getVersion(t.name, t.qualifier);
+    sendJson(ctx, 200, configuration(version));
+  });
+
+  router.on('DELETE', '/2015-03-31/functions/{name}', async (ctx) => {
+    const t = target(ctx);
+    await platform.deleteFunction(t.name, t.qualifier);
+    sendJson(ctx, 204, undefined);
+  });
+
+  router.on('PUT', '/2015-03-31/functions/{name}/code', async (ctx) => {
+    const body = await readJson(ctx.req, codeBodyBytes);
+    const { name } = target(ctx);
+    const { latest, published } = await control.updateCode(name, zipFile(body), { publish: optBoolean(body, 'Publish'), revisionId: optString(body, 'RevisionId') });
+    await platform.retireStaleLatest(name, latest.revisionId);
+    sendJson(ctx, 200, configuration(published ?? latest));
+  });
+
+  router.on('PUT', '/2015-03-31/functions/{name}/configuration', async (ctx) => {
+    const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    const { name } = target(ctx);
+    const latest = await control.updateConfiguration(name, { ...configInput(body), revisionId: optString(body, 'RevisionId') });
+    await platform.retireStaleLatest(name, latest.revisionId);
+    sendJson(ctx, 200, configuration(latest));
+  });
+
+  router.on('POST', '/2015-03-31/functions/{name}/versions', async (ctx) => {
+    const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    const v = await control.publishVersion(target(ctx).name, { revisionId: optString(body, 'RevisionId') });
+    sendJson(ctx, 201, configuration(v));
+  });
+
+  router.on('GET', '/2015-03-31/functions/{name}/versions', async (ctx) => {
+    const versions = await control.listVersions(target(ctx).name);
+    sendJson(ctx, 200, { Versions: versions.map((v) => configuration(v)) });
+  });
+
+  const routing = (body: Record<string, unknown>) => {
+    const rc = optObject(body, 'RoutingConfig');
+    if (rc === undefined) return undefined;
+    const weights = optObject(rc, 'AdditionalVersionWeights') ?? {};
+    const entries = Object.entries(weights);
+    if (entries.length === 0) return null;
+    if (entries.length > 1) throw new ThawError('THAW_E_ALIAS_ROUTING_INVALID', `AdditionalVersionWeights routes to ${entries.length} versions; an alias can route to one additional version`);
+    const [version, weight] = entries[0];
+    return { version, weight: weight as number };
+  };
+
+  router.on('POST', '/2015-03-31/functions/{name}/aliases', async (ctx) => {
+    const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    const aliasName = optString(body, 'Name');
+    const functionVersion = optString(body, 'FunctionVersion');
+    if (!aliasName || !functionVersion) throw new ThawError('THAW_E_REQUEST_INVALID', 'Name and FunctionVersion are required');
+    const a = await control.putAlias(target(ctx).name, aliasName, { functionVersion, description: optString(body, 'Description'), routing: routing(body) }, true);
+    sendJson(ctx, 201, aliasShape(a));
+  });
+
+  router.on('GET', '/2015-03-31/functions/{name}/aliases', async (ctx) => {
+    sendJson(ctx, 200, { Aliases: (await control.listAliases(target(ctx).name)).map(aliasShape) });
+  });
+
+  router.on('GET', '/2015-03-31/functions/{name}/aliases/{alias}', async (ctx) => {
+    sendJson(ctx, 200, aliasShape(await control.getAlias(target(ctx).name, ctx.params.alias)));
+  });
+
+  router.on('PUT', '/2015-03-31/functions/{name}/aliases/{alias}', async (ctx) => {
+    const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    const existing = await control.getAlias(target(ctx).name, ctx.params.alias);
+    const a = await control.putAlias(target(ctx).name, ctx.params.alias, {
+      functionVersion: optString(body, 'FunctionVersion') ?? existing.functionVersion,
+      description: optString(body, 'Description'),
+      routing: routing(body),
+      revisionId: optString(body, 'RevisionId'),
+    }, false);
+    sendJson(ctx, 200, aliasShape(a));
+  });
+
+  router.on('DELETE', '/2015-03-31/functions/{name}/aliases/{alias}', async (ctx) => {
+    await control.deleteAlias(target(ctx).name, ctx.params.alias);
+    sendJson(ctx, 204, undefined);
+  });
+
+  router.on('PUT', '/2017-10-31/functions/{name}/concurrency', async (ctx) => {
+    const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    const n = optNumber(body, 'ReservedConcurrentExecutions');
+    if (n === undefined) throw new ThawError('THAW_E_REQUEST_INVALID', 'ReservedConcurrentExecutions is required');
+    await control.putConcurrency(target(ctx).name, n);
+    sendJson(ctx, 200, { ReservedConcurrentExecutions: n });
+  });
+
+  router.on('DELETE', '/2017-10-31/functions/{name}/concurrency', async (ctx) => {
+    await control.putConcurrency(target(ctx).name, null);
+    sendJson(ctx, 204, undefined);
+  });
+
+  router.on('GET', '/2019-09-30/functions/{name}/concurrency', async (ctx) => {
+    const fn = await control.getFunction(target(ctx).name);
+    sendJson(ctx, 200, fn.reservedConcurrency === null ? {} : { ReservedConcurrentExecutions: fn.reservedConcurrency });
+  });
+
+  router.on('POST', '/2015-03-31/functions/{name}/invocations', async (ctx) => {
+    const h = ctx.req.headers;
+    const type = headerOneOf(h['x-amz-invocation-type'], 'X-Amz-Invocation-Type', ['RequestResponse', 'Event', 'DryRun'], 'RequestResponse');
+    const logType = headerOneOf(h['x-amz-log-type'], 'X-Amz-Log-Type', ['None', 'Tail'], 'None');
+    const clientContext = typeof h['x-amz-client-context'] === 'string' ? h['x-amz-client-context'] : null;
+    if (clientContext !== null) {
+      try { JSON.parse(Buffer.from(clientContext, 'base64').toString('utf8')); } catch {
+        throw new ThawError('THAW_E_HEADER_INVALID', 'X-Amz-Client-Context must be base64-encoded JSON');
+      }
+    }
+    const t = target(ctx);
+    const limit = type === 'Event' ? MAX_ASYNC_PAYLOAD_BYTES : MAX_SYNC_PAYLOAD_BYTES;
+    const payload = validatePayload((await readBody(ctx.req, limit)).toString('utf8'), limit);
+
+    if (type === 'DryRun') {
+      await control.resolve(t.name, t.qualifier);
+      sendJson(ctx, 204, undefined);
+      return;
+    }
+    if (type === 'Event') {
+      const { version } = await control.getVersion(t.name, t.qualifier);
+      const id = await platform.events.enqueue(t.name, t.qualifier ?? LATEST, payload);
+      sendJson(ctx, 202, undefined, { 'x-thaw-invocation-id': id, 'x-amz-executed-version': version.version });
+      return;
+    }
+    const r = await platform.invoke(t.name, t.qualifier, payload, {
+      trigger: 'api', signal: ctx.signal, receivedMono: ctx.receivedMono, receivedAt: ctx.receivedAt, clientContext,
+    });
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(r.payload)),
+      'x-amzn-requestid': r.record.id,
+      'x-amz-executed-version': r.record.version,
+      'x-thaw-invocation-id': r.record.id,
+      'x-thaw-start': r.record.start ?? 'none',
+      'server-timing': serverTiming(r.record),
+    };
+    if (r.functionError) headers['x-amz-function-error'] = r.functionError;
+    if (logType === 'Tail') headers['x-amz-log-result'] = logTail(r.logs);
+    ctx.res.writeHead(200, headers);
+    ctx.res.end(r.payload);
+  });
+}
+
+function headerOneOf<T extends string>(value: string | string[] | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new ThawError('THAW_E_HEADER_INVALID', `${name} must be one of ${allowed.join(', ')}; got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+/** The last 4 KB of an invocation's log, base64, as Lambda's LogType=Tail returns it. */
+export function logTail(lines: readonly string[]): string {
+  const text = Buffer.from(lines.join('\n') + '\n');
+  return text.subarray(Math.max(0, text.length - LOG_TAIL_BYTES)).toString('base64');
+}

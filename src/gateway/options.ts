@@ -1,0 +1,89 @@
+// Thaw's server options in three stages: what a user gives (CLI flags, env), validated and defaulted here
+// with zod, then frozen with units in the names. Imports src/core, zod and node built-ins.
+import { createHash } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { parseOr } from '../control/index.ts';
+
+export const userOptionsSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).default(8080),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** SQLite file, package origin, anything that must survive a restart. */
+  dataDir: z.string().min(1).default('.thaw'),
+  /** Node-local unpacked code; tmpfs by default where there is one. */
+  cacheDir: z.string().min(1).optional(),
+  region: z.string().regex(/^[a-z0-9-]+$/).default('us-east-1'),
+  maxPackageMb: z.number().positive().max(10_240).default(50),
+  maxUnpackedMb: z.number().positive().max(102_400).default(250),
+  idleTimeoutMs: z.number().int().min(0).default(10 * 60_000),
+  concurrencyLimit: z.number().int().min(1).max(100_000).default(100),
+  startTimeoutMs: z.number().int().min(100).default(10_000),
+  initTimeoutMs: z.number().int().min(100).default(10_000),
+  keepInvocations: z.number().int().min(100).default(100_000),
+  keepLogLinesPerFunction: z.number().int().min(100).default(20_000),
+  /** Delays before the retries of a failed asynchronous (Event) invocation; Lambda makes two. */
+  eventRetryDelaysMs: z.array(z.number().int().min(0)).max(10).default([60_000, 120_000]),
+  eventPollIntervalMs: z.number().int().min(10).default(500),
+  /** Longest function-to-function chain through context.invoke. */
+  maxCallDepth: z.number().int().min(1).max(64).default(16),
+  /** Log each request to stderr. */
+  accessLog: z.boolean().default(false),
+});
+
+export type UserOptions = z.input<typeof userOptionsSchema>;
+
+export interface ResolvedOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly cacheDir: string;
+  readonly region: string;
+  readonly maxPackageBytes: number;
+  readonly maxUnpackedBytes: number;
+  readonly idleTimeoutMs: number;
+  readonly concurrencyLimit: number;
+  readonly startTimeoutMs: number;
+  readonly initTimeoutMs: number;
+  readonly keepInvocations: number;
+  readonly keepLogLinesPerFunction: number;
+  readonly eventRetryDelaysMs: readonly number[];
+  readonly eventPollIntervalMs: number;
+  readonly maxCallDepth: number;
+  readonly accessLog: boolean;
+}
+
+export function resolveOptions(input: UserOptions): ResolvedOptions {
+  const o = parseOr('THAW_E_CONFIG_INVALID', userOptionsSchema, input);
+  const dataDir = resolve(o.dataDir);
+  return Object.freeze({
+    port: o.port,
+    host: o.host,
+    dataDir,
+    cacheDir: o.cacheDir ? resolve(o.cacheDir) : defaultCacheDir(dataDir),
+    region: o.region,
+    maxPackageBytes: Math.round(o.maxPackageMb * 1024 * 1024),
+    maxUnpackedBytes: Math.round(o.maxUnpackedMb * 1024 * 1024),
+    idleTimeoutMs: o.idleTimeoutMs,
+    concurrencyLimit: o.concurrencyLimit,
+    startTimeoutMs: o.startTimeoutMs,
+    initTimeoutMs: o.initTimeoutMs,
+    keepInvocations: o.keepInvocations,
+    keepLogLinesPerFunction: o.keepLogLinesPerFunction,
+    eventRetryDelaysMs: Object.freeze([...o.eventRetryDelaysMs]),
+    eventPollIntervalMs: o.eventPollIntervalMs,
+    maxCallDepth: o.maxCallDepth,
+    accessLog: o.accessLog,
+  });
+}
+
+/** Unpacked code belongs on tmpfs: many small files on a disk make cold starts slow. One dir per data dir. */
+function defaultCacheDir(dataDir: string): string {
+  const tag = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return `/dev/shm/thaw-${process.getuid?.() ?? 'u'}-${tag}`;
+  } catch {
+    return resolve(dataDir, 'cache');
+  }
+}

@@ -1,0 +1,182 @@
+// The composition root: builds store, code store, control, agent and recorder from resolved options and
+// owns the one invocation path every trigger uses (API, HTTP, queued events, context.invoke).
+// Imports every component below the gateway.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseFunctionRef } from '../core/arn.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { ThawError, asThawError } from '../core/errors.ts';
+import { newInvocationId } from '../core/ids.ts';
+import type { InvocationTrigger } from '../core/types.ts';
+import { Agent, type CallRequest, type CallResult, type InvokeResult } from '../agent/index.ts';
+import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
+import { Control } from '../control/index.ts';
+import { fixedKeepAlive } from '../policies/index.ts';
+import { processDriver } from '../sandbox/index.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { Recorder } from '../telemetry/index.ts';
+import { EventQueue } from './events.ts';
+import type { ResolvedOptions } from './options.ts';
+
+export interface InvokeOptions {
+  trigger: InvocationTrigger;
+  invocationId?: string;
+  receivedMono?: number;
+  receivedAt?: number;
+  signal?: AbortSignal;
+  callerInvocationId?: string | null;
+  clientContext?: string | null;
+}
+
+/** Synchronous payloads larger than Lambda's 6 MB are refused. */
+export const MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
+export const MAX_ASYNC_PAYLOAD_BYTES = 256 * 1024;
+
+export class Platform implements AsyncDisposable {
+  readonly options: ResolvedOptions;
+  readonly clock: Clock;
+  readonly store: Store;
+  readonly blobs: BlobStore;
+  readonly cache: CodeCache;
+  readonly limits: PackageLimits;
+  readonly control: Control;
+  readonly agent: Agent;
+  readonly recorder: Recorder;
+  readonly events: EventQueue;
+  /** Invocations in flight: who runs, for learning call chains and bounding their depth. */
+  #running = new Map<string, { functionName: string; depth: number }>();
+  #closed: Promise<void> | null = null;
+
+  private constructor(options: ResolvedOptions, store: Store, clock: Clock) {
+    this.options = options;
+    this.clock = clock;
+    this.store = store;
+    this.limits = { ...defaultPackageLimits, maxPackageBytes: options.maxPackageBytes, maxUnpackedBytes: options.maxUnpackedBytes };
+    this.blobs = new BlobStore(join(options.dataDir, 'blobs'));
+    this.cache = new CodeCache(join(options.cacheDir, 'code'), { monotonic: () => clock.monotonic() });
+    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock });
+    this.recorder = new Recorder({
+      store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
+      onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
+    });
+    this.agent = new Agent({
+      driver: processDriver,
+      blobs: this.blobs,
+      cache: this.cache,
+      packageLimits: this.limits,
+      clock,
+      keepAlive: fixedKeepAlive(options.idleTimeoutMs),
+      defaultConcurrencyLimit: options.concurrencyLimit,
+      sweepIntervalMs: Math.min(5000, Math.max(50, options.idleTimeoutMs / 4)),
+      startTimeoutMs: options.startTimeoutMs,
+      initTimeoutMs: options.initTimeoutMs,
+      region: options.region,
+      scratchDir: join(options.cacheDir, 'scratch'),
+      onCall: (call) => this.#onCall(call),
+    });
+    this.events = new EventQueue({
+      store, clock, pollIntervalMs: options.eventPollIntervalMs, retryDelaysMs: options.eventRetryDelaysMs,
+      invoke: (name, qualifier, payload, id) => this.invoke(name, qualifier, payload, { trigger: 'event', invocationId: id }),
+    });
+  }
+
+  static async start(options: ResolvedOptions, clock: Clock = systemClock): Promise<Platform> {
+    mkdirSync(options.dataDir, { recursive: true });
+    mkdirSync(join(options.cacheDir, 'scratch'), { recursive: true });
+    const store = await openStore(join(options.dataDir, 'thaw.db'));
+    const platform = new Platform(options, store, clock);
+    platform.events.start();
+    return platform;
+  }
+
+  /** Resolves the qualifier (alias weights included) and runs the invocation on this node's agent. */
+  async invoke(name: string, qualifier: string | null, payload: string, o: InvokeOptions): Promise<InvokeResult> {
+    const receivedMono = o.receivedMono ?? this.clock.monotonic();
+    const receivedAt = o.receivedAt ?? this.clock.now();
+    const target = await this.control.resolve(name, qualifier);
+    const invocationId = o.invocationId ?? newInvocationId();
+    const caller = o.callerInvocationId ? this.#running.get(o.callerInvocationId) : undefined;
+    this.#running.set(invocationId, { functionName: target.fn.name, depth: (caller?.depth ?? 0) + 1 });
+    try {
+      return await this.agent.invoke({
+        invocationId,
+        version: target.version,
+        qualifier: target.qualifier,
+        payload,
+        trigger: o.trigger,
+        callerInvocationId: o.callerInvocationId ?? null,
+        clientContext: o.clientContext ?? null,
+        concurrencyLimit: target.fn.reservedConcurrency,
+        receivedMono,
+        receivedAt,
+        signal: o.signal,
+      });
+    } finally {
+      this.#running.delete(invocationId);
+    }
+  }
+
+  /** context.invoke from inside a function: a synchronous invocation that also teaches the call graph. */
+  async #onCall(call: CallRequest): Promise<CallResult> {
+    try {
+      const caller = this.#running.get(call.callerInvocationId);
+      if (caller && caller.depth >= this.options.maxCallDepth) {
+        throw new ThawError('THAW_E_INVOKE_DEPTH', `the call chain is ${caller.depth} functions deep, the limit is ${this.options.maxCallDepth}`);
+      }
+      const { name, qualifier } = parseFunctionRef(call.functionName);
+      validatePayload(call.payload, MAX_SYNC_PAYLOAD_BYTES);
+      if (caller) await this.store.recordCall(caller.functionName, name, this.clock.now());
+      const r = await this.invoke(name, qualifier, call.payload, { trigger: 'invoke', callerInvocationId: call.callerInvocationId });
+      if (r.functionError) return { ok: false, error: JSON.parse(r.payload) };
+      return { ok: true, payload: r.payload };
+    } catch (err) {
+      const e = asThawError(err);
+      return { ok: false, error: { errorType: e.lambdaType, errorMessage: `${e.code}: ${e.message}`, trace: [] } };
+    }
+  }
+
+  /** Deletes a function (or one version) and stops the instances that can no longer be invoked. */
+  async deleteFunction(name: string, qualifier: string | null): Promise<void> {
+    await this.control.deleteFunction(name, qualifier);
+    const remaining = qualifier ? new Set((await this.store.listVersions(name)).map((v) => v.version)) : new Set<string>();
+    if (qualifier) remaining.add('$LATEST');
+    await this.agent.retire(name, (v) => remaining.has(v.version));
+  }
+
+  /** After $LATEST changed, instances of its previous revision are never picked again: stop them now. */
+  async retireStaleLatest(name: string, currentRevisionId: string): Promise<void> {
+    await this.agent.retire(name, (v) => v.version !== '$LATEST' || v.revisionId === currentRevisionId);
+  }
+
+  /** Drains: stops taking events, lets running invocations finish, stops instances, flushes records. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.events.close();
+      await this.agent.close();
+      await this.recorder.close();
+      await this.store.close();
+    })();
+    return this.#closed;
+  }
+
+  /** Aborts: kills every instance at once, then closes. */
+  async destroy(): Promise<void> {
+    await this.events.close();
+    await this.agent.destroy();
+    await this.close();
+  }
+
+  async [Symbol.asyncDispose]() { await this.close(); }
+}
+
+/** The payload must be a JSON document; an empty one is the empty object, as on Lambda. */
+export function validatePayload(payload: string, maxBytes: number): string {
+  if (Buffer.byteLength(payload) > maxBytes) throw new ThawError('THAW_E_PAYLOAD_TOO_LARGE', `the payload is ${Buffer.byteLength(payload)} bytes; the limit is ${maxBytes}`);
+  if (payload.trim() === '') return '{}';
+  try {
+    JSON.parse(payload);
+  } catch (err) {
+    throw new ThawError('THAW_E_PAYLOAD_INVALID', `the payload is not valid JSON: ${(err as Error).message}`);
+  }
+  return payload;
+}

@@ -1,0 +1,68 @@
+// Thaw's own API under /thaw/v1: invocation records and their phases, logs, instances, call graph,
+// package download. JSON in and out; the CLI and the dashboard use it.
+import { createReadStream } from 'node:fs';
+import { ThawError } from '../core/errors.ts';
+import { sendJson, type Router } from './http.ts';
+import type { Platform } from './platform.ts';
+
+const intParam = (v: string | null, name: string, def: number, max: number): number => {
+  if (v === null || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ThawError('THAW_E_REQUEST_INVALID', `${name} must be a non-negative integer`);
+  return Math.min(n, max);
+};
+
+export function thawRoutes(router: Router, platform: Platform): void {
+  const { store, control } = platform;
+
+  router.on('GET', '/thaw/v1/health', async (ctx) => {
+    sendJson(ctx, 200, { status: platform.agent.closing ? 'draining' : 'ok', store: store.kind, instances: platform.agent.instances().length });
+  });
+
+  router.on('GET', '/thaw/v1/invocations', async (ctx) => {
+    const q = ctx.url.searchParams;
+    const fn = q.get('function') ?? undefined;
+    if (fn) await control.getFunction(fn);
+    await platform.recorder.flush();
+    const invocations = await store.listInvocations({ functionName: fn, limit: intParam(q.get('limit'), 'limit', 50, 1000), before: q.get('before') ? intParam(q.get('before'), 'before', 0, Number.MAX_SAFE_INTEGER) : undefined });
+    sendJson(ctx, 200, { invocations });
+  });
+
+  router.on('GET', '/thaw/v1/invocations/{id}', async (ctx) => {
+    const rec = await platform.recorder.getInvocation(ctx.params.id);
+    if (!rec) throw new ThawError('THAW_E_INVOCATION_NOT_FOUND', `no invocation ${ctx.params.id} is recorded (records are kept for the newest ${platform.options.keepInvocations})`);
+    sendJson(ctx, 200, rec);
+  });
+
+  router.on('GET', '/thaw/v1/functions/{name}/logs', async (ctx) => {
+    const q = ctx.url.searchParams;
+    await control.getFunction(ctx.params.name);
+    await platform.recorder.flush();
+    const lines = await store.readLogs({
+      functionName: ctx.params.name,
+      afterSeq: q.get('after') === null ? undefined : intParam(q.get('after'), 'after', 0, Number.MAX_SAFE_INTEGER),
+      invocationId: q.get('invocation') ?? undefined,
+      limit: intParam(q.get('limit'), 'limit', 200, 5000),
+    });
+    sendJson(ctx, 200, { lines, next: lines.length ? lines[lines.length - 1].seq : Number(q.get('after') ?? 0) });
+  });
+
+  router.on('GET', '/thaw/v1/instances', async (ctx) => {
+    sendJson(ctx, 200, { instances: platform.agent.instances() });
+  });
+
+  router.on('GET', '/thaw/v1/calls', async (ctx) => {
+    sendJson(ctx, 200, { calls: await store.listCalls(ctx.url.searchParams.get('caller') ?? undefined) });
+  });
+
+  router.on('GET', '/thaw/v1/events', async (ctx) => {
+    sendJson(ctx, 200, { queued: await store.countEvents(), recent: platform.events.history.slice(-100) });
+  });
+
+  router.on('GET', '/thaw/v1/code/{sha}', async (ctx) => {
+    const sha = ctx.params.sha;
+    if (!/^[0-9a-f]{64}$/.test(sha) || !(await platform.blobs.has(sha))) throw new ThawError('THAW_E_ROUTE_NOT_FOUND', `no package ${sha}`);
+    ctx.res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    createReadStream(platform.blobs.path(sha)).pipe(ctx.res);
+  });
+}

@@ -1,0 +1,153 @@
+// Runtimes: how to start a language runtime in a sandbox and speak the instance protocol with it.
+// Public entry of src/runtimes; imports src/core, src/sandbox types and node built-ins.
+import { fileURLToPath } from 'node:url';
+import type { Runtime } from '../core/types.ts';
+import { ThawError } from '../core/errors.ts';
+import type { Sandbox, SandboxExit, SandboxSpec } from '../sandbox/index.ts';
+import type { HostMessage, InitSpec, InvokeSpec, RuntimeMessage, SerializedError } from './node/protocol.ts';
+
+export type { InitSpec, InvokeSpec, SerializedError } from './node/protocol.ts';
+
+export const nodeBootstrapPath = fileURLToPath(new URL('./node/bootstrap.mjs', import.meta.url));
+
+export interface RuntimeStartOptions {
+  id: string;
+  memoryMb: number;
+  cwd: string;
+  /** The runtime's own variables (no function's yet); the function's arrive with init. */
+  env: Record<string, string>;
+  readPaths: string[];
+}
+
+export interface RuntimeKind {
+  readonly name: Runtime;
+  sandboxSpec(o: RuntimeStartOptions): SandboxSpec;
+}
+
+/** Heap limit from the memory setting, leaving room for code, stacks and buffers outside the V8 heap. */
+export const heapLimitMb = (memoryMb: number) => Math.max(32, Math.floor(memoryMb * 0.85));
+
+export const nodeRuntime: RuntimeKind = {
+  name: 'nodejs24',
+  sandboxSpec(o) {
+    return {
+      id: o.id,
+      command: process.execPath,
+      args: [`--max-old-space-size=${heapLimitMb(o.memoryMb)}`, '--disable-warning=ExperimentalWarning', nodeBootstrapPath],
+      env: o.env,
+      cwd: o.cwd,
+      memoryBytes: o.memoryMb * 1024 * 1024,
+      readPaths: [...o.readPaths, nodeBootstrapPath],
+    };
+  },
+};
+
+export const runtimes: ReadonlyMap<Runtime, RuntimeKind> = new Map([[nodeRuntime.name, nodeRuntime]]);
+
+export type InvokeOutcome =
+  | { kind: 'ok'; payload: string }
+  | { kind: 'error'; error: SerializedError }
+  /** The runtime died during the invocation; `error` is what it reported before dying, if anything. */
+  | { kind: 'crash'; exit: SandboxExit; error: SerializedError | null; stderrTail: string };
+
+export class InitFailure extends Error {
+  readonly error: SerializedError;
+  readonly durationMs: number;
+  constructor(error: SerializedError, durationMs: number) {
+    super(error.errorMessage);
+    this.error = error;
+    this.durationMs = durationMs;
+  }
+}
+
+export interface ConnectionHooks {
+  onLog(invocationId: string | null, stream: 'stdout' | 'stderr', text: string): void;
+  /** context.invoke from inside the function. */
+  onCall(invocationId: string, functionName: string, payload: string): Promise<{ ok: true; payload: string } | { ok: false; error: SerializedError }>;
+}
+
+const TAIL_BYTES = 4096;
+
+/**
+ * The host side of the instance protocol over one sandbox. Every promise it hands out settles: with the
+ * runtime's answer, or with the sandbox's exit.
+ */
+export class RuntimeConnection {
+  readonly sandbox: Sandbox;
+  #hooks: ConnectionHooks;
+  #ready: PromiseWithResolvers<void> = Promise.withResolvers();
+  #init: PromiseWithResolvers<number> | null = null;
+  #pending = new Map<string, PromiseWithResolvers<InvokeOutcome>>();
+  #fatal = new Map<string, SerializedError>();
+  #stderrTail = '';
+
+  constructor(sandbox: Sandbox, hooks: ConnectionHooks) {
+    this.sandbox = sandbox;
+    this.#hooks = hooks;
+    this.#ready.promise.catch(() => {});
+    sandbox.channel.onMessage((m) => this.#onMessage(m as RuntimeMessage));
+    // Output that bypassed the bootstrap (native writes, V8's fatal errors) still reaches the logs.
+    for (const stream of ['stdout', 'stderr'] as const) {
+      sandbox[stream].setEncoding('utf8');
+      sandbox[stream].on('data', (text: string) => {
+        if (stream === 'stderr') this.#stderrTail = (this.#stderrTail + text).slice(-TAIL_BYTES);
+        this.#hooks.onLog(this.#pending.size === 1 ? [...this.#pending.keys()][0] : null, stream, text);
+      });
+    }
+    void sandbox.exited.then((exit) => this.#onExit(exit));
+  }
+
+  /** Resolves when the runtime has started and is waiting for init. */
+  ready(): Promise<void> { return this.#ready.promise; }
+
+  /** Binds the runtime to one function version; resolves with the user init duration (ms). */
+  init(spec: InitSpec): Promise<number> {
+    this.#init = Promise.withResolvers();
+    this.#send({ type: 'init', spec });
+    return this.#init.promise;
+  }
+
+  invoke(spec: InvokeSpec): Promise<InvokeOutcome> {
+    const p = Promise.withResolvers<InvokeOutcome>();
+    this.#pending.set(spec.id, p);
+    this.#send({ type: 'invoke', spec });
+    return p.promise;
+  }
+
+  get inFlight(): number { return this.#pending.size; }
+
+  #send(m: HostMessage) { this.sandbox.channel.send(m); }
+
+  #onMessage(m: RuntimeMessage) {
+    switch (m.type) {
+      case 'ready': this.#ready.resolve(); break;
+      case 'initDone': this.#init?.resolve(m.durationMs); break;
+      case 'initError': this.#init?.reject(new InitFailure(m.error, m.durationMs)); break;
+      case 'log': this.#hooks.onLog(m.invocationId, m.stream, m.text); break;
+      case 'result': {
+        const p = this.#pending.get(m.id);
+        if (!p) break;
+        this.#pending.delete(m.id);
+        p.resolve(m.ok ? { kind: 'ok', payload: m.payload } : { kind: 'error', error: m.error });
+        break;
+      }
+      case 'call':
+        void this.#hooks.onCall(m.invocationId, m.functionName, m.payload).then(
+          (r) => this.#send({ type: 'callResult', callId: m.callId, ...r }),
+          (e: unknown) => this.#send({ type: 'callResult', callId: m.callId, ok: false, error: { errorType: 'ThawError', errorMessage: String((e as Error)?.message ?? e), trace: [] } }),
+        );
+        break;
+      case 'fatal':
+        for (const id of m.invocationIds) this.#fatal.set(id, m.error);
+        break;
+    }
+  }
+
+  #onExit(exit: SandboxExit) {
+    const how = exit.signal ? `signal ${exit.signal}` : `exit status ${exit.code}`;
+    this.#ready.reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `the runtime exited before it was ready (${how}): ${this.#stderrTail.trim().slice(-500) || 'no output'}`));
+    this.#init?.reject(new InitFailure({ errorType: 'Runtime.ExitError', errorMessage: `Runtime exited during init with ${how}`, trace: [] }, 0));
+    for (const [id, p] of this.#pending) p.resolve({ kind: 'crash', exit, error: this.#fatal.get(id) ?? null, stderrTail: this.#stderrTail });
+    this.#pending.clear();
+  }
+}

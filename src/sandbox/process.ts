@@ -1,0 +1,76 @@
+// The process driver: one child process per instance in its own process group, no root needed.
+// Isolation is what a process gives (no namespaces); the environment is explicit and complete.
+// Imports node built-ins and src/core only.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ThawError } from '../core/errors.ts';
+import type { Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
+
+class ProcessSandbox implements Sandbox {
+  readonly id: string;
+  readonly pid: number;
+  readonly channel: SandboxChannel;
+  readonly exited: Promise<SandboxExit>;
+  #child: ChildProcess;
+  #killReason: string | null = null;
+  #exited = false;
+
+  constructor(id: string, child: ChildProcess) {
+    this.id = id;
+    this.#child = child;
+    this.pid = child.pid!;
+    this.channel = {
+      send: (m) => (child.connected ? child.send(m as never) : false),
+      onMessage: (l) => { child.on('message', l); },
+    };
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exited = true;
+        // Take down anything the function started in its group too.
+        this.#signalGroup('SIGKILL');
+        resolve({ code, signal, killReason: this.#killReason });
+      });
+    });
+  }
+
+  get stdout() { return this.#child.stdout!; }
+  get stderr() { return this.#child.stderr!; }
+  get hasExited() { return this.#exited; }
+
+  kill(reason: string): void {
+    if (this.#exited) return;
+    this.#killReason ??= reason;
+    this.#signalGroup('SIGKILL');
+  }
+
+  #signalGroup(signal: NodeJS.Signals) {
+    try { process.kill(-this.pid, signal); } catch { /* group already gone */ }
+  }
+
+  async [Symbol.asyncDispose]() {
+    this.kill('disposed');
+    await this.exited;
+  }
+}
+
+export const processDriver: SandboxDriver = {
+  name: 'process',
+  create(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new ThawError('THAW_E_ABORTED', 'the instance start was cancelled'));
+      const child = spawn(spec.command, spec.args, {
+        cwd: spec.cwd,
+        env: { ...spec.env },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        detached: true,
+        serialization: 'json',
+      });
+      const onError = (err: Error) => reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `could not start ${spec.command}: ${err.message}`, { cause: err }));
+      child.once('error', onError);
+      child.once('spawn', () => {
+        child.off('error', onError);
+        child.on('error', () => { /* reported through exit */ });
+        resolve(new ProcessSandbox(spec.id, child));
+      });
+    });
+  },
+};

@@ -1,0 +1,81 @@
+// The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
+// now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
+// database fits behind the same interface.
+import type { Alias, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, QueuedEvent } from '../core/types.ts';
+
+export interface InvocationQuery {
+  functionName?: string;
+  /** Only records received strictly before this epoch ms (for paging back). */
+  before?: number;
+  limit: number;
+}
+
+export interface LogQuery {
+  functionName: string;
+  /** Only lines with seq greater than this. */
+  afterSeq?: number;
+  invocationId?: string;
+  limit: number;
+}
+
+export interface CallEdge {
+  readonly caller: string;
+  readonly callee: string;
+  readonly count: number;
+  readonly lastAt: number;
+}
+
+export interface Store extends AsyncDisposable {
+  readonly kind: string;
+
+  /** Throws THAW_E_FUNCTION_EXISTS if the name is taken. */
+  createFunction(fn: FunctionRecord): Promise<void>;
+  getFunction(name: string): Promise<FunctionRecord | null>;
+  listFunctions(): Promise<FunctionRecord[]>;
+  /** Replaces $LATEST. With expectedRevisionId, throws THAW_E_REVISION_MISMATCH when it changed meanwhile. */
+  updateLatest(name: string, latest: FunctionVersion, updatedAt: number, expectedRevisionId?: string): Promise<void>;
+  setReservedConcurrency(name: string, limit: number | null): Promise<void>;
+  /** Deletes the function with its versions, aliases, logs and queued events. */
+  deleteFunction(name: string): Promise<void>;
+
+  /**
+   * Publishes $LATEST as the next version number, atomically. Returns the existing version instead when
+   * the newest published version has the same revision (Lambda does not publish duplicates).
+   */
+  publishVersion(name: string, createdAt: number): Promise<FunctionVersion>;
+  getVersion(name: string, version: string): Promise<FunctionVersion | null>;
+  listVersions(name: string): Promise<FunctionVersion[]>;
+  deleteVersion(name: string, version: string): Promise<void>;
+
+  /** Throws THAW_E_ALIAS_EXISTS when create is true and it exists, THAW_E_ALIAS_NOT_FOUND when false and missing. */
+  putAlias(alias: Alias, create: boolean): Promise<void>;
+  getAlias(functionName: string, name: string): Promise<Alias | null>;
+  listAliases(functionName: string): Promise<Alias[]>;
+  deleteAlias(functionName: string, name: string): Promise<void>;
+
+  /** True if any version of any function still uses this package. */
+  isCodeInUse(codeSha256: string): Promise<boolean>;
+
+  recordInvocation(rec: InvocationRecord): Promise<void>;
+  getInvocation(id: string): Promise<InvocationRecord | null>;
+  listInvocations(q: InvocationQuery): Promise<InvocationRecord[]>;
+  /** Keeps the newest `keep` records; returns how many were removed. */
+  pruneInvocations(keep: number): Promise<number>;
+
+  appendLogs(lines: Omit<LogLine, 'seq'>[]): Promise<void>;
+  readLogs(q: LogQuery): Promise<LogLine[]>;
+  pruneLogs(keepPerFunction: number): Promise<number>;
+
+  enqueueEvent(ev: QueuedEvent): Promise<void>;
+  /** Takes up to `limit` events due at `now`, leasing them until now + leaseMs so no one else takes them. */
+  leaseEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]>;
+  completeEvent(id: string): Promise<void>;
+  /** Puts a leased event back with attempts + 1, due at nextAttemptAt. */
+  retryEvent(id: string, nextAttemptAt: number): Promise<void>;
+  countEvents(): Promise<number>;
+
+  recordCall(caller: string, callee: string, at: number): Promise<void>;
+  listCalls(caller?: string): Promise<CallEdge[]>;
+
+  close(): Promise<void>;
+}

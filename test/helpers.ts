@@ -1,0 +1,106 @@
+// Fixtures for end-to-end tests: a real Thaw server on a free port with its own data and cache dirs,
+// packages built in memory, and a leak check that no instance process outlives its server.
+import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { startThaw, type RunningThaw, type UserOptions } from '../src/gateway/index.ts';
+import { zipEntries } from '../src/codestore/index.ts';
+
+export interface TestThaw {
+  thaw: RunningThaw;
+  url: string;
+  dataDir: string;
+  cacheDir: string;
+  lambda: LambdaClient;
+  /** Stops the server (drain), proves no instance process is left, removes the dirs. */
+  stop(): Promise<void>;
+  /** Restarts on the same data dir, as after a crash or an upgrade. */
+  restart(extra?: Partial<UserOptions>): Promise<void>;
+}
+
+export async function startTestThaw(options: Partial<UserOptions> = {}): Promise<TestThaw> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'thaw-test-data-'));
+  const cacheDir = await mkdtemp('/dev/shm/thaw-test-cache-');
+  const base = { port: 0, dataDir, cacheDir, eventPollIntervalMs: 50, ...options };
+  const t: TestThaw = {
+    thaw: await startThaw(base),
+    url: '',
+    dataDir,
+    cacheDir,
+    lambda: null as unknown as LambdaClient,
+    async stop() {
+      await t.thaw.close();
+      t.lambda.destroy();
+      const left = await processesUnder(cacheDir);
+      await rm(dataDir, { recursive: true, force: true });
+      await rm(cacheDir, { recursive: true, force: true });
+      if (left.length) throw new Error(`instance processes outlived the server: ${left.join(', ')}`);
+    },
+    async restart(extra = {}) {
+      await t.thaw.destroy();
+      t.lambda.destroy();
+      t.thaw = await startThaw({ ...base, ...extra });
+      wire();
+    },
+  };
+  const wire = () => {
+    t.url = t.thaw.url;
+    t.lambda = new LambdaClient({ endpoint: t.url, region: 'us-east-1', credentials: { accessKeyId: 'thaw', secretAccessKey: 'thaw' }, maxAttempts: 1 });
+  };
+  wire();
+  return t;
+}
+
+/** Pids of live processes whose working directory is inside dir: every instance starts in its scratch dir. */
+export async function processesUnder(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if ((await readlink(`/proc/${name}/cwd`)).startsWith(dir)) pids.push(Number(name));
+    } catch { /* gone meanwhile, or not ours to read */ }
+  }
+  return pids;
+}
+
+/** A package with the given files (source text), zipped in memory. */
+export const pkg = (files: Record<string, string>): Buffer =>
+  zipEntries(Object.entries(files).map(([path, text]) => ({ path, data: Buffer.from(text) })));
+
+/** A one-file ESM function whose handler body is `body` (has `event` and `context`). */
+export const fnSource = (body: string, prelude = '') => `${prelude}\nexport const handler = async (event, context) => {\n${body}\n};\n`;
+
+export interface InvokeReply {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+export async function invokeHttp(url: string, name: string, payload: unknown = {}, init: { qualifier?: string; headers?: Record<string, string> } = {}): Promise<InvokeReply> {
+  const q = init.qualifier ? `?Qualifier=${encodeURIComponent(init.qualifier)}` : '';
+  const res = await fetch(`${url}/2015-03-31/functions/${name}/invocations${q}`, {
+    method: 'POST', body: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: init.headers,
+  });
+  const text = await res.text();
+  let json: unknown = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Polls until check() returns a truthy value (bounded, so a broken feature fails instead of hanging). */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** GET a Thaw URL and parse its JSON body (tests read fields freely). */
+export async function getJson(url: string): Promise<any> {
+  return (await fetch(url)).json();
+}
