@@ -75,10 +75,15 @@ export class Control {
     return { latest, published };
   }
 
-  async updateCode(name: string, code: Buffer | undefined, opts: { publish?: boolean; revisionId?: string } = {}) {
+  /**
+   * Replaces $LATEST's code. `handler` (a Thaw extension) changes the handler in the same step, so a deploy
+   * that renames the handler file is checked against the new code, not the old.
+   */
+  async updateCode(name: string, code: Buffer | undefined, opts: { publish?: boolean; revisionId?: string; handler?: string } = {}) {
     const fn = await this.getFunction(name);
-    const pkg = await this.#ingest(code, fn.latest.config.handler);
-    const latest = await this.#replaceLatest(fn, { codeSha256: pkg.sha256, codeSize: pkg.size }, opts.revisionId, [pkg.sha256]);
+    const handler = opts.handler === undefined ? fn.latest.config.handler : validateConfig({ handler: opts.handler }).handler!;
+    const pkg = await this.#ingest(code, handler);
+    const latest = await this.#replaceLatest(fn, { codeSha256: pkg.sha256, codeSize: pkg.size, handler }, opts.revisionId, [pkg.sha256]);
     const published = opts.publish ? await this.#o.store.publishVersion(name, this.#o.clock.now()) : null;
     return { latest, published };
   }

@@ -134,7 +134,9 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
   router.on('PUT', '/2015-03-31/functions/{name}/code', async (ctx) => {
     const body = await readJson(ctx.req, codeBodyBytes);
     const { name } = target(ctx);
-    const { latest, published } = await control.updateCode(name, zipFile(body), { publish: optBoolean(body, 'Publish'), revisionId: optString(body, 'RevisionId') });
+    const { latest, published } = await control.updateCode(name, zipFile(body), {
+      publish: optBoolean(body, 'Publish'), revisionId: optString(body, 'RevisionId'), handler: optString(body, 'ThawHandler'),
+    });
     await platform.retireStaleLatest(name, latest.revisionId);
     sendJson(ctx, 200, configuration(published ?? latest));
   });

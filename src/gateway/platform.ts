@@ -84,6 +84,8 @@ export class Platform implements AsyncDisposable {
     mkdirSync(options.dataDir, { recursive: true });
     mkdirSync(join(options.cacheDir, 'scratch'), { recursive: true });
     const store = await openStore(join(options.dataDir, 'thaw.db'));
+    // One node owns the queue: leases held by a process that died are void, so those events run again.
+    await store.releaseLeases();
     const platform = new Platform(options, store, clock);
     platform.events.start();
     return platform;

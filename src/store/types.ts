@@ -39,8 +39,8 @@ export interface Store extends AsyncDisposable {
   deleteFunction(name: string): Promise<void>;
 
   /**
-   * Publishes $LATEST as the next version number, atomically. Returns the existing version instead when
-   * the newest published version has the same revision (Lambda does not publish duplicates).
+   * Publishes $LATEST as the next version number, atomically. Returns the newest published version instead
+   * when it has the same revision or the same code and configuration (Lambda does not publish duplicates).
    */
   publishVersion(name: string, createdAt: number): Promise<FunctionVersion>;
   getVersion(name: string, version: string): Promise<FunctionVersion | null>;
@@ -72,6 +72,11 @@ export interface Store extends AsyncDisposable {
   completeEvent(id: string): Promise<void>;
   /** Puts a leased event back with attempts + 1, due at nextAttemptAt. */
   retryEvent(id: string, nextAttemptAt: number): Promise<void>;
+  /**
+   * Makes every leased event due again at once; called when a node starts, so events a crashed process
+   * had leased are redelivered (at-least-once). Returns how many.
+   */
+  releaseLeases(): Promise<number>;
   countEvents(): Promise<number>;
 
   recordCall(caller: string, callee: string, at: number): Promise<void>;

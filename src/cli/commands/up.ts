@@ -1,0 +1,129 @@
+// `thaw up`: runs a Thaw node in this process until SIGINT/SIGTERM, then drains and stops every instance.
+// With --demo it deploys the functions in examples/ and prints how to call them.
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ThawError } from '../../core/errors.ts';
+import { zipDirectory } from '../../codestore/index.ts';
+import { startThaw, type Platform, type UserOptions } from '../../gateway/index.ts';
+import { num, positionals, str, type Command, type Io } from '../command.ts';
+
+const EXAMPLES = resolve(import.meta.dirname, '..', '..', '..', 'examples');
+
+/** The demo functions and how each is deployed (see examples/README.md). */
+const DEMO = [
+  { name: 'hello', dir: 'hello', handler: 'index.handler' },
+  { name: 'greeter', dir: 'greeter-cjs', handler: 'index.handler', env: { DEFAULT_NAME: 'friend' } },
+  { name: 'http-api', dir: 'http-api', handler: 'index.handler' },
+  { name: 'chain', dir: 'chain', handler: 'index.handler' },
+  { name: 'ts-hello', dir: 'ts-hello', handler: 'handler.handler' },
+];
+
+export const upCommand: Command = {
+  name: 'up',
+  usage: 'up [--port N] [--data DIR] [--demo]',
+  summary: 'run Thaw on this machine (Ctrl-C drains and stops)',
+  help: [
+    '  --port N          port to listen on (default $PORT, else 8080; 0 picks a free one)',
+    '  --host H          address to bind (default 127.0.0.1)',
+    '  --data DIR        data directory: SQLite file and packages (default .thaw)',
+    '  --cache DIR       node-local unpacked code (default: tmpfs under /dev/shm)',
+    '  --demo            deploy the functions in examples/ (skipped when they exist)',
+    '  --idle-timeout S  seconds an idle instance is kept (default 600)',
+    '  --access-log      log each request to stderr',
+    '  --max-package-mb N, --max-unpacked-mb N   package limits (default 50 and 250)',
+    '',
+  ].join('\n'),
+  options: {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    data: { type: 'string' },
+    cache: { type: 'string' },
+    demo: { type: 'boolean' },
+    'idle-timeout': { type: 'string' },
+    'access-log': { type: 'boolean' },
+    'max-package-mb': { type: 'string' },
+    'max-unpacked-mb': { type: 'string' },
+  },
+  async run(args) {
+    positionals(args, [], this.usage);
+    const { io } = args;
+    const port = num(args, 'port') ?? (io.env.PORT ? Number(io.env.PORT) : 8080);
+    if (!Number.isInteger(port) || port > 65535) throw new ThawError('THAW_E_CLI_USAGE', `--port (or $PORT) must be a port number, got ${port}`);
+    const idle = num(args, 'idle-timeout', 'seconds');
+    const options: UserOptions = {
+      port,
+      host: str(args, 'host'),
+      dataDir: str(args, 'data') ?? io.env.THAW_DATA ?? '.thaw',
+      cacheDir: str(args, 'cache'),
+      idleTimeoutMs: idle === undefined ? undefined : Math.round(idle * 1000),
+      accessLog: args.values['access-log'] === true,
+      maxPackageMb: num(args, 'max-package-mb', 'MB'),
+      maxUnpackedMb: num(args, 'max-unpacked-mb', 'MB'),
+    };
+    const thaw = await startThaw(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as UserOptions);
+    io.err(`thaw: listening on ${thaw.url} (data ${thaw.platform.options.dataDir}, code cache ${thaw.platform.options.cacheDir})\n`);
+    if (args.values.demo) {
+      try {
+        await deployDemo(thaw.platform, io);
+        io.out(demoHelp(thaw.url));
+      } catch (err) {
+        await thaw.destroy();
+        throw err;
+      }
+    }
+    io.out(`Thaw is up at ${thaw.url} — press Ctrl-C to stop.\n`);
+    await untilStopped(io);
+    io.err('thaw: draining (running invocations finish, then every instance stops; Ctrl-C again to kill now)\n');
+    const force = () => { io.err('thaw: killing instances now\n'); void thaw.destroy(); };
+    process.once('SIGINT', force);
+    process.once('SIGTERM', force);
+    try {
+      await thaw.close();
+    } finally {
+      process.off('SIGINT', force);
+      process.off('SIGTERM', force);
+    }
+    io.err('thaw: stopped\n');
+    return 0;
+  },
+};
+
+/** Resolves on SIGINT, SIGTERM or the io's abort signal. */
+function untilStopped(io: Io): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      io.signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+    io.signal?.addEventListener('abort', done);
+  });
+}
+
+async function deployDemo(platform: Platform, io: Io) {
+  const present = new Set((await platform.control.listFunctions()).map((f) => f.name));
+  const available = new Set(await readdir(EXAMPLES));
+  for (const d of DEMO) {
+    if (present.has(d.name)) { io.err(`thaw: demo function ${d.name} exists; leaving it as it is\n`); continue; }
+    if (!available.has(d.dir)) throw new ThawError('THAW_E_PACKAGE_MISSING', `examples/${d.dir} is missing from ${EXAMPLES}`);
+    const code = await zipDirectory(join(EXAMPLES, d.dir));
+    const { published } = await platform.control.createFunction({ name: d.name, code, publish: true, handler: d.handler, env: d.env });
+    io.err(`thaw: deployed ${d.name} (examples/${d.dir}) as version ${published?.version}\n`);
+  }
+}
+
+function demoHelp(url: string): string {
+  return `
+Try it:
+  npx thaw invoke hello --payload '{"name":"you"}'       # first call: a cold start
+  npx thaw invoke hello                                   # again: warm
+  npx thaw trace --last hello                             # where the cold start spent its time
+  curl -i '${url}/http-api/hi?name=you'                   # HTTP trigger (API Gateway v2 event)
+  npx thaw invoke chain --payload '{"target":"greeter"}'  # context.invoke of another function
+  aws lambda invoke --endpoint-url ${url} --function-name hello out.json
+
+`;
+}

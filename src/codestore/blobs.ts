@@ -1,0 +1,63 @@
+// The origin store of packages as uploaded, content-addressed by SHA-256: dir/ab/abcdef… Writes go to a
+// temporary file and are renamed into place, so a reader never sees half a blob. Imports src/core.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ThawError } from '../core/errors.ts';
+
+const SHA = /^[0-9a-f]{64}$/;
+
+export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+export class BlobStore {
+  readonly dir: string;
+
+  constructor(dir: string) { this.dir = dir; }
+
+  path(hash: string): string {
+    if (!SHA.test(hash)) throw new ThawError('THAW_E_INTERNAL', `${JSON.stringify(hash)} is not a SHA-256`);
+    return join(this.dir, hash.slice(0, 2), hash);
+  }
+
+  async put(bytes: Buffer): Promise<{ sha256: string; size: number; created: boolean }> {
+    const hash = sha256(bytes);
+    const target = this.path(hash);
+    if (await this.has(hash)) return { sha256: hash, size: bytes.length, created: false };
+    await mkdir(join(this.dir, hash.slice(0, 2)), { recursive: true });
+    const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      await writeFile(tmp, bytes, { flag: 'wx' });
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    return { sha256: hash, size: bytes.length, created: true };
+  }
+
+  async has(hash: string): Promise<boolean> {
+    return stat(this.path(hash)).then((s) => s.isFile(), () => false);
+  }
+
+  /** The blob's bytes, checked against its name (a damaged blob is an error, not wrong code). */
+  async get(hash: string): Promise<Buffer> {
+    let bytes: Buffer;
+    try { bytes = await readFile(this.path(hash)); } catch (err) {
+      throw new ThawError('THAW_E_INTERNAL', `package ${hash} is missing from the code store at ${this.dir}`, { cause: err });
+    }
+    if (sha256(bytes) !== hash) throw new ThawError('THAW_E_INTERNAL', `package ${hash} in the code store is damaged (its hash differs)`);
+    return bytes;
+  }
+
+  async delete(hash: string): Promise<void> {
+    await rm(this.path(hash), { force: true });
+  }
+
+  async list(): Promise<string[]> {
+    const out: string[] = [];
+    for (const shard of await readdir(this.dir).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.dir, shard)).catch(() => [] as string[])) if (SHA.test(name)) out.push(name);
+    }
+    return out.sort();
+  }
+}

@@ -1,0 +1,146 @@
+// Handlers: parse `file.export`, find the file as Node would load it (.js .mjs .cjs .ts ...), and check the
+// export exists without running the code (lexers for ESM and CommonJS, following re-exports).
+// Imports src/core, node built-ins, es-module-lexer and cjs-module-lexer.
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { stripTypeScriptTypes } from 'node:module';
+import { dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { init as initCjs, parse as parseCjs } from 'cjs-module-lexer';
+import { init as initEsm, parse as parseEsm } from 'es-module-lexer';
+import { ThawError } from '../core/errors.ts';
+
+export const HANDLER_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'] as const;
+const HANDLER = /^[A-Za-z0-9_$./-]+$/;
+
+export function parseHandler(handler: string): { module: string; exportName: string } {
+  const invalid = (why: string) => new ThawError('THAW_E_HANDLER_INVALID', `handler ${JSON.stringify(handler)} ${why}`);
+  if (!HANDLER.test(handler)) throw invalid('may contain only letters, digits, _ $ . / and -');
+  const dot = handler.lastIndexOf('.');
+  if (dot <= 0 || dot === handler.length - 1) throw invalid('must be FILE.EXPORT, e.g. index.handler');
+  const module = handler.slice(0, dot);
+  const exportName = handler.slice(dot + 1);
+  if (module.startsWith('/')) throw invalid('must be a path relative to the package root');
+  if (module.split('/').some((s) => s === '..' || s === '')) throw invalid('must not contain ".." or empty path segments');
+  if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(exportName)) throw invalid(`names export ${JSON.stringify(exportName)}, which is not a JavaScript identifier`);
+  return { module, exportName };
+}
+
+export type ModuleFormat = 'esm' | 'cjs';
+
+export async function resolveHandlerFile(dir: string, handler: string): Promise<{ file: string; format: ModuleFormat }> {
+  const { module } = parseHandler(handler);
+  const root = await realpath(dir);
+  const tried: string[] = [];
+  for (const ext of HANDLER_EXTENSIONS) {
+    const candidate = join(root, module + ext);
+    tried.push(module + ext);
+    const real = await realpath(candidate).catch(() => null);
+    if (!real || !(await stat(real)).isFile()) continue;
+    if (real !== root && !real.startsWith(root + sep)) continue;
+    return { file: candidate, format: await moduleFormat(candidate, root) };
+  }
+  throw new ThawError('THAW_E_HANDLER_FILE_MISSING', `handler ${handler}: none of ${tried.join(', ')} is in the package`);
+}
+
+/** As Node decides: by extension, else the nearest package.json "type", else by syntax (decided by the caller). */
+async function moduleFormat(file: string, root: string): Promise<ModuleFormat> {
+  const ext = extname(file);
+  if (ext === '.mjs' || ext === '.mts') return 'esm';
+  if (ext === '.cjs' || ext === '.cts') return 'cjs';
+  const type = await packageType(dirname(file), root);
+  if (type) return type === 'module' ? 'esm' : 'cjs';
+  // No "type": Node detects ES module syntax.
+  const [, , , hasModuleSyntax] = await esmParse(file);
+  return hasModuleSyntax ? 'esm' : 'cjs';
+}
+
+async function packageType(from: string, root: string): Promise<string | null> {
+  for (let d = from; ; d = dirname(d)) {
+    try {
+      const pkg = JSON.parse(await readFile(join(d, 'package.json'), 'utf8'));
+      return pkg.type === 'module' ? 'module' : 'commonjs';
+    } catch { /* no package.json here, or unreadable: keep walking */ }
+    if (d === root || !d.startsWith(root)) return null;
+  }
+}
+
+async function esmParse(file: string) {
+  await initEsm();
+  let source = await readFile(file, 'utf8');
+  if (/\.[mc]?ts$/.test(file)) {
+    try { source = stripTypeScriptTypes(source); } catch { /* the runtime will report the syntax error */ }
+  }
+  try {
+    return parseEsm(source, file);
+  } catch {
+    return [[], [], false, false] as unknown as ReturnType<typeof parseEsm>;
+  }
+}
+
+/**
+ * Rejects a handler whose file does not export the named function when that can be known statically.
+ * When it cannot (computed CommonJS exports, a parse error the runtime will report), it is accepted.
+ */
+export async function checkHandlerExport(dir: string, handler: string): Promise<void> {
+  const { exportName } = parseHandler(handler);
+  const { file, format } = await resolveHandlerFile(dir, handler);
+  const root = await realpath(dir);
+  const found = format === 'esm' ? await esmExports(file, root, 0) : await cjsExports(file, root, 0);
+  if (found === 'unknown' || found.has(exportName)) return;
+  const have = [...found].filter((n) => n !== '__esModule');
+  throw new ThawError('THAW_E_HANDLER_EXPORT_MISSING',
+    `${relative(root, file)} does not export ${exportName}${have.length ? `; it exports ${have.slice(0, 10).join(', ')}` : ''}`);
+}
+
+type Exports = Set<string> | 'unknown';
+const MAX_DEPTH = 8;
+
+async function esmExports(file: string, root: string, depth: number): Promise<Exports> {
+  if (depth > MAX_DEPTH) return 'unknown';
+  const parsed = await esmParse(file);
+  const [, exports, , hasModuleSyntax] = parsed;
+  if (!hasModuleSyntax && !exports.length) return 'unknown';
+  const names = new Set<string>();
+  for (const e of exports) {
+    if (e.type !== 'reexport-all') { if (!e.typeOnly) names.add(e.name); continue; }
+    if (e.typeOnly) continue;
+    const target = e.from.startsWith('.') ? await resolveRelative(file, e.from, root) : null;
+    if (!target) return 'unknown';
+    const more = await esmExports(target, root, depth + 1);
+    if (more === 'unknown') return 'unknown';
+    for (const n of more) if (n !== 'default') names.add(n);
+  }
+  return names;
+}
+
+async function cjsExports(file: string, root: string, depth: number): Promise<Exports> {
+  if (depth > MAX_DEPTH) return 'unknown';
+  await initCjs();
+  let source = await readFile(file, 'utf8');
+  if (/\.[mc]?ts$/.test(file)) {
+    try { source = stripTypeScriptTypes(source); } catch { return 'unknown'; }
+  }
+  let parsed;
+  try { parsed = parseCjs(source); } catch { return 'unknown'; }
+  const names = new Set(parsed.exports);
+  for (const spec of parsed.reexports) {
+    const target = spec.startsWith('.') ? await resolveRelative(file, spec, root) : null;
+    if (!target) return 'unknown';
+    const more = await cjsExports(target, root, depth + 1);
+    if (more === 'unknown') return 'unknown';
+    for (const n of more) names.add(n);
+  }
+  // `module.exports = someExpression` is invisible to the lexer: nothing found means we cannot tell.
+  if (names.size === 0 || (names.size === 1 && names.has('__esModule'))) return 'unknown';
+  return names;
+}
+
+/** A relative import as Node resolves it (exact, then with an extension, then index files), inside root. */
+async function resolveRelative(from: string, spec: string, root: string): Promise<string | null> {
+  const base = resolve(dirname(from), spec);
+  const candidates = [base, ...HANDLER_EXTENSIONS.map((e) => base + e), ...HANDLER_EXTENSIONS.map((e) => join(base, `index${e}`))];
+  for (const c of candidates) {
+    const real = await realpath(c).catch(() => null);
+    if (real && (real === root || real.startsWith(root + sep)) && (await stat(real)).isFile()) return real;
+  }
+  return null;
+}

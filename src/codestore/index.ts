@@ -1,0 +1,9 @@
+// The code store: packages (zip/tgz) validated, stored content-addressed, unpacked once per node, and the
+// handler found and checked. Public entry of src/codestore; imports src/core.
+export { defaultPackageLimits, safePath, type PackageEntry, type PackageLimits } from './entries.ts';
+export { extractPackage, readPackage, sniffFormat, zipDirectory, zipEntries, type PackageFormat, type ReadPackage } from './package.ts';
+export { checkHandlerExport, parseHandler, resolveHandlerFile, HANDLER_EXTENSIONS, type ModuleFormat } from './handler.ts';
+export { BlobStore, sha256 } from './blobs.ts';
+export { CodeCache, type CodeDir } from './cache.ts';
+export { ingestPackage, type Ingested } from './ingest.ts';
+export type { ZipInput } from './zip.ts';

@@ -1,0 +1,394 @@
+// The embedded Store: one SQLite file through the built-in node:sqlite, WAL mode, schema migrations by
+// user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { ThawError } from '../core/errors.ts';
+import { LATEST, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type QueuedEvent } from '../core/types.ts';
+import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
+
+/** Each entry moves the schema one version forward; never edit a released one, append a new one. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE functions (
+     name TEXT PRIMARY KEY,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     latest TEXT NOT NULL,
+     latest_code TEXT NOT NULL,
+     last_published INTEGER NOT NULL DEFAULT 0,
+     reserved_concurrency INTEGER
+   ) STRICT;
+   CREATE INDEX functions_code ON functions(latest_code);
+   CREATE TABLE versions (
+     function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     version TEXT NOT NULL,
+     number INTEGER NOT NULL,
+     revision_id TEXT NOT NULL,
+     code_sha256 TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (function_name, version)
+   ) STRICT;
+   CREATE INDEX versions_code ON versions(code_sha256);
+   CREATE TABLE aliases (
+     function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     name TEXT NOT NULL,
+     function_version TEXT NOT NULL,
+     routing_version TEXT,
+     body TEXT NOT NULL,
+     PRIMARY KEY (function_name, name)
+   ) STRICT;
+   CREATE TABLE invocations (
+     id TEXT PRIMARY KEY,
+     function_name TEXT NOT NULL,
+     received_at INTEGER NOT NULL,
+     body TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX invocations_time ON invocations(received_at, id);
+   CREATE INDEX invocations_fn_time ON invocations(function_name, received_at, id);
+   CREATE TABLE logs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     function_name TEXT NOT NULL,
+     version TEXT NOT NULL,
+     instance_id TEXT NOT NULL,
+     invocation_id TEXT,
+     stream TEXT NOT NULL,
+     line TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX logs_fn ON logs(function_name, seq);
+   CREATE INDEX logs_invocation ON logs(invocation_id);
+   CREATE TABLE events (
+     id TEXT PRIMARY KEY,
+     function_name TEXT NOT NULL,
+     qualifier TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     attempts INTEGER NOT NULL,
+     enqueued_at INTEGER NOT NULL,
+     next_attempt_at INTEGER NOT NULL,
+     leased_until INTEGER
+   ) STRICT;
+   CREATE INDEX events_due ON events(next_attempt_at);
+   CREATE TABLE calls (
+     caller TEXT NOT NULL,
+     callee TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     last_at INTEGER NOT NULL,
+     PRIMARY KEY (caller, callee)
+   ) STRICT;`,
+];
+
+type Row = Record<string, SQLInputValue>;
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly #db: DatabaseSync;
+  #closed = false;
+
+  private constructor(db: DatabaseSync) { this.#db = db; }
+
+  static async open(path: string): Promise<SqliteStore> {
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(path);
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
+      migrate(db);
+    } catch (err) {
+      db?.close();
+      throw new ThawError('THAW_E_CONFIG_INVALID', `cannot open the SQLite store at ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    return new SqliteStore(db);
+  }
+
+  /** Runs fn in one write transaction; rolls back if it throws. */
+  #tx<T>(fn: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = fn();
+      this.#db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#db.prepare(sql).get(...params) as Row | undefined;
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#db.prepare(sql).all(...params) as Row[];
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#db.prepare(sql).run(...params).changes);
+  }
+
+  async createFunction(fn: FunctionRecord): Promise<void> {
+    this.#tx(() => {
+      if (this.#get('SELECT 1 FROM functions WHERE name = ?', fn.name)) throw new ThawError('THAW_E_FUNCTION_EXISTS', `function ${fn.name} already exists`);
+      this.#run('INSERT INTO functions (name, created_at, updated_at, latest, latest_code, last_published, reserved_concurrency) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        fn.name, fn.createdAt, fn.updatedAt, JSON.stringify(fn.latest), fn.latest.config.codeSha256, fn.lastPublished, fn.reservedConcurrency);
+    });
+  }
+
+  async getFunction(name: string): Promise<FunctionRecord | null> {
+    const row = this.#get('SELECT * FROM functions WHERE name = ?', name);
+    return row ? toFunction(row) : null;
+  }
+
+  async listFunctions(): Promise<FunctionRecord[]> {
+    return this.#all('SELECT * FROM functions ORDER BY name').map(toFunction);
+  }
+
+  async updateLatest(name: string, latest: FunctionVersion, updatedAt: number, expectedRevisionId?: string): Promise<void> {
+    this.#tx(() => {
+      const row = this.#get('SELECT latest FROM functions WHERE name = ?', name);
+      if (!row) throw notFound(name);
+      const current = JSON.parse(row.latest as string) as FunctionVersion;
+      if (expectedRevisionId !== undefined && current.revisionId !== expectedRevisionId) {
+        throw new ThawError('THAW_E_REVISION_MISMATCH', `function ${name} has revision ${current.revisionId}, not ${expectedRevisionId}`);
+      }
+      this.#run('UPDATE functions SET latest = ?, latest_code = ?, updated_at = ? WHERE name = ?', JSON.stringify(latest), latest.config.codeSha256, updatedAt, name);
+    });
+  }
+
+  async setReservedConcurrency(name: string, limit: number | null): Promise<void> {
+    if (this.#run('UPDATE functions SET reserved_concurrency = ? WHERE name = ?', limit, name) === 0) throw notFound(name);
+  }
+
+  async deleteFunction(name: string): Promise<void> {
+    this.#tx(() => {
+      if (this.#run('DELETE FROM functions WHERE name = ?', name) === 0) throw notFound(name);
+      // Versions and aliases go by ON DELETE CASCADE; invocation records and call edges stay as history.
+      this.#run('DELETE FROM logs WHERE function_name = ?', name);
+      this.#run('DELETE FROM events WHERE function_name = ?', name);
+    });
+  }
+
+  async publishVersion(name: string, createdAt: number): Promise<FunctionVersion> {
+    return this.#tx(() => {
+      const row = this.#get('SELECT latest, last_published FROM functions WHERE name = ?', name);
+      if (!row) throw notFound(name);
+      const latest = JSON.parse(row.latest as string) as FunctionVersion;
+      const newest = this.#get('SELECT body FROM versions WHERE function_name = ? ORDER BY number DESC LIMIT 1', name);
+      if (newest) {
+        const prev = JSON.parse(newest.body as string) as FunctionVersion;
+        // Lambda publishes nothing new when neither code nor configuration changed since the last version.
+        if (prev.revisionId === latest.revisionId || sameConfig(prev, latest)) return prev;
+      }
+      const number = Number(row.last_published) + 1;
+      const v: FunctionVersion = { ...latest, version: String(number), createdAt };
+      this.#run('INSERT INTO versions (function_name, version, number, revision_id, code_sha256, body) VALUES (?, ?, ?, ?, ?, ?)',
+        name, v.version, number, v.revisionId, v.config.codeSha256, JSON.stringify(v));
+      this.#run('UPDATE functions SET last_published = ? WHERE name = ?', number, name);
+      return v;
+    });
+  }
+
+  async getVersion(name: string, version: string): Promise<FunctionVersion | null> {
+    if (version === LATEST) return (await this.getFunction(name))?.latest ?? null;
+    const row = this.#get('SELECT body FROM versions WHERE function_name = ? AND version = ?', name, version);
+    return row ? JSON.parse(row.body as string) : null;
+  }
+
+  async listVersions(name: string): Promise<FunctionVersion[]> {
+    return this.#all('SELECT body FROM versions WHERE function_name = ? ORDER BY number', name).map((r) => JSON.parse(r.body as string));
+  }
+
+  async deleteVersion(name: string, version: string): Promise<void> {
+    this.#tx(() => {
+      const user = this.#get('SELECT name FROM aliases WHERE function_name = ? AND (function_version = ? OR routing_version = ?) LIMIT 1', name, version, version);
+      if (user) throw new ThawError('THAW_E_REQUEST_INVALID', `version ${version} of ${name} is used by alias ${user.name}; move the alias first`);
+      if (this.#run('DELETE FROM versions WHERE function_name = ? AND version = ?', name, version) === 0) {
+        throw new ThawError('THAW_E_VERSION_NOT_FOUND', `function ${name} has no version ${version}`);
+      }
+    });
+  }
+
+  async putAlias(alias: Alias, create: boolean): Promise<void> {
+    this.#tx(() => {
+      if (!this.#get('SELECT 1 FROM functions WHERE name = ?', alias.functionName)) throw notFound(alias.functionName);
+      const exists = this.#get('SELECT 1 FROM aliases WHERE function_name = ? AND name = ?', alias.functionName, alias.name);
+      if (create && exists) throw new ThawError('THAW_E_ALIAS_EXISTS', `alias ${alias.name} of ${alias.functionName} already exists`);
+      if (!create && !exists) throw new ThawError('THAW_E_ALIAS_NOT_FOUND', `function ${alias.functionName} has no alias ${alias.name}`);
+      this.#run('INSERT OR REPLACE INTO aliases (function_name, name, function_version, routing_version, body) VALUES (?, ?, ?, ?, ?)',
+        alias.functionName, alias.name, alias.functionVersion, alias.routing?.version ?? null, JSON.stringify(alias));
+    });
+  }
+
+  async getAlias(functionName: string, name: string): Promise<Alias | null> {
+    const row = this.#get('SELECT body FROM aliases WHERE function_name = ? AND name = ?', functionName, name);
+    return row ? JSON.parse(row.body as string) : null;
+  }
+
+  async listAliases(functionName: string): Promise<Alias[]> {
+    return this.#all('SELECT body FROM aliases WHERE function_name = ? ORDER BY name', functionName).map((r) => JSON.parse(r.body as string));
+  }
+
+  async deleteAlias(functionName: string, name: string): Promise<void> {
+    if (this.#run('DELETE FROM aliases WHERE function_name = ? AND name = ?', functionName, name) === 0) {
+      throw new ThawError('THAW_E_ALIAS_NOT_FOUND', `function ${functionName} has no alias ${name}`);
+    }
+  }
+
+  async isCodeInUse(codeSha256: string): Promise<boolean> {
+    return Boolean(this.#get('SELECT 1 FROM functions WHERE latest_code = ? UNION ALL SELECT 1 FROM versions WHERE code_sha256 = ? LIMIT 1', codeSha256, codeSha256));
+  }
+
+  async recordInvocation(rec: InvocationRecord): Promise<void> {
+    this.#run('INSERT OR REPLACE INTO invocations (id, function_name, received_at, body) VALUES (?, ?, ?, ?)', rec.id, rec.functionName, rec.receivedAt, JSON.stringify(rec));
+  }
+
+  async getInvocation(id: string): Promise<InvocationRecord | null> {
+    const row = this.#get('SELECT body FROM invocations WHERE id = ?', id);
+    return row ? JSON.parse(row.body as string) : null;
+  }
+
+  async listInvocations(q: InvocationQuery): Promise<InvocationRecord[]> {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (q.functionName !== undefined) { where.push('function_name = ?'); params.push(q.functionName); }
+    if (q.before !== undefined) { where.push('received_at < ?'); params.push(q.before); }
+    const sql = `SELECT body FROM invocations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC, id DESC LIMIT ?`;
+    return this.#all(sql, ...params, q.limit).map((r) => JSON.parse(r.body as string));
+  }
+
+  async pruneInvocations(keep: number): Promise<number> {
+    return this.#run('DELETE FROM invocations WHERE id NOT IN (SELECT id FROM invocations ORDER BY received_at DESC, id DESC LIMIT ?)', keep);
+  }
+
+  async appendLogs(lines: Omit<LogLine, 'seq'>[]): Promise<void> {
+    if (!lines.length) return;
+    this.#tx(() => {
+      const insert = this.#db.prepare('INSERT INTO logs (at, function_name, version, instance_id, invocation_id, stream, line) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      for (const l of lines) insert.run(l.at, l.functionName, l.version, l.instanceId, l.invocationId, l.stream, l.line);
+    });
+  }
+
+  async readLogs(q: LogQuery): Promise<LogLine[]> {
+    const where = ['function_name = ?'];
+    const params: SQLInputValue[] = [q.functionName];
+    if (q.invocationId !== undefined) { where.push('invocation_id = ?'); params.push(q.invocationId); }
+    if (q.afterSeq !== undefined) {
+      where.push('seq > ?');
+      params.push(q.afterSeq);
+      return this.#all(`SELECT * FROM logs WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`, ...params, q.limit).map(toLogLine);
+    }
+    // No cursor: the newest `limit` lines (a tail), oldest first.
+    return this.#all(`SELECT * FROM logs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`, ...params, q.limit).map(toLogLine).reverse();
+  }
+
+  async pruneLogs(keepPerFunction: number): Promise<number> {
+    let removed = 0;
+    this.#tx(() => {
+      for (const { function_name: fn } of this.#all('SELECT function_name FROM logs GROUP BY function_name HAVING count(*) > ?', keepPerFunction)) {
+        const cut = this.#get('SELECT seq FROM logs WHERE function_name = ? ORDER BY seq DESC LIMIT 1 OFFSET ?', fn, keepPerFunction - 1);
+        if (cut) removed += this.#run('DELETE FROM logs WHERE function_name = ? AND seq < ?', fn, cut.seq);
+      }
+    });
+    return removed;
+  }
+
+  async enqueueEvent(ev: QueuedEvent): Promise<void> {
+    this.#run('INSERT INTO events (id, function_name, qualifier, payload, attempts, enqueued_at, next_attempt_at, leased_until) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)',
+      ev.id, ev.functionName, ev.qualifier, ev.payload, ev.attempts, ev.enqueuedAt, ev.nextAttemptAt);
+  }
+
+  async leaseEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]> {
+    return this.#tx(() => {
+      const rows = this.#all('SELECT * FROM events WHERE next_attempt_at <= ? AND (leased_until IS NULL OR leased_until <= ?) ORDER BY next_attempt_at, enqueued_at LIMIT ?', now, now, limit);
+      const lease = this.#db.prepare('UPDATE events SET leased_until = ? WHERE id = ?');
+      for (const r of rows) lease.run(now + leaseMs, r.id);
+      return rows.map(toEvent);
+    });
+  }
+
+  async completeEvent(id: string): Promise<void> {
+    this.#run('DELETE FROM events WHERE id = ?', id);
+  }
+
+  async retryEvent(id: string, nextAttemptAt: number): Promise<void> {
+    this.#run('UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, leased_until = NULL WHERE id = ?', nextAttemptAt, id);
+  }
+
+  async releaseLeases(): Promise<number> {
+    return this.#run('UPDATE events SET leased_until = NULL WHERE leased_until IS NOT NULL');
+  }
+
+  async countEvents(): Promise<number> {
+    return Number(this.#get('SELECT count(*) AS n FROM events')!.n);
+  }
+
+  async recordCall(caller: string, callee: string, at: number): Promise<void> {
+    this.#run(`INSERT INTO calls (caller, callee, count, last_at) VALUES (?, ?, 1, ?)
+               ON CONFLICT (caller, callee) DO UPDATE SET count = count + 1, last_at = excluded.last_at`, caller, callee, at);
+  }
+
+  async listCalls(caller?: string): Promise<CallEdge[]> {
+    const rows = caller === undefined
+      ? this.#all('SELECT * FROM calls ORDER BY count DESC, caller, callee')
+      : this.#all('SELECT * FROM calls WHERE caller = ? ORDER BY count DESC, callee', caller);
+    return rows.map((r) => ({ caller: r.caller as string, callee: r.callee as string, count: Number(r.count), lastAt: Number(r.last_at) }));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> { return this.close(); }
+}
+
+function migrate(db: DatabaseSync) {
+  const current = Number((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version);
+  if (current > MIGRATIONS.length) throw new Error(`the database has schema version ${current}, newer than this Thaw (${MIGRATIONS.length}); upgrade Thaw`);
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(MIGRATIONS[v]);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}
+
+const notFound = (name: string) => new ThawError('THAW_E_FUNCTION_NOT_FOUND', `function ${name} does not exist`);
+
+/** Same code and configuration: publishing again would add a version identical to the previous one. */
+function sameConfig(a: FunctionVersion, b: FunctionVersion): boolean {
+  return JSON.stringify(sortKeys(a.config)) === JSON.stringify(sortKeys(b.config));
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+  return v;
+}
+
+function toFunction(r: Row): FunctionRecord {
+  return {
+    name: r.name as string,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    latest: JSON.parse(r.latest as string),
+    lastPublished: Number(r.last_published),
+    reservedConcurrency: r.reserved_concurrency === null ? null : Number(r.reserved_concurrency),
+  };
+}
+
+function toLogLine(r: Row): LogLine {
+  return {
+    seq: Number(r.seq), at: Number(r.at), functionName: r.function_name as string, version: r.version as string, instanceId: r.instance_id as string,
+    invocationId: (r.invocation_id as string | null) ?? null, stream: r.stream as LogLine['stream'], line: r.line as string,
+  };
+}
+
+function toEvent(r: Row): QueuedEvent {
+  return {
+    id: r.id as string, functionName: r.function_name as string, qualifier: r.qualifier as string, payload: r.payload as string,
+    attempts: Number(r.attempts), enqueuedAt: Number(r.enqueued_at), nextAttemptAt: Number(r.next_attempt_at),
+  };
+}
