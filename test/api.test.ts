@@ -16,7 +16,7 @@ const dec = (b?: Uint8Array) => JSON.parse(Buffer.from(b ?? []).toString('utf8')
 
 describe('Lambda API through the AWS SDK', () => {
   let t: TestThaw;
-  before(async () => { t = await startTestThaw(); });
+  before(async () => { t = await startTestThaw({ eventRetryDelaysMs: [100, 100] }); });
   after(async () => { await t.stop(); });
 
   const create = (name: string, code: Buffer, extra: Record<string, unknown> = {}) =>

@@ -63,11 +63,18 @@ async function packageType(from: string, root: string): Promise<string | null> {
   }
 }
 
+/** Node's type stripping, without its once-per-process "experimental" warning on the server's stderr. */
+function stripTypes(source: string): string {
+  const emit = process.emitWarning;
+  process.emitWarning = () => {};
+  try { return stripTypeScriptTypes(source); } finally { process.emitWarning = emit; }
+}
+
 async function esmParse(file: string) {
   await initEsm();
   let source = await readFile(file, 'utf8');
   if (/\.[mc]?ts$/.test(file)) {
-    try { source = stripTypeScriptTypes(source); } catch { /* the runtime will report the syntax error */ }
+    try { source = stripTypes(source); } catch { /* the runtime will report the syntax error */ }
   }
   try {
     return parseEsm(source, file);
@@ -117,7 +124,7 @@ async function cjsExports(file: string, root: string, depth: number): Promise<Ex
   await initCjs();
   let source = await readFile(file, 'utf8');
   if (/\.[mc]?ts$/.test(file)) {
-    try { source = stripTypeScriptTypes(source); } catch { return 'unknown'; }
+    try { source = stripTypes(source); } catch { return 'unknown'; }
   }
   let parsed;
   try { parsed = parseCjs(source); } catch { return 'unknown'; }

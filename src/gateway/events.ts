@@ -20,6 +20,8 @@ export interface EventQueueOptions {
 /** Longer than any function may run (900 s), so a live delivery is never taken twice. */
 const LEASE_MS = 16 * 60_000;
 const BATCH = 8;
+/** Delivery outcomes kept in memory for the API; the store keeps the invocation records themselves. */
+const HISTORY = 1000;
 
 export class EventQueue {
   #o: EventQueueOptions;
@@ -83,15 +85,20 @@ export class EventQueue {
     const { store, clock, retryDelaysMs } = this.#o;
     if (failure === null) {
       await store.completeEvent(ev.id);
-      this.history.push({ id: ev.id, attempt, outcome: 'delivered', reason: 'success' });
+      this.#remember({ id: ev.id, attempt, outcome: 'delivered', reason: 'success' });
     } else if (retryable && ev.attempts < retryDelaysMs.length) {
       await store.retryEvent(ev.id, clock.now() + retryDelaysMs[ev.attempts]);
-      this.history.push({ id: ev.id, attempt, outcome: 'retry', reason: failure });
+      this.#remember({ id: ev.id, attempt, outcome: 'retry', reason: failure });
     } else {
       await store.completeEvent(ev.id);
-      this.history.push({ id: ev.id, attempt, outcome: 'dropped', reason: failure });
+      this.#remember({ id: ev.id, attempt, outcome: 'dropped', reason: failure });
       process.stderr.write(`thaw: dropped event ${ev.id} for ${ev.functionName} after ${attempt} attempt(s): ${failure}\n`);
     }
+  }
+
+  #remember(entry: EventQueue['history'][number]) {
+    this.history.push(entry);
+    if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY);
   }
 
   /** Stops polling and waits for deliveries under way. Events not yet taken stay queued in the store. */
