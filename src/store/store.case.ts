@@ -1,0 +1,218 @@
+// The Store conformance suite: every implementation (SQLite now, PostgreSQL later) runs these same tests
+// against a real database. Each test opens a fresh store from the factory.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isThawError } from '../core/errors.ts';
+import { LATEST, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine } from '../core/types.ts';
+import type { Store } from './types.ts';
+
+const sha = (c: string) => c.repeat(64);
+
+export function version(name: string, revisionId: string, code = sha('a'), memoryMb = 128): FunctionVersion {
+  return {
+    functionName: name, version: LATEST, revisionId, createdAt: 1000,
+    config: { runtime: 'nodejs24', handler: 'index.handler', memoryMb, timeoutMs: 3000, env: { A: '1' }, description: '', instanceConcurrency: 1, codeSha256: code, codeSize: 10 },
+  };
+}
+
+export function fnRecord(name: string, code = sha('a')): FunctionRecord {
+  return { name, createdAt: 1000, updatedAt: 1000, latest: version(name, `${name}-r1`, code), lastPublished: 0, reservedConcurrency: null };
+}
+
+function invocation(id: string, functionName: string, receivedAt: number): InvocationRecord {
+  return {
+    id, functionName, version: '1', qualifier: LATEST, instanceId: 'i-1', start: 'cold', trigger: 'api', callerInvocationId: null, receivedAt,
+    durationMs: 12.5, phases: [{ name: 'sandbox', offsetMs: 0.5, durationMs: 3.25 }], initMs: 4, handlerMs: 2, billedMs: 6, memoryMb: 128,
+    outcome: 'success', errorType: null, errorMessage: null,
+  };
+}
+
+const line = (functionName: string, n: number, invocationId: string | null = null): Omit<LogLine, 'seq'> =>
+  ({ at: 1000 + n, functionName, version: '1', instanceId: 'i-1', invocationId, stream: 'stdout', line: `line ${n}` });
+
+const code = (c: string) => (e: unknown) => isThawError(e) && e.code === c;
+
+export function storeConformance(name: string, open: () => Promise<Store>): void {
+  const withStore = (title: string, fn: (s: Store) => Promise<void>) =>
+    test(title, async () => {
+      const s = await open();
+      try { await fn(s); } finally { await s.close(); }
+    });
+
+  describe(`Store conformance: ${name}`, () => {
+    withStore('functions are created once, read back whole, listed by name', async (s) => {
+      await s.createFunction(fnRecord('b'));
+      await s.createFunction(fnRecord('a'));
+      await assert.rejects(s.createFunction(fnRecord('a')), code('THAW_E_FUNCTION_EXISTS'));
+      assert.deepEqual(await s.getFunction('a'), fnRecord('a'));
+      assert.equal(await s.getFunction('nope'), null);
+      assert.deepEqual((await s.listFunctions()).map((f) => f.name), ['a', 'b']);
+    });
+
+    withStore('updateLatest replaces $LATEST and honours the expected revision', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      await s.updateLatest('f', version('f', 'r2', sha('b')), 2000, 'f-r1');
+      const f = await s.getFunction('f');
+      assert.equal(f!.latest.revisionId, 'r2');
+      assert.equal(f!.updatedAt, 2000);
+      await assert.rejects(s.updateLatest('f', version('f', 'r3'), 3000, 'f-r1'), code('THAW_E_REVISION_MISMATCH'));
+      assert.equal((await s.getFunction('f'))!.latest.revisionId, 'r2', 'a refused update changes nothing');
+      await assert.rejects(s.updateLatest('ghost', version('ghost', 'r'), 1), code('THAW_E_FUNCTION_NOT_FOUND'));
+    });
+
+    withStore('reserved concurrency is set and cleared', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      await s.setReservedConcurrency('f', 5);
+      assert.equal((await s.getFunction('f'))!.reservedConcurrency, 5);
+      await s.setReservedConcurrency('f', null);
+      assert.equal((await s.getFunction('f'))!.reservedConcurrency, null);
+      await assert.rejects(s.setReservedConcurrency('ghost', 1), code('THAW_E_FUNCTION_NOT_FOUND'));
+    });
+
+    withStore('publishVersion numbers versions and publishes nothing new for an unchanged $LATEST', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      const v1 = await s.publishVersion('f', 2000);
+      assert.equal(v1.version, '1');
+      assert.equal(v1.createdAt, 2000);
+      assert.deepEqual(await s.publishVersion('f', 2500), v1, 'same revision: the same version comes back');
+      await s.updateLatest('f', version('f', 'r2'), 3000);
+      assert.equal((await s.publishVersion('f', 3000)).version, '1', 'same code and configuration under a new revision: still version 1');
+      await s.updateLatest('f', version('f', 'r3', sha('c')), 3000);
+      const v2 = await s.publishVersion('f', 3100);
+      assert.equal(v2.version, '2');
+      assert.equal(v2.config.codeSha256, sha('c'));
+      assert.equal((await s.getFunction('f'))!.lastPublished, 2);
+      assert.deepEqual((await s.listVersions('f')).map((v) => v.version), ['1', '2']);
+      assert.deepEqual(await s.getVersion('f', '2'), v2);
+      assert.equal((await s.getVersion('f', LATEST))!.revisionId, 'r3');
+      assert.equal(await s.getVersion('f', '9'), null);
+      await assert.rejects(s.publishVersion('ghost', 1), code('THAW_E_FUNCTION_NOT_FOUND'));
+    });
+
+    withStore('concurrent publishes of one $LATEST produce one version', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      const vs = await Promise.all([s.publishVersion('f', 1), s.publishVersion('f', 2), s.publishVersion('f', 3)]);
+      assert.deepEqual(new Set(vs.map((v) => v.version)), new Set(['1']));
+    });
+
+    withStore('aliases: create, update, conflicts, routing, and versions they pin cannot be deleted', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      await s.publishVersion('f', 1);
+      await s.updateLatest('f', version('f', 'r2', sha('b')), 2);
+      await s.publishVersion('f', 2);
+      const live = { functionName: 'f', name: 'live', functionVersion: '1', routing: { version: '2', weight: 0.1 }, description: 'd', revisionId: 'a1' };
+      await s.putAlias(live, true);
+      await assert.rejects(s.putAlias(live, true), code('THAW_E_ALIAS_EXISTS'));
+      await assert.rejects(s.putAlias({ ...live, name: 'nope' }, false), code('THAW_E_ALIAS_NOT_FOUND'));
+      assert.deepEqual(await s.getAlias('f', 'live'), live);
+      await assert.rejects(s.deleteVersion('f', '2'), code('THAW_E_REQUEST_INVALID'), 'the routing version is in use');
+      await assert.rejects(s.deleteVersion('f', '1'), code('THAW_E_REQUEST_INVALID'), 'the primary version is in use');
+      await s.putAlias({ ...live, functionVersion: '2', routing: null, revisionId: 'a2' }, false);
+      assert.equal((await s.getAlias('f', 'live'))!.routing, null);
+      await s.deleteVersion('f', '1');
+      await assert.rejects(s.deleteVersion('f', '1'), code('THAW_E_VERSION_NOT_FOUND'));
+      await s.putAlias({ ...live, name: 'beta', functionVersion: '2', routing: null }, true);
+      assert.deepEqual((await s.listAliases('f')).map((a) => a.name), ['beta', 'live']);
+      await s.deleteAlias('f', 'beta');
+      await assert.rejects(s.deleteAlias('f', 'beta'), code('THAW_E_ALIAS_NOT_FOUND'));
+      assert.equal(await s.getAlias('f', 'beta'), null);
+      await assert.rejects(s.putAlias({ ...live, functionName: 'ghost' }, true), code('THAW_E_FUNCTION_NOT_FOUND'));
+    });
+
+    withStore('isCodeInUse sees $LATEST and every published version', async (s) => {
+      await s.createFunction(fnRecord('f', sha('a')));
+      await s.publishVersion('f', 1);
+      await s.updateLatest('f', version('f', 'r2', sha('b')), 2);
+      assert.equal(await s.isCodeInUse(sha('a')), true, 'version 1 still uses a');
+      assert.equal(await s.isCodeInUse(sha('b')), true, '$LATEST uses b');
+      assert.equal(await s.isCodeInUse(sha('c')), false);
+      await s.deleteFunction('f');
+      assert.equal(await s.isCodeInUse(sha('a')), false);
+      assert.equal(await s.isCodeInUse(sha('b')), false);
+    });
+
+    withStore('deleteFunction removes versions, aliases, logs and queued events; keeps invocation history', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      await s.createFunction(fnRecord('g'));
+      await s.publishVersion('f', 1);
+      await s.putAlias({ functionName: 'f', name: 'live', functionVersion: '1', routing: null, description: '', revisionId: 'x' }, true);
+      await s.appendLogs([line('f', 1), line('g', 1)]);
+      await s.enqueueEvent({ id: 'e1', functionName: 'f', qualifier: LATEST, payload: '{}', attempts: 0, enqueuedAt: 1, nextAttemptAt: 1 });
+      await s.recordInvocation(invocation('i1', 'f', 5));
+      await s.deleteFunction('f');
+      assert.equal(await s.getFunction('f'), null);
+      assert.deepEqual(await s.listVersions('f'), []);
+      assert.deepEqual(await s.listAliases('f'), []);
+      assert.deepEqual(await s.readLogs({ functionName: 'f', limit: 10 }), []);
+      assert.equal((await s.readLogs({ functionName: 'g', limit: 10 })).length, 1, 'other functions keep their logs');
+      assert.equal(await s.countEvents(), 0);
+      assert.ok(await s.getInvocation('i1'));
+      await assert.rejects(s.deleteFunction('f'), code('THAW_E_FUNCTION_NOT_FOUND'));
+      await s.createFunction(fnRecord('f'));
+      assert.equal((await s.publishVersion('f', 9)).version, '1', 'a re-created function starts at version 1');
+    });
+
+    withStore('invocation records round-trip, list newest first with paging, and prune', async (s) => {
+      for (let i = 0; i < 10; i++) await s.recordInvocation(invocation(`i${i}`, i % 2 ? 'odd' : 'even', 100 + i));
+      assert.deepEqual(await s.getInvocation('i3'), invocation('i3', 'odd', 103));
+      assert.equal(await s.getInvocation('nope'), null);
+      assert.deepEqual((await s.listInvocations({ limit: 3 })).map((r) => r.id), ['i9', 'i8', 'i7']);
+      assert.deepEqual((await s.listInvocations({ limit: 3, before: 107 })).map((r) => r.id), ['i6', 'i5', 'i4']);
+      assert.deepEqual((await s.listInvocations({ functionName: 'odd', limit: 10 })).map((r) => r.id), ['i9', 'i7', 'i5', 'i3', 'i1']);
+      assert.equal(await s.pruneInvocations(4), 6);
+      assert.deepEqual((await s.listInvocations({ limit: 100 })).map((r) => r.id), ['i9', 'i8', 'i7', 'i6']);
+    });
+
+    withStore('logs: sequence numbers, tail without a cursor, follow with one, per invocation, pruned per function', async (s) => {
+      await s.appendLogs([line('f', 1, 'a'), line('f', 2, 'a'), line('f', 3, 'b'), line('g', 1)]);
+      await s.appendLogs([]);
+      const all = await s.readLogs({ functionName: 'f', limit: 100 });
+      assert.deepEqual(all.map((l) => l.line), ['line 1', 'line 2', 'line 3']);
+      assert.ok(all[0].seq < all[1].seq && all[1].seq < all[2].seq);
+      assert.deepEqual((await s.readLogs({ functionName: 'f', limit: 2 })).map((l) => l.line), ['line 2', 'line 3'], 'the newest lines, oldest first');
+      assert.deepEqual((await s.readLogs({ functionName: 'f', afterSeq: all[0].seq, limit: 1 })).map((l) => l.line), ['line 2']);
+      assert.deepEqual((await s.readLogs({ functionName: 'f', invocationId: 'a', limit: 10 })).map((l) => l.line), ['line 1', 'line 2']);
+      const { seq: _seq, ...first } = all[0];
+      assert.deepEqual(first, line('f', 1, 'a'));
+      await s.appendLogs([line('g', 2), line('g', 3)]);
+      assert.equal(await s.pruneLogs(2), 2, 'f loses one, g loses one');
+      assert.deepEqual((await s.readLogs({ functionName: 'f', limit: 10 })).map((l) => l.line), ['line 2', 'line 3']);
+      assert.deepEqual((await s.readLogs({ functionName: 'g', limit: 10 })).map((l) => l.line), ['line 2', 'line 3']);
+    });
+
+    withStore('events: leased once until the lease ends, retried later, completed, released', async (s) => {
+      const ev = (id: string, at: number) => ({ id, functionName: 'f', qualifier: LATEST, payload: `{"id":"${id}"}`, attempts: 0, enqueuedAt: at, nextAttemptAt: at });
+      await s.enqueueEvent(ev('e1', 10));
+      await s.enqueueEvent(ev('e2', 20));
+      await s.enqueueEvent(ev('e3', 500));
+      assert.equal(await s.countEvents(), 3);
+      const first = await s.leaseEvents(100, 1000, 10);
+      assert.deepEqual(first.map((e) => e.id), ['e1', 'e2'], 'only due events, oldest first');
+      assert.deepEqual(first[0], ev('e1', 10));
+      assert.deepEqual(await s.leaseEvents(200, 1000, 10), [], 'leased events are not handed out twice');
+      await s.retryEvent('e1', 300);
+      await s.completeEvent('e2');
+      const again = await s.leaseEvents(600, 1000, 10);
+      assert.deepEqual(again.map((e) => [e.id, e.attempts]), [['e1', 1], ['e3', 0]]);
+      assert.deepEqual((await s.leaseEvents(1700, 1000, 1)).map((e) => e.id), ['e1'], 'an expired lease makes the event due again; limit applies');
+      assert.equal(await s.releaseLeases(), 2);
+      assert.deepEqual((await s.leaseEvents(700, 1000, 10)).map((e) => e.id), ['e1', 'e3'], 'released leases are due at once');
+      assert.equal(await s.countEvents(), 2);
+    });
+
+    withStore('call edges count and order by frequency', async (s) => {
+      await s.recordCall('a', 'b', 1);
+      await s.recordCall('a', 'c', 2);
+      await s.recordCall('a', 'c', 3);
+      await s.recordCall('x', 'b', 4);
+      assert.deepEqual(await s.listCalls('a'), [{ caller: 'a', callee: 'c', count: 2, lastAt: 3 }, { caller: 'a', callee: 'b', count: 1, lastAt: 1 }]);
+      assert.equal((await s.listCalls()).length, 3);
+    });
+
+    withStore('close is idempotent and asyncDispose closes', async (s) => {
+      await s.close();
+      await s.close();
+      assert.equal(typeof s[Symbol.asyncDispose], 'function');
+    });
+  });
+}
