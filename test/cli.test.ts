@@ -75,6 +75,9 @@ test('invoke prints the response, cold first and warm after; trace draws the wat
   assert.match(trace.stdout, /start\s+cold/);
   const last = await thaw(['trace', '--last', 'hello', '--json']);
   assert.equal(JSON.parse(last.stdout).start, 'warm');
+  const lastCold = await thaw(['trace', '--last', 'hello', '--cold', '--json']);
+  const cold = JSON.parse(lastCold.stdout);
+  assert.deepEqual([cold.start, cold.version], ['cold', '1'], 'the first call of version 1 was the newest cold start');
 });
 
 test('deploy takes a directory, a .zip and a .tgz, and publishes a version each time', async () => {

@@ -7,10 +7,10 @@ import { type Command } from '../command.ts';
 
 export const traceCommand: Command = {
   name: 'trace',
-  usage: 'trace INVOCATION_ID | trace --last [FUNCTION] [--json]',
+  usage: 'trace INVOCATION_ID | trace --last [FUNCTION] [--cold] [--json]',
   summary: 'show where an invocation spent its time, phase by phase',
-  help: '  --last   trace the newest invocation (of FUNCTION when given)\n  --json   print the record as JSON\n',
-  options: { last: { type: 'boolean' }, json: { type: 'boolean' } },
+  help: '  --last   trace the newest invocation (of FUNCTION when given)\n  --cold   with --last: the newest cold start\n  --json   print the record as JSON\n',
+  options: { last: { type: 'boolean' }, cold: { type: 'boolean' }, json: { type: 'boolean' } },
   async run(args) {
     const { client, io } = args;
     const [arg, extra] = args.positionals;
@@ -18,9 +18,11 @@ export const traceCommand: Command = {
     if (extra !== undefined) throw usage(`unexpected argument ${JSON.stringify(extra)}`);
     let rec: InvocationRecord;
     if (args.values.last) {
-      const { invocations } = await client.get(`/thaw/v1/invocations?limit=1${arg ? `&function=${fnPath(arg)}` : ''}`);
-      if (!invocations.length) throw new ThawError('THAW_E_INVOCATION_NOT_FOUND', `no invocations${arg ? ` of ${arg}` : ''} are recorded yet`);
-      rec = invocations[0];
+      const limit = args.values.cold ? 1000 : 1;
+      const { invocations } = await client.get(`/thaw/v1/invocations?limit=${limit}${arg ? `&function=${fnPath(arg)}` : ''}`) as { invocations: InvocationRecord[] };
+      const pick = args.values.cold ? invocations.find((r) => r.start === 'cold') : invocations[0];
+      if (!pick) throw new ThawError('THAW_E_INVOCATION_NOT_FOUND', `no ${args.values.cold ? 'cold ' : ''}invocations${arg ? ` of ${arg}` : ''} among the newest ${limit} records`);
+      rec = pick;
     } else {
       if (!arg) throw usage('missing the invocation id (X-Thaw-Invocation-Id), or use --last');
       rec = await client.get(`/thaw/v1/invocations/${encodeURIComponent(arg)}`);

@@ -118,11 +118,11 @@ async function deployDemo(platform: Platform, io: Io) {
 function demoHelp(url: string): string {
   return `
 Try it:
-  npx thaw invoke hello --payload '{"name":"you"}'       # first call: a cold start
-  npx thaw invoke hello                                   # again: warm
-  npx thaw trace --last hello                             # where the cold start spent its time
-  curl -i '${url}/http-api/hi?name=you'                   # HTTP trigger (API Gateway v2 event)
-  npx thaw invoke chain --payload '{"target":"greeter"}'  # context.invoke of another function
+  npx thaw invoke hello --payload '{"name":"you"}'        # first call: a cold start
+  npx thaw invoke hello                                    # again: warm
+  npx thaw trace --last hello --cold                       # where the cold start spent its time
+  npx thaw invoke chain --payload '{"target":"greeter"}'   # context.invoke of another function
+  curl -i '${url}/http-api/hi?name=you'      # HTTP trigger (API Gateway v2 event)
   aws lambda invoke --endpoint-url ${url} --function-name hello out.json
 
 `;
