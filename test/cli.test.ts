@@ -59,7 +59,7 @@ test('invoke prints the response, cold first and warm after; trace draws the wat
   const first = await thaw(['invoke', 'hello', '--payload', '{"name":"cli"}']);
   assert.equal(first.code, 0, first.stderr);
   assert.equal(JSON.parse(first.stdout).message, 'Hello, cli!');
-  assert.match(first.stderr, /^cold start · version \$LATEST/m);
+  assert.match(first.stderr, /^(pooled|cold) start · version \$LATEST/m);
   const id = /invocation (\S+)/.exec(first.stderr)![1];
 
   const second = await thaw(['invoke', 'hello:1', '--tail']);
@@ -72,12 +72,12 @@ test('invoke prints the response, cold first and warm after; trace draws the wat
   const trace = await thaw(['trace', id]);
   assert.equal(trace.code, 0, trace.stderr);
   for (const phase of ['sandbox', 'code', 'unpack', 'env', 'network', 'runtime', 'init', 'handler']) assert.match(trace.stdout, new RegExp(`^${phase}\\s+[\\d.]+ ms \\|`, 'm'));
-  assert.match(trace.stdout, /start\s+cold/);
+  assert.match(trace.stdout, /start\s+(pooled|cold)/);
   const last = await thaw(['trace', '--last', 'hello', '--json']);
   assert.equal(JSON.parse(last.stdout).start, 'warm');
   const lastCold = await thaw(['trace', '--last', 'hello', '--cold', '--json']);
   const cold = JSON.parse(lastCold.stdout);
-  assert.deepEqual([cold.start, cold.version], ['cold', '1'], 'the first call of version 1 was the newest cold start');
+  assert.deepEqual([cold.start, cold.version], [cold.start === 'pooled' ? 'pooled' : 'cold', '1'], 'the first call of version 1 was the newest start of a new instance');
 });
 
 test('deploy takes a directory, a .zip and a .tgz, and publishes a version each time', async () => {

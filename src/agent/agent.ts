@@ -2,6 +2,7 @@
 // times every cold-start phase, enforces timeouts and concurrency, and stops idle instances by policy.
 // Imports src/core, src/policies, src/runtimes, src/sandbox, src/codestore.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
@@ -9,10 +10,11 @@ import { newInstanceId } from '../core/ids.ts';
 import type { FunctionVersion, InvocationOutcome, InvocationRecord, InvocationTrigger, PhaseName, PhaseSpan, StartKind } from '../core/types.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
-import { pickInstance, planIdleStops, type KeepAlivePolicy } from '../policies/index.ts';
-import { InitFailure, RuntimeConnection, runtimes, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
+import { decideLadder, planIdle, type FreezePolicy, type KeepAlivePolicy, type LadderDecision } from '../policies/index.ts';
+import { InitFailure, RuntimeConnection, runtimes, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
+import { RuntimePool } from './pool.ts';
 import { functionArn } from '../core/arn.ts';
 
 export interface CallRequest {
@@ -29,6 +31,15 @@ export interface AgentOptions {
   packageLimits: PackageLimits;
   clock: Clock;
   keepAlive: KeepAlivePolicy;
+  /** When idle instances are frozen (SIGSTOP) before keep-alive stops them. */
+  freeze: FreezePolicy;
+  /** Generic runtimes kept started per runtime kind and memory size (0: no pool). */
+  poolSize: number;
+  poolRefillDelayMs: number;
+  /** Where V8 compile caches go, one directory per package and runtime; null disables them. */
+  compileCacheDir: string | null;
+  /** Ready snapshots of versions on this node (decrypted blob paths), when snapshots are enabled. */
+  snapshots?: SnapshotSource;
   /** Concurrent invocations per function when it has no reserved concurrency. */
   defaultConcurrencyLimit: number;
   /** How often idle instances are checked against the keep-alive policy. */
@@ -41,6 +52,11 @@ export interface AgentOptions {
   scratchDir: string;
   /** context.invoke from inside a function; wired by the composition root. */
   onCall(call: CallRequest): Promise<CallResult>;
+}
+
+export interface SnapshotSource {
+  /** The path of a ready, node-local snapshot blob for this version, or null. Must answer at once. */
+  blobFor(v: FunctionVersion): string | null;
 }
 
 export interface InvokeRequest {
@@ -71,7 +87,26 @@ export interface InvokeResult {
 const MAX_LOG_LINES_KEPT = 2000;
 
 /** A started instance, or the finished (failed) invocation when user init failed. */
-type ColdStart = { instance: Instance; initMs: number } | { failure: InvokeResult };
+type Started = { instance: Instance; initMs: number } | { failure: InvokeResult };
+
+const nullHooks = {
+  onLog: () => {},
+  onCall: async () => ({ ok: false as const, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function yet', trace: [] } }),
+};
+
+/** Keeps the last few samples of a duration per version, for the ladder's estimates. */
+function record(m: Map<string, number[]>, k: string, ms: number) {
+  const xs = m.get(k) ?? [];
+  xs.push(ms);
+  if (xs.length > 9) xs.shift();
+  m.set(k, xs);
+}
+
+function median(xs: number[] | undefined): number | null {
+  if (!xs?.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
 
 /** Collects phase spans as offsets from the moment the invocation arrived. */
 class Phases {
@@ -98,11 +133,25 @@ export class Agent implements AsyncDisposable {
   #closing = false;
   #closed: Promise<void> | null = null;
   #sweep: TimerHandle | null = null;
+  #runtimePool: RuntimePool;
+  /** Recent user init and snapshot restore durations per version, for the ladder's estimates. */
+  #initMs = new Map<string, number[]>();
+  #restoreMs = new Map<string, number[]>();
 
   constructor(options: AgentOptions) {
     this.#o = options;
+    this.#runtimePool = new RuntimePool({
+      driver: options.driver, clock: options.clock, size: options.poolSize, refillDelayMs: options.poolRefillDelayMs, maxShapes: 4,
+      scratchDir: options.scratchDir, runtimeEnv: () => this.#runtimeEnv(),
+      onError: (m) => process.stderr.write(`thaw: ${m}\n`),
+    });
+    // The common shape is ready before the first request.
+    this.#runtimePool.want('nodejs24', 128);
     this.#scheduleSweep();
   }
+
+  /** Pooled runtimes per shape. */
+  pool() { return this.#runtimePool.view(); }
 
   get closing() { return this.#closing; }
 
@@ -135,31 +184,32 @@ export class Agent implements AsyncDisposable {
   async #run(req: InvokeRequest): Promise<InvokeResult> {
     const { clock } = this.#o;
     const phases = new Phases(req.receivedMono);
+    const v = req.version;
     const scheduleStart = clock.monotonic();
-    const pool = this.#pools.get(functionKey(req.version)) ?? [];
-    const decision = pickInstance(pool.map((i) => ({ instanceId: i.id, state: i.state, inFlight: i.inFlight, capacity: i.capacity, lastUsedAt: i.lastUsedAt })));
-    phases.add('schedule', scheduleStart, clock.monotonic());
-
-    let instance: Instance;
-    let start: StartKind;
-    let initMs = 0;
-    if (decision.path === 'warm') {
-      instance = this.#byId.get(decision.instanceId)!;
-      start = 'warm';
-    } else {
-      start = 'cold';
-      let cold: ColdStart;
+    // A thaw can find its instance killed while frozen; then the ladder is walked again without it.
+    for (let attempt = 0; ; attempt++) {
+      const decision: LadderDecision = attempt < 4 ? this.#decide(v) : { path: 'cold', reason: 'thawing kept failing' };
+      if (decision.path === 'warm' || decision.path === 'thawed') {
+        const instance = this.#byId.get(decision.instanceId)!;
+        if (decision.path === 'thawed' && !(await this.#thaw(instance))) continue;
+        phases.add('schedule', scheduleStart, clock.monotonic());
+        return this.#startHandler(instance, req, phases, decision.path, 0);
+      }
+      phases.add('schedule', scheduleStart, clock.monotonic());
+      let started: Started;
       try {
-        cold = await this.#coldStart(req, phases);
+        started = await this.#start(req, phases, decision.path);
       } catch (err) {
         const e = asThawError(err);
-        this.#publishRecord(req, { start, instanceId: null, phases: phases.spans, initMs: 0, handlerMs: 0, outcome: 'platform_error', errorType: e.code, errorMessage: e.message });
+        this.#publishRecord(req, { start: decision.path, instanceId: null, phases: phases.spans, initMs: 0, handlerMs: 0, outcome: 'platform_error', errorType: e.code, errorMessage: e.message });
         throw e;
       }
-      if ('failure' in cold) return cold.failure;
-      ({ instance, initMs } = cold);
+      if ('failure' in started) return started.failure;
+      return this.#startHandler(started.instance, req, phases, started.instance.origin, started.initMs);
     }
+  }
 
+  #startHandler(instance: Instance, req: InvokeRequest, phases: Phases, start: StartKind, initMs: number): Promise<InvokeResult> {
     if (req.signal?.aborted) {
       this.#publishRecord(req, { start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs: 0, outcome: 'aborted', errorType: null, errorMessage: 'the caller went away before the handler started' });
       throw new ThawError('THAW_E_ABORTED', 'the invocation was cancelled before the handler started');
@@ -167,26 +217,55 @@ export class Agent implements AsyncDisposable {
     return this.#invokeOn(instance, req, phases, start, initMs);
   }
 
-  /** Full cold start: sandbox and runtime boot run while the code is fetched and unpacked. */
-  async #coldStart(req: InvokeRequest, phases: Phases): Promise<ColdStart> {
+  /** The ladder decision for one version, from what this node has now. */
+  #decide(v: FunctionVersion): LadderDecision {
+    const pool = this.#pools.get(functionKey(v)) ?? [];
+    return decideLadder({
+      instances: pool.map((i) => ({ instanceId: i.id, state: i.state, inFlight: i.inFlight, capacity: i.capacity, lastUsedAt: i.lastUsedAt, reserved: i.reserved })),
+      pooledRuntimes: this.#runtimePool.readyCount(v.config.runtime, v.config.memoryMb),
+      snapshotReady: this.#o.snapshots?.blobFor(v) != null,
+      expectedInitMs: median(this.#initMs.get(functionKey(v))),
+      expectedRestoreMs: median(this.#restoreMs.get(functionKey(v))),
+    });
+  }
+
+  /**
+   * A new instance by the path the ladder chose: `cold` starts a runtime process, `restored` starts one
+   * from the version's snapshot, `pooled` takes a started one. All three then fetch and unpack the code
+   * (in parallel with the runtime boot), set the environment and run init (a restore runs only its hooks).
+   */
+  async #start(req: InvokeRequest, phases: Phases, path: 'restored' | 'pooled' | 'cold'): Promise<Started> {
     const { clock } = this.#o;
     const v = req.version;
     const runtime = runtimes.get(v.config.runtime);
     if (!runtime) throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `runtime ${v.config.runtime} is not available on this node`);
-    const id = newInstanceId();
+    this.#runtimePool.want(v.config.runtime, v.config.memoryMb);
 
     const sandboxStart = clock.monotonic();
-    const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [] });
-    const sandbox = await this.#o.driver.create(spec);
+    let id: string;
+    let conn: RuntimeConnection;
+    let origin: StartKind = path;
+    const pooled = path === 'pooled' ? this.#runtimePool.take(v.config.runtime, v.config.memoryMb) : null;
+    const snapshotBlob = path === 'restored' ? this.#o.snapshots?.blobFor(v) ?? null : null;
+    if (pooled) {
+      id = pooled.id;
+      conn = pooled.conn;
+    } else {
+      if (path === 'restored' && !snapshotBlob) origin = 'cold';
+      if (path === 'pooled') origin = 'cold';
+      id = newInstanceId();
+      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [], snapshotBlob: snapshotBlob ?? undefined });
+      conn = new RuntimeConnection(await this.#o.driver.create(spec), nullHooks);
+    }
+    const sandbox = conn.sandbox;
     const sandboxEnd = clock.monotonic();
     phases.add('sandbox', sandboxStart, sandboxEnd);
 
-    let instance!: Instance;
-    const conn = new RuntimeConnection(sandbox, {
+    const instance = new Instance(id, v, conn, clock, origin);
+    conn.bind({
       onLog: (invocationId, stream, text) => this.#onLog(instance, invocationId, stream, text),
       onCall: (invocationId, functionName, payload) => this.#o.onCall({ callerInvocationId: invocationId, functionName, payload }),
     });
-    instance = new Instance(id, v, conn, clock);
     this.#adopt(instance);
 
     const booted = conn.ready().then(() => clock.monotonic());
@@ -199,7 +278,7 @@ export class Agent implements AsyncDisposable {
 
       const envStart = clock.monotonic();
       const entry = await this.#handlerEntry(v, code.dir);
-      const initSpec = {
+      const initSpec: InitSpec = {
         functionName: v.functionName,
         version: v.version,
         functionArn: functionArn(this.#o.region, v.functionName, req.qualifier),
@@ -208,14 +287,16 @@ export class Agent implements AsyncDisposable {
         exportName: entry.exportName,
         codeDir: code.dir,
         env: this.#functionEnv(v, code.dir),
+        compileCacheDir: this.#o.compileCacheDir ? join(this.#o.compileCacheDir, `${v.config.codeSha256.slice(0, 16)}-${v.config.runtime}`) : null,
       };
       const envEnd = clock.monotonic();
       phases.add('env', envStart, envEnd);
       // No private networks yet: the phase exists so records keep one shape when they arrive.
       phases.add('network', envEnd, envEnd);
 
-      const readyAt = await withTimeout(booted, this.#o.startTimeoutMs, () => sandbox.kill('runtime start timed out'), clock, 'the runtime did not start in time');
+      const readyAt = pooled ? sandboxEnd : await withTimeout(booted, this.#o.startTimeoutMs, () => sandbox.kill('runtime start timed out'), clock, 'the runtime did not start in time');
       phases.add('runtime', sandboxEnd, readyAt);
+      if (origin === 'restored') record(this.#restoreMs, instance.key, readyAt - sandboxStart);
 
       instance.transition('initializing', 'runtime ready');
       const initStart = Math.max(readyAt, envEnd);
@@ -227,17 +308,45 @@ export class Agent implements AsyncDisposable {
         if (!(err instanceof InitFailure) && !(err instanceof ThawError && err.code === 'THAW_E_FUNCTION_TIMEOUT')) throw err;
         const error: SerializedError = err instanceof InitFailure ? err.error : { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${req.invocationId} Error: ${err.message}`, trace: [] };
         this.#stopInstance(instance, 'init failed');
-        return { failure: this.#finish(req, instance, phases, 'cold', end - initStart, 0, 'init_error', error) };
+        return { failure: this.#finish(req, instance, phases, origin, end - initStart, 0, 'init_error', error) };
       }
       const initEnd = clock.monotonic();
       phases.add('init', initStart, initEnd);
+      if (origin !== 'restored') record(this.#initMs, instance.key, initEnd - initStart);
       instance.transition('idle', 'initialized');
       return { instance, initMs: initEnd - initStart };
     } catch (err) {
-      this.#stopInstance(instance, 'cold start failed');
+      this.#stopInstance(instance, `${origin} start failed`);
       if (err instanceof ThawError) throw err;
-      throw new ThawError('THAW_E_SANDBOX_START_FAILED', `cold start of ${v.functionName} failed: ${(err as Error).message}`, { cause: err });
+      throw new ThawError('THAW_E_SANDBOX_START_FAILED', `${origin} start of ${v.functionName} failed: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** Resumes a frozen instance; false when it died while frozen (the caller walks the ladder again). */
+  async #thaw(instance: Instance): Promise<boolean> {
+    if (instance.state !== 'frozen') return false;
+    const freezing = instance.freezing;
+    instance.transition('idle', 'thawed for an invocation');
+    await freezing?.catch(() => {});
+    if (await instance.conn.sandbox.thaw()) return true;
+    this.#platformLog(instance, null, `instance ${instance.id} was found dead when thawed`);
+    this.#stopInstance(instance, 'died while frozen');
+    return false;
+  }
+
+  /** Shrinks the heap, then stops the process: no CPU while idle, memory kept, resumed by #thaw. */
+  #freeze(instance: Instance, reason: string) {
+    if (instance.state !== 'idle') return;
+    instance.transition('frozen', reason);
+    instance.freezing = (async () => {
+      try {
+        await withTimeout(instance.conn.prepareFreeze(), 1000, () => {}, this.#o.clock, 'the runtime did not prepare for freezing in time');
+      } catch { /* freeze anyway: a stopped process is what matters */ }
+      // Thawed (or stopped) meanwhile: leave it running.
+      if (instance.state !== 'frozen') return;
+      await instance.conn.sandbox.freeze();
+      instance.frozenRssBytes = instance.conn.sandbox.rssBytes();
+    })();
   }
 
   async #invokeOn(instance: Instance, req: InvokeRequest, phases: Phases, start: StartKind, initMs: number): Promise<InvokeResult> {
@@ -294,7 +403,7 @@ export class Agent implements AsyncDisposable {
     const maxRss = maxRssMb(instance.conn.sandbox.pid);
     this.#platformLog(instance, req.invocationId,
       `REPORT RequestId: ${req.invocationId}\tDuration: ${handlerMs.toFixed(2)} ms\tBilled Duration: ${record.billedMs} ms\tMemory Size: ${record.memoryMb} MB` +
-      (maxRss ? `\tMax Memory Used: ${maxRss} MB` : '') + (start === 'cold' ? `\tInit Duration: ${initMs.toFixed(2)} ms` : ''));
+      (maxRss ? `\tMax Memory Used: ${maxRss} MB` : '') + (start !== 'warm' && start !== 'thawed' ? `\tInit Duration: ${initMs.toFixed(2)} ms` : ''));
     return {
       record,
       payload: error ? JSON.stringify(error) : payload ?? 'null',
@@ -378,6 +487,7 @@ export class Agent implements AsyncDisposable {
   #stopInstance(instance: Instance, reason: string) {
     if (instance.state === 'gone' || instance.state === 'stopping') return;
     instance.transition('stopping', reason);
+    // SIGKILL ends a stopped (frozen) process too.
     instance.conn.sandbox.kill(reason);
   }
 
@@ -402,15 +512,17 @@ export class Agent implements AsyncDisposable {
     }, this.#o.sweepIntervalMs);
   }
 
-  /** Applies the keep-alive policy to every idle instance now; returns what it stopped. */
+  /** Applies the freeze and keep-alive policies to every idle or frozen instance now; returns the plan. */
   sweepIdle() {
-    const idle = [...this.#byId.values()].filter((i) => i.state === 'idle').map((i) => ({
-      instanceId: i.id, functionKey: i.key, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, invocations: i.invocations,
+    const idle = [...this.#byId.values()].filter((i) => (i.state === 'idle' || i.state === 'frozen') && !i.reserved).map((i) => ({
+      instanceId: i.id, functionKey: i.key, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, invocations: i.invocations, frozen: i.state === 'frozen',
     }));
-    const plan = planIdleStops(idle, this.#o.clock.monotonic(), this.#o.keepAlive);
-    for (const stop of plan) {
-      const instance = this.#byId.get(stop.instanceId);
-      if (instance) this.#stopInstance(instance, stop.reason);
+    const plan = planIdle(idle, this.#o.clock.monotonic(), this.#o.keepAlive, this.#o.freeze);
+    for (const step of plan) {
+      const instance = this.#byId.get(step.instanceId);
+      if (!instance) continue;
+      if (step.action === 'stop') this.#stopInstance(instance, step.reason);
+      else this.#freeze(instance, step.reason);
     }
     return plan;
   }
@@ -445,6 +557,7 @@ export class Agent implements AsyncDisposable {
   }
 
   async #stopAll(reason: string) {
+    await this.#runtimePool.close();
     const all = [...this.#byId.values()];
     for (const i of all) this.#stopInstance(i, reason);
     await Promise.all(all.map((i) => i.conn.sandbox.exited));

@@ -24,3 +24,12 @@ test('instanceTransitions never lets an instance skip init or come back from gon
 test('instanceTransitions lets every live state die at once (crash, kill)', () => {
   for (const s of INSTANCE_STATES) if (s !== 'gone') assert.ok(canTransition(s, 'gone'), s);
 });
+
+test('instanceTransitions: only an idle instance is frozen, and a frozen one thaws to idle, never straight to busy', () => {
+  assert.ok(canTransition('idle', 'frozen'));
+  assert.ok(canTransition('frozen', 'idle'));
+  assert.equal(canTransition('busy', 'frozen'), false);
+  assert.equal(canTransition('frozen', 'busy'), false);
+  assert.equal(canTransition('initializing', 'frozen'), false);
+  assert.ok(canTransition('frozen', 'stopping'), 'keep-alive may stop a frozen instance');
+});

@@ -2,15 +2,17 @@
 // machine whose transition table the tests check. Imports src/core and src/runtimes.
 import type { Clock } from '../core/clock.ts';
 import { publishInstanceState } from '../core/events.ts';
-import type { FunctionVersion, InstanceState } from '../core/types.ts';
+import type { FunctionVersion, InstanceState, StartKind } from '../core/types.ts';
 import type { RuntimeConnection } from '../runtimes/index.ts';
 
 /** Every allowed move; anything else is a bug and throws. */
 export const instanceTransitions: Readonly<Record<InstanceState, readonly InstanceState[]>> = {
   starting: ['initializing', 'stopping', 'gone'],
   initializing: ['idle', 'stopping', 'gone'],
-  idle: ['busy', 'stopping', 'gone'],
+  idle: ['busy', 'frozen', 'stopping', 'gone'],
   busy: ['idle', 'stopping', 'gone'],
+  // Thawing goes back to idle; the invocation that thawed it then takes it (idle -> busy).
+  frozen: ['idle', 'stopping', 'gone'],
   stopping: ['gone'],
   gone: [],
 };
@@ -27,19 +29,28 @@ export class Instance {
   readonly conn: RuntimeConnection;
   #clock: Clock;
   #state: InstanceState = 'starting';
+  /** The rung it was created on: cold, pooled or restored. */
+  readonly origin: StartKind;
+  /** Reserved (provisioned): kept initialized by the agent, used first, never stopped for idleness. */
+  reserved = false;
   inFlight = 0;
   invocations = 0;
   lastUsedAt: number;
   idleSince: number;
+  /** Settles when a freeze under way has finished (the process is stopped), so a thaw can wait for it. */
+  freezing: Promise<void> | null = null;
+  /** Resident memory measured once frozen, after the heap was shrunk. */
+  frozenRssBytes: number | null = null;
 
-  constructor(id: string, version: FunctionVersion, conn: RuntimeConnection, clock: Clock) {
+  constructor(id: string, version: FunctionVersion, conn: RuntimeConnection, clock: Clock, origin: StartKind = 'cold') {
     this.id = id;
+    this.origin = origin;
     this.version = version;
     this.key = functionKey(version);
     this.conn = conn;
     this.#clock = clock;
     this.createdAt = this.lastUsedAt = this.idleSince = clock.monotonic();
-    publishInstanceState({ instanceId: id, functionName: version.functionName, version: version.version, from: null, to: 'starting', reason: 'cold start', at: clock.now() });
+    publishInstanceState({ instanceId: id, functionName: version.functionName, version: version.version, from: null, to: 'starting', reason: `${origin} start`, at: clock.now() });
   }
 
   get state(): InstanceState { return this.#state; }
@@ -81,6 +92,10 @@ export class Instance {
       ageMs: Math.round(this.#clock.monotonic() - this.createdAt),
       idleMs: this.#state === 'idle' ? Math.round(this.#clock.monotonic() - this.idleSince) : 0,
       memoryMb: this.version.config.memoryMb,
+      origin: this.origin,
+      reserved: this.reserved,
+      rssBytes: this.conn.sandbox.rssBytes(),
+      frozenRssBytes: this.frozenRssBytes,
     };
   }
 }

@@ -72,8 +72,14 @@ export interface PhaseSpan {
   readonly durationMs: number;
 }
 
-/** How the invocation found its instance: the rung of the instance ladder it took. */
-export type StartKind = 'warm' | 'cold';
+/**
+ * How the invocation found its instance: the rung of the instance ladder it took, fastest first.
+ * warm: an idle initialized instance; thawed: a frozen one, resumed; restored: a new process from the
+ * version's snapshot (user init already done); pooled: a started generic runtime, specialized now;
+ * cold: everything from process start.
+ */
+export const START_KINDS = ['warm', 'thawed', 'restored', 'pooled', 'cold'] as const;
+export type StartKind = (typeof START_KINDS)[number];
 
 export type InvocationTrigger = 'api' | 'http' | 'event' | 'invoke';
 
@@ -106,7 +112,7 @@ export interface InvocationRecord {
 }
 
 /** Instance lifecycle; the transition table lives in agent/instance.ts. */
-export const INSTANCE_STATES = ['starting', 'initializing', 'idle', 'busy', 'stopping', 'gone'] as const;
+export const INSTANCE_STATES = ['starting', 'initializing', 'idle', 'busy', 'frozen', 'stopping', 'gone'] as const;
 export type InstanceState = (typeof INSTANCE_STATES)[number];
 
 export interface LogLine {

@@ -17,6 +17,13 @@ export const userOptionsSchema = z.strictObject({
   maxPackageMb: z.number().positive().max(10_240).default(50),
   maxUnpackedMb: z.number().positive().max(102_400).default(250),
   idleTimeoutMs: z.number().int().min(0).default(10 * 60_000),
+  /** Idle time after which an instance is frozen (no CPU, memory kept); -1 never freezes. */
+  freezeAfterMs: z.number().int().min(-1).default(10_000),
+  /** Generic runtimes kept started per runtime kind and memory size; 0 disables the pool. */
+  poolSize: z.number().int().min(0).max(64).default(2),
+  poolRefillDelayMs: z.number().int().min(0).default(100),
+  /** V8 compile cache per package, shared by its instances on this node. */
+  compileCache: z.boolean().default(true),
   concurrencyLimit: z.number().int().min(1).max(100_000).default(100),
   startTimeoutMs: z.number().int().min(100).default(10_000),
   initTimeoutMs: z.number().int().min(100).default(10_000),
@@ -42,6 +49,10 @@ export interface ResolvedOptions {
   readonly maxPackageBytes: number;
   readonly maxUnpackedBytes: number;
   readonly idleTimeoutMs: number;
+  readonly freezeAfterMs: number;
+  readonly poolSize: number;
+  readonly poolRefillDelayMs: number;
+  readonly compileCache: boolean;
   readonly concurrencyLimit: number;
   readonly startTimeoutMs: number;
   readonly initTimeoutMs: number;
@@ -65,6 +76,10 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     maxPackageBytes: Math.round(o.maxPackageMb * 1024 * 1024),
     maxUnpackedBytes: Math.round(o.maxUnpackedMb * 1024 * 1024),
     idleTimeoutMs: o.idleTimeoutMs,
+    freezeAfterMs: o.freezeAfterMs,
+    poolSize: o.poolSize,
+    poolRefillDelayMs: o.poolRefillDelayMs,
+    compileCache: o.compileCache,
     concurrencyLimit: o.concurrencyLimit,
     startTimeoutMs: o.startTimeoutMs,
     initTimeoutMs: o.initTimeoutMs,

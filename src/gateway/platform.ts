@@ -11,7 +11,7 @@ import type { InvocationTrigger } from '../core/types.ts';
 import { Agent, type CallRequest, type CallResult, type InvokeResult } from '../agent/index.ts';
 import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
-import { fixedKeepAlive } from '../policies/index.ts';
+import { fixedFreezeDelay, fixedKeepAlive } from '../policies/index.ts';
 import { processDriver } from '../sandbox/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { Recorder } from '../telemetry/index.ts';
@@ -66,8 +66,12 @@ export class Platform implements AsyncDisposable {
       packageLimits: this.limits,
       clock,
       keepAlive: fixedKeepAlive(options.idleTimeoutMs),
+      freeze: fixedFreezeDelay(options.freezeAfterMs),
+      poolSize: options.poolSize,
+      poolRefillDelayMs: options.poolRefillDelayMs,
+      compileCacheDir: options.compileCache ? join(options.cacheDir, 'compile') : null,
       defaultConcurrencyLimit: options.concurrencyLimit,
-      sweepIntervalMs: Math.min(5000, Math.max(50, options.idleTimeoutMs / 4)),
+      sweepIntervalMs: Math.min(5000, Math.max(50, options.idleTimeoutMs / 4), options.freezeAfterMs >= 0 ? Math.max(20, options.freezeAfterMs / 4) : Infinity),
       startTimeoutMs: options.startTimeoutMs,
       initTimeoutMs: options.initTimeoutMs,
       region: options.region,

@@ -48,7 +48,7 @@ export function thawRoutes(router: Router, platform: Platform): void {
   });
 
   router.on('GET', '/thaw/v1/instances', async (ctx) => {
-    sendJson(ctx, 200, { instances: platform.agent.instances() });
+    sendJson(ctx, 200, { instances: platform.agent.instances(), pool: platform.agent.pool() });
   });
 
   router.on('GET', '/thaw/v1/calls', async (ctx) => {

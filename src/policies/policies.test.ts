@@ -1,38 +1,70 @@
+// The pure policies: the ladder decision over every combination of instances, pool and snapshot, and
+// the idle plan (freeze, then stop) over an explicit time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fixedKeepAlive, pickInstance, planIdleStops, type InstanceCandidate } from './index.ts';
+import { decideLadder, fixedFreezeDelay, fixedKeepAlive, planIdle, type InstanceCandidate, type LadderInputs } from './index.ts';
 
 const inst = (id: string, o: Partial<InstanceCandidate> = {}): InstanceCandidate =>
   ({ instanceId: id, state: 'idle', inFlight: 0, capacity: 1, lastUsedAt: 0, ...o });
+const inputs = (o: Partial<LadderInputs> = {}): LadderInputs =>
+  ({ instances: [], pooledRuntimes: 0, snapshotReady: false, expectedInitMs: null, expectedRestoreMs: null, ...o });
+const path = (o: Partial<LadderInputs>) => decideLadder(inputs(o)).path;
 
-test('pickInstance() takes a cold start when there is no instance', () => {
-  assert.deepEqual(pickInstance([]), { path: 'cold' });
+test('nothing at all: a full cold start', () => {
+  assert.equal(path({}), 'cold');
 });
 
-test('pickInstance() prefers the most recently used idle instance', () => {
-  assert.deepEqual(pickInstance([inst('a', { lastUsedAt: 5 }), inst('b', { lastUsedAt: 9 }), inst('c', { lastUsedAt: 1 })]), { path: 'warm', instanceId: 'b' });
+test('warm: the most recently used idle instance, reserved ones first', () => {
+  const d = decideLadder(inputs({ instances: [inst('a', { lastUsedAt: 5 }), inst('b', { lastUsedAt: 9 }), inst('c', { lastUsedAt: 1 })] }));
+  assert.deepEqual([d.path, 'instanceId' in d && d.instanceId], ['warm', 'b']);
+  const r = decideLadder(inputs({ instances: [inst('a', { lastUsedAt: 9 }), inst('r', { lastUsedAt: 1, reserved: true })] }));
+  assert.equal('instanceId' in r && r.instanceId, 'r');
 });
 
-test('pickInstance() skips busy, starting and stopping instances', () => {
-  const d = pickInstance([inst('a', { state: 'busy', inFlight: 1 }), inst('b', { state: 'starting' }), inst('c', { state: 'stopping' }), inst('d', { state: 'initializing' })]);
-  assert.deepEqual(d, { path: 'cold' });
+test('busy, starting, initializing and stopping instances are not usable; spare concurrency is', () => {
+  const unusable = [inst('a', { state: 'busy', inFlight: 1 }), inst('b', { state: 'starting' }), inst('c', { state: 'stopping' }), inst('d', { state: 'initializing' }), inst('e', { state: 'gone' })];
+  assert.equal(path({ instances: unusable }), 'cold');
+  assert.equal(path({ instances: [inst('a', { state: 'busy', inFlight: 1, capacity: 4 })] }), 'warm');
+  assert.equal(path({ instances: [inst('a', { state: 'busy', inFlight: 4, capacity: 4 })] }), 'cold');
 });
 
-test('pickInstance() shares a busy instance that has spare concurrency', () => {
-  assert.deepEqual(pickInstance([inst('a', { state: 'busy', inFlight: 1, capacity: 4 })]), { path: 'warm', instanceId: 'a' });
-  assert.deepEqual(pickInstance([inst('a', { state: 'busy', inFlight: 4, capacity: 4 })]), { path: 'cold' });
+test('each rung is taken only when every faster one is missing', () => {
+  const all = { instances: [inst('w'), inst('f', { state: 'frozen' })], pooledRuntimes: 2, snapshotReady: true, expectedInitMs: 400, expectedRestoreMs: 60 };
+  assert.equal(path(all), 'warm');
+  assert.equal(path({ ...all, instances: [inst('f', { state: 'frozen' })] }), 'thawed');
+  assert.equal(path({ ...all, instances: [] }), 'restored', 'heavy init: a restore beats running init on a pooled runtime');
+  assert.equal(path({ ...all, instances: [], snapshotReady: false }), 'pooled');
+  assert.equal(path({ ...all, instances: [], snapshotReady: false, pooledRuntimes: 0 }), 'cold');
+  assert.equal(path({ ...all, instances: [], pooledRuntimes: 0 }), 'restored', 'snapshot without a pool');
 });
 
-test('fixedKeepAlive() stops an instance exactly its TTL after it went idle', () => {
+test('with both a pool and a snapshot, the cheaper of init and restore wins', () => {
+  const both = { pooledRuntimes: 1, snapshotReady: true };
+  assert.equal(path({ ...both, expectedInitMs: 3, expectedRestoreMs: 55 }), 'pooled', 'light init: the pool');
+  assert.equal(path({ ...both, expectedInitMs: null, expectedRestoreMs: 55 }), 'pooled', 'unknown init: the pool');
+  assert.equal(path({ ...both, expectedInitMs: 300, expectedRestoreMs: null }), 'restored');
+  assert.equal(path({ ...both, expectedInitMs: 20, expectedRestoreMs: null }), 'pooled');
+});
+
+test('fixedKeepAlive() stops an instance exactly its TTL after it went idle; frozen or not', () => {
   const p = fixedKeepAlive(600_000);
-  const idle = [{ instanceId: 'a', functionKey: 'f', idleSince: 1000, memoryMb: 128, invocations: 3 }];
-  assert.deepEqual(planIdleStops(idle, 600_999, p), []);
-  const plan = planIdleStops(idle, 601_000, p);
-  assert.equal(plan.length, 1);
-  assert.equal(plan[0].instanceId, 'a');
+  const never = fixedFreezeDelay(-1);
+  const idle = [{ instanceId: 'a', functionKey: 'f', idleSince: 1000, memoryMb: 128, invocations: 3, frozen: true }];
+  assert.deepEqual(planIdle(idle, 600_999, p, never), []);
+  const plan = planIdle(idle, 601_000, p, never);
+  assert.deepEqual(plan.map((s) => [s.instanceId, s.action]), [['a', 'stop']]);
   assert.match(plan[0].reason, /keep-alive fixed:600000ms/);
+  assert.throws(() => fixedKeepAlive(-1), RangeError);
 });
 
-test('fixedKeepAlive() rejects a negative TTL', () => {
-  assert.throws(() => fixedKeepAlive(-1), RangeError);
+test('the freeze delay freezes an idle instance once, before keep-alive stops it', () => {
+  const keep = fixedKeepAlive(10_000);
+  const freeze = fixedFreezeDelay(500);
+  const i = { instanceId: 'a', functionKey: 'f', idleSince: 1000, memoryMb: 128, invocations: 1, frozen: false };
+  assert.deepEqual(planIdle([i], 1499, keep, freeze), []);
+  assert.deepEqual(planIdle([i], 1500, keep, freeze).map((s) => s.action), ['freeze']);
+  assert.deepEqual(planIdle([{ ...i, frozen: true }], 5000, keep, freeze), [], 'already frozen');
+  assert.deepEqual(planIdle([{ ...i, frozen: true }], 11_000, keep, freeze).map((s) => s.action), ['stop']);
+  assert.deepEqual(planIdle([i], 1_000_000, keep, fixedFreezeDelay(-1)).map((s) => s.action), ['stop']);
+  assert.deepEqual(planIdle([i], 5000, keep, fixedFreezeDelay(-1)), [], 'freezing disabled');
 });

@@ -8,7 +8,7 @@ import type { HostMessage, InitSpec, InvokeSpec, RuntimeMessage, SerializedError
 
 export type { InitSpec, InvokeSpec, SerializedError } from './node/protocol.ts';
 
-export const nodeBootstrapPath = fileURLToPath(new URL('./node/bootstrap.mjs', import.meta.url));
+export const nodeBootstrapPath = fileURLToPath(new URL('./node/bootstrap.cjs', import.meta.url));
 
 export interface RuntimeStartOptions {
   id: string;
@@ -17,6 +17,8 @@ export interface RuntimeStartOptions {
   /** The runtime's own variables (no function's yet); the function's arrive with init. */
   env: Record<string, string>;
   readPaths: string[];
+  /** Start from this V8 startup snapshot (user code already initialized) instead of the bootstrap. */
+  snapshotBlob?: string;
 }
 
 export interface RuntimeKind {
@@ -33,11 +35,14 @@ export const nodeRuntime: RuntimeKind = {
     return {
       id: o.id,
       command: process.execPath,
-      args: [`--max-old-space-size=${heapLimitMb(o.memoryMb)}`, '--disable-warning=ExperimentalWarning', nodeBootstrapPath],
+      args: [
+        `--max-old-space-size=${heapLimitMb(o.memoryMb)}`, '--disable-warning=ExperimentalWarning', '--expose-gc',
+        ...(o.snapshotBlob ? ['--snapshot-blob', o.snapshotBlob] : [nodeBootstrapPath]),
+      ],
       env: o.env,
       cwd: o.cwd,
       memoryBytes: o.memoryMb * 1024 * 1024,
-      readPaths: [...o.readPaths, nodeBootstrapPath],
+      readPaths: [...o.readPaths, o.snapshotBlob ?? nodeBootstrapPath],
     };
   },
 };
@@ -79,7 +84,12 @@ export class RuntimeConnection {
   #init: PromiseWithResolvers<number> | null = null;
   #pending = new Map<string, PromiseWithResolvers<InvokeOutcome>>();
   #fatal = new Map<string, SerializedError>();
+  #freeze: PromiseWithResolvers<number> | null = null;
+  #exit: SandboxExit | null = null;
   #stderrTail = '';
+  /** True once the runtime said it is ready; `restored` when it came from a snapshot with the handler loaded. */
+  isReady = false;
+  restored = false;
 
   constructor(sandbox: Sandbox, hooks: ConnectionHooks) {
     this.sandbox = sandbox;
@@ -100,6 +110,16 @@ export class RuntimeConnection {
   /** Resolves when the runtime has started and is waiting for init. */
   ready(): Promise<void> { return this.#ready.promise; }
 
+  /** Rebinds logs and calls to a new owner: a pooled runtime becomes an instance of a function. */
+  bind(hooks: ConnectionHooks): void { this.#hooks = hooks; }
+
+  /** Asks the runtime to shrink its heap before being frozen; resolves with the heap still used (bytes). */
+  prepareFreeze(): Promise<number> {
+    this.#freeze = Promise.withResolvers();
+    this.#send({ type: 'prepareFreeze' });
+    return this.#freeze.promise;
+  }
+
   /** Binds the runtime to one function version; resolves with the user init duration (ms). */
   init(spec: InitSpec): Promise<number> {
     this.#init = Promise.withResolvers();
@@ -109,6 +129,11 @@ export class RuntimeConnection {
 
   invoke(spec: InvokeSpec): Promise<InvokeOutcome> {
     const p = Promise.withResolvers<InvokeOutcome>();
+    if (this.#exit) {
+      // The runtime is already gone: answer now rather than wait for an exit that has happened.
+      p.resolve({ kind: 'crash', exit: this.#exit, error: null, stderrTail: this.#stderrTail });
+      return p.promise;
+    }
     this.#pending.set(spec.id, p);
     this.#send({ type: 'invoke', spec });
     return p.promise;
@@ -120,7 +145,8 @@ export class RuntimeConnection {
 
   #onMessage(m: RuntimeMessage) {
     switch (m.type) {
-      case 'ready': this.#ready.resolve(); break;
+      case 'ready': this.isReady = true; this.restored = m.restored; this.#ready.resolve(); break;
+      case 'freezeReady': this.#freeze?.resolve(m.heapUsedBytes); break;
       case 'initDone': this.#init?.resolve(m.durationMs); break;
       case 'initError': this.#init?.reject(new InitFailure(m.error, m.durationMs)); break;
       case 'log': this.#hooks.onLog(m.invocationId, m.stream, m.text); break;
@@ -144,9 +170,11 @@ export class RuntimeConnection {
   }
 
   #onExit(exit: SandboxExit) {
+    this.#exit = exit;
     const how = exit.signal ? `signal ${exit.signal}` : `exit status ${exit.code}`;
     this.#ready.reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `the runtime exited before it was ready (${how}): ${this.#stderrTail.trim().slice(-500) || 'no output'}`));
     this.#init?.reject(new InitFailure({ errorType: 'Runtime.ExitError', errorMessage: `Runtime exited during init with ${how}`, trace: [] }, 0));
+    this.#freeze?.reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `the runtime exited before it could be frozen (${how})`));
     for (const [id, p] of this.#pending) p.resolve({ kind: 'crash', exit, error: this.#fatal.get(id) ?? null, stderrTail: this.#stderrTail });
     this.#pending.clear();
   }

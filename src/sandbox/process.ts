@@ -2,6 +2,7 @@
 // Isolation is what a process gives (no namespaces); the environment is explicit and complete.
 // Imports node built-ins and src/core only.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { ThawError } from '../core/errors.ts';
 import type { Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
 
@@ -40,6 +41,29 @@ class ProcessSandbox implements Sandbox {
     if (this.#exited) return;
     this.#killReason ??= reason;
     this.#signalGroup('SIGKILL');
+  }
+
+  // SIGSTOP cannot be caught or ignored, and stops every process in the group; SIGCONT resumes them.
+  async freeze(): Promise<void> { if (!this.#exited) this.#signalGroup('SIGSTOP'); }
+  async thaw(): Promise<boolean> {
+    if (this.#exited) return false;
+    this.#signalGroup('SIGCONT');
+    // A process killed while stopped may not have been reaped yet: a zombie is dead too.
+    try {
+      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+      return !/^\d+ \(.*\) [ZXx] /s.test(stat);
+    } catch {
+      return false;
+    }
+  }
+
+  rssBytes(): number | null {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : null;
+    } catch {
+      return null;
+    }
   }
 
   #signalGroup(signal: NodeJS.Signals) {

@@ -39,6 +39,12 @@ export interface Sandbox extends AsyncDisposable {
   readonly hasExited: boolean;
   /** Ends the unit at once (SIGKILL to its whole process group); idempotent. */
   kill(reason: string): void;
+  /** Stops every process of the unit from running (no CPU; memory kept); `thaw` resumes them. */
+  freeze(): Promise<void>;
+  /** Resumes a frozen unit; false when it is dead (killed while frozen), even if its exit is not seen yet. */
+  thaw(): Promise<boolean>;
+  /** Resident memory of the unit's main process now, in bytes (null where unknown). */
+  rssBytes(): number | null;
 }
 
 export interface SandboxDriver {

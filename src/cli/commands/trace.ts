@@ -20,7 +20,8 @@ export const traceCommand: Command = {
     if (args.values.last) {
       const limit = args.values.cold ? 1000 : 1;
       const { invocations } = await client.get(`/thaw/v1/invocations?limit=${limit}${arg ? `&function=${fnPath(arg)}` : ''}`) as { invocations: InvocationRecord[] };
-      const pick = args.values.cold ? invocations.find((r) => r.start === 'cold') : invocations[0];
+      // "Cold" here means any start of a new instance: full cold, pooled or restored.
+      const pick = args.values.cold ? invocations.find((r) => r.start === 'cold' || r.start === 'pooled' || r.start === 'restored') : invocations[0];
       if (!pick) throw new ThawError('THAW_E_INVOCATION_NOT_FOUND', `no ${args.values.cold ? 'cold ' : ''}invocations${arg ? ` of ${arg}` : ''} among the newest ${limit} records`);
       rec = pick;
     } else {

@@ -19,6 +19,8 @@ export interface InitSpec {
   codeDir: string;
   /** The function's own variables plus the runtime's; applied before the handler module loads. */
   env: Record<string, string>;
+  /** V8 compile cache directory for this version (module.enableCompileCache); null to disable. */
+  compileCacheDir: string | null;
 }
 
 export interface InvokeSpec {
@@ -33,11 +35,13 @@ export interface InvokeSpec {
 export type HostMessage =
   | { type: 'init'; spec: InitSpec }
   | { type: 'invoke'; spec: InvokeSpec }
+  | { type: 'prepareFreeze' }
   | { type: 'callResult'; callId: number; ok: true; payload: string }
   | { type: 'callResult'; callId: number; ok: false; error: SerializedError };
 
 export type RuntimeMessage =
-  | { type: 'ready'; pid: number }
+  | { type: 'ready'; pid: number; restored: boolean }
+  | { type: 'freezeReady'; heapUsedBytes: number }
   | { type: 'initDone'; durationMs: number }
   | { type: 'initError'; error: SerializedError; durationMs: number }
   | { type: 'log'; invocationId: string | null; stream: 'stdout' | 'stderr'; text: string }

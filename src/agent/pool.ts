@@ -1,0 +1,155 @@
+// The pool of generic runtimes (AWS's warm pool, Fission's pool): started, not yet bound to any function,
+// one set per runtime kind and memory size (the heap limit is fixed at process start). A cold start takes
+// one and specializes it; it never comes back. Refills run in the background, off the critical path.
+// Imports src/core, src/runtimes, src/sandbox.
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import { newInstanceId } from '../core/ids.ts';
+import type { Runtime } from '../core/types.ts';
+import { RuntimeConnection, runtimes } from '../runtimes/index.ts';
+import type { SandboxDriver } from '../sandbox/index.ts';
+
+export interface PooledRuntime {
+  readonly id: string;
+  readonly runtime: Runtime;
+  readonly memoryMb: number;
+  readonly conn: RuntimeConnection;
+  readonly startedAt: number;
+}
+
+export interface RuntimePoolOptions {
+  driver: SandboxDriver;
+  clock: Clock;
+  /** Ready runtimes to keep per runtime kind and memory size; 0 disables the pool. */
+  size: number;
+  /** Delay before a refill starts, so a burst of cold starts is not slowed by new runtimes booting. */
+  refillDelayMs: number;
+  /** Memory sizes kept at most (each learned from a cold start); the oldest is dropped beyond it. */
+  maxShapes: number;
+  scratchDir: string;
+  runtimeEnv(): Record<string, string>;
+  onError(message: string): void;
+}
+
+const key = (runtime: Runtime, memoryMb: number) => `${runtime}:${memoryMb}`;
+/** Consecutive failed starts after which a shape stops refilling until it is wanted again. */
+const MAX_FAILURES = 3;
+
+interface Shape {
+  runtime: Runtime;
+  memoryMb: number;
+  ready: PooledRuntime[];
+  starting: number;
+  failures: number;
+}
+
+export class RuntimePool {
+  #o: RuntimePoolOptions;
+  #shapes = new Map<string, Shape>();
+  #refill: TimerHandle | null = null;
+  #closed = false;
+  /** Every runtime the pool owns, ready or starting, so close() can stop them. */
+  #all = new Set<RuntimeConnection>();
+  taken = 0;
+
+  constructor(options: RuntimePoolOptions) { this.#o = options; }
+
+  get size() { return this.#o.size; }
+
+  /** Keeps runtimes of this shape ready from now on. */
+  want(runtime: Runtime, memoryMb: number): void {
+    if (this.#o.size <= 0 || this.#closed) return;
+    const k = key(runtime, memoryMb);
+    const shape = this.#shapes.get(k);
+    if (shape) {
+      shape.failures = 0;
+      // Most recently wanted last, so the oldest shape is the first dropped.
+      this.#shapes.delete(k);
+      this.#shapes.set(k, shape);
+    } else {
+      this.#shapes.set(k, { runtime, memoryMb, ready: [], starting: 0, failures: 0 });
+      while (this.#shapes.size > this.#o.maxShapes) this.#drop(this.#shapes.keys().next().value!);
+    }
+    this.#scheduleRefill(0);
+  }
+
+  readyCount(runtime: Runtime, memoryMb: number): number {
+    return this.#shapes.get(key(runtime, memoryMb))?.ready.length ?? 0;
+  }
+
+  /** A ready runtime of this shape, now, or null; the pool refills behind it. */
+  take(runtime: Runtime, memoryMb: number): PooledRuntime | null {
+    const shape = this.#shapes.get(key(runtime, memoryMb));
+    const pooled = shape?.ready.shift() ?? null;
+    if (pooled) {
+      this.#all.delete(pooled.conn);
+      this.taken++;
+      this.#scheduleRefill(this.#o.refillDelayMs);
+    }
+    return pooled;
+  }
+
+  view() {
+    return [...this.#shapes.values()].map((s) => ({ runtime: s.runtime, memoryMb: s.memoryMb, ready: s.ready.length, starting: s.starting, target: this.#o.size }));
+  }
+
+  #scheduleRefill(ms: number) {
+    if (this.#closed || this.#refill) return;
+    this.#refill = this.#o.clock.setTimer(() => { this.#refill = null; this.#fill(); }, ms);
+  }
+
+  #fill() {
+    for (const shape of this.#shapes.values()) {
+      while (!this.#closed && shape.failures < MAX_FAILURES && shape.ready.length + shape.starting < this.#o.size) {
+        shape.starting++;
+        void this.#start(shape).finally(() => { shape.starting--; });
+      }
+    }
+  }
+
+  async #start(shape: Shape): Promise<void> {
+    const kind = runtimes.get(shape.runtime)!;
+    const id = newInstanceId();
+    try {
+      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(), readPaths: [] }));
+      const conn = new RuntimeConnection(sandbox, { onLog: () => {}, onCall: async () => ({ ok: false, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function', trace: [] } }) });
+      this.#all.add(conn);
+      void sandbox.exited.then(() => {
+        // Died while waiting in the pool: forget it and start another.
+        this.#all.delete(conn);
+        const i = shape.ready.findIndex((p) => p.conn === conn);
+        if (i >= 0) { shape.ready.splice(i, 1); this.#scheduleRefill(this.#o.refillDelayMs); }
+      });
+      if (this.#closed) { sandbox.kill('pool closed'); return; }
+      await conn.ready();
+      if (this.#closed || sandbox.hasExited) { sandbox.kill('pool closed'); return; }
+      shape.failures = 0;
+      if (this.#shapes.get(key(shape.runtime, shape.memoryMb)) !== shape) { sandbox.kill('pool shape dropped'); return; }
+      shape.ready.push({ id, runtime: shape.runtime, memoryMb: shape.memoryMb, conn, startedAt: this.#o.clock.monotonic() });
+    } catch (err) {
+      shape.failures++;
+      this.#o.onError(`pooled ${shape.runtime} runtime (${shape.memoryMb} MB) failed to start: ${(err as Error).message}`);
+      if (shape.failures < MAX_FAILURES) this.#scheduleRefill(this.#o.refillDelayMs * 4 + 100);
+    }
+  }
+
+  #drop(k: string) {
+    const shape = this.#shapes.get(k);
+    this.#shapes.delete(k);
+    for (const p of shape?.ready ?? []) p.conn.sandbox.kill('pool shape dropped');
+  }
+
+  /** Stops every runtime the pool holds; idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#refill?.cancel();
+    this.#refill = null;
+    const all = [...this.#all];
+    for (const c of all) c.sandbox.kill('shutdown');
+    await Promise.all(all.map((c) => c.sandbox.exited));
+    // Starts that were under way finish by killing themselves; wait for them too.
+    while ([...this.#shapes.values()].some((s) => s.starting > 0)) await new Promise((r) => setTimeout(r, 10));
+    const late = [...this.#all];
+    for (const c of late) c.sandbox.kill('shutdown');
+    await Promise.all(late.map((c) => c.sandbox.exited));
+  }
+}

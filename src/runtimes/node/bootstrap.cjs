@@ -1,0 +1,230 @@
+// @ts-check
+'use strict';
+// The Node runtime bootstrap: the first code an instance runs. It starts generic (no function bound),
+// becomes one function version on `init`, then serves `invoke` messages. Plain CommonJS on purpose:
+// type stripping would add ~50 ms to every process start, and the snapshot builder bundles this file
+// with the user's code into one script (V8 startup snapshots take a single CommonJS entry).
+// Imports only node built-ins.
+const { AsyncLocalStorage } = require('node:async_hooks');
+const crypto = require('node:crypto');
+const nodeModule = require('node:module');
+const { pathToFileURL } = require('node:url');
+const { format } = require('node:util');
+
+/** @typedef {import('./protocol.ts').HostMessage} HostMessage */
+/** @typedef {import('./protocol.ts').RuntimeMessage} RuntimeMessage */
+/** @typedef {import('./protocol.ts').InitSpec} InitSpec */
+/** @typedef {import('./protocol.ts').InvokeSpec} InvokeSpec */
+/** @typedef {import('./protocol.ts').SerializedError} SerializedError */
+
+/** @type {{ beforeSnapshot: (() => unknown)[], afterRestore: (() => unknown)[] }} */
+const hooks = { beforeSnapshot: [], afterRestore: [] };
+
+// Runtime hooks for snapshots (as SnapStart's): code that holds connections or secrets registers what to
+// do before its memory is snapshotted and after each restore. Harmless where no snapshot is taken.
+Object.defineProperty(globalThis, 'thaw', {
+  value: Object.freeze({
+    /** @param {() => unknown} fn */ onBeforeSnapshot: (fn) => { hooks.beforeSnapshot.push(fn); },
+    /** @param {() => unknown} fn */ onAfterRestore: (fn) => { hooks.afterRestore.push(fn); },
+  }),
+  enumerable: false,
+});
+
+/** Runs the before-snapshot hooks, in the order registered. */
+async function runBeforeSnapshot() { for (const h of hooks.beforeSnapshot) await h(); }
+
+/**
+ * Restored processes share everything the snapshot held, including crypto.randomUUID's cache of random
+ * bytes: use it up so the next UUID comes from fresh entropy. (Math.random is reseeded by V8.)
+ */
+function freshEntropy() {
+  for (let i = 0; i < 128; i++) crypto.randomUUID();
+}
+
+/**
+ * Starts the runtime loop. `preloaded` is the handler when this process was restored from a snapshot
+ * with the user's module already loaded and initialized.
+ * @param {{ handler: Function } | null} preloaded
+ */
+function main(preloaded) {
+  if (!process.send) {
+    process.stderr.write('thaw bootstrap: must be started by the Thaw agent with an IPC channel\n');
+    process.exit(70);
+  }
+  const send = /** @type {(m: RuntimeMessage, cb?: () => void) => void} */ (
+    (m, cb) => { process.send?.(m, undefined, undefined, cb); }
+  );
+
+  /** @type {AsyncLocalStorage<string>} the invocation id a piece of code runs for */
+  const current = new AsyncLocalStorage();
+  /** @type {Set<string>} */
+  const inFlight = new Set();
+  /** @type {InitSpec | null} */
+  let fn = null;
+  /** @type {Function | null} */
+  let handler = null;
+
+  // Output goes over IPC, tagged with the invocation it belongs to, so logs stay in order with results
+  // and are attributed exactly even when one instance serves several invocations at once.
+  for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
+    const target = process[stream];
+    target.write = /** @type {any} */ ((/** @type {any} */ chunk, /** @type {any[]} */ ...rest) => {
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      send({ type: 'log', invocationId: current.getStore() ?? soleInvocation(), stream, text });
+      const cb = rest.find((r) => typeof r === 'function');
+      if (cb) queueMicrotask(cb);
+      return true;
+    });
+  }
+
+  const soleInvocation = () => (inFlight.size === 1 ? inFlight.values().next().value ?? null : null);
+
+  // Lambda's log line shape: timestamp, request id, level, message.
+  for (const [method, level] of /** @type {const} */ ([['log', 'INFO'], ['info', 'INFO'], ['warn', 'WARN'], ['error', 'ERROR'], ['debug', 'DEBUG'], ['trace', 'TRACE']])) {
+    console[method] = (/** @type {any[]} */ ...args) => {
+      const id = current.getStore() ?? soleInvocation() ?? 'undefined';
+      const text = method === 'trace' ? format(...args) + '\n' + (new Error().stack ?? '').split('\n').slice(2).join('\n') : format(...args);
+      process.stdout.write(`${new Date().toISOString()}\t${id}\t${level}\t${text.replaceAll('\n', '\r')}\n`);
+    };
+  }
+
+  /** @param {unknown} err @returns {SerializedError} */
+  function serializeError(err) {
+    if (err instanceof Error) {
+      return {
+        errorType: err.name === 'Error' && err.constructor?.name ? err.constructor.name : err.name,
+        errorMessage: err.message,
+        trace: (err.stack ?? '').split('\n').map((l) => l.trim()).filter(Boolean),
+      };
+    }
+    return { errorType: typeof err === 'object' && err !== null ? 'Error' : typeof err, errorMessage: String(err), trace: [] };
+  }
+
+  /** @param {InitSpec} spec */
+  async function init(spec) {
+    const started = performance.now();
+    try {
+      for (const [k, v] of Object.entries(spec.env)) process.env[k] = v;
+      process.chdir(spec.codeDir);
+      fn = spec;
+      if (preloaded) {
+        // Restored: the module was loaded and its init run before the snapshot; only the hooks run now.
+        freshEntropy();
+        for (const h of hooks.afterRestore) await h();
+        handler = preloaded.handler;
+        send({ type: 'initDone', durationMs: performance.now() - started });
+        return;
+      }
+      // V8's code cache for this version, shared by its instances: compile once per node.
+      if (spec.compileCacheDir) nodeModule.enableCompileCache(spec.compileCacheDir);
+      const mod = await import(pathToFileURL(spec.file).href);
+      const candidate = mod[spec.exportName] ?? mod.default?.[spec.exportName];
+      if (typeof candidate !== 'function') {
+        const e = new Error(`${spec.file.slice(spec.codeDir.length + 1)} does not export a function named ${spec.exportName}`);
+        e.name = 'Runtime.HandlerNotFound';
+        throw e;
+      }
+      handler = candidate;
+      send({ type: 'initDone', durationMs: performance.now() - started });
+    } catch (err) {
+      const error = serializeError(err);
+      if (err instanceof SyntaxError) error.errorType = 'Runtime.UserCodeSyntaxError';
+      else if (/** @type {any} */ (err)?.code === 'ERR_MODULE_NOT_FOUND') error.errorType = 'Runtime.ImportModuleError';
+      console.error(`INIT_ERROR\t${error.errorType}: ${error.errorMessage}`);
+      send({ type: 'initError', error, durationMs: performance.now() - started });
+    }
+  }
+
+  let nextCallId = 0;
+  /** @type {Map<number, {resolve: (v: unknown) => void, reject: (e: Error) => void}>} */
+  const calls = new Map();
+
+  /** @param {InvokeSpec} spec */
+  function makeContext(spec) {
+    const f = /** @type {InitSpec} */ (fn);
+    return {
+      awsRequestId: spec.id,
+      invocationId: spec.id,
+      functionName: f.functionName,
+      functionVersion: f.version,
+      invokedFunctionArn: f.functionArn,
+      memoryLimitInMB: String(f.memoryMb),
+      logGroupName: `/aws/lambda/${f.functionName}`,
+      logStreamName: `thaw/${process.pid}`,
+      clientContext: spec.clientContext ? JSON.parse(Buffer.from(spec.clientContext, 'base64').toString('utf8')) : undefined,
+      identity: undefined,
+      callbackWaitsForEmptyEventLoop: true,
+      getRemainingTimeInMillis: () => Math.max(0, spec.deadline - Date.now()),
+      /** Calls another Thaw function synchronously and resolves with its result; the platform learns the call chain. */
+      invoke: (/** @type {string} */ name, /** @type {unknown} */ payload) => new Promise((resolve, reject) => {
+        const callId = ++nextCallId;
+        calls.set(callId, { resolve, reject });
+        send({ type: 'call', callId, invocationId: spec.id, functionName: name, payload: JSON.stringify(payload ?? null) });
+      }),
+    };
+  }
+
+  /** @param {InvokeSpec} spec */
+  async function invoke(spec) {
+    inFlight.add(spec.id);
+    await current.run(spec.id, async () => {
+      try {
+        if (!handler) throw Object.assign(new Error('the runtime was invoked before init'), { name: 'Runtime.NotInitialized' });
+        const event = JSON.parse(spec.payload);
+        const value = await handler(event, makeContext(spec));
+        let payload;
+        try {
+          payload = value === undefined ? 'null' : JSON.stringify(value);
+        } catch (err) {
+          throw Object.assign(new Error(`the handler's return value is not JSON-serializable: ${/** @type {Error} */ (err).message}`), { name: 'Runtime.MarshalError' });
+        }
+        inFlight.delete(spec.id);
+        send({ type: 'result', id: spec.id, ok: true, payload: payload ?? 'null' });
+      } catch (err) {
+        inFlight.delete(spec.id);
+        const error = serializeError(err);
+        console.error(`Invoke Error \t${JSON.stringify(error)}`);
+        send({ type: 'result', id: spec.id, ok: false, error });
+      }
+    });
+  }
+
+  /** Reports the failure to the host for every invocation in flight, then exits: the host replaces us. */
+  function fatal(/** @type {unknown} */ err, /** @type {string} */ errorType) {
+    const error = serializeError(err);
+    error.errorType = errorType;
+    process.stderr.write(`${new Date().toISOString()}\t${current.getStore() ?? soleInvocation() ?? 'undefined'}\tERROR\t${errorType}: ${error.errorMessage}\n`);
+    send({ type: 'fatal', invocationIds: [...inFlight], error }, () => process.exit(129));
+    setTimeout(() => process.exit(129), 500).unref();
+  }
+  process.on('uncaughtException', (err) => fatal(err, 'Runtime.UncaughtException'));
+  process.on('unhandledRejection', (err) => fatal(err, 'Runtime.UnhandledPromiseRejection'));
+
+  process.on('message', (/** @type {HostMessage} */ msg) => {
+    switch (msg.type) {
+      case 'init': void init(msg.spec); break;
+      case 'invoke': void invoke(msg.spec); break;
+      case 'prepareFreeze':
+        // Shrink the heap before the process is stopped: a frozen instance keeps its memory.
+        /** @type {any} */ (globalThis).gc?.();
+        send({ type: 'freezeReady', heapUsedBytes: process.memoryUsage().heapUsed });
+        break;
+      case 'callResult': {
+        const pending = calls.get(msg.callId);
+        if (!pending) break;
+        calls.delete(msg.callId);
+        if (msg.ok) pending.resolve(JSON.parse(msg.payload));
+        else pending.reject(Object.assign(new Error(msg.error.errorMessage), { name: msg.error.errorType }));
+        break;
+      }
+    }
+  });
+  // The host owns our lifetime: if it goes away, so do we.
+  process.on('disconnect', () => process.exit(0));
+
+  send({ type: 'ready', pid: process.pid, restored: preloaded !== null });
+}
+
+module.exports = { main, runBeforeSnapshot, hooks };
+
+if (require.main === module) main(null);
