@@ -126,6 +126,7 @@ export class RuntimePool {
       if (this.#shapes.get(key(shape.runtime, shape.memoryMb)) !== shape) { sandbox.kill('pool shape dropped'); return; }
       shape.ready.push({ id, runtime: shape.runtime, memoryMb: shape.memoryMb, conn, startedAt: this.#o.clock.monotonic() });
     } catch (err) {
+      if (this.#closed) return;
       shape.failures++;
       this.#o.onError(`pooled ${shape.runtime} runtime (${shape.memoryMb} MB) failed to start: ${(err as Error).message}`);
       if (shape.failures < MAX_FAILURES) this.#scheduleRefill(this.#o.refillDelayMs * 4 + 100);

@@ -1,0 +1,136 @@
+// The instance ladder end to end, through the public API: pooled runtimes, frozen instances (and one
+// killed while frozen), the pool running dry, and the V8 compile cache. Snapshots: test/snapshot.test.ts.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateFunctionCommand } from '@aws-sdk/client-lambda';
+import { eventually, fnSource, getJson, invokeHttp, pkg, startTestThaw, type TestThaw } from './helpers.ts';
+
+const create = (t: TestThaw, name: string, files: Record<string, string>, extra: Record<string, unknown> = {}) =>
+  t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg(files) }, ...extra }));
+
+const poolReady = async (t: TestThaw, memoryMb = 128) => eventually(async () => {
+  const shape = (await getJson(`${t.url}/thaw/v1/instances`)).pool.find((p: { memoryMb: number }) => p.memoryMb === memoryMb);
+  return shape && shape.ready >= 1 && shape;
+}, `a ready pooled runtime of ${memoryMb} MB`);
+
+describe('pooled runtimes', () => {
+  let t: TestThaw;
+  before(async () => { t = await startTestThaw({ poolSize: 2, poolRefillDelayMs: 0, freezeAfterMs: -1 }); });
+  after(async () => { await t.stop(); });
+
+  test('a new instance takes a started runtime from the pool: no sandbox or runtime boot on the critical path', async () => {
+    await create(t, 'p1', { 'index.mjs': fnSource('return { pid: process.pid, env: process.env.MINE, cwd: process.cwd() };') }, { Environment: { Variables: { MINE: 'mine' } } });
+    const shape = await poolReady(t);
+    assert.equal(shape.target, 2);
+    const r = await invokeHttp(t.url, 'p1');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-thaw-start'), 'pooled');
+    assert.equal(r.json.env, 'mine', 'the function environment is applied when the runtime is specialized');
+    assert.match(r.json.cwd, /\/code\/[0-9a-f]{64}$/);
+    const rec = await getJson(`${t.url}/thaw/v1/invocations/${r.headers.get('x-thaw-invocation-id')}`);
+    assert.equal(rec.start, 'pooled');
+    const phase = (n: string) => rec.phases.find((p: { name: string }) => p.name === n);
+    assert.equal(phase('runtime').durationMs, 0, 'the runtime was already running');
+    assert.ok(phase('init').durationMs > 0);
+    const again = await invokeHttp(t.url, 'p1');
+    assert.equal(again.headers.get('x-thaw-start'), 'warm');
+    assert.equal(again.json.pid, r.json.pid);
+  });
+
+  test('a specialized runtime never returns to the pool; the pool refills in the background', async () => {
+    await create(t, 'p2', { 'index.mjs': fnSource('return process.pid;') });
+    await create(t, 'p3', { 'index.mjs': fnSource('return process.pid;') });
+    await poolReady(t);
+    const a = await invokeHttp(t.url, 'p2');
+    await poolReady(t);
+    const b = await invokeHttp(t.url, 'p3');
+    assert.equal(b.headers.get('x-thaw-start'), 'pooled');
+    assert.notEqual(a.json, b.json, 'two functions never share a runtime process');
+    await eventually(async () => (await getJson(`${t.url}/thaw/v1/instances`)).pool[0].ready === 2 || null, 'the pool back at its target');
+  });
+
+  test('memory sizes have their own runtimes (the heap limit is fixed at start); a new size is learned', async () => {
+    await create(t, 'big', { 'index.mjs': fnSource('return 1;') }, { MemorySize: 512 });
+    const first = await invokeHttp(t.url, 'big');
+    assert.equal(first.headers.get('x-thaw-start'), 'cold', 'no 512 MB runtime was pooled yet');
+    await poolReady(t, 512);
+    await t.lambda.send(new (await import('@aws-sdk/client-lambda')).UpdateFunctionConfigurationCommand({ FunctionName: 'big', Description: 'new revision' }));
+    const second = await invokeHttp(t.url, 'big');
+    assert.equal(second.headers.get('x-thaw-start'), 'pooled');
+  });
+});
+
+describe('an empty pool falls back to a full cold start', () => {
+  let t: TestThaw;
+  before(async () => { t = await startTestThaw({ poolSize: 0, freezeAfterMs: -1 }); });
+  after(async () => { await t.stop(); });
+
+  test('poolSize 0: every new instance is a full cold start', async () => {
+    await create(t, 'c1', { 'index.mjs': fnSource('return 1;') });
+    assert.deepEqual((await getJson(`${t.url}/thaw/v1/instances`)).pool, []);
+    assert.equal((await invokeHttp(t.url, 'c1')).headers.get('x-thaw-start'), 'cold');
+  });
+});
+
+describe('frozen instances', () => {
+  let t: TestThaw;
+  before(async () => { t = await startTestThaw({ poolSize: 0, freezeAfterMs: 100 }); });
+  after(async () => { await t.stop(); });
+
+  const stateOf = async (id: string) => (await getJson(`${t.url}/thaw/v1/instances`)).instances.find((i: { id: string }) => i.id === id);
+  const procState = (pid: number) => /^\d+ \(.*\) (\S)/s.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))![1];
+
+  test('an idle instance is frozen after the delay (stopped, heap shrunk) and thawed by the next request', async () => {
+    await create(t, 'fz', { 'index.mjs': fnSource('count += 1; return { pid: process.pid, count, random: Math.random() };', 'let count = 0;') });
+    const first = await invokeHttp(t.url, 'fz');
+    const rec = await getJson(`${t.url}/thaw/v1/invocations/${first.headers.get('x-thaw-invocation-id')}`);
+    const id = rec.instanceId;
+    const frozen = await eventually(async () => { const i = await stateOf(id); return i?.state === 'frozen' && i.frozenRssBytes && i; }, 'the instance to freeze');
+    assert.equal(procState(first.json.pid), 'T', 'the process is stopped');
+    assert.ok(frozen.frozenRssBytes > 1024 * 1024, 'frozen RSS is measured');
+    const thawed = await invokeHttp(t.url, 'fz');
+    assert.equal(thawed.status, 200);
+    assert.equal(thawed.headers.get('x-thaw-start'), 'thawed');
+    assert.deepEqual([thawed.json.pid, thawed.json.count], [first.json.pid, 2], 'same process, state kept');
+    assert.notEqual(procState(first.json.pid), 'T');
+    const warm = await invokeHttp(t.url, 'fz');
+    assert.equal(warm.headers.get('x-thaw-start'), 'warm');
+  });
+
+  test('an instance killed while frozen is replaced: the invocation succeeds on a new instance', async () => {
+    await create(t, 'fk', { 'index.mjs': fnSource('return process.pid;') });
+    const first = await invokeHttp(t.url, 'fk');
+    const id = (await getJson(`${t.url}/thaw/v1/invocations/${first.headers.get('x-thaw-invocation-id')}`)).instanceId;
+    await eventually(async () => (await stateOf(id))?.state === 'frozen' || null, 'the instance to freeze');
+    await eventually(async () => procState(first.json) === 'T' || null, 'the process to stop');
+    process.kill(first.json, 'SIGKILL');
+    const next = await invokeHttp(t.url, 'fk');
+    assert.equal(next.status, 200, next.text);
+    assert.equal(next.headers.get('x-amz-function-error'), null);
+    assert.notEqual(next.json, first.json, 'a new process answered');
+    assert.equal(next.headers.get('x-thaw-start'), 'cold');
+    await eventually(async () => !(await stateOf(id)) || null, 'the dead instance to be forgotten');
+  });
+});
+
+describe('V8 compile cache', () => {
+  let t: TestThaw;
+  before(async () => { t = await startTestThaw({ poolSize: 0, freezeAfterMs: -1 }); });
+  after(async () => { await t.stop(); });
+
+  test('the first instance of a package writes the compile cache; the next one reuses the directory', async () => {
+    const lib = Array.from({ length: 200 }, (_, i) => `export function f${i}(x) { return x * ${i} + ${i}; }`).join('\n');
+    await create(t, 'cc', { 'index.mjs': fnSource('return f1(2);', "import { f1 } from './lib.mjs';"), 'lib.mjs': lib });
+    await invokeHttp(t.url, 'cc');
+    const dir = join(t.cacheDir, 'compile');
+    await eventually(async () => existsSync(dir) && readdirSync(dir, { recursive: true }).length > 1 || null, 'compile cache files');
+    const entries = readdirSync(dir);
+    assert.equal(entries.length, 1, 'one directory per package');
+    await t.lambda.send(new (await import('@aws-sdk/client-lambda')).UpdateFunctionConfigurationCommand({ FunctionName: 'cc', Description: 'new instance please' }));
+    const r = await invokeHttp(t.url, 'cc');
+    assert.equal(r.json, 3);
+    assert.deepEqual(readdirSync(dir), entries, 'the same package shares its cache');
+  });
+});
