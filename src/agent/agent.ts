@@ -15,6 +15,8 @@ import { InitFailure, RuntimeConnection, runtimes, type InitSpec, type InvokeOut
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
 import { RuntimePool } from './pool.ts';
+import { SnapshotManager, type SnapshotOptions } from './snapshots.ts';
+import type { Store } from '../store/index.ts';
 import { functionArn } from '../core/arn.ts';
 
 export interface CallRequest {
@@ -38,8 +40,9 @@ export interface AgentOptions {
   poolRefillDelayMs: number;
   /** Where V8 compile caches go, one directory per package and runtime; null disables them. */
   compileCacheDir: string | null;
-  /** Ready snapshots of versions on this node (decrypted blob paths), when snapshots are enabled. */
-  snapshots?: SnapshotSource;
+  /** Where snapshots of published versions go, and whether they are built at all. */
+  snapshots: SnapshotOptions;
+  store: Store;
   /** Concurrent invocations per function when it has no reserved concurrency. */
   defaultConcurrencyLimit: number;
   /** How often idle instances are checked against the keep-alive policy. */
@@ -52,11 +55,6 @@ export interface AgentOptions {
   scratchDir: string;
   /** context.invoke from inside a function; wired by the composition root. */
   onCall(call: CallRequest): Promise<CallResult>;
-}
-
-export interface SnapshotSource {
-  /** The path of a ready, node-local snapshot blob for this version, or null. Must answer at once. */
-  blobFor(v: FunctionVersion): string | null;
 }
 
 export interface InvokeRequest {
@@ -137,9 +135,15 @@ export class Agent implements AsyncDisposable {
   /** Recent user init and snapshot restore durations per version, for the ladder's estimates. */
   #initMs = new Map<string, number[]>();
   #restoreMs = new Map<string, number[]>();
+  readonly snapshots: SnapshotManager;
 
   constructor(options: AgentOptions) {
     this.#o = options;
+    this.snapshots = new SnapshotManager(options.snapshots, {
+      store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, clock: options.clock,
+      env: (v, codeDir) => ({ ...this.#runtimeEnv(), ...this.#functionEnv(v, codeDir) }),
+      log: (v, line) => publishLog({ functionName: v.functionName, version: v.version, instanceId: 'snapshot', invocationId: null, stream: 'platform', at: options.clock.now(), line }),
+    });
     this.#runtimePool = new RuntimePool({
       driver: options.driver, clock: options.clock, size: options.poolSize, refillDelayMs: options.poolRefillDelayMs, maxShapes: 4,
       scratchDir: options.scratchDir, runtimeEnv: () => this.#runtimeEnv(),
@@ -201,6 +205,11 @@ export class Agent implements AsyncDisposable {
         started = await this.#start(req, phases, decision.path);
       } catch (err) {
         const e = asThawError(err);
+        if (decision.path === 'restored') {
+          // A snapshot that does not restore is never the reason an invocation fails: drop it, go down the ladder.
+          this.snapshots.failed(v, `restore failed: ${e.message}`);
+          continue;
+        }
         this.#publishRecord(req, { start: decision.path, instanceId: null, phases: phases.spans, initMs: 0, handlerMs: 0, outcome: 'platform_error', errorType: e.code, errorMessage: e.message });
         throw e;
       }
@@ -223,7 +232,7 @@ export class Agent implements AsyncDisposable {
     return decideLadder({
       instances: pool.map((i) => ({ instanceId: i.id, state: i.state, inFlight: i.inFlight, capacity: i.capacity, lastUsedAt: i.lastUsedAt, reserved: i.reserved })),
       pooledRuntimes: this.#runtimePool.readyCount(v.config.runtime, v.config.memoryMb),
-      snapshotReady: this.#o.snapshots?.blobFor(v) != null,
+      snapshotReady: this.snapshots.blobFor(v) !== null,
       expectedInitMs: median(this.#initMs.get(functionKey(v))),
       expectedRestoreMs: median(this.#restoreMs.get(functionKey(v))),
     });
@@ -246,7 +255,7 @@ export class Agent implements AsyncDisposable {
     let conn: RuntimeConnection;
     let origin: StartKind = path;
     const pooled = path === 'pooled' ? this.#runtimePool.take(v.config.runtime, v.config.memoryMb) : null;
-    const snapshotBlob = path === 'restored' ? this.#o.snapshots?.blobFor(v) ?? null : null;
+    const snapshotBlob = path === 'restored' ? this.snapshots.blobFor(v) : null;
     if (pooled) {
       id = pooled.id;
       conn = pooled.conn;
@@ -557,6 +566,7 @@ export class Agent implements AsyncDisposable {
   }
 
   async #stopAll(reason: string) {
+    await this.snapshots.close();
     await this.#runtimePool.close();
     const all = [...this.#byId.values()];
     for (const i of all) this.#stopInstance(i, reason);

@@ -9,13 +9,14 @@ import { invokeCommand } from './commands/invoke.ts';
 import { listCommand } from './commands/list.ts';
 import { logsCommand } from './commands/logs.ts';
 import { rmCommand } from './commands/rm.ts';
+import { snapshotsCommand } from './commands/snapshots.ts';
 import { traceCommand } from './commands/trace.ts';
 import { upCommand } from './commands/up.ts';
 import type { Command, Io } from './command.ts';
 
 export type { Command, Io } from './command.ts';
 
-const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, rmCommand];
+const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, rmCommand];
 
 const globalOptions = {
   endpoint: { type: 'string' },

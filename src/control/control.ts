@@ -10,6 +10,8 @@ import { defaultConfig, parseOr, parseQualifier, routingSchema, validateAliasNam
 
 export interface ControlOptions {
   store: Store;
+  /** Called with every version publishVersion returns (new or unchanged). */
+  onPublished?(v: FunctionVersion): void;
   blobs: BlobStore;
   cache: CodeCache;
   limits: PackageLimits;
@@ -71,7 +73,7 @@ export class Control {
       await this.#collect([pkg.sha256]);
       throw err;
     }
-    const published = publish ? await this.#o.store.publishVersion(name, now) : null;
+    const published = publish ? await this.#publish(name, now) : null;
     return { latest, published };
   }
 
@@ -84,7 +86,7 @@ export class Control {
     const handler = opts.handler === undefined ? fn.latest.config.handler : validateConfig({ handler: opts.handler }).handler!;
     const pkg = await this.#ingest(code, handler);
     const latest = await this.#replaceLatest(fn, { codeSha256: pkg.sha256, codeSize: pkg.size, handler }, opts.revisionId, [pkg.sha256]);
-    const published = opts.publish ? await this.#o.store.publishVersion(name, this.#o.clock.now()) : null;
+    const published = opts.publish ? await this.#publish(name, this.#o.clock.now()) : null;
     return { latest, published };
   }
 
@@ -117,7 +119,14 @@ export class Control {
     if (opts.revisionId && opts.revisionId !== fn.latest.revisionId) {
       throw new ThawError('THAW_E_REVISION_MISMATCH', `$LATEST of ${name} is at revision ${fn.latest.revisionId}, not ${opts.revisionId}`);
     }
-    return this.#o.store.publishVersion(name, this.#o.clock.now());
+    return this.#publish(name, this.#o.clock.now());
+  }
+
+  /** Publishes $LATEST and tells the platform (snapshots are built for new versions). */
+  async #publish(name: string, at: number): Promise<FunctionVersion> {
+    const v = await this.#o.store.publishVersion(name, at);
+    this.#o.onPublished?.(v);
+    return v;
   }
 
   async getFunction(name: string): Promise<FunctionRecord> {

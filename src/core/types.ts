@@ -115,6 +115,20 @@ export interface InvocationRecord {
 export const INSTANCE_STATES = ['starting', 'initializing', 'idle', 'busy', 'frozen', 'stopping', 'gone'] as const;
 export type InstanceState = (typeof INSTANCE_STATES)[number];
 
+/** A version's snapshot (user init already run): built in the background when the version is published. */
+export interface SnapshotRecord {
+  readonly functionName: string;
+  readonly version: string;
+  readonly status: 'pending' | 'ready' | 'failed';
+  /** Why it failed (or what it is doing while pending). */
+  readonly reason: string | null;
+  /** Names the encrypted blob beside the packages. */
+  readonly sha256: string | null;
+  readonly sizeBytes: number | null;
+  readonly buildMs: number | null;
+  readonly updatedAt: number;
+}
+
 export interface LogLine {
   readonly seq: number;
   readonly at: number;

@@ -24,6 +24,9 @@ export const userOptionsSchema = z.strictObject({
   poolRefillDelayMs: z.number().int().min(0).default(100),
   /** V8 compile cache per package, shared by its instances on this node. */
   compileCache: z.boolean().default(true),
+  /** Build a snapshot (user init already run) of every published version, restored on cold starts. */
+  snapshots: z.boolean().default(true),
+  snapshotTimeoutMs: z.number().int().min(1000).max(30 * 60_000).default(5 * 60_000),
   concurrencyLimit: z.number().int().min(1).max(100_000).default(100),
   startTimeoutMs: z.number().int().min(100).default(10_000),
   initTimeoutMs: z.number().int().min(100).default(10_000),
@@ -53,6 +56,8 @@ export interface ResolvedOptions {
   readonly poolSize: number;
   readonly poolRefillDelayMs: number;
   readonly compileCache: boolean;
+  readonly snapshots: boolean;
+  readonly snapshotTimeoutMs: number;
   readonly concurrencyLimit: number;
   readonly startTimeoutMs: number;
   readonly initTimeoutMs: number;
@@ -80,6 +85,8 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     poolSize: o.poolSize,
     poolRefillDelayMs: o.poolRefillDelayMs,
     compileCache: o.compileCache,
+    snapshots: o.snapshots,
+    snapshotTimeoutMs: o.snapshotTimeoutMs,
     concurrencyLimit: o.concurrencyLimit,
     startTimeoutMs: o.startTimeoutMs,
     initTimeoutMs: o.initTimeoutMs,

@@ -54,7 +54,7 @@ export class Platform implements AsyncDisposable {
     this.limits = { ...defaultPackageLimits, maxPackageBytes: options.maxPackageBytes, maxUnpackedBytes: options.maxUnpackedBytes };
     this.blobs = new BlobStore(join(options.dataDir, 'blobs'));
     this.cache = new CodeCache(join(options.cacheDir, 'code'), { monotonic: () => clock.monotonic() });
-    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock });
+    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, onPublished: (v) => this.agent.snapshots.request(v) });
     this.recorder = new Recorder({
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
       onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
@@ -70,6 +70,11 @@ export class Platform implements AsyncDisposable {
       poolSize: options.poolSize,
       poolRefillDelayMs: options.poolRefillDelayMs,
       compileCacheDir: options.compileCache ? join(options.cacheDir, 'compile') : null,
+      store,
+      snapshots: {
+        enabled: options.snapshots, dir: join(options.dataDir, 'snapshots'), localDir: join(options.cacheDir, 'snapshots'),
+        keyFile: join(options.dataDir, 'keys', 'snapshot.key'), timeoutMs: options.snapshotTimeoutMs,
+      },
       defaultConcurrencyLimit: options.concurrencyLimit,
       sweepIntervalMs: Math.min(5000, Math.max(50, options.idleTimeoutMs / 4), options.freezeAfterMs >= 0 ? Math.max(20, options.freezeAfterMs / 4) : Infinity),
       startTimeoutMs: options.startTimeoutMs,
@@ -91,6 +96,7 @@ export class Platform implements AsyncDisposable {
     // One node owns the queue: leases held by a process that died are void, so those events run again.
     await store.releaseLeases();
     const platform = new Platform(options, store, clock);
+    await platform.agent.snapshots.start();
     platform.events.start();
     return platform;
   }
@@ -143,7 +149,11 @@ export class Platform implements AsyncDisposable {
 
   /** Deletes a function (or one version) and stops the instances that can no longer be invoked. */
   async deleteFunction(name: string, qualifier: string | null): Promise<void> {
+    // The store drops snapshot records with their function: note them first so their files go too.
+    const snapshots = await this.agent.snapshots.list(name);
     await this.control.deleteFunction(name, qualifier);
+    const version = qualifier && /^\d+$/.test(qualifier) ? qualifier : undefined;
+    await this.agent.snapshots.remove(name, version, snapshots);
     const remaining = qualifier ? new Set((await this.store.listVersions(name)).map((v) => v.version)) : new Set<string>();
     if (qualifier) remaining.add('$LATEST');
     await this.agent.retire(name, (v) => remaining.has(v.version));

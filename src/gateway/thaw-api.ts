@@ -47,6 +47,13 @@ export function thawRoutes(router: Router, platform: Platform): void {
     sendJson(ctx, 200, { lines, next: lines.length ? lines[lines.length - 1].seq : Number(q.get('after') ?? 0) });
   });
 
+  router.on('GET', '/thaw/v1/functions/{name}/snapshots', async (ctx) => {
+    await control.getFunction(ctx.params.name);
+    const recs = await platform.agent.snapshots.list(ctx.params.name);
+    const snapshots = await Promise.all(recs.map((r) => platform.agent.snapshots.status(r.functionName, r.version)));
+    sendJson(ctx, 200, { enabled: platform.agent.snapshots.enabled, snapshots });
+  });
+
   router.on('GET', '/thaw/v1/instances', async (ctx) => {
     sendJson(ctx, 200, { instances: platform.agent.instances(), pool: platform.agent.pool() });
   });

@@ -179,3 +179,5 @@ export class RuntimeConnection {
     this.#pending.clear();
   }
 }
+
+export { buildNodeSnapshot, SnapshotUnsupported, type SnapshotBuildSpec } from './node/snapshot.ts';

@@ -3,6 +3,7 @@
 // Imports node built-ins and src/core only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ThawError } from '../core/errors.ts';
 import type { Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
 
@@ -48,12 +49,22 @@ class ProcessSandbox implements Sandbox {
   async thaw(): Promise<boolean> {
     if (this.#exited) return false;
     this.#signalGroup('SIGCONT');
-    // A process killed while stopped may not have been reaped yet: a zombie is dead too.
+    // Until the kernel has acted on SIGCONT (or on a SIGKILL sent while stopped) the process may still show
+    // as stopped; wait for it to run, or to be a zombie: a process killed while frozen is dead too.
+    for (let i = 0; i < 200; i++) {
+      const state = this.#procState();
+      if (state === null || state === 'Z' || state === 'X' || state === 'x') return false;
+      if (state !== 'T' && state !== 't') return true;
+      await sleep(1);
+    }
+    return !this.#exited;
+  }
+
+  #procState(): string | null {
     try {
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-      return !/^\d+ \(.*\) [ZXx] /s.test(stat);
+      return /^\d+ \(.*\) (\S) /s.exec(readFileSync(`/proc/${this.pid}/stat`, 'utf8'))?.[1] ?? null;
     } catch {
-      return false;
+      return null;
     }
   }
 

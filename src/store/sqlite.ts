@@ -2,7 +2,7 @@
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type QueuedEvent } from '../core/types.ts';
+import { LATEST, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -73,6 +73,15 @@ const MIGRATIONS: string[] = [
      last_at INTEGER NOT NULL,
      PRIMARY KEY (caller, callee)
    ) STRICT;`,
+  // 2: snapshots of published versions.
+  `CREATE TABLE snapshots (
+     function_name TEXT NOT NULL,
+     version TEXT NOT NULL,
+     sha256 TEXT,
+     body TEXT NOT NULL,
+     PRIMARY KEY (function_name, version)
+   ) STRICT;
+   CREATE INDEX snapshots_sha ON snapshots(sha256);`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -161,6 +170,7 @@ export class SqliteStore implements Store {
       // Versions and aliases go by ON DELETE CASCADE; invocation records and call edges stay as history.
       this.#run('DELETE FROM logs WHERE function_name = ?', name);
       this.#run('DELETE FROM events WHERE function_name = ?', name);
+      this.#run('DELETE FROM snapshots WHERE function_name = ?', name);
     });
   }
 
@@ -316,6 +326,30 @@ export class SqliteStore implements Store {
 
   async countEvents(): Promise<number> {
     return Number(this.#get('SELECT count(*) AS n FROM events')!.n);
+  }
+
+  async putSnapshot(rec: SnapshotRecord): Promise<void> {
+    this.#run('INSERT OR REPLACE INTO snapshots (function_name, version, sha256, body) VALUES (?, ?, ?, ?)', rec.functionName, rec.version, rec.sha256, JSON.stringify(rec));
+  }
+
+  async getSnapshot(functionName: string, version: string): Promise<SnapshotRecord | null> {
+    const row = this.#get('SELECT body FROM snapshots WHERE function_name = ? AND version = ?', functionName, version);
+    return row ? JSON.parse(row.body as string) : null;
+  }
+
+  async listSnapshots(functionName?: string): Promise<SnapshotRecord[]> {
+    const rows = functionName === undefined
+      ? this.#all('SELECT body FROM snapshots ORDER BY function_name, CAST(version AS INTEGER)')
+      : this.#all('SELECT body FROM snapshots WHERE function_name = ? ORDER BY CAST(version AS INTEGER)', functionName);
+    return rows.map((r) => JSON.parse(r.body as string));
+  }
+
+  async deleteSnapshot(functionName: string, version: string): Promise<void> {
+    this.#run('DELETE FROM snapshots WHERE function_name = ? AND version = ?', functionName, version);
+  }
+
+  async isSnapshotInUse(sha256: string): Promise<boolean> {
+    return Boolean(this.#get('SELECT 1 FROM snapshots WHERE sha256 = ? LIMIT 1', sha256));
   }
 
   async recordCall(caller: string, callee: string, at: number): Promise<void> {

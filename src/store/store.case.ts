@@ -200,6 +200,24 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal(await s.countEvents(), 2);
     });
 
+    withStore('snapshot records: put, replace, list, delete; deleting the function removes them', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      const rec = { functionName: 'f', version: '2', status: 'pending' as const, reason: 'bundling', sha256: null, sizeBytes: null, buildMs: null, updatedAt: 5 };
+      await s.putSnapshot(rec);
+      await s.putSnapshot({ ...rec, version: '10' });
+      assert.deepEqual(await s.getSnapshot('f', '2'), rec);
+      const ready = { ...rec, status: 'ready' as const, reason: null, sha256: sha('d'), sizeBytes: 100, buildMs: 900, updatedAt: 6 };
+      await s.putSnapshot(ready);
+      assert.deepEqual(await s.getSnapshot('f', '2'), ready);
+      assert.deepEqual((await s.listSnapshots('f')).map((r) => r.version), ['2', '10'], 'in version order');
+      assert.equal(await s.isSnapshotInUse(sha('d')), true);
+      await s.deleteSnapshot('f', '2');
+      assert.equal(await s.getSnapshot('f', '2'), null);
+      assert.equal(await s.isSnapshotInUse(sha('d')), false);
+      await s.deleteFunction('f');
+      assert.deepEqual(await s.listSnapshots(), []);
+    });
+
     withStore('call edges count and order by frequency', async (s) => {
       await s.recordCall('a', 'b', 1);
       await s.recordCall('a', 'c', 2);

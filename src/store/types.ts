@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { Alias, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, QueuedEvent } from '../core/types.ts';
+import type { Alias, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, QueuedEvent, SnapshotRecord } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -78,6 +78,14 @@ export interface Store extends AsyncDisposable {
    */
   releaseLeases(): Promise<number>;
   countEvents(): Promise<number>;
+
+  /** Inserts or replaces a version's snapshot record. */
+  putSnapshot(rec: SnapshotRecord): Promise<void>;
+  getSnapshot(functionName: string, version: string): Promise<SnapshotRecord | null>;
+  listSnapshots(functionName?: string): Promise<SnapshotRecord[]>;
+  deleteSnapshot(functionName: string, version: string): Promise<void>;
+  /** True if any snapshot record names this blob. */
+  isSnapshotInUse(sha256: string): Promise<boolean>;
 
   recordCall(caller: string, callee: string, at: number): Promise<void>;
   listCalls(caller?: string): Promise<CallEdge[]>;
