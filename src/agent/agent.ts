@@ -282,6 +282,9 @@ export class Agent implements AsyncDisposable {
     try {
       const codeStart = clock.monotonic();
       const code = await this.#o.cache.ensure(v.config.codeSha256, this.#o.blobs, this.#o.packageLimits);
+      // Held while the instance lives: the cache never evicts code a running instance may still read.
+      this.#o.cache.pin(v.config.codeSha256);
+      instance.codePinned = true;
       phases.add('code', codeStart, codeStart + code.fetchMs);
       phases.add('unpack', codeStart + code.fetchMs, codeStart + code.fetchMs + code.unpackMs);
 
@@ -487,6 +490,7 @@ export class Agent implements AsyncDisposable {
       const reason = exit.killReason ?? (exit.signal ? `died by ${exit.signal}` : `exited with status ${exit.code}`);
       if (!exit.killReason) this.#platformLog(instance, null, `instance ${instance.id} ${reason}`);
       if (instance.state !== 'gone') instance.transition('gone', reason);
+      if (instance.codePinned) this.#o.cache.unpin(instance.version.config.codeSha256);
       const rest = (this.#pools.get(instance.key) ?? []).filter((i) => i !== instance);
       if (rest.length) this.#pools.set(instance.key, rest); else this.#pools.delete(instance.key);
       this.#byId.delete(instance.id);

@@ -39,6 +39,8 @@ export class Instance {
   idleSince: number;
   /** Settles when a freeze under way has finished (the process is stopped), so a thaw can wait for it. */
   freezing: Promise<void> | null = null;
+  /** Whether it holds its package in the node code cache (released when it is gone). */
+  codePinned = false;
   /** Resident memory measured once frozen, after the heap was shrunk. */
   frozenRssBytes: number | null = null;
 

@@ -1,10 +1,11 @@
 // The node-local code cache: each package unpacked once, by content hash, into dir/<sha256>/ and shared by
 // every version and instance using it. Unpacking goes to a temporary directory renamed into place, so a
-// directory under its hash is always complete; concurrent misses for one hash share one unpack.
-// Imports src/core.
+// directory under its hash is always complete; concurrent misses for one hash share one unpack. Bounded in
+// size: least recently used packages no running instance holds are evicted, and refetched from the origin
+// when needed again. Imports src/core.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../core/clock.ts';
 import type { BlobStore } from './blobs.ts';
@@ -20,14 +21,41 @@ export interface CodeDir {
   unpackMs: number;
 }
 
+interface Entry { bytes: number; lastUsed: number; pins: number }
+
 export class CodeCache {
   readonly dir: string;
+  readonly maxBytes: number;
   readonly #monotonic: () => number;
   readonly #inflight = new Map<string, Promise<CodeDir>>();
+  readonly #entries = new Map<string, Entry>();
+  #scanned: Promise<void> | null = null;
+  hits = 0;
+  misses = 0;
+  evictions = 0;
 
-  constructor(dir: string, options: { monotonic?: () => number } = {}) {
+  constructor(dir: string, options: { monotonic?: () => number; maxBytes?: number } = {}) {
     this.dir = dir;
+    this.maxBytes = options.maxBytes ?? Infinity;
     this.#monotonic = options.monotonic ?? systemClock.monotonic;
+  }
+
+  stats() {
+    const bytes = [...this.#entries.values()].reduce((n, e) => n + e.bytes, 0);
+    const lookups = this.hits + this.misses;
+    return { entries: this.#entries.size, bytes, maxBytes: this.maxBytes, hits: this.hits, misses: this.misses, hitRate: lookups ? this.hits / lookups : null, evictions: this.evictions };
+  }
+
+  /** Marks a package as used by a running instance: it is not evicted until unpinned. */
+  pin(sha256: string): void {
+    const e = this.#entries.get(sha256);
+    if (e) e.pins++;
+  }
+
+  unpin(sha256: string): void {
+    const e = this.#entries.get(sha256);
+    if (e && e.pins > 0) e.pins--;
+    void this.#evict();
   }
 
   pathOf(sha256: string): string { return join(this.dir, sha256); }
@@ -35,8 +63,14 @@ export class CodeCache {
   has(sha256: string): boolean { return existsSync(this.pathOf(sha256)); }
 
   async ensure(sha256: string, blobs: BlobStore, limits: PackageLimits): Promise<CodeDir> {
+    await (this.#scanned ??= this.#scan());
     const dir = this.pathOf(sha256);
-    if (existsSync(dir)) return { dir, hit: true, fetchMs: 0, unpackMs: 0 };
+    if (existsSync(dir)) {
+      this.hits++;
+      this.#touch(sha256, null);
+      return { dir, hit: true, fetchMs: 0, unpackMs: 0 };
+    }
+    this.misses++;
     let p = this.#inflight.get(sha256);
     if (!p) {
       p = this.#fill(sha256, blobs, limits).finally(() => this.#inflight.delete(sha256));
@@ -46,8 +80,9 @@ export class CodeCache {
   }
 
   /** Moves an already unpacked directory into the cache under its hash (used by ingest); returns the path. */
-  async adopt(sha256: string, unpacked: string): Promise<string> {
+  async adopt(sha256: string, unpacked: string, bytes?: number): Promise<string> {
     const dir = this.pathOf(sha256);
+    this.#touch(sha256, bytes ?? null);
     if (existsSync(dir)) { await rm(unpacked, { recursive: true, force: true }); return dir; }
     try {
       await rename(unpacked, dir);
@@ -65,7 +100,36 @@ export class CodeCache {
   }
 
   async remove(sha256: string): Promise<void> {
+    this.#entries.delete(sha256);
     await rm(this.pathOf(sha256), { recursive: true, force: true });
+  }
+
+  #touch(sha256: string, bytes: number | null) {
+    const e = this.#entries.get(sha256);
+    if (e) { e.lastUsed = this.#monotonic(); if (bytes !== null) e.bytes = bytes; }
+    else this.#entries.set(sha256, { bytes: bytes ?? 0, lastUsed: this.#monotonic(), pins: 0 });
+  }
+
+  /** Drops least recently used, unpinned packages until the cache fits its bound. */
+  async #evict(): Promise<void> {
+    let total = [...this.#entries.values()].reduce((n, e) => n + e.bytes, 0);
+    if (total <= this.maxBytes) return;
+    const victims = [...this.#entries.entries()].filter(([sha, e]) => e.pins === 0 && !this.#inflight.has(sha)).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [sha, e] of victims) {
+      if (total <= this.maxBytes) break;
+      this.#entries.delete(sha);
+      total -= e.bytes;
+      this.evictions++;
+      await rm(this.pathOf(sha), { recursive: true, force: true });
+    }
+  }
+
+  /** Learns what an earlier run left in the cache directory (sizes by walking it). */
+  async #scan(): Promise<void> {
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{64}$/.test(name) || this.#entries.has(name)) continue;
+      this.#entries.set(name, { bytes: await treeBytes(join(this.dir, name)), lastUsed: 0, pins: 0 });
+    }
   }
 
   async #fill(sha256: string, blobs: BlobStore, limits: PackageLimits): Promise<CodeDir> {
@@ -73,8 +137,17 @@ export class CodeCache {
     const bytes = await blobs.get(sha256);
     const t1 = this.#monotonic();
     const tmp = await this.tempPath();
-    await extractPackage(bytes, tmp, limits);
-    const dir = await this.adopt(sha256, tmp);
+    const { unpackedBytes } = await extractPackage(bytes, tmp, limits);
+    const dir = await this.adopt(sha256, tmp, unpackedBytes);
+    void this.#evict();
     return { dir, hit: false, fetchMs: t1 - t0, unpackMs: this.#monotonic() - t1 };
   }
+}
+
+async function treeBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
+    if (entry.isFile()) n += (await stat(join(entry.parentPath, entry.name)).catch(() => ({ size: 0 }))).size;
+  }
+  return n;
 }

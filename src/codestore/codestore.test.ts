@@ -310,3 +310,29 @@ describe('blob store, node cache and ingest', () => {
     assert.equal((await cache.ensure(hash, blobs, limits)).hit, false, 'evicted code is unpacked again from the origin');
   });
 });
+
+describe('code cache bound', () => {
+  test('least recently used packages are evicted beyond the bound, pinned ones never; evicted code comes back from the origin', async () => {
+    const root = fresh();
+    const blobs = new BlobStore(join(root, 'blobs'));
+    const pkgOf = (n: number) => zipEntries([{ path: 'index.mjs', data: Buffer.from(`export const handler = () => ${n};\n${'//'.padEnd(40_000, 'x')}`) }]);
+    const shas = await Promise.all([1, 2, 3].map(async (n) => (await blobs.put(pkgOf(n))).sha256));
+    const cache = new CodeCache(join(root, 'cache'), { maxBytes: 90_000 });
+    await cache.ensure(shas[0], blobs, defaultPackageLimits);
+    cache.pin(shas[0]);
+    await cache.ensure(shas[1], blobs, defaultPackageLimits);
+    await cache.ensure(shas[2], blobs, defaultPackageLimits);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(cache.has(shas[0]), true, 'pinned: in use by an instance');
+    assert.equal(cache.has(shas[1]), false, 'least recently used unpinned package evicted');
+    assert.equal(cache.has(shas[2]), true);
+    assert.equal(cache.stats().evictions, 1);
+    const again = await cache.ensure(shas[1], blobs, defaultPackageLimits);
+    assert.equal(again.hit, false, 'refetched and unpacked from the origin');
+    assert.equal(readFileSync(join(again.dir, 'index.mjs'), 'utf8').slice(0, 30), 'export const handler = () => 2');
+    const s = cache.stats();
+    assert.deepEqual([s.hits, s.misses], [0, 4]);
+    await cache.ensure(shas[1], blobs, defaultPackageLimits);
+    assert.equal(cache.stats().hitRate, 1 / 5);
+  });
+});

@@ -26,13 +26,13 @@ export async function ingestPackage(o: { bytes: Buffer; handler: string; blobs: 
   let created = false;
   const hash = hashOf(o.bytes);
   try {
-    await extractPackage(o.bytes, tmp, o.limits);
+    const { unpackedBytes } = await extractPackage(o.bytes, tmp, o.limits);
     await checkHandlerExport(tmp, o.handler);
     const { file } = await resolveHandlerFile(tmp, o.handler);
     const handlerFile = relative(tmp, file);
     const put = await o.blobs.put(o.bytes);
     created = put.created;
-    const dir = await o.cache.adopt(hash, tmp);
+    const dir = await o.cache.adopt(hash, tmp, unpackedBytes);
     return { sha256: hash, size: o.bytes.length, format, dir, handlerFile };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });

@@ -22,6 +22,8 @@ export const userOptionsSchema = z.strictObject({
   /** Generic runtimes kept started per runtime kind and memory size; 0 disables the pool. */
   poolSize: z.number().int().min(0).max(64).default(2),
   poolRefillDelayMs: z.number().int().min(0).default(100),
+  /** Bound of the node-local unpacked code cache; least recently used packages are evicted beyond it. */
+  codeCacheMb: z.number().positive().default(4096),
   /** V8 compile cache per package, shared by its instances on this node. */
   compileCache: z.boolean().default(true),
   /** Build a snapshot (user init already run) of every published version, restored on cold starts. */
@@ -56,6 +58,7 @@ export interface ResolvedOptions {
   readonly poolSize: number;
   readonly poolRefillDelayMs: number;
   readonly compileCache: boolean;
+  readonly codeCacheBytes: number;
   readonly snapshots: boolean;
   readonly snapshotTimeoutMs: number;
   readonly concurrencyLimit: number;
@@ -85,6 +88,7 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     poolSize: o.poolSize,
     poolRefillDelayMs: o.poolRefillDelayMs,
     compileCache: o.compileCache,
+    codeCacheBytes: Math.round(o.codeCacheMb * 1024 * 1024),
     snapshots: o.snapshots,
     snapshotTimeoutMs: o.snapshotTimeoutMs,
     concurrencyLimit: o.concurrencyLimit,

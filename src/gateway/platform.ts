@@ -53,7 +53,7 @@ export class Platform implements AsyncDisposable {
     this.store = store;
     this.limits = { ...defaultPackageLimits, maxPackageBytes: options.maxPackageBytes, maxUnpackedBytes: options.maxUnpackedBytes };
     this.blobs = new BlobStore(join(options.dataDir, 'blobs'));
-    this.cache = new CodeCache(join(options.cacheDir, 'code'), { monotonic: () => clock.monotonic() });
+    this.cache = new CodeCache(join(options.cacheDir, 'code'), { monotonic: () => clock.monotonic(), maxBytes: options.codeCacheBytes });
     this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, onPublished: (v) => this.agent.snapshots.request(v) });
     this.recorder = new Recorder({
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,

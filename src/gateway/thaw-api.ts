@@ -54,6 +54,10 @@ export function thawRoutes(router: Router, platform: Platform): void {
     sendJson(ctx, 200, { enabled: platform.agent.snapshots.enabled, snapshots });
   });
 
+  router.on('GET', '/thaw/v1/node', async (ctx) => {
+    sendJson(ctx, 200, { pool: platform.agent.pool(), codeCache: platform.cache.stats(), instances: platform.agent.instances().length, snapshots: platform.agent.snapshots.enabled });
+  });
+
   router.on('GET', '/thaw/v1/instances', async (ctx) => {
     sendJson(ctx, 200, { instances: platform.agent.instances(), pool: platform.agent.pool() });
   });
