@@ -134,3 +134,46 @@ describe('V8 compile cache', () => {
     assert.deepEqual(readdirSync(dir), entries, 'the same package shares its cache');
   });
 });
+
+describe('reserved (provisioned) instances', () => {
+  let t: TestThaw;
+  before(async () => { t = await startTestThaw({ poolSize: 0, freezeAfterMs: -1, idleTimeoutMs: 300, snapshots: false }); });
+  after(async () => { await t.stop(); });
+
+  const sdk = () => import('@aws-sdk/client-lambda');
+
+  test('a version keeps its reserved instances initialized, requests use them first, keep-alive never stops them', async () => {
+    const { PutProvisionedConcurrencyConfigCommand, GetProvisionedConcurrencyConfigCommand } = await sdk();
+    await create(t, 'res', { 'index.mjs': fnSource('return process.pid;') }, { Publish: true });
+    await assert.rejects(t.lambda.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: 'res', Qualifier: '$LATEST', ProvisionedConcurrentExecutions: 1 })), /Qualifier/);
+    await t.lambda.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: 'res', Qualifier: '1', ProvisionedConcurrentExecutions: 2 }));
+    const ready = await eventually(async () => {
+      const s = await t.lambda.send(new GetProvisionedConcurrencyConfigCommand({ FunctionName: 'res', Qualifier: '1' }));
+      return s.Status === 'READY' && s;
+    }, 'reserved instances ready');
+    assert.equal(ready.AvailableProvisionedConcurrentExecutions, 2);
+    const reserved = (await getJson(`${t.url}/thaw/v1/instances`)).instances.filter((i: { reserved: boolean }) => i.reserved);
+    assert.equal(reserved.length, 2);
+    const provisions = (await getJson(`${t.url}/thaw/v1/invocations?function=res`)).invocations.filter((r: { trigger: string }) => r.trigger === 'provision');
+    assert.equal(provisions.length, 2, 'each reserved init is recorded (and billed)');
+    assert.ok(provisions.every((r: { billedMs: number }) => r.billedMs > 0));
+
+    const r = await invokeHttp(t.url, 'res', {}, { qualifier: '1' });
+    assert.equal(r.headers.get('x-thaw-start'), 'warm', 'the first request finds a reserved instance');
+    assert.ok(reserved.some((i: { pid: number }) => i.pid === r.json));
+    await new Promise((res) => setTimeout(res, 800));
+    assert.equal((await getJson(`${t.url}/thaw/v1/instances`)).instances.filter((i: { reserved: boolean }) => i.reserved).length, 2, 'still there after the idle timeout');
+  });
+
+  test('a reserved instance that dies is replaced; removing the config releases them to keep-alive', async () => {
+    const { DeleteProvisionedConcurrencyConfigCommand } = await sdk();
+    const before = (await getJson(`${t.url}/thaw/v1/instances`)).instances.filter((i: { reserved: boolean }) => i.reserved);
+    process.kill(before[0].pid, 'SIGKILL');
+    await eventually(async () => {
+      const now = (await getJson(`${t.url}/thaw/v1/instances`)).instances.filter((i: { reserved: boolean; state: string }) => i.reserved && i.state === 'idle');
+      return now.length === 2 && !now.some((i: { pid: number }) => i.pid === before[0].pid) || null;
+    }, 'a replacement reserved instance');
+    await t.lambda.send(new DeleteProvisionedConcurrencyConfigCommand({ FunctionName: 'res', Qualifier: '1' }));
+    await eventually(async () => (await getJson(`${t.url}/thaw/v1/instances`)).instances.filter((i: { functionName: string }) => i.functionName === 'res').length === 0 || null, 'released instances to age out');
+  });
+});

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
-import { newInstanceId } from '../core/ids.ts';
+import { newInstanceId, newInvocationId } from '../core/ids.ts';
 import type { FunctionVersion, InvocationOutcome, InvocationRecord, InvocationTrigger, PhaseName, PhaseSpan, StartKind } from '../core/types.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
@@ -136,6 +136,8 @@ export class Agent implements AsyncDisposable {
   #initMs = new Map<string, number[]>();
   #restoreMs = new Map<string, number[]>();
   readonly snapshots: SnapshotManager;
+  #reserved = new Map<string, { version: FunctionVersion; qualifier: string; count: number; failure: string | null }>();
+  #reconciling = new Set<string>();
 
   constructor(options: AgentOptions) {
     this.#o = options;
@@ -156,6 +158,75 @@ export class Agent implements AsyncDisposable {
 
   /** Pooled runtimes per shape. */
   pool() { return this.#runtimePool.view(); }
+
+  /**
+   * Keeps `count` initialized instances of a version for a qualifier (a version or an alias), used before
+   * on-demand ones and never stopped for idleness. Count 0 releases them to age out as on-demand instances.
+   */
+  setReserved(functionName: string, qualifier: string, version: FunctionVersion | null, count: number): void {
+    const k = `${functionName}:${qualifier}`;
+    const before = this.#reserved.get(k);
+    if (!version || count <= 0) this.#reserved.delete(k);
+    else this.#reserved.set(k, { version, qualifier, count, failure: null });
+    if (before && (!version || functionKey(before.version) !== functionKey(version) || count < before.count)) this.#release(before.version);
+    if (version && count > 0) void this.#reconcile(k);
+  }
+
+  /** What a reserved config has now: requested, initialized, and the last failure. */
+  reservedStatus(functionName: string, qualifier: string) {
+    const r = this.#reserved.get(`${functionName}:${qualifier}`);
+    if (!r) return null;
+    const live = this.#reservedInstances(r.version);
+    return { version: r.version.version, requested: r.count, available: live.filter((i) => i.state !== 'starting' && i.state !== 'initializing').length, allocated: live.length, failure: r.failure };
+  }
+
+  #reservedInstances(v: FunctionVersion) {
+    return (this.#pools.get(functionKey(v)) ?? []).filter((i) => i.reserved && i.state !== 'stopping' && i.state !== 'gone');
+  }
+
+  /** Reserved instances beyond what is wanted become on-demand ones (keep-alive then applies). */
+  #release(v: FunctionVersion) {
+    const wanted = [...this.#reserved.values()].filter((r) => functionKey(r.version) === functionKey(v)).reduce((n, r) => n + r.count, 0);
+    for (const i of this.#reservedInstances(v).slice(wanted)) { i.reserved = false; i.idleSince = this.#o.clock.monotonic(); }
+  }
+
+  /** Starts reserved instances until the config is met; one reconcile per config at a time. */
+  async #reconcile(k: string): Promise<void> {
+    if (this.#reconciling.has(k) || this.#closing) return;
+    this.#reconciling.add(k);
+    try {
+      for (let failures = 0; failures < 3;) {
+        const r = this.#reserved.get(k);
+        if (!r || this.#closing) return;
+        const wanted = [...this.#reserved.values()].filter((x) => functionKey(x.version) === functionKey(r.version)).reduce((n, x) => n + x.count, 0);
+        if (this.#reservedInstances(r.version).length >= wanted) { this.#release(r.version); return; }
+        const req: InvokeRequest = {
+          invocationId: newInvocationId(), version: r.version, qualifier: r.qualifier, payload: 'null', trigger: 'provision', callerInvocationId: null,
+          clientContext: null, concurrencyLimit: null, receivedMono: this.#o.clock.monotonic(), receivedAt: this.#o.clock.now(),
+        };
+        const phases = new Phases(req.receivedMono);
+        const d = this.#decide(r.version);
+        const path = d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold';
+        try {
+          const started = await this.#start(req, phases, path);
+          if ('failure' in started) {
+            r.failure = started.failure.record.errorMessage ?? 'init failed';
+            failures++;
+            continue;
+          }
+          started.instance.reserved = true;
+          r.failure = null;
+          // The init of a reserved instance is billed like Lambda's provisioned concurrency: recorded, no handler.
+          this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
+        } catch (err) {
+          r.failure = asThawError(err).message;
+          failures++;
+        }
+      }
+    } finally {
+      this.#reconciling.delete(k);
+    }
+  }
 
   get closing() { return this.#closing; }
 
@@ -491,6 +562,8 @@ export class Agent implements AsyncDisposable {
       if (!exit.killReason) this.#platformLog(instance, null, `instance ${instance.id} ${reason}`);
       if (instance.state !== 'gone') instance.transition('gone', reason);
       if (instance.codePinned) this.#o.cache.unpin(instance.version.config.codeSha256);
+      // A reserved instance that died is replaced.
+      if (instance.reserved) for (const [k, r] of this.#reserved) if (functionKey(r.version) === instance.key) void this.#reconcile(k);
       const rest = (this.#pools.get(instance.key) ?? []).filter((i) => i !== instance);
       if (rest.length) this.#pools.set(instance.key, rest); else this.#pools.delete(instance.key);
       this.#byId.delete(instance.id);

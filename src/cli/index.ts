@@ -8,6 +8,7 @@ import { deployCommand } from './commands/deploy.ts';
 import { invokeCommand } from './commands/invoke.ts';
 import { listCommand } from './commands/list.ts';
 import { logsCommand } from './commands/logs.ts';
+import { reserveCommand } from './commands/reserve.ts';
 import { rmCommand } from './commands/rm.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
 import { traceCommand } from './commands/trace.ts';
@@ -16,7 +17,7 @@ import type { Command, Io } from './command.ts';
 
 export type { Command, Io } from './command.ts';
 
-const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, rmCommand];
+const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, rmCommand];
 
 const globalOptions = {
   endpoint: { type: 'string' },

@@ -48,6 +48,7 @@ export interface PackageEntry {
 export function safePath(name: string): string {
   const unsafe = (why: string) => new ThawError('THAW_E_PACKAGE_PATH_UNSAFE', `entry ${JSON.stringify(name)} ${why}`);
   if (name.includes('\0')) throw unsafe('contains a NUL byte');
+  if (name.length > 4096) throw unsafe('is longer than 4096 characters');
   if (name.includes('\\')) throw unsafe('contains a backslash (a Windows path separator)');
   if (name.startsWith('/')) throw unsafe('is an absolute path');
   if (/^[A-Za-z]:/.test(name)) throw unsafe('starts with a drive letter');
@@ -94,7 +95,15 @@ export function validateEntries(raw: RawEntry[], packedBytes: number, limits: Pa
   return { entries, unpackedBytes: unpacked };
 }
 
-/** Links must resolve inside the package, and no entry may sit below a link (it would be written through it). */
+/** Longer link targets than this are not paths anyone packages (Linux PATH_MAX). */
+const MAX_LINK_TARGET = 4096;
+/** Links followed, in all, while resolving one target before giving up (Linux allows 40 too). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * Links must resolve inside the package, and no entry may sit below a link (it would be written through
+ * it) or below a file (extraction would fail half way).
+ */
 function checkLinks(entries: PackageEntry[], byPath: Map<string, PackageEntry>) {
   for (const e of entries) {
     const parts = e.path.split('/');
@@ -103,17 +112,44 @@ function checkLinks(entries: PackageEntry[], byPath: Map<string, PackageEntry>) 
       if (parent?.type === 'symlink') {
         throw new ThawError('THAW_E_PACKAGE_LINK_UNSAFE', `${e.path} lies below the symbolic link ${parent.path}; archive the real directory instead`);
       }
+      if (parent?.type === 'file') throw new ThawError('THAW_E_PACKAGE_FORMAT', `${e.path} lies below ${parent.path}, which is a file`);
     }
-    if (e.type !== 'symlink') continue;
-    const target = e.linkTarget ?? '';
-    if (target === '' || target.startsWith('/') || /^[A-Za-z]:/.test(target) || target.includes('\0')) {
-      throw new ThawError('THAW_E_PACKAGE_LINK_UNSAFE', `${e.path} links to ${JSON.stringify(target)}; links must be relative and point inside the package`);
-    }
-    const resolved = posix.normalize(posix.join(posix.dirname(e.path), target));
-    if (resolved === '..' || resolved.startsWith('../')) {
-      throw new ThawError('THAW_E_PACKAGE_LINK_UNSAFE', `${e.path} links to ${target}, which is outside the package`);
-    }
+    if (e.type === 'symlink') checkLinkTarget(e, byPath);
   }
+}
+
+function checkLinkTarget(e: PackageEntry, byPath: Map<string, PackageEntry>) {
+  const target = e.linkTarget ?? '';
+  const unsafe = (why: string) => new ThawError('THAW_E_PACKAGE_LINK_UNSAFE', `${e.path} links to ${JSON.stringify(target.slice(0, 200))}, ${why}`);
+  if (target === '' || target.length > MAX_LINK_TARGET || target.includes('\0')) throw unsafe('which is not a usable path');
+  if (target.startsWith('/') || /^[A-Za-z]:/.test(target)) throw unsafe('an absolute path; links must be relative and point inside the package');
+  if (resolveLink(e.path.split('/').slice(0, -1), target, byPath, { hops: MAX_LINK_HOPS }) === null) throw unsafe('which leads outside the package (or round a loop of links)');
+}
+
+/**
+ * Where a relative link target really lands, following links of the package on the way as the kernel
+ * would: `a -> b/..` is only inside if b is not itself a link to somewhere deeper. null when it escapes.
+ */
+function resolveLink(from: string[], target: string, byPath: Map<string, PackageEntry>, budget: { hops: number }): string[] | null {
+  let at = [...from];
+  for (const part of target.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (at.length === 0) return null;
+      at.pop();
+      continue;
+    }
+    at.push(part);
+    const link = byPath.get(at.join('/'));
+    if (link?.type !== 'symlink') continue;
+    if (--budget.hops < 0) return null;
+    const next = link.linkTarget ?? '';
+    if (next.startsWith('/')) return null;
+    const resolved = resolveLink(at.slice(0, -1), next, byPath, budget);
+    if (resolved === null) return null;
+    at = resolved;
+  }
+  return at;
 }
 
 export const mbText = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MB`;

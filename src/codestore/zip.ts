@@ -9,7 +9,10 @@ const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
 const SIG_EOCD = 0x06054b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
+const SIG_ZIP64_EOCD = 0x06064b50;
 const HOST_UNIX = 3;
+/** Bit 0: encrypted; bit 6: strong encryption. */
+const FLAGS_ENCRYPTED = 0x41;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -19,38 +22,31 @@ const bad = (msg: string) => new ThawError('THAW_E_PACKAGE_FORMAT', `not a valid
 
 /** The central directory's entries; data is read lazily (and checked) by each entry's read(). */
 export function readZip(buf: Buffer, maxEntryBytes: number): RawEntry[] {
-  const eocd = findEocd(buf);
-  if (eocd >= 20 && buf.readUInt32LE(eocd - 20) === SIG_ZIP64_LOCATOR) {
-    throw new ThawError('THAW_E_PACKAGE_FORMAT', 'ZIP64 archives are not supported; packages must be under 4 GB with fewer than 65535 files');
-  }
-  const count = buf.readUInt16LE(eocd + 10);
-  const cdSize = buf.readUInt32LE(eocd + 12);
-  const cdOffset = buf.readUInt32LE(eocd + 16);
-  if (cdOffset + cdSize > eocd) throw bad('the central directory lies outside the file');
+  const { count, cdOffset, cdSize, cdEnd } = readEnd(buf);
+  if (cdOffset + cdSize > cdEnd) throw bad('the central directory lies outside the file');
 
   const entries: RawEntry[] = [];
   const spans: [number, number, string][] = [];
   let p = cdOffset;
   for (let i = 0; i < count; i++) {
-    if (p + 46 > eocd || buf.readUInt32LE(p) !== SIG_CENTRAL) throw bad(`central directory record ${i} is damaged`);
+    if (p + 46 > cdEnd || buf.readUInt32LE(p) !== SIG_CENTRAL) throw bad(`central directory record ${i} is damaged`);
     const madeBy = buf.readUInt16LE(p + 4);
     const flags = buf.readUInt16LE(p + 8);
     const method = buf.readUInt16LE(p + 10);
     const crc = buf.readUInt32LE(p + 16);
-    const compressed = buf.readUInt32LE(p + 20);
-    const size = buf.readUInt32LE(p + 24);
     const nameLen = buf.readUInt16LE(p + 28);
     const extraLen = buf.readUInt16LE(p + 30);
     const commentLen = buf.readUInt16LE(p + 32);
     const external = buf.readUInt32LE(p + 38);
-    const localOffset = buf.readUInt32LE(p + 42);
     const name = buf.toString('utf8', p + 46, p + 46 + nameLen);
+    if (p + 46 + nameLen + extraLen + commentLen > cdEnd) throw bad(`central directory record ${i} runs past its end`);
+    const { size, compressed, localOffset } = entrySizes(buf, p, buf.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen), name);
     p += 46 + nameLen + extraLen + commentLen;
-    if (p > eocd) throw bad(`central directory record ${i} runs past its end`);
 
-    if (flags & 0x1) throw new ThawError('THAW_E_PACKAGE_ENTRY_UNSUPPORTED', `${name} is encrypted; packages cannot contain encrypted entries`);
+    if (flags & FLAGS_ENCRYPTED) throw new ThawError('THAW_E_PACKAGE_ENTRY_UNSUPPORTED', `${name} is encrypted; packages cannot contain encrypted entries`);
     if (method !== 0 && method !== 8) throw new ThawError('THAW_E_PACKAGE_ENTRY_UNSUPPORTED', `${name} uses compression method ${method}; use deflate (8) or store (0)`);
     if (localOffset + 30 > cdOffset || buf.readUInt32LE(localOffset) !== SIG_LOCAL) throw bad(`the local header of ${name} is missing`);
+    if (buf.readUInt16LE(localOffset + 6) & FLAGS_ENCRYPTED) throw new ThawError('THAW_E_PACKAGE_ENTRY_UNSUPPORTED', `${name} is encrypted; packages cannot contain encrypted entries`);
     const dataStart = localOffset + 30 + buf.readUInt16LE(localOffset + 26) + buf.readUInt16LE(localOffset + 28);
     if (dataStart + compressed > cdOffset) throw bad(`the data of ${name} runs past the end of the archive`);
     spans.push([localOffset, dataStart + compressed, name]);
@@ -99,6 +95,49 @@ function findEocd(buf: Buffer): number {
     if (buf.readUInt32LE(i) === SIG_EOCD && i + 22 + buf.readUInt16LE(i + 20) === buf.length) return i;
   }
   throw bad('no end-of-central-directory record (truncated or not a zip)');
+}
+
+/** Where the central directory is and how many records it holds, from the EOCD or its ZIP64 form. */
+function readEnd(buf: Buffer): { count: number; cdOffset: number; cdSize: number; cdEnd: number } {
+  const eocd = findEocd(buf);
+  if (buf.readUInt16LE(eocd + 4) !== 0 || buf.readUInt16LE(eocd + 6) !== 0) throw bad('multi-disk (split) archives are not supported');
+  const classic = { count: buf.readUInt16LE(eocd + 10), cdSize: buf.readUInt32LE(eocd + 12), cdOffset: buf.readUInt32LE(eocd + 16), cdEnd: eocd };
+  if (eocd < 20 || buf.readUInt32LE(eocd - 20) !== SIG_ZIP64_LOCATOR) return classic;
+  // ZIP64: the locator points at a record holding 64-bit counts and offsets.
+  const record = u64(buf, eocd - 20 + 8, 'ZIP64 end record offset');
+  if (record + 56 > eocd - 20 || buf.readUInt32LE(record) !== SIG_ZIP64_EOCD) throw bad('the ZIP64 end record is missing or damaged');
+  return {
+    count: u64(buf, record + 32, 'entry count'),
+    cdSize: u64(buf, record + 40, 'central directory size'),
+    cdOffset: u64(buf, record + 48, 'central directory offset'),
+    cdEnd: record,
+  };
+}
+
+/** An entry's sizes and local header offset; 0xFFFFFFFF fields are in the ZIP64 extra field (id 1), in order. */
+function entrySizes(buf: Buffer, p: number, extra: Buffer, name: string): { size: number; compressed: number; localOffset: number } {
+  const out = { size: buf.readUInt32LE(p + 24), compressed: buf.readUInt32LE(p + 20), localOffset: buf.readUInt32LE(p + 42) };
+  const wide = (['size', 'compressed', 'localOffset'] as const).filter((k) => out[k] === 0xffffffff);
+  if (wide.length === 0) return out;
+  for (let q = 0; q + 4 <= extra.length;) {
+    const id = extra.readUInt16LE(q);
+    const len = extra.readUInt16LE(q + 2);
+    if (q + 4 + len > extra.length) break;
+    if (id === 0x0001) {
+      if (len < wide.length * 8) break;
+      wide.forEach((k, j) => { out[k] = u64(extra, q + 4 + j * 8, `${name} ${k}`); });
+      return out;
+    }
+    q += 4 + len;
+  }
+  throw bad(`${name} lacks the ZIP64 extra field its sizes call for`);
+}
+
+function u64(buf: Buffer, at: number, what: string): number {
+  if (at < 0 || at + 8 > buf.length) throw bad(`the ${what} lies outside the file`);
+  const n = buf.readBigUInt64LE(at);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`the ${what} is impossibly large`);
+  return Number(n);
 }
 
 /** Two entries sharing data is how "overlapping" zip bombs multiply a small file; real zips never do it. */

@@ -81,7 +81,8 @@ export interface PhaseSpan {
 export const START_KINDS = ['warm', 'thawed', 'restored', 'pooled', 'cold'] as const;
 export type StartKind = (typeof START_KINDS)[number];
 
-export type InvocationTrigger = 'api' | 'http' | 'event' | 'invoke';
+/** `provision`: the init of a reserved instance, recorded (and billed) without a handler run. */
+export type InvocationTrigger = 'api' | 'http' | 'event' | 'invoke' | 'provision';
 
 export type InvocationOutcome = 'success' | 'error' | 'timeout' | 'crash' | 'init_error' | 'throttled' | 'aborted' | 'platform_error';
 
@@ -126,6 +127,15 @@ export interface SnapshotRecord {
   readonly sha256: string | null;
   readonly sizeBytes: number | null;
   readonly buildMs: number | null;
+  readonly updatedAt: number;
+}
+
+/** Reserved (provisioned) instances of a version or alias, kept initialized by the agent. */
+export interface ProvisionedConfig {
+  readonly functionName: string;
+  /** A version number or an alias name (never $LATEST, as on Lambda). */
+  readonly qualifier: string;
+  readonly count: number;
   readonly updatedAt: number;
 }
 

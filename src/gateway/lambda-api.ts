@@ -177,6 +177,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     const functionVersion = optString(body, 'FunctionVersion');
     if (!aliasName || !functionVersion) throw new ThawError('THAW_E_REQUEST_INVALID', 'Name and FunctionVersion are required');
     const a = await control.putAlias(target(ctx).name, aliasName, { functionVersion, description: optString(body, 'Description'), routing: routing(body) }, true);
+    await platform.applyProvisioned(a.functionName);
     sendJson(ctx, 201, aliasShape(a));
   });
 
@@ -197,6 +198,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
       routing: routing(body),
       revisionId: optString(body, 'RevisionId'),
     }, false);
+    await platform.applyProvisioned(a.functionName);
     sendJson(ctx, 200, aliasShape(a));
   });
 
@@ -215,6 +217,49 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   router.on('DELETE', '/2017-10-31/functions/{name}/concurrency', async (ctx) => {
     await control.putConcurrency(target(ctx).name, null);
+    sendJson(ctx, 204, undefined);
+  });
+
+  // Reserved instances: Lambda's provisioned concurrency, per version or alias.
+  const provisionedShape = (name: string, qualifier: string, count: number, updatedAt: number) => {
+    const s = platform.agent.reservedStatus(name, qualifier);
+    const available = s?.available ?? 0;
+    return {
+      FunctionArn: functionArn(region, name, qualifier),
+      RequestedProvisionedConcurrentExecutions: count,
+      AvailableProvisionedConcurrentExecutions: available,
+      AllocatedProvisionedConcurrentExecutions: s?.allocated ?? 0,
+      Status: s?.failure && available < count ? 'FAILED' : available >= count ? 'READY' : 'IN_PROGRESS',
+      ...(s?.failure ? { StatusReason: s.failure } : {}),
+      LastModified: new Date(updatedAt).toISOString().replace('Z', '+0000'),
+    };
+  };
+
+  router.on('PUT', '/2019-09-30/functions/{name}/provisioned-concurrency', async (ctx) => {
+    const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    const t = target(ctx);
+    const n = optNumber(body, 'ProvisionedConcurrentExecutions');
+    if (n === undefined) throw new ThawError('THAW_E_REQUEST_INVALID', 'ProvisionedConcurrentExecutions is required');
+    await platform.putProvisioned(t.name, t.qualifier, n);
+    sendJson(ctx, 202, provisionedShape(t.name, t.qualifier!, n, platform.clock.now()));
+  });
+
+  router.on('GET', '/2019-09-30/functions/{name}/provisioned-concurrency', async (ctx) => {
+    const t = target(ctx);
+    await control.getFunction(t.name);
+    const all = await platform.store.listProvisioned(t.name);
+    if (ctx.url.searchParams.get('List') === 'ALL') {
+      sendJson(ctx, 200, { ProvisionedConcurrencyConfigs: all.map((c) => provisionedShape(c.functionName, c.qualifier, c.count, c.updatedAt)) });
+      return;
+    }
+    const cfg = all.find((c) => c.qualifier === t.qualifier);
+    if (!cfg) throw new ThawError('THAW_E_ROUTE_NOT_FOUND', `${t.name}:${t.qualifier ?? '$LATEST'} has no reserved instances; set them with PutProvisionedConcurrencyConfig`);
+    sendJson(ctx, 200, provisionedShape(cfg.functionName, cfg.qualifier, cfg.count, cfg.updatedAt));
+  });
+
+  router.on('DELETE', '/2019-09-30/functions/{name}/provisioned-concurrency', async (ctx) => {
+    const t = target(ctx);
+    await platform.putProvisioned(t.name, t.qualifier, null);
     sendJson(ctx, 204, undefined);
   });
 

@@ -97,6 +97,7 @@ export class Platform implements AsyncDisposable {
     await store.releaseLeases();
     const platform = new Platform(options, store, clock);
     await platform.agent.snapshots.start();
+    await platform.applyProvisioned();
     platform.events.start();
     return platform;
   }
@@ -157,6 +158,30 @@ export class Platform implements AsyncDisposable {
     const remaining = qualifier ? new Set((await this.store.listVersions(name)).map((v) => v.version)) : new Set<string>();
     if (qualifier) remaining.add('$LATEST');
     await this.agent.retire(name, (v) => remaining.has(v.version));
+  }
+
+  /** Sets (count > 0) or removes the reserved instances of a version or alias, durably, and applies it. */
+  async putProvisioned(name: string, qualifier: string | null, count: number | null) {
+    if (!qualifier || qualifier === '$LATEST') throw new ThawError('THAW_E_QUALIFIER_INVALID', 'reserved instances need a published version or an alias as Qualifier ($LATEST changes)');
+    if (count !== null && !(Number.isInteger(count) && count >= 1 && count <= 100)) {
+      throw new ThawError('THAW_E_CONFIG_INVALID', `ProvisionedConcurrentExecutions must be an integer from 1 to 100, got ${count}`);
+    }
+    const { version } = await this.control.getVersion(name, qualifier);
+    if (count === null) {
+      if (!(await this.store.deleteProvisioned(name, qualifier))) throw new ThawError('THAW_E_ROUTE_NOT_FOUND', `${name}:${qualifier} has no reserved instances`);
+      this.agent.setReserved(name, qualifier, null, 0);
+      return;
+    }
+    await this.store.putProvisioned({ functionName: name, qualifier, count, updatedAt: this.clock.now() });
+    this.agent.setReserved(name, qualifier, version, count);
+  }
+
+  /** Re-applies every reserved config of a function (or all), e.g. after an alias moved or at start-up. */
+  async applyProvisioned(name?: string): Promise<void> {
+    for (const cfg of await this.store.listProvisioned(name)) {
+      const resolved = await this.control.getVersion(cfg.functionName, cfg.qualifier).catch(() => null);
+      this.agent.setReserved(cfg.functionName, cfg.qualifier, resolved?.version ?? null, cfg.count);
+    }
   }
 
   /** After $LATEST changed, instances of its previous revision are never picked again: stop them now. */

@@ -2,7 +2,7 @@
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type ProvisionedConfig, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -82,6 +82,14 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (function_name, version)
    ) STRICT;
    CREATE INDEX snapshots_sha ON snapshots(sha256);`,
+  // 3: reserved (provisioned) instances.
+  `CREATE TABLE provisioned (
+     function_name TEXT NOT NULL,
+     qualifier TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (function_name, qualifier)
+   ) STRICT;`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -171,6 +179,7 @@ export class SqliteStore implements Store {
       this.#run('DELETE FROM logs WHERE function_name = ?', name);
       this.#run('DELETE FROM events WHERE function_name = ?', name);
       this.#run('DELETE FROM snapshots WHERE function_name = ?', name);
+      this.#run('DELETE FROM provisioned WHERE function_name = ?', name);
     });
   }
 
@@ -350,6 +359,21 @@ export class SqliteStore implements Store {
 
   async isSnapshotInUse(sha256: string): Promise<boolean> {
     return Boolean(this.#get('SELECT 1 FROM snapshots WHERE sha256 = ? LIMIT 1', sha256));
+  }
+
+  async putProvisioned(cfg: ProvisionedConfig): Promise<void> {
+    this.#run('INSERT OR REPLACE INTO provisioned (function_name, qualifier, count, updated_at) VALUES (?, ?, ?, ?)', cfg.functionName, cfg.qualifier, cfg.count, cfg.updatedAt);
+  }
+
+  async listProvisioned(functionName?: string): Promise<ProvisionedConfig[]> {
+    const rows = functionName === undefined
+      ? this.#all('SELECT * FROM provisioned ORDER BY function_name, qualifier')
+      : this.#all('SELECT * FROM provisioned WHERE function_name = ? ORDER BY qualifier', functionName);
+    return rows.map((r) => ({ functionName: r.function_name as string, qualifier: r.qualifier as string, count: Number(r.count), updatedAt: Number(r.updated_at) }));
+  }
+
+  async deleteProvisioned(functionName: string, qualifier: string): Promise<boolean> {
+    return this.#run('DELETE FROM provisioned WHERE function_name = ? AND qualifier = ?', functionName, qualifier) > 0;
   }
 
   async recordCall(caller: string, callee: string, at: number): Promise<void> {

@@ -218,6 +218,18 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.deepEqual(await s.listSnapshots(), []);
     });
 
+    withStore('provisioned configs: put, replace, list, delete; deleted with their function', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      await s.putProvisioned({ functionName: 'f', qualifier: 'live', count: 2, updatedAt: 1 });
+      await s.putProvisioned({ functionName: 'f', qualifier: '1', count: 1, updatedAt: 2 });
+      await s.putProvisioned({ functionName: 'f', qualifier: 'live', count: 3, updatedAt: 3 });
+      assert.deepEqual(await s.listProvisioned('f'), [{ functionName: 'f', qualifier: '1', count: 1, updatedAt: 2 }, { functionName: 'f', qualifier: 'live', count: 3, updatedAt: 3 }]);
+      assert.equal(await s.deleteProvisioned('f', '1'), true);
+      assert.equal(await s.deleteProvisioned('f', '1'), false);
+      await s.deleteFunction('f');
+      assert.deepEqual(await s.listProvisioned(), []);
+    });
+
     withStore('call edges count and order by frequency', async (s) => {
       await s.recordCall('a', 'b', 1);
       await s.recordCall('a', 'c', 2);

@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { Alias, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, QueuedEvent, SnapshotRecord } from '../core/types.ts';
+import type { Alias, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, SnapshotRecord } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -86,6 +86,11 @@ export interface Store extends AsyncDisposable {
   deleteSnapshot(functionName: string, version: string): Promise<void>;
   /** True if any snapshot record names this blob. */
   isSnapshotInUse(sha256: string): Promise<boolean>;
+
+  putProvisioned(cfg: ProvisionedConfig): Promise<void>;
+  listProvisioned(functionName?: string): Promise<ProvisionedConfig[]>;
+  /** Returns whether there was one. */
+  deleteProvisioned(functionName: string, qualifier: string): Promise<boolean>;
 
   recordCall(caller: string, callee: string, at: number): Promise<void>;
   listCalls(caller?: string): Promise<CallEdge[]>;
