@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
+import { PATHS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -19,12 +20,15 @@ const { values: args } = parseArgs({
     'cold-runs': { type: 'string' },
     'warm-requests': { type: 'string' },
     'load-seconds': { type: 'string' },
+    'ladder-runs': { type: 'string' },
+    'no-ladder': { type: 'boolean', default: false },
   },
 });
 const COLD_RUNS = Number(args['cold-runs'] ?? (args.quick ? 8 : 30));
 const WARM_REQUESTS = Number(args['warm-requests'] ?? (args.quick ? 300 : 2000));
 const LOAD_SECONDS = Number(args['load-seconds'] ?? (args.quick ? 2 : 5));
 const LOAD_CONCURRENCY = 8;
+const LADDER_RUNS = Number(args['ladder-runs'] ?? (args.quick ? 3 : 10));
 
 const root = join(import.meta.dirname, '..');
 const out = join(root, 'bench', 'out');
@@ -124,7 +128,9 @@ async function main() {
     const bareHttp = await latencyAndThroughput('bare HTTP server', () => request(bareUrl));
 
     // Thaw in its own process.
-    const thaw = await startProcess(process.execPath, [join(root, 'bench', 'server.ts'), dataDir, cacheDir], { ...process.env }, /THAW_URL (\S+)/);
+    // The core figures are of the full cold path: no runtime pool, no freezing, no snapshots (the ladder
+    // section below measures those).
+    const thaw = await startProcess(process.execPath, [join(root, 'bench', 'server.ts'), dataDir, cacheDir, JSON.stringify({ poolSize: 0, freezeAfterMs: -1, snapshots: false })], { ...process.env }, /THAW_URL (\S+)/);
     children.push(thaw.child);
     const url = thaw.match[1];
     const api = (path: string, method: string, body: unknown) => request(`${url}${path}`, method, JSON.stringify(body));
@@ -162,7 +168,12 @@ async function main() {
     const cachedCold = await coldStarts('Thaw cold start, code cached on the node', false);
     const fullCold = await coldStarts('Thaw full cold start, code fetched and unpacked', true);
 
+    // The core server is done: stop it so the ladder servers have the machine to themselves.
+    for (const c of children.splice(0)) { c.kill('SIGTERM'); if (c.exitCode === null) await new Promise((r) => c.once('exit', r)); }
+    const ladder = args['no-ladder'] ? null : await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done });
+
     const results = {
+      ladder,
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, date: new Date().toISOString() },
       runs: { cold: COLD_RUNS, warmRequests: WARM_REQUESTS, loadSeconds: LOAD_SECONDS, loadConcurrency: LOAD_CONCURRENCY },
       bareProcessStartMs: { p50: median(bare), p90: quantile(bare, 0.9) },
@@ -173,6 +184,7 @@ async function main() {
       bareHttp, warmApi: warm, warmTrigger: trigger,
     };
     await writeFile(join(out, 'results.json'), JSON.stringify(results, null, 2));
+    if (ladder) await writeFile(join(root, 'docs', 'ladder.svg'), ladderSvg(ladder, median(bare)));
     const report = render(results);
     await writeFile(join(root, 'docs', 'bench.md'), report);
     process.stdout.write(report);
@@ -186,6 +198,7 @@ async function main() {
 }
 
 type Results = {
+  ladder: LadderResults | null;
   machine: { cpus: number; node: string; date: string };
   runs: { cold: number; warmRequests: number; loadSeconds: number; loadConcurrency: number };
   bareProcessStartMs: { p50: number; p90: number };
@@ -235,8 +248,42 @@ function render(r: Results): string {
     '',
     'Phases overlap: the runtime boots (`runtime`) while the code is fetched and unpacked, so shares do not add up to 100%.',
     '',
+    ...(r.ladder ? renderLadder(r.ladder, r.bareProcessStartMs.p50) : []),
   ];
   return lines.join('\n');
+}
+
+function renderLadder(l: LadderResults, bare: number): string[] {
+  const f = (n: number | undefined) => (n === undefined ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+  const fns = Object.keys(l.functions);
+  const get = (fn: string, p: (typeof PATHS)[number]) => l.functions[fn][p];
+  const lines = [
+    '## The instance ladder: first-request latency by path',
+    '',
+    `Client-observed latency of the first request of a fresh version (median and p90 over ${get(fns[0], 'cold')?.n ?? 0} versions each), against a bare \`node\` process start (${f(bare)} ms, measured above). Chart: [ladder.svg](ladder.svg).`,
+    '',
+    `| function | ${PATHS.map((p) => `${p} p50 / p90 ms`).join(' | ')} |`,
+    `|---|${PATHS.map(() => '---').join('|')}|`,
+    ...fns.map((fn) => `| ${fn} | ${PATHS.map((p) => `${f(get(fn, p)?.p50)} / ${f(get(fn, p)?.p90)}`).join(' | ')} |`),
+    '',
+    '| target | measured | met |',
+    '|---|---|---|',
+  ];
+  const ratio = (a?: number, b?: number) => (a && b ? a / b : NaN);
+  const hello = (p: (typeof PATHS)[number]) => get('hello', p)?.p50;
+  const heavy = (p: (typeof PATHS)[number]) => get('heavy-init', p)?.p50;
+  const poolGain = ratio(hello('cold'), hello('pooled'));
+  const thawRatio = ratio(hello('thawed'), hello('warm'));
+  const restoreGain = 1 - ratio(heavy('restored'), heavy('cold'));
+  lines.push(
+    `| hello via the pool ≥ 10× faster than its full cold start | ${poolGain.toFixed(1)}× | ${poolGain >= 10 ? 'yes' : 'no'} |`,
+    `| thaw of a frozen instance within 3× of a warm invoke | ${thawRatio.toFixed(2)}× | ${thawRatio <= 3 ? 'yes' : 'no'} |`,
+    `| heavy-init restored ≥ 80% faster than its full cold start | ${(restoreGain * 100).toFixed(0)}% faster | ${restoreGain >= 0.8 ? 'yes' : 'no'} |`,
+    '',
+  );
+  if (l.frozenRssMb) lines.push(`A frozen hello instance: RSS ${l.frozenRssMb.frozen.toFixed(1)} MB after its heap was shrunk (idle before freezing: ${l.frozenRssMb.idle.toFixed(1)} MB), and no CPU.`, '');
+  if (l.codeCache) lines.push(`Node code cache over the ladder run: ${l.codeCache.hits} hits, ${l.codeCache.misses} misses (hit rate ${l.codeCache.hitRate === null ? '-' : `${(l.codeCache.hitRate * 100).toFixed(0)}%`}; the full cold starts evict on purpose).`, '');
+  return lines;
 }
 
 await main();

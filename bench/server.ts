@@ -1,7 +1,8 @@
-// Thaw for the benchmark, in its own process: `node bench/server.ts DATA_DIR CACHE_DIR`; prints THAW_URL.
+// Thaw for the benchmark, in its own process: `node bench/server.ts DATA_DIR CACHE_DIR [OPTIONS_JSON]`;
+// prints THAW_URL.
 import { startThaw } from '../src/gateway/index.ts';
 
-const [dataDir, cacheDir] = process.argv.slice(2);
-const thaw = await startThaw({ port: 0, dataDir, cacheDir });
+const [dataDir, cacheDir, extra] = process.argv.slice(2);
+const thaw = await startThaw({ port: 0, dataDir, cacheDir, ...(extra ? JSON.parse(extra) : {}) });
 process.stdout.write(`THAW_URL ${thaw.url}\n`);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void thaw.destroy().then(() => process.exit(0)); });

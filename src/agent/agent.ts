@@ -410,6 +410,7 @@ export class Agent implements AsyncDisposable {
     if (instance.state !== 'frozen') return false;
     const freezing = instance.freezing;
     instance.transition('idle', 'thawed for an invocation');
+    instance.frozenRssBytes = null;
     await freezing?.catch(() => {});
     if (await instance.conn.sandbox.thaw()) return true;
     this.#platformLog(instance, null, `instance ${instance.id} was found dead when thawed`);

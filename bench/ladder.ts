@@ -1,0 +1,182 @@
+// The ladder benchmark: first-request latency of each path (full cold, pooled, restored, thawed, warm) for
+// three functions (hello, heavy-init, big-package), each over fresh versions, against a bare `node`
+// process start measured in the same run. Two Thaw servers: one without a runtime pool (cold, restored,
+// thawed, warm), one with it (pooled). Writes a table and an SVG bar chart.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { zipDirectory } from '../src/codestore/index.ts';
+import { generateBigPackage } from '../examples/big-package/generate.mjs';
+
+export const PATHS = ['cold', 'pooled', 'restored', 'thawed', 'warm'] as const;
+export type Path = (typeof PATHS)[number];
+export interface PathStats { p50: number; p90: number; n: number }
+export interface LadderResults {
+  functions: Record<string, Partial<Record<Path, PathStats>>>;
+  frozenRssMb: { idle: number; frozen: number } | null;
+  codeCache: { hitRate: number | null; hits: number; misses: number } | null;
+}
+
+type Request = (url: string, method?: string, body?: string) => Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
+};
+const stats = (xs: number[]): PathStats => ({ p50: quantile(xs, 0.5), p90: quantile(xs, 0.9), n: xs.length });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function startServer(root: string, dataDir: string, cacheDir: string, options: Record<string, unknown>): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(root, 'bench', 'server.ts'), dataDir, cacheDir, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => { buf += d; const m = /THAW_URL (\S+)/.exec(buf); if (m) resolve(m[1]); });
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  return { url, child };
+}
+
+export async function ladderBench(o: { root: string; iterations: number; request: Request; progress(s: string): void; done(s: string): void }): Promise<LadderResults> {
+  const { root, iterations, request } = o;
+  const work = await mkdtemp('/dev/shm/thaw-bench-ladder-');
+  const dirs = { a: await mkdtemp(join(tmpdir(), 'thaw-bench-a-')), b: await mkdtemp(join(tmpdir(), 'thaw-bench-b-')) };
+  const caches = { a: join(work, 'cache-a'), b: join(work, 'cache-b') };
+  const children: ChildProcess[] = [];
+  try {
+    const bigDir = join(work, 'big');
+    generateBigPackage(bigDir, 30);
+    const packages: Record<string, Buffer> = {
+      hello: await zipDirectory(join(root, 'examples', 'hello')),
+      'heavy-init': await zipDirectory(join(root, 'examples', 'heavy-init')),
+      'big-package': await zipDirectory(bigDir),
+    };
+    const a = await startServer(root, dirs.a, caches.a, { poolSize: 0, freezeAfterMs: 300, snapshots: true });
+    children.push(a.child);
+    const b = await startServer(root, dirs.b, caches.b, { poolSize: 1, poolRefillDelayMs: 0, freezeAfterMs: -1, snapshots: false });
+    children.push(b.child);
+
+    const api = async (url: string, path: string, method: string, body: unknown) => {
+      const r = await request(`${url}${path}`, method, JSON.stringify(body));
+      if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body}`);
+      return JSON.parse(r.body || 'null');
+    };
+    const invoke = async (url: string, fn: string, qualifier?: string) => {
+      const t0 = performance.now();
+      const r = await request(`${url}/2015-03-31/functions/${fn}/invocations${qualifier ? `?Qualifier=${qualifier}` : ''}`, 'POST', '{}');
+      const ms = performance.now() - t0;
+      if (r.status !== 200 || r.headers['x-amz-function-error']) throw new Error(`invoke ${fn}: ${r.status} ${r.body}`);
+      return { ms, start: String(r.headers['x-thaw-start']) };
+    };
+    const expectPath = (got: string, want: Path, fn: string) => { if (got !== want) throw new Error(`${fn}: expected a ${want} start, got ${got}`); };
+    const evictCode = async (cache: string) => {
+      for (const d of await readdir(join(cache, 'code')).catch(() => [] as string[])) if (/^[0-9a-f]{64}$/.test(d)) await rm(join(cache, 'code', d), { recursive: true, force: true });
+    };
+    const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 120_000) => {
+      const end = performance.now() + timeoutMs;
+      while (!(await check())) { if (performance.now() > end) throw new Error(`timed out waiting for ${what}`); await sleep(20); }
+    };
+
+    const results: LadderResults = { functions: {}, frozenRssMb: null, codeCache: null };
+    for (const [fn, zip] of Object.entries(packages)) {
+      const memory = fn === 'heavy-init' ? 512 : 256;
+      for (const s of [a, b]) await api(s.url, '/2015-03-31/functions', 'POST', { FunctionName: fn, Runtime: 'nodejs24', Handler: 'index.handler', MemorySize: memory, Timeout: 30, Code: { ZipFile: zip.toString('base64') } });
+      const samples: Record<Path, number[]> = { cold: [], pooled: [], restored: [], thawed: [], warm: [] };
+      for (let i = 0; i < iterations; i++) {
+        o.progress(`ladder ${fn}: ${i + 1}/${iterations}`);
+        // Full cold: a new revision, code evicted from the node cache, no pool on server A.
+        await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `c${i}` } } });
+        await evictCode(caches.a);
+        let r = await invoke(a.url, fn);
+        expectPath(r.start, 'cold', fn);
+        samples.cold.push(r.ms);
+        // Warm: the same instance again.
+        r = await invoke(a.url, fn);
+        expectPath(r.start, 'warm', fn);
+        samples.warm.push(r.ms);
+        const idleRss = fn === 'hello' && i === 0
+          ? (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.find((x: { functionName: string; version: string; state: string }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'idle')?.rssBytes ?? 0
+          : 0;
+        // Thawed: wait until that instance is frozen, then call it.
+        await until('a frozen instance', async () => (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.some((x: { functionName: string; version: string; state: string; frozenRssBytes: number | null }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'frozen' && x.frozenRssBytes));
+        if (fn === 'hello' && !results.frozenRssMb) {
+          const inst = (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.find((x: { functionName: string; version: string; state: string }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'frozen');
+          results.frozenRssMb = { idle: idleRss / 1024 / 1024, frozen: inst.frozenRssBytes / 1024 / 1024 };
+        }
+        r = await invoke(a.url, fn);
+        expectPath(r.start, 'thawed', fn);
+        samples.thawed.push(r.ms);
+        // Restored: publish a fresh version, wait for its snapshot, then its first request.
+        await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `r${i}` } } });
+        const v = (await api(a.url, `/2015-03-31/functions/${fn}/versions`, 'POST', {})).Version;
+        await until('a snapshot', async () => {
+          const snap = (await api(a.url, `/thaw/v1/functions/${fn}/snapshots`, 'GET', undefined)).snapshots.find((x: { version: string }) => x.version === v);
+          if (snap?.status === 'failed') throw new Error(`snapshot of ${fn}:${v} failed: ${snap.reason}`);
+          return snap?.status === 'ready';
+        });
+        r = await invoke(a.url, fn, v);
+        expectPath(r.start, 'restored', fn);
+        samples.restored.push(r.ms);
+        // Pooled: a new revision on server B once its pool has a runtime of this size.
+        await api(b.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `p${i}` } } });
+        if (i === 0) await invoke(b.url, fn); // teaches the pool this memory size
+        if (i === 0) await api(b.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `p${i}b` } } });
+        await until('a pooled runtime', async () => (await api(b.url, '/thaw/v1/node', 'GET', undefined)).pool.some((p: { memoryMb: number; ready: number }) => p.memoryMb === memory && p.ready > 0));
+        await sleep(50);
+        r = await invoke(b.url, fn);
+        expectPath(r.start, 'pooled', fn);
+        samples.pooled.push(r.ms);
+      }
+      results.functions[fn] = Object.fromEntries(PATHS.map((p) => [p, stats(samples[p])]));
+      o.done(`ladder ${fn}: cold ${results.functions[fn].cold!.p50.toFixed(1)} ms, pooled ${results.functions[fn].pooled!.p50.toFixed(1)}, restored ${results.functions[fn].restored!.p50.toFixed(1)}, thawed ${results.functions[fn].thawed!.p50.toFixed(1)}, warm ${results.functions[fn].warm!.p50.toFixed(1)}`);
+    }
+    const node = await api(a.url, '/thaw/v1/node', 'GET', undefined);
+    results.codeCache = { hitRate: node.codeCache.hitRate, hits: node.codeCache.hits, misses: node.codeCache.misses };
+    return results;
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+    await rm(work, { recursive: true, force: true });
+    await rm(dirs.a, { recursive: true, force: true });
+    await rm(dirs.b, { recursive: true, force: true });
+  }
+}
+
+const COLORS: Record<Path, string> = { cold: '#c0392b', pooled: '#e67e22', restored: '#8e44ad', thawed: '#2980b9', warm: '#27ae60' };
+
+/** A grouped bar chart (log scale) of the median first-request latency per function and path. */
+export function ladderSvg(r: LadderResults, bareMs: number): string {
+  const fns = Object.keys(r.functions);
+  const W = 820; const rowH = 18; const groupGap = 26; const left = 120; const right = 150; const top = 40;
+  const H = top + fns.length * (PATHS.length * rowH + groupGap) + 40;
+  const max = Math.max(bareMs, ...fns.flatMap((f) => PATHS.map((p) => r.functions[f][p]?.p50 ?? 0)));
+  const min = 0.5;
+  const x = (ms: number) => left + ((Math.log10(Math.max(ms, min)) - Math.log10(min)) / (Math.log10(max * 1.2) - Math.log10(min))) * (W - left - right);
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">First-request latency by ladder path (median ms, log scale)</text>`];
+  for (const tick of [1, 10, 100, 1000]) {
+    if (tick > max * 1.2) continue;
+    out.push(`<line x1="${x(tick)}" y1="${top - 6}" x2="${x(tick)}" y2="${H - 30}" stroke="#ddd"/>`, `<text x="${x(tick)}" y="${H - 16}" text-anchor="middle" fill="#555">${tick} ms</text>`);
+  }
+  out.push(`<line x1="${x(bareMs)}" y1="${top - 6}" x2="${x(bareMs)}" y2="${H - 30}" stroke="#333" stroke-dasharray="4 3"/>`,
+    `<text x="${x(bareMs) + 4}" y="${top - 8}" fill="#333">bare node start ${bareMs.toFixed(0)} ms</text>`);
+  let y = top;
+  for (const f of fns) {
+    out.push(`<text x="8" y="${y + (PATHS.length * rowH) / 2 + 4}" font-weight="bold">${f}</text>`);
+    for (const p of PATHS) {
+      const s = r.functions[f][p];
+      if (s) {
+        out.push(`<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(s.p50) - left)}" height="${rowH - 5}" fill="${COLORS[p]}"/>`,
+          `<text x="${x(s.p50) + 4}" y="${y + rowH - 6}" fill="#222">${p} ${s.p50 < 10 ? s.p50.toFixed(1) : s.p50.toFixed(0)} ms</text>`);
+      }
+      y += rowH;
+    }
+    y += groupGap;
+  }
+  out.push('</svg>');
+  return out.join('\n');
+}
