@@ -31,6 +31,10 @@ export const upCommand: Command = {
     '  --idle-timeout S  seconds an idle instance is kept (default 600)',
     '  --access-log      log each request to stderr',
     '  --max-package-mb N, --max-unpacked-mb N   package limits (default 50 and 250)',
+    '  --pool-size N     generic runtimes kept started per memory size (default 2; 0: none)',
+    '  --freeze-after S  seconds idle before an instance is frozen (default 10; -1: never)',
+    '  --no-snapshots    do not snapshot published versions',
+    '  --code-cache-mb N bound of the node-local unpacked code cache (default 4096)',
     '',
   ].join('\n'),
   options: {
@@ -43,6 +47,10 @@ export const upCommand: Command = {
     'access-log': { type: 'boolean' },
     'max-package-mb': { type: 'string' },
     'max-unpacked-mb': { type: 'string' },
+    'pool-size': { type: 'string' },
+    'freeze-after': { type: 'string' },
+    'no-snapshots': { type: 'boolean' },
+    'code-cache-mb': { type: 'string' },
   },
   async run(args) {
     positionals(args, [], this.usage);
@@ -59,6 +67,10 @@ export const upCommand: Command = {
       accessLog: args.values['access-log'] === true,
       maxPackageMb: num(args, 'max-package-mb', 'MB'),
       maxUnpackedMb: num(args, 'max-unpacked-mb', 'MB'),
+      poolSize: num(args, 'pool-size'),
+      freezeAfterMs: freezeAfter(str(args, 'freeze-after')),
+      snapshots: args.values['no-snapshots'] ? false : undefined,
+      codeCacheMb: num(args, 'code-cache-mb', 'MB'),
     };
     const thaw = await startThaw(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as UserOptions);
     io.err(`thaw: listening on ${thaw.url} (data ${thaw.platform.options.dataDir}, code cache ${thaw.platform.options.cacheDir})\n`);
@@ -87,6 +99,14 @@ export const upCommand: Command = {
     return 0;
   },
 };
+
+/** Seconds from the flag to ms; any negative value means never. */
+function freezeAfter(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const s = Number(v);
+  if (!Number.isFinite(s)) throw new ThawError('THAW_E_CLI_USAGE', `--freeze-after takes seconds (or -1 for never), got ${JSON.stringify(v)}`);
+  return s < 0 ? -1 : Math.round(s * 1000);
+}
 
 /** Resolves on SIGINT, SIGTERM or the io's abort signal. */
 function untilStopped(io: Io): Promise<void> {
