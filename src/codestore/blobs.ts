@@ -1,7 +1,7 @@
 // The origin store of packages as uploaded, content-addressed by SHA-256: dir/ab/abcdef… Writes go to a
 // temporary file and are renamed into place, so a reader never sees half a blob. Imports src/core.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ThawError } from '../core/errors.ts';
 
@@ -27,15 +27,24 @@ export class BlobStore {
     const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       await writeFile(tmp, bytes, { flag: 'wx' });
-      await rename(tmp, target);
+      // link() fails if the name exists, so of two concurrent puts exactly one reports created: true.
+      await link(tmp, target).catch(async (err: NodeJS.ErrnoException) => {
+        // Filesystems without hard links: rename, which is atomic but last-writer-wins.
+        if (err.code === 'EEXIST' || !['EPERM', 'ENOTSUP', 'ENOSYS', 'EOPNOTSUPP'].includes(err.code ?? '')) throw err;
+        if (await this.has(hash)) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+        await rename(tmp, target);
+      });
+      return { sha256: hash, size: bytes.length, created: true };
     } catch (err) {
-      await rm(tmp, { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { sha256: hash, size: bytes.length, created: false };
       throw err;
+    } finally {
+      await rm(tmp, { force: true });
     }
-    return { sha256: hash, size: bytes.length, created: true };
   }
 
   async has(hash: string): Promise<boolean> {
+    if (!SHA.test(hash)) return false;
     return stat(this.path(hash)).then((s) => s.isFile(), () => false);
   }
 

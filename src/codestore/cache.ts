@@ -55,7 +55,7 @@ export class CodeCache {
   unpin(sha256: string): void {
     const e = this.#entries.get(sha256);
     if (e && e.pins > 0) e.pins--;
-    void this.#evict();
+    this.#evictSoon();
   }
 
   pathOf(sha256: string): string { return join(this.dir, sha256); }
@@ -94,9 +94,9 @@ export class CodeCache {
   }
 
   /** A fresh temporary directory path inside the cache (same filesystem, so rename is atomic). */
-  async tempPath(): Promise<string> {
+  async tempPath(sha256 = ''): Promise<string> {
     await mkdir(this.dir, { recursive: true });
-    return join(this.dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    return join(this.dir, `${sha256}.tmp-${randomBytes(8).toString('hex')}`);
   }
 
   async remove(sha256: string): Promise<void> {
@@ -108,6 +108,11 @@ export class CodeCache {
     const e = this.#entries.get(sha256);
     if (e) { e.lastUsed = this.#monotonic(); if (bytes !== null) e.bytes = bytes; }
     else this.#entries.set(sha256, { bytes: bytes ?? 0, lastUsed: this.#monotonic(), pins: 0 });
+  }
+
+  /** Eviction runs in the background; a failure to delete only leaves a directory to retry next time. */
+  #evictSoon() {
+    this.#evict().catch(() => {});
   }
 
   /** Drops least recently used, unpinned packages until the cache fits its bound. */
@@ -136,11 +141,12 @@ export class CodeCache {
     const t0 = this.#monotonic();
     const bytes = await blobs.get(sha256);
     const t1 = this.#monotonic();
-    const tmp = await this.tempPath();
+    const tmp = await this.tempPath(sha256);
     const { unpackedBytes } = await extractPackage(bytes, tmp, limits);
+    const t2 = this.#monotonic();
     const dir = await this.adopt(sha256, tmp, unpackedBytes);
-    void this.#evict();
-    return { dir, hit: false, fetchMs: t1 - t0, unpackMs: this.#monotonic() - t1 };
+    this.#evictSoon();
+    return { dir, hit: false, fetchMs: t1 - t0, unpackMs: t2 - t1 };
   }
 }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { isThawError, type ErrorCode } from '../core/errors.ts';
 import {
   BlobStore, CodeCache, checkHandlerExport, defaultPackageLimits, extractPackage, ingestPackage, parseHandler,
@@ -148,6 +148,68 @@ describe('zip packages', () => {
   });
 });
 
+describe('zip edge cases', () => {
+  test('a ZIP64 archive (zip -fz) is read', () => {
+    const src = fresh();
+    mkdirSync(src);
+    writeFileSync(join(src, 'index.js'), 'exports.handler = 1;\n');
+    const zipPath = join(work, `z64-${seq++}.zip`);
+    execFileSync('zip', ['-q', '-fz', zipPath, 'index.js'], { cwd: src });
+    const bytes = readFileSync(zipPath);
+    assert.notEqual(bytes.indexOf(Buffer.from([0x50, 0x4b, 0x06, 0x07])), -1, 'zip wrote a ZIP64 locator');
+    const pkg = readPackage(bytes, defaultPackageLimits);
+    assert.deepEqual(pkg.entries.map((e) => [e.path, e.read().toString()]), [['index.js', 'exports.handler = 1;\n']]);
+  });
+
+  test('an empty zip is a package with no entries', () => {
+    const empty = zipEntries([]);
+    assert.equal(empty.readUInt32LE(0), 0x06054b50);
+    assert.deepEqual(readPackage(empty, defaultPackageLimits).entries, []);
+  });
+
+  test('readPackage checks every entry\'s data itself: a bad CRC is refused before any read()', () => {
+    const good = zipEntries([file('a.txt', 'stored because short')]);
+    const badCrc = Buffer.from(good);
+    badCrc[30 + 'a.txt'.length] ^= 0xff;
+    refused(badCrc, 'THAW_E_PACKAGE_FORMAT');
+  });
+
+  test('a link whose target passes through other links is resolved as the kernel would', () => {
+    // l1 -> l2/l3/.. looks like "l2", but l2/l3 is the package root, so l1 is the root's parent.
+    refused(zipEntries([file('sub/'), file('l2', 'sub', 0o120777), file('sub/l3', '..', 0o120777), file('l1', 'l2/l3/..', 0o120777)]), 'THAW_E_PACKAGE_LINK_UNSAFE');
+    refused(zipEntries([file('a', 'b', 0o120777), file('b', 'a', 0o120777)]), 'THAW_E_PACKAGE_LINK_UNSAFE');
+    const ok = readPackage(zipEntries([file('sub/'), file('sub/x.js'), file('l2', 'sub', 0o120777), file('l1', 'l2/x.js', 0o120777)]), defaultPackageLimits);
+    assert.equal(ok.entries.filter((e) => e.type === 'symlink').length, 2);
+    refused(zipEntries([file('long', 'a/'.repeat(3000), 0o120777)]), 'THAW_E_PACKAGE_LINK_UNSAFE');
+  });
+
+  test('an entry below a file is refused before extraction', () => {
+    refused(zipEntries([file('a.js'), file('a.js/b.js')]), 'THAW_E_PACKAGE_FORMAT');
+  });
+
+  test('extraction accepts an empty existing directory and refuses a non-empty one without touching it', async () => {
+    const zip = zipEntries([file('index.js', 'exports.handler = 1;')]);
+    const empty = fresh();
+    mkdirSync(empty);
+    assert.equal((await extractPackage(zip, empty, defaultPackageLimits)).files, 1);
+    const busy = fresh();
+    mkdirSync(busy);
+    writeFileSync(join(busy, 'keep'), 'mine');
+    await assert.rejects(extractPackage(zip, busy, defaultPackageLimits), rejects('THAW_E_INTERNAL'));
+    assert.equal(readFileSync(join(busy, 'keep'), 'utf8'), 'mine');
+  });
+
+  test('a failed extraction of a damaged entry removes the whole directory', async () => {
+    const zip = zipEntries([file('a.js', 'fine'), { path: 'b.bin', data: Buffer.alloc(4000, 7) }]);
+    const cd = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    const second = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), cd + 4);
+    zip.writeUInt32LE(0x12345678, second + 16); // wrong CRC for b.bin, found only when it is inflated
+    const dir = fresh();
+    await assert.rejects(extractPackage(zip, dir, defaultPackageLimits), rejects('THAW_E_PACKAGE_FORMAT'));
+    assert.equal(existsSync(dir), false);
+  });
+});
+
 describe('tgz packages', () => {
   test('tar made by the system tool round-trips', async () => {
     const src = fresh();
@@ -163,6 +225,30 @@ describe('tgz packages', () => {
     assert.equal(out.format, 'tgz');
     assert.equal(readFileSync(join(dir, 'deep', 'er', `${long}.js`), 'utf8'), 'long name', 'GNU/pax long names');
     assert.equal(readlinkSync(join(dir, 'alias.js')), 'index.js');
+  });
+
+  test('pax long names and base-256 sizes are read', async () => {
+    const src = fresh();
+    const deep = join(src, 'p'.repeat(90), 'q'.repeat(90));
+    mkdirSync(deep, { recursive: true });
+    writeFileSync(join(deep, `${'r'.repeat(150)}.js`), 'pax');
+    const tgzPath = join(work, `pax${seq++}.tgz`);
+    execFileSync('tar', ['--format=pax', '-czf', tgzPath, '-C', src, '.']);
+    const pkg = readPackage(readFileSync(tgzPath), defaultPackageLimits);
+    const f = pkg.entries.find((e) => e.type === 'file')!;
+    assert.equal(f.path, `${'p'.repeat(90)}/${'q'.repeat(90)}/${'r'.repeat(150)}.js`);
+    assert.equal(f.read().toString(), 'pax');
+
+    const raw = gunzipSync(tgz([{ name: 'b256.js', data: 'hello' }]));
+    raw.fill(0, 124, 136);
+    raw[124] = 0x80;
+    raw[135] = 5;
+    raw.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += raw[i];
+    raw.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    const b256 = readPackage(gzipSync(raw), defaultPackageLimits);
+    assert.equal(b256.entries[0].read().toString(), 'hello');
   });
 
   test('hard links become copies of earlier files; links to nothing or outside are refused', async () => {
@@ -216,6 +302,31 @@ describe('handlers', () => {
     assert.deepEqual((await resolveHandlerFile(dir, 'e.h')).format, 'esm', 'module syntax without "type"');
     assert.deepEqual((await resolveHandlerFile(dir, 'm/f.h')).format, 'esm', 'package.json type: module');
     await assert.rejects(resolveHandlerFile(dir, 'missing.h'), (e: unknown) => isThawError(e) && e.code === 'THAW_E_HANDLER_FILE_MISSING' && e.message.includes('missing.mjs'));
+  });
+
+  test('resolveHandlerFile prefers .js, then .mjs, .cjs, .ts, and refuses files reached through links leaving the package', async () => {
+    const dir = pkgDir({ 'both.js': 'exports.h = 1;', 'both.mjs': 'export const h = 1;', 'only.cts': 'exports.h = 1;', 'only.mts': 'export const h = 1;' });
+    assert.equal((await resolveHandlerFile(dir, 'both.h')).file, join(dir, 'both.js'));
+    assert.deepEqual(await resolveHandlerFile(dir, 'only.h'), { file: join(dir, 'only.mts'), format: 'esm' });
+    const outside = pkgDir({ 'secret.js': 'exports.h = 1;' });
+    symlinkSync(join(outside, 'secret.js'), join(dir, 'escape.js'));
+    await assert.rejects(resolveHandlerFile(dir, 'escape.h'), rejects('THAW_E_HANDLER_FILE_MISSING'));
+    mkdirSync(join(dir, 'folder.js'));
+    await assert.rejects(resolveHandlerFile(dir, 'folder.h'), rejects('THAW_E_HANDLER_FILE_MISSING'));
+  });
+
+  test('an ES module that parses but exports nothing lacks the handler; CommonJS via package.json type is read as such', async () => {
+    const dir = pkgDir({
+      'quiet.mjs': 'console.log(1);',
+      'c/package.json': '{"type":"commonjs"}', 'c/h.js': 'exports.handler = 1;',
+      'deep/index.mjs': "export * from './a/b.mjs';", 'deep/a/b.mjs': "export { handler } from '../c.mjs';", 'deep/c.mjs': 'export const handler = 1;',
+      'pkgstar.mjs': "export * from 'some-package';",
+    });
+    await assert.rejects(checkHandlerExport(dir, 'quiet.handler'), /exports nothing/);
+    await checkHandlerExport(dir, 'c/h.handler');
+    await assert.rejects(checkHandlerExport(dir, 'c/h.other'), rejects('THAW_E_HANDLER_EXPORT_MISSING'));
+    await checkHandlerExport(dir, 'deep/index.handler');
+    await checkHandlerExport(dir, 'pkgstar.anything');
   });
 
   test('checkHandlerExport reads exports statically and accepts what it cannot know', async () => {
@@ -294,6 +405,40 @@ describe('blob store, node cache and ingest', () => {
     assert.deepEqual(await blobs.list(), []);
     assert.deepEqual(listing(cache.dir), []);
     assert.deepEqual(listing(join(root, 'blobs')).filter((p) => !/^[0-9a-f]{2}$/.test(p)), []);
+  });
+
+  test('ingest checks the size first, and never deletes a blob that was already stored', async () => {
+    const { blobs, cache } = setup();
+    await assert.rejects(ingestPackage({ bytes: good, handler: 'not valid', blobs, cache, limits: { ...limits, maxPackageBytes: 10 } }), rejects('THAW_E_PACKAGE_TOO_LARGE'));
+    const { sha256: hash } = await blobs.put(good);
+    await assert.rejects(ingestPackage({ bytes: good, handler: 'index.other', blobs, cache, limits }), rejects('THAW_E_HANDLER_EXPORT_MISSING'));
+    assert.equal(await blobs.has(hash), true);
+    assert.deepEqual(listing(cache.dir), []);
+  });
+
+  test('of concurrent puts of the same bytes exactly one creates the blob', async () => {
+    const { blobs } = setup();
+    const puts = await Promise.all([1, 2, 3, 4].map(() => blobs.put(good)));
+    assert.equal(puts.filter((p) => p.created).length, 1);
+    assert.deepEqual(readdirSync(join(blobs.dir, sha256(good).slice(0, 2))), [sha256(good)], 'no temporary files left');
+    assert.equal(await blobs.has('not-a-hash'), false);
+    await assert.rejects(blobs.get('0'.repeat(64)), rejects('THAW_E_INTERNAL'));
+  });
+
+  test('concurrent misses fetch and unpack once; timings come from the injected clock', async () => {
+    const root = fresh();
+    const blobs = new BlobStore(join(root, 'blobs'));
+    const { sha256: hash } = await blobs.put(good);
+    let gets = 0;
+    const counting = Object.assign(Object.create(blobs) as BlobStore, { get: (h: string) => { gets++; return blobs.get(h); } });
+    let t = 0;
+    const cache = new CodeCache(join(root, 'cache'), { monotonic: () => (t += 5) });
+    const results = await Promise.all([1, 2, 3].map(() => cache.ensure(hash, counting, limits)));
+    assert.equal(gets, 1);
+    assert.ok(results.every((r) => r.dir === results[0].dir && !r.hit));
+    assert.equal(results[0].fetchMs, 5);
+    assert.equal(results[0].unpackMs, 5);
+    assert.deepEqual(readdirSync(join(root, 'cache')), [hash], 'the temporary unpack directory was renamed into place');
   });
 
   test('the cache unpacks on a miss, answers hits at once, and shares one unpack between concurrent misses', async () => {

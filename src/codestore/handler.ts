@@ -28,38 +28,43 @@ export type ModuleFormat = 'esm' | 'cjs';
 
 export async function resolveHandlerFile(dir: string, handler: string): Promise<{ file: string; format: ModuleFormat }> {
   const { module } = parseHandler(handler);
-  const root = await realpath(dir);
+  const base = resolve(dir);
+  const root = await realpath(base).catch(() => base);
   const tried: string[] = [];
   for (const ext of HANDLER_EXTENSIONS) {
-    const candidate = join(root, module + ext);
+    const candidate = join(base, module + ext);
     tried.push(module + ext);
-    const real = await realpath(candidate).catch(() => null);
-    if (!real || !(await stat(real)).isFile()) continue;
-    if (real !== root && !real.startsWith(root + sep)) continue;
-    return { file: candidate, format: await moduleFormat(candidate, root) };
+    if (!(await isFileInside(candidate, root))) continue;
+    return { file: candidate, format: await moduleFormat(candidate, base) };
   }
   throw new ThawError('THAW_E_HANDLER_FILE_MISSING', `handler ${handler}: none of ${tried.join(', ')} is in the package`);
 }
 
-/** As Node decides: by extension, else the nearest package.json "type", else by syntax (decided by the caller). */
-async function moduleFormat(file: string, root: string): Promise<ModuleFormat> {
+/** A regular file (after following links) whose real path is inside root. */
+async function isFileInside(path: string, root: string): Promise<boolean> {
+  const real = await realpath(path).catch(() => null);
+  if (!real || (real !== root && !real.startsWith(root + sep))) return false;
+  return (await stat(real).catch(() => null))?.isFile() ?? false;
+}
+
+/** As Node decides: by extension, else the nearest package.json "type" up to base, else by syntax. */
+async function moduleFormat(file: string, base: string): Promise<ModuleFormat> {
   const ext = extname(file);
   if (ext === '.mjs' || ext === '.mts') return 'esm';
   if (ext === '.cjs' || ext === '.cts') return 'cjs';
-  const type = await packageType(dirname(file), root);
+  const type = await packageType(dirname(file), base);
   if (type) return type === 'module' ? 'esm' : 'cjs';
-  // No "type": Node detects ES module syntax.
-  const [, , , hasModuleSyntax] = await esmParse(file);
-  return hasModuleSyntax ? 'esm' : 'cjs';
+  // No "type": Node 24 detects ES module syntax, so a .js file with import/export loads as ESM.
+  return (await esmParse(file))?.[3] ? 'esm' : 'cjs';
 }
 
-async function packageType(from: string, root: string): Promise<string | null> {
+async function packageType(from: string, base: string): Promise<string | null> {
   for (let d = from; ; d = dirname(d)) {
     try {
       const pkg = JSON.parse(await readFile(join(d, 'package.json'), 'utf8'));
       return pkg.type === 'module' ? 'module' : 'commonjs';
     } catch { /* no package.json here, or unreadable: keep walking */ }
-    if (d === root || !d.startsWith(root)) return null;
+    if (d === base || !d.startsWith(base + sep)) return null;
   }
 }
 
@@ -70,17 +75,14 @@ function stripTypes(source: string): string {
   try { return stripTypeScriptTypes(source); } finally { process.emitWarning = emit; }
 }
 
+/** es-module-lexer's view of a file, TypeScript stripped first; null when it does not parse. */
 async function esmParse(file: string) {
   await initEsm();
   let source = await readFile(file, 'utf8');
   if (/\.[mc]?ts$/.test(file)) {
-    try { source = stripTypes(source); } catch { /* the runtime will report the syntax error */ }
+    try { source = stripTypes(source); } catch { return null; }
   }
-  try {
-    return parseEsm(source, file);
-  } catch {
-    return [[], [], false, false] as unknown as ReturnType<typeof parseEsm>;
-  }
+  try { return parseEsm(source, file); } catch { return null; }
 }
 
 /**
@@ -95,21 +97,21 @@ export async function checkHandlerExport(dir: string, handler: string): Promise<
   if (found === 'unknown' || found.has(exportName)) return;
   const have = [...found].filter((n) => n !== '__esModule');
   throw new ThawError('THAW_E_HANDLER_EXPORT_MISSING',
-    `${relative(root, file)} does not export ${exportName}${have.length ? `; it exports ${have.slice(0, 10).join(', ')}` : ''}`);
+    `${relative(resolve(dir), file)} does not export ${exportName}${have.length ? `; it exports ${have.slice(0, 10).join(', ')}` : '; it exports nothing'}`);
 }
 
 type Exports = Set<string> | 'unknown';
+/** How many `export * from` / `require()` re-export hops are followed before giving up (and accepting). */
 const MAX_DEPTH = 8;
 
 async function esmExports(file: string, root: string, depth: number): Promise<Exports> {
   if (depth > MAX_DEPTH) return 'unknown';
   const parsed = await esmParse(file);
-  const [, exports, , hasModuleSyntax] = parsed;
-  if (!hasModuleSyntax && !exports.length) return 'unknown';
+  if (!parsed) return 'unknown';
   const names = new Set<string>();
-  for (const e of exports) {
-    if (e.type !== 'reexport-all') { if (!e.typeOnly) names.add(e.name); continue; }
+  for (const e of parsed[1]) {
     if (e.typeOnly) continue;
+    if (e.type !== 'reexport-all') { names.add(e.name); continue; }
     const target = e.from.startsWith('.') ? await resolveRelative(file, e.from, root) : null;
     if (!target) return 'unknown';
     const more = await esmExports(target, root, depth + 1);
@@ -145,9 +147,6 @@ async function cjsExports(file: string, root: string, depth: number): Promise<Ex
 async function resolveRelative(from: string, spec: string, root: string): Promise<string | null> {
   const base = resolve(dirname(from), spec);
   const candidates = [base, ...HANDLER_EXTENSIONS.map((e) => base + e), ...HANDLER_EXTENSIONS.map((e) => join(base, `index${e}`))];
-  for (const c of candidates) {
-    const real = await realpath(c).catch(() => null);
-    if (real && (real === root || real.startsWith(root + sep)) && (await stat(real)).isFile()) return real;
-  }
+  for (const c of candidates) if (await isFileInside(c, root)) return c;
   return null;
 }

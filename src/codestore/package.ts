@@ -2,7 +2,7 @@
 // without ever writing through a link, and build zips from directories for `thaw deploy`.
 // Imports src/core and node built-ins.
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { ThawError } from '../core/errors.ts';
 import { mbText, validateEntries, type PackageEntry, type PackageLimits } from './entries.ts';
@@ -24,51 +24,84 @@ export function sniffFormat(bytes: Buffer): PackageFormat {
   throw new ThawError('THAW_E_PACKAGE_FORMAT', 'the package is neither a zip nor a gzip-compressed tar');
 }
 
-/** Parses and validates the whole package in memory; nothing is written. */
+/** Parses and validates the whole package in memory, every entry's data included; nothing is written. */
 export function readPackage(bytes: Buffer, limits: PackageLimits): ReadPackage {
-  if (bytes.length === 0) throw new ThawError('THAW_E_PACKAGE_MISSING', 'the package is empty');
-  if (bytes.length > limits.maxPackageBytes) {
-    throw new ThawError('THAW_E_PACKAGE_TOO_LARGE', `the package is ${mbText(bytes.length)}, over the limit of ${mbText(limits.maxPackageBytes)}`);
-  }
+  const pkg = scanPackage(bytes, limits);
+  for (const e of pkg.entries) if (e.type === 'file') e.read();
+  return pkg;
+}
+
+/**
+ * Everything readPackage checks except decompressing each file's data (sizes, CRCs), which extraction
+ * checks as it writes: one inflation per entry instead of two.
+ */
+export function scanPackage(bytes: Buffer, limits: PackageLimits): ReadPackage {
+  if (bytes.length === 0) throw new ThawError('THAW_E_PACKAGE_MISSING', 'the package is empty (0 bytes)');
+  checkPackageSize(bytes, limits);
   const format = sniffFormat(bytes);
   const raw = format === 'zip' ? readZip(bytes, limits.maxUnpackedBytes) : readTgz(bytes, limits.maxUnpackedBytes, limits.maxRatio);
   const { entries, unpackedBytes } = validateEntries(raw, bytes.length, limits);
   return { format, entries, unpackedBytes };
 }
 
+export function checkPackageSize(bytes: Buffer, limits: PackageLimits): void {
+  if (bytes.length > limits.maxPackageBytes) {
+    throw new ThawError('THAW_E_PACKAGE_TOO_LARGE', `the package is ${mbText(bytes.length)}, over the limit of ${mbText(limits.maxPackageBytes)}`);
+  }
+}
+
 /**
- * Extracts into dir, which must not exist yet. Every entry's data is decompressed and checked (size, CRC)
- * as it is written; on any failure dir is removed entirely.
+ * Extracts into dir, which must not exist yet or be empty. Every entry's data is decompressed and checked
+ * (size, CRC) as it is written; on any failure dir is removed entirely.
  */
 export async function extractPackage(bytes: Buffer, dir: string, limits: PackageLimits): Promise<{ format: PackageFormat; files: number; unpackedBytes: number }> {
-  const pkg = readPackage(bytes, limits);
-  await mkdir(dir, { recursive: false, mode: 0o755 });
+  const pkg = scanPackage(bytes, limits);
+  await prepareDir(dir);
   try {
-    const dirs = new Set<string>();
-    const ensureDir = async (rel: string) => {
-      if (rel === '' || rel === '.' || dirs.has(rel)) return;
-      await mkdir(join(dir, rel), { recursive: true, mode: 0o755 });
-      dirs.add(rel);
-    };
-    let files = 0;
-    for (const e of pkg.entries) {
-      const target = join(dir, e.path);
-      if (e.type === 'dir') { await ensureDir(e.path); continue; }
-      await ensureDir(e.path.split('/').slice(0, -1).join('/'));
-      if (e.type === 'symlink') {
-        await symlink(e.linkTarget!, target);
-      } else {
-        // O_EXCL|O_NOFOLLOW: never write through something already there.
-        const fh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, fileMode(e.mode));
-        try { await fh.writeFile(e.read()); } finally { await fh.close(); }
-        files++;
-      }
-    }
+    const files = await writeEntries(pkg.entries, dir);
     return { format: pkg.format, files, unpackedBytes: pkg.unpackedBytes };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Creates dir, or accepts it when it is an empty directory; anything else is not ours to overwrite. */
+async function prepareDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o755 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = await lstat(dir);
+    if (!st.isDirectory() || (await readdir(dir)).length > 0) {
+      throw new ThawError('THAW_E_INTERNAL', `cannot extract a package into ${dir}: it exists and is not an empty directory`);
+    }
+  }
+}
+
+async function writeEntries(entries: PackageEntry[], dir: string): Promise<number> {
+  const made = new Set<string>();
+  const ensureDir = async (rel: string) => {
+    if (rel === '' || made.has(rel)) return;
+    // Validation guarantees no entry lies below a link, so nothing here resolves through one.
+    await mkdir(join(dir, rel), { recursive: true, mode: 0o755 });
+    made.add(rel);
+  };
+  let files = 0;
+  for (const e of entries) {
+    if (e.type === 'dir') { await ensureDir(e.path); continue; }
+    await ensureDir(e.path.split('/').slice(0, -1).join('/'));
+    const target = join(dir, e.path);
+    if (e.type === 'symlink') {
+      await symlink(e.linkTarget!, target);
+      continue;
+    }
+    // O_EXCL|O_NOFOLLOW: never write through something already there.
+    const fh = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, fileMode(e.mode));
+    try { await fh.writeFile(e.read()); } finally { await fh.close(); }
+    files++;
+  }
+  return files;
 }
 
 /** Files are at least readable by their owner's group and others (the instance may run as another user). */
@@ -88,7 +121,7 @@ export async function zipDirectory(root: string, options: { onProgress?: (doneBy
       else throw new ThawError('THAW_E_PACKAGE_ENTRY_UNSUPPORTED', `${p} is not a file, directory or symlink`);
     }
   };
-  const st = await lstat(root).catch(() => null);
+  const st = await stat(root).catch(() => null);
   if (!st?.isDirectory()) throw new ThawError('THAW_E_PACKAGE_MISSING', `${root} is not a directory`);
   await walk(root);
   const total = found.reduce((n, f) => n + f.size, 0);

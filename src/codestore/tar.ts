@@ -51,7 +51,8 @@ function parseTar(tar: Buffer): RawEntry[] {
     if (typeflag === 'L') { longName = cstr(data); continue; }
     if (typeflag === 'K') { longLink = cstr(data); continue; }
 
-    const ustar = h.toString('latin1', 257, 262) === 'ustar';
+    // Only POSIX ustar ("ustar\0") has a name prefix; old GNU headers keep times in those bytes.
+    const ustar = h.toString('latin1', 257, 263) === 'ustar\0';
     const prefix = ustar ? cstr(h.subarray(345, 500)) : '';
     const baseName = cstr(h.subarray(0, 100));
     const name = pax.path ?? longName ?? (prefix ? `${prefix}/${baseName}` : baseName);
@@ -61,7 +62,9 @@ function parseTar(tar: Buffer): RawEntry[] {
     longName = null;
     longLink = null;
 
-    switch (typeflag) {
+    // Pre-POSIX tars mark directories only by a trailing slash on a regular entry.
+    const kind = typeflag === '0' && name.endsWith('/') ? '5' : typeflag;
+    switch (kind) {
       case '0': case '7': {
         const e: RawEntry = { name, type: 'file', mode, size, compressedSize: size, read: () => data };
         files.set(stripDot(name), e);
@@ -92,7 +95,8 @@ function parseTar(tar: Buffer): RawEntry[] {
 
 const KINDS: Record<string, string> = { '3': 'character device', '4': 'block device', '6': 'FIFO', S: 'sparse file', V: 'volume label', M: 'multi-volume' };
 
-const stripDot = (n: string) => n.replace(/^(\.\/)+/, '');
+/** The key a hard link finds its target by: the path without '.' segments or doubled slashes. */
+const stripDot = (n: string) => n.split('/').filter((s) => s !== '' && s !== '.').join('/');
 
 function cstr(b: Buffer): string {
   const end = b.indexOf(0);

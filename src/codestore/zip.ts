@@ -159,10 +159,14 @@ export interface ZipInput {
 
 /** A deflated zip of the entries, with unix modes; directories end in '/'. */
 export function writeZip(entries: ZipInput[]): Buffer {
+  if (entries.length > 0xffff) {
+    throw new ThawError('THAW_E_PACKAGE_TOO_MANY_FILES', `${entries.length} entries do not fit a zip without ZIP64 (at most 65535); bundle the code`);
+  }
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
   for (const e of entries) {
+    if (offset + e.data.length > 0xfffffff0) throw new ThawError('THAW_E_PACKAGE_TOO_LARGE', 'the zip would exceed 4 GB, which needs ZIP64; package less');
     const isDir = e.path.endsWith('/');
     const mode = e.mode ?? (isDir ? S_IFDIR | 0o755 : S_IFREG | 0o644);
     const fullMode = (mode & S_IFMT) ? mode : (isDir ? S_IFDIR : S_IFREG) | mode;
