@@ -177,3 +177,27 @@ describe('reserved (provisioned) instances', () => {
     await eventually(async () => (await getJson(`${t.url}/thaw/v1/instances`)).instances.filter((i: { functionName: string }) => i.functionName === 'res').length === 0 || null, 'released instances to age out');
   });
 });
+
+describe('node code cache', () => {
+  let t: TestThaw;
+  before(async () => { t = await startTestThaw({ poolSize: 0, freezeAfterMs: -1, snapshots: false }); });
+  after(async () => { await t.stop(); });
+
+  test('code evicted from the node cache while an instance runs: the instance keeps working, the next start refetches it', async () => {
+    await create(t, 'ev', { 'index.mjs': fnSource('const { value } = await import("./lazy.mjs"); return value;'), 'lazy.mjs': 'export const value = "lazy";' });
+    const first = await invokeHttp(t.url, 'ev');
+    assert.equal(first.json, 'lazy');
+    const codeDir = join(t.cacheDir, 'code');
+    const sha = readdirSync(codeDir).find((d) => /^[0-9a-f]{64}$/.test(d))!;
+    (await import('node:fs')).rmSync(join(codeDir, sha), { recursive: true });
+    // The running instance already loaded what it needs.
+    assert.equal((await invokeHttp(t.url, 'ev')).json, 'lazy');
+    await t.lambda.send(new (await import('@aws-sdk/client-lambda')).UpdateFunctionConfigurationCommand({ FunctionName: 'ev', Description: 'new instance' }));
+    const again = await invokeHttp(t.url, 'ev');
+    assert.equal(again.json, 'lazy');
+    const rec = await getJson(`${t.url}/thaw/v1/invocations/${again.headers.get('x-thaw-invocation-id')}`);
+    assert.ok(rec.phases.find((p: { name: string }) => p.name === 'unpack').durationMs > 0, 'unpacked again from the origin');
+    const stats = (await getJson(`${t.url}/thaw/v1/node`)).codeCache;
+    assert.ok(stats.misses >= 1 && stats.hits >= 1, JSON.stringify(stats));
+  });
+});

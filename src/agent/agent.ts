@@ -412,7 +412,11 @@ export class Agent implements AsyncDisposable {
     instance.transition('idle', 'thawed for an invocation');
     instance.frozenRssBytes = null;
     await freezing?.catch(() => {});
-    if (await instance.conn.sandbox.thaw()) return true;
+    // Alive means it answers: a process killed while frozen can look runnable for a moment before it dies.
+    if (await instance.conn.sandbox.thaw()) {
+      const answered = await withTimeout(instance.conn.ping(), 2000, () => instance.conn.sandbox.kill('did not answer after a thaw'), this.#o.clock, 'no answer after a thaw').catch(() => false);
+      if (answered) return true;
+    }
     this.#platformLog(instance, null, `instance ${instance.id} was found dead when thawed`);
     this.#stopInstance(instance, 'died while frozen');
     return false;

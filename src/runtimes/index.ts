@@ -36,7 +36,7 @@ export const nodeRuntime: RuntimeKind = {
       id: o.id,
       command: process.execPath,
       args: [
-        `--max-old-space-size=${heapLimitMb(o.memoryMb)}`, '--disable-warning=ExperimentalWarning', '--expose-gc',
+        `--max-old-space-size=${heapLimitMb(o.memoryMb)}`, '--disable-warning=ExperimentalWarning',
         ...(o.snapshotBlob ? ['--snapshot-blob', o.snapshotBlob] : [nodeBootstrapPath]),
       ],
       env: o.env,
@@ -86,6 +86,8 @@ export class RuntimeConnection {
   #fatal = new Map<string, SerializedError>();
   #freeze: PromiseWithResolvers<number> | null = null;
   #exit: SandboxExit | null = null;
+  #pings = new Map<number, (alive: boolean) => void>();
+  #pingSeq = 0;
   #stderrTail = '';
   /** True once the runtime said it is ready; `restored` when it came from a snapshot with the handler loaded. */
   isReady = false;
@@ -112,6 +114,15 @@ export class RuntimeConnection {
 
   /** Rebinds logs and calls to a new owner: a pooled runtime becomes an instance of a function. */
   bind(hooks: ConnectionHooks): void { this.#hooks = hooks; }
+
+  /** A round trip to the runtime: true when it answers, false when it is (or turns out to be) gone. */
+  ping(): Promise<boolean> {
+    if (this.#exit) return Promise.resolve(false);
+    const id = ++this.#pingSeq;
+    const p = new Promise<boolean>((resolve) => this.#pings.set(id, resolve));
+    this.#send({ type: 'ping', id });
+    return p;
+  }
 
   /** Asks the runtime to shrink its heap before being frozen; resolves with the heap still used (bytes). */
   prepareFreeze(): Promise<number> {
@@ -147,6 +158,7 @@ export class RuntimeConnection {
     switch (m.type) {
       case 'ready': this.isReady = true; this.restored = m.restored; this.#ready.resolve(); break;
       case 'freezeReady': this.#freeze?.resolve(m.heapUsedBytes); break;
+      case 'pong': this.#pings.get(m.id)?.(true); this.#pings.delete(m.id); break;
       case 'initDone': this.#init?.resolve(m.durationMs); break;
       case 'initError': this.#init?.reject(new InitFailure(m.error, m.durationMs)); break;
       case 'log': this.#hooks.onLog(m.invocationId, m.stream, m.text); break;
@@ -171,6 +183,8 @@ export class RuntimeConnection {
 
   #onExit(exit: SandboxExit) {
     this.#exit = exit;
+    for (const resolve of this.#pings.values()) resolve(false);
+    this.#pings.clear();
     const how = exit.signal ? `signal ${exit.signal}` : `exit status ${exit.code}`;
     this.#ready.reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `the runtime exited before it was ready (${how}): ${this.#stderrTail.trim().slice(-500) || 'no output'}`));
     this.#init?.reject(new InitFailure({ errorType: 'Runtime.ExitError', errorMessage: `Runtime exited during init with ${how}`, trace: [] }, 0));

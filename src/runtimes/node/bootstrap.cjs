@@ -6,7 +6,6 @@
 // with the user's code into one script (V8 startup snapshots take a single CommonJS entry).
 // Imports only node built-ins.
 const { AsyncLocalStorage } = require('node:async_hooks');
-const crypto = require('node:crypto');
 const nodeModule = require('node:module');
 const { pathToFileURL } = require('node:url');
 const { format } = require('node:util');
@@ -38,8 +37,27 @@ async function runBeforeSnapshot() { for (const h of hooks.beforeSnapshot) await
  * bytes: use it up so the next UUID comes from fresh entropy. (Math.random is reseeded by V8.)
  */
 function freshEntropy() {
+  // Required here, not at the top: loading node:crypto costs every runtime start ~12 ms.
+  const crypto = require('node:crypto');
   for (let i = 0; i < 128; i++) crypto.randomUUID();
 }
+
+/**
+ * A full garbage collection, for shrinking the heap before a freeze. `--expose-gc` on the command line
+ * would cost every runtime start ~25 ms (Node then cannot use its built-in startup snapshot), so the
+ * flag is set here, when first needed.
+ * @returns {(() => void) | null}
+ */
+function collector() {
+  try {
+    require('node:v8').setFlagsFromString('--expose-gc');
+    return require('node:vm').runInNewContext('gc');
+  } catch {
+    return null;
+  }
+}
+/** @type {(() => void) | null | undefined} */
+let gc;
 
 /**
  * Starts the runtime loop. `preloaded` is the handler when this process was restored from a snapshot
@@ -204,9 +222,11 @@ function main(preloaded) {
     switch (msg.type) {
       case 'init': void init(msg.spec); break;
       case 'invoke': void invoke(msg.spec); break;
+      case 'ping': send({ type: 'pong', id: msg.id }); break;
       case 'prepareFreeze':
         // Shrink the heap before the process is stopped: a frozen instance keeps its memory.
-        /** @type {any} */ (globalThis).gc?.();
+        if (gc === undefined) gc = collector();
+        gc?.();
         send({ type: 'freezeReady', heapUsedBytes: process.memoryUsage().heapUsed });
         break;
       case 'callResult': {

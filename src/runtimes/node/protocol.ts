@@ -36,12 +36,14 @@ export type HostMessage =
   | { type: 'init'; spec: InitSpec }
   | { type: 'invoke'; spec: InvokeSpec }
   | { type: 'prepareFreeze' }
+  | { type: 'ping'; id: number }
   | { type: 'callResult'; callId: number; ok: true; payload: string }
   | { type: 'callResult'; callId: number; ok: false; error: SerializedError };
 
 export type RuntimeMessage =
   | { type: 'ready'; pid: number; restored: boolean }
   | { type: 'freezeReady'; heapUsedBytes: number }
+  | { type: 'pong'; id: number }
   | { type: 'initDone'; durationMs: number }
   | { type: 'initError'; error: SerializedError; durationMs: number }
   | { type: 'log'; invocationId: string | null; stream: 'stdout' | 'stderr'; text: string }
