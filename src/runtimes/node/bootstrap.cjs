@@ -81,6 +81,8 @@ function main(preloaded) {
   let fn = null;
   /** @type {Function | null} */
   let handler = null;
+  /** @type {Promise<void> | null} the loader warm-up started after `ready` */
+  let warming = null;
 
   // Output goes over IPC, tagged with the invocation it belongs to, so logs stay in order with results
   // and are attributed exactly even when one instance serves several invocations at once.
@@ -121,6 +123,7 @@ function main(preloaded) {
   /** @param {InitSpec} spec */
   async function init(spec) {
     const started = performance.now();
+    await warming;
     try {
       for (const [k, v] of Object.entries(spec.env)) process.env[k] = v;
       process.chdir(spec.codeDir);
@@ -243,6 +246,14 @@ function main(preloaded) {
   process.on('disconnect', () => process.exit(0));
 
   send({ type: 'ready', pid: process.pid, restored: preloaded !== null });
+  // While nobody waits (a pooled runtime idles; a cold one waits for its code): bring up what the first
+  // init and invocation would otherwise pay for: the ES module loader, console formatting, the log path.
+  if (!preloaded) {
+    setImmediate(() => {
+      const tiny = 'data:text/javascript,export default 1';
+      warming = import(tiny).then(() => { format('%s %j', 'warm', { up: true }); }, () => {});
+    });
+  }
 }
 
 module.exports = { main, runBeforeSnapshot, hooks };
