@@ -12,7 +12,7 @@ export { SqliteStore } from './sqlite.ts';
 /** A file path, `sqlite:PATH` or `:memory:`. PostgreSQL arrives with the cluster work. */
 export async function openStore(spec: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//i.test(spec)) {
-    throw new ThawError('THAW_E_CONFIG_INVALID', 'the PostgreSQL store is not available yet; give a SQLite file path');
+    throw new ThawError('THAW_E_CONFIG_INVALID', 'PostgreSQL store is not available yet; use a SQLite path');
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
     throw new ThawError('THAW_E_CONFIG_INVALID', `unknown store ${JSON.stringify(spec)}; give a SQLite file path (or sqlite:PATH)`);

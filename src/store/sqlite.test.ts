@@ -34,10 +34,20 @@ test('a file that is not a database is refused with a clear error', async () => 
   await assert.rejects(openStore(path), (e: unknown) => isThawError(e) && e.code === 'THAW_E_CONFIG_INVALID' && e.message.includes(path));
 });
 
+test('an in-memory store opens from :memory: and sqlite::memory:', async () => {
+  for (const spec of [':memory:', 'sqlite::memory:']) {
+    const s = await openStore(spec);
+    await s.createFunction(fnRecord('m'));
+    assert.equal((await s.getFunction('m'))!.name, 'm', spec);
+    await s.close();
+  }
+});
+
 test('unsupported store specs are refused', async () => {
   for (const spec of ['postgres://localhost/thaw', 'mysql://x', '']) {
     await assert.rejects(openStore(spec), (e: unknown) => isThawError(e) && e.code === 'THAW_E_CONFIG_INVALID', spec);
   }
+  await assert.rejects(openStore('postgresql://db/thaw'), (e: unknown) => isThawError(e) && e.message.includes('PostgreSQL store is not available yet'));
 });
 
 test('events leased by a process that died are delivered again after releaseLeases', async () => {

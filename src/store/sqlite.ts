@@ -297,6 +297,8 @@ export class SqliteStore implements Store {
   }
 
   async pruneLogs(keepPerFunction: number): Promise<number> {
+    // OFFSET -1 would read as OFFSET 0 and keep one line, so keeping none is its own statement.
+    if (keepPerFunction <= 0) return this.#run('DELETE FROM logs');
     let removed = 0;
     this.#tx(() => {
       for (const { function_name: fn } of this.#all('SELECT function_name FROM logs GROUP BY function_name HAVING count(*) > ?', keepPerFunction)) {

@@ -178,6 +178,8 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal(await s.pruneLogs(2), 2, 'f loses one, g loses one');
       assert.deepEqual((await s.readLogs({ functionName: 'f', limit: 10 })).map((l) => l.line), ['line 2', 'line 3']);
       assert.deepEqual((await s.readLogs({ functionName: 'g', limit: 10 })).map((l) => l.line), ['line 2', 'line 3']);
+      assert.equal(await s.pruneLogs(0), 4, 'keeping none removes every line');
+      assert.deepEqual(await s.readLogs({ functionName: 'f', limit: 10 }), []);
     });
 
     withStore('events: leased once until the lease ends, retried later, completed, released', async (s) => {
