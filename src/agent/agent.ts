@@ -5,12 +5,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
-import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
+import { publishInvocationEnd, publishInvocationStart, publishLog, publishPolicyDecision } from '../core/events.ts';
 import { newInstanceId, newInvocationId } from '../core/ids.ts';
 import type { FunctionVersion, InvocationOutcome, InvocationRecord, InvocationTrigger, PhaseName, PhaseSpan, StartKind } from '../core/types.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
-import { decideLadder, planIdle, type FreezePolicy, type KeepAlivePolicy, type LadderDecision } from '../policies/index.ts';
+import { decideLadder, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec } from '../policies/index.ts';
 import { InitFailure, RuntimeConnection, runtimes, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
@@ -32,9 +32,11 @@ export interface AgentOptions {
   cache: CodeCache;
   packageLimits: PackageLimits;
   clock: Clock;
-  keepAlive: KeepAlivePolicy;
-  /** When idle instances are frozen (SIGSTOP) before keep-alive stops them. */
-  freeze: FreezePolicy;
+  /** The keep-alive/prewarm policy of functions without their own, and the node's memory budget (MB). */
+  policy: PolicySpec;
+  memoryBudgetMb: number;
+  /** Idle instances are frozen (SIGSTOP) this long after they went idle; < 0: never. */
+  freezeAfterMs: number;
   /** Generic runtimes kept started per runtime kind and memory size (0: no pool). */
   poolSize: number;
   poolRefillDelayMs: number;
@@ -45,7 +47,10 @@ export interface AgentOptions {
   store: Store;
   /** Concurrent invocations per function when it has no reserved concurrency. */
   defaultConcurrencyLimit: number;
-  /** How often idle instances are checked against the keep-alive policy. */
+  /**
+   * A safety sweep that re-plans every function at this interval; decisions are otherwise taken after each
+   * event and at the time the policy asked to look again.
+   */
   sweepIntervalMs: number;
   /** Limit for a runtime to start and for user init to finish. */
   startTimeoutMs: number;
@@ -83,6 +88,10 @@ export interface InvokeResult {
 }
 
 const MAX_LOG_LINES_KEPT = 2000;
+const DECISIONS_KEPT = 1000;
+
+/** A policy decision as the agent took it: what the engine decided, and what came of it. */
+export type TakenDecision = PolicyDecision & { readonly wallAt: number; readonly outcome: 'done' | 'skipped' };
 
 /** A started instance, or the finished (failed) invocation when user init failed. */
 type Started = { instance: Instance; initMs: number } | { failure: InvokeResult };
@@ -138,6 +147,16 @@ export class Agent implements AsyncDisposable {
   readonly snapshots: SnapshotManager;
   #reserved = new Map<string, { version: FunctionVersion; qualifier: string; count: number; failure: string | null }>();
   #reconciling = new Set<string>();
+  /** Keep-alive, freeze, prewarm, scale and eviction decisions: the same engine the simulator runs. */
+  readonly policies: PolicyEngine;
+  /** The version each function last ran (what a prewarm starts), by function name. */
+  #latest = new Map<string, { version: FunctionVersion; qualifier: string }>();
+  /** Function name of each running invocation, for call-chain learning. */
+  #running = new Map<string, string>();
+  /** When each function's plan should run again, and the timer for it. */
+  #planTimers = new Map<string, { at: number; handle: TimerHandle }>();
+  #decisions: TakenDecision[] = [];
+  #prewarming = new Set<Promise<void>>();
 
   constructor(options: AgentOptions) {
     this.#o = options;
@@ -145,6 +164,11 @@ export class Agent implements AsyncDisposable {
       store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, clock: options.clock,
       env: (v, codeDir) => ({ ...this.#runtimeEnv(), ...this.#functionEnv(v, codeDir) }),
       log: (v, line) => publishLog({ functionName: v.functionName, version: v.version, instanceId: 'snapshot', invocationId: null, stream: 'platform', at: options.clock.now(), line }),
+    });
+    this.policies = new PolicyEngine({
+      defaultPolicy: options.policy, budgetMb: options.memoryBudgetMb, freezeAfterMs: options.freezeAfterMs,
+      instances: (fn) => this.#policyInstances(fn),
+      allInstances: () => this.#policyInstances(null),
     });
     this.#runtimePool = new RuntimePool({
       driver: options.driver, clock: options.clock, size: options.poolSize, refillDelayMs: options.poolRefillDelayMs, maxShapes: 4,
@@ -187,7 +211,9 @@ export class Agent implements AsyncDisposable {
   /** Reserved instances beyond what is wanted become on-demand ones (keep-alive then applies). */
   #release(v: FunctionVersion) {
     const wanted = [...this.#reserved.values()].filter((r) => functionKey(r.version) === functionKey(v)).reduce((n, r) => n + r.count, 0);
-    for (const i of this.#reservedInstances(v).slice(wanted)) { i.reserved = false; i.idleSince = this.#o.clock.monotonic(); }
+    const released = this.#reservedInstances(v).slice(wanted);
+    for (const i of released) { i.reserved = false; i.idleSince = this.#o.clock.monotonic(); }
+    if (released.length) this.#plan(v.functionName);
   }
 
   /** Starts reserved instances until the config is met; one reconcile per config at a time. */
@@ -246,14 +272,116 @@ export class Agent implements AsyncDisposable {
     this.#active++;
     publishInvocationStart({ invocationId: req.invocationId, functionName: fn, qualifier: req.qualifier, trigger: req.trigger, at: req.receivedAt });
     this.#logs.set(req.invocationId, []);
+    // Warm-ups keep instances warm; they are not traffic, so the policies do not learn from them.
+    const counted = req.trigger !== 'warmup';
+    if (counted) {
+      this.#latest.set(fn, { version: req.version, qualifier: req.qualifier });
+      this.#running.set(req.invocationId, fn);
+      const caller = req.callerInvocationId ? this.#running.get(req.callerInvocationId) : undefined;
+      if (caller) this.policies.call(caller, fn);
+      const info = { memoryMb: req.version.config.memoryMb, coldCostMs: median(this.#initMs.get(functionKey(req.version))) ?? 100 };
+      for (const d of this.policies.arrival(fn, clock.monotonic(), info)) this.#take(d);
+    }
     try {
       return await this.#run(req);
     } finally {
       this.#logs.delete(req.invocationId);
+      this.#running.delete(req.invocationId);
       const n = (this.#inFlightByFunction.get(fn) ?? 1) - 1;
       if (n === 0) this.#inFlightByFunction.delete(fn); else this.#inFlightByFunction.set(fn, n);
+      if (counted) {
+        this.policies.completion(fn, clock.monotonic());
+        this.#plan(fn);
+      }
       if (--this.#active === 0) this.#drained?.resolve();
     }
+  }
+
+  /** What the policy engine sees of one function's instances (or of all, with null). */
+  #policyInstances(fn: string | null): PolicyInstance[] {
+    const out: PolicyInstance[] = [];
+    for (const i of this.#byId.values()) {
+      if (fn !== null && i.version.functionName !== fn) continue;
+      const state = i.state === 'initializing' ? 'starting' : i.state;
+      if (state === 'stopping' || state === 'gone') continue;
+      out.push({ instanceId: i.id, fn: i.version.functionName, state, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, reserved: i.reserved, prewarmed: i.prewarmed });
+    }
+    return out;
+  }
+
+  /** Runs the policy for one function now and books the next look. */
+  #plan(fn: string): void {
+    if (this.#closing) return;
+    const now = this.#o.clock.monotonic();
+    const planned = this.#planTimers.get(fn);
+    if (planned && planned.at <= now) this.#planTimers.delete(fn);
+    const { decisions, nextAt } = this.policies.plan(fn, now);
+    for (const d of decisions) this.#take(d);
+    const current = this.#planTimers.get(fn);
+    if (Number.isFinite(nextAt) && (!current || nextAt < current.at)) {
+      current?.handle.cancel();
+      const handle = this.#o.clock.setTimer(() => {
+        if (this.#planTimers.get(fn)?.handle === handle) this.#planTimers.delete(fn);
+        this.#plan(fn);
+      }, nextAt - now);
+      this.#planTimers.set(fn, { at: nextAt, handle });
+    }
+  }
+
+  /** Carries out one decision, logs it with its reason and publishes it. */
+  #take(d: PolicyDecision): void {
+    let outcome: TakenDecision['outcome'] = 'done';
+    if (d.action === 'prewarm') {
+      const target = this.#latest.get(d.fn);
+      if (!target || this.#closing) outcome = 'skipped';
+      else for (let k = 0; k < d.count; k++) this.#prewarm(target.version, target.qualifier, d.reason);
+    } else {
+      const instance = this.#byId.get(d.instanceId);
+      if (!instance) outcome = 'skipped';
+      else if (d.action === 'freeze') this.#freeze(instance, d.reason);
+      else this.#stopInstance(instance, `${d.action === 'evict' ? 'evicted' : 'stopped'}: ${d.reason}`);
+    }
+    const taken: TakenDecision = { ...d, wallAt: this.#o.clock.now(), outcome };
+    this.#decisions.push(taken);
+    if (this.#decisions.length > DECISIONS_KEPT) this.#decisions.splice(0, this.#decisions.length - DECISIONS_KEPT);
+    publishPolicyDecision(taken);
+    const v = this.#latest.get(d.fn)?.version;
+    if (v) publishLog({ functionName: d.fn, version: v.version, instanceId: 'instanceId' in d ? d.instanceId : 'policy', invocationId: null, stream: 'platform', at: taken.wallAt, line: `POLICY ${d.action}${'count' in d ? ` ${d.count}` : ''}: ${d.reason}${outcome === 'skipped' ? ' (skipped: nothing to act on)' : ''}` });
+  }
+
+  /** The newest decisions, oldest first; of one function when named. */
+  decisions(fn?: string, limit = 100): TakenDecision[] {
+    const all = fn ? this.#decisions.filter((d) => d.fn === fn) : this.#decisions;
+    return all.slice(-limit);
+  }
+
+  /** Starts an instance ahead of demand; it waits idle, marked pre-warmed, for the policy to keep or stop. */
+  #prewarm(v: FunctionVersion, qualifier: string, reason: string): void {
+    const req: InvokeRequest = {
+      invocationId: newInvocationId(), version: v, qualifier, payload: 'null', trigger: 'prewarm', callerInvocationId: null,
+      clientContext: null, concurrencyLimit: null, receivedMono: this.#o.clock.monotonic(), receivedAt: this.#o.clock.now(),
+    };
+    const d = this.#decide(v);
+    const path = d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold';
+    const phases = new Phases(req.receivedMono);
+    const p = (async () => {
+      try {
+        const started = await this.#start(req, phases, path);
+        if ('failure' in started) return;
+        started.instance.prewarmed = true;
+        this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
+        this.#plan(v.functionName);
+      } catch (err) {
+        process.stderr.write(`thaw: prewarm of ${v.functionName} (${reason}) failed: ${asThawError(err).message}\n`);
+      }
+    })();
+    this.#prewarming.add(p);
+    void p.finally(() => this.#prewarming.delete(p));
+  }
+
+  /** Settles when every prewarm under way has finished (tests, shutdown). */
+  async prewarmsSettled(): Promise<void> {
+    while (this.#prewarming.size) await Promise.allSettled([...this.#prewarming]);
   }
 
   async #run(req: InvokeRequest): Promise<InvokeResult> {
@@ -266,7 +394,12 @@ export class Agent implements AsyncDisposable {
       const decision: LadderDecision = attempt < 4 ? this.#decide(v) : { path: 'cold', reason: 'thawing kept failing' };
       if (decision.path === 'warm' || decision.path === 'thawed') {
         const instance = this.#byId.get(decision.instanceId)!;
-        if (decision.path === 'thawed' && !(await this.#thaw(instance))) continue;
+        if (decision.path === 'thawed') {
+          const alive = await this.#thaw(instance);
+          // The slot #thaw claimed becomes this invocation's in the same synchronous step (acquire).
+          instance.inFlight--;
+          if (!alive) continue;
+        }
         phases.add('schedule', scheduleStart, clock.monotonic());
         return this.#startHandler(instance, req, phases, decision.path, 0);
       }
@@ -320,6 +453,8 @@ export class Agent implements AsyncDisposable {
     const runtime = runtimes.get(v.config.runtime);
     if (!runtime) throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `runtime ${v.config.runtime} is not available on this node`);
     this.#runtimePool.want(v.config.runtime, v.config.memoryMb);
+    // Room under the node's memory budget: idle instances of the lowest Greedy-Dual priority go first.
+    for (const d of this.policies.admit(clock.monotonic(), v.config.memoryMb)) this.#take(d);
 
     const sandboxStart = clock.monotonic();
     let id: string;
@@ -405,8 +540,13 @@ export class Agent implements AsyncDisposable {
     }
   }
 
-  /** Resumes a frozen instance; false when it died while frozen (the caller walks the ladder again). */
+  /**
+   * Resumes a frozen instance, holding one slot of it for the caller (who gives it back); false when it
+   * died while frozen (the caller walks the ladder again).
+   */
   async #thaw(instance: Instance): Promise<boolean> {
+    // Claimed while it wakes: an idle instance with a free slot would otherwise be taken by another invocation.
+    instance.inFlight++;
     if (instance.state !== 'frozen') return false;
     const freezing = instance.freezing;
     instance.transition('idle', 'thawed for an invocation');
@@ -603,19 +743,9 @@ export class Agent implements AsyncDisposable {
     }, this.#o.sweepIntervalMs);
   }
 
-  /** Applies the freeze and keep-alive policies to every idle or frozen instance now; returns the plan. */
-  sweepIdle() {
-    const idle = [...this.#byId.values()].filter((i) => (i.state === 'idle' || i.state === 'frozen') && !i.reserved).map((i) => ({
-      instanceId: i.id, functionKey: i.key, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, invocations: i.invocations, frozen: i.state === 'frozen',
-    }));
-    const plan = planIdle(idle, this.#o.clock.monotonic(), this.#o.keepAlive, this.#o.freeze);
-    for (const step of plan) {
-      const instance = this.#byId.get(step.instanceId);
-      if (!instance) continue;
-      if (step.action === 'stop') this.#stopInstance(instance, step.reason);
-      else this.#freeze(instance, step.reason);
-    }
-    return plan;
+  /** Runs the policy for every function with instances now (the safety sweep; tests call it too). */
+  sweepIdle(): void {
+    for (const fn of new Set([...this.#byId.values()].map((i) => i.version.functionName))) this.#plan(fn);
   }
 
   /** Stops every instance of a function (all its versions), e.g. when it is deleted or updated. */
@@ -630,6 +760,7 @@ export class Agent implements AsyncDisposable {
     this.#closed ??= (async () => {
       this.#closing = true;
       this.#sweep?.cancel();
+      for (const t of this.#planTimers.values()) t.handle.cancel();
       if (this.#active > 0) {
         this.#drained = Promise.withResolvers();
         await this.#drained.promise;
@@ -643,11 +774,13 @@ export class Agent implements AsyncDisposable {
   async destroy(): Promise<void> {
     this.#closing = true;
     this.#sweep?.cancel();
+    for (const t of this.#planTimers.values()) t.handle.cancel();
     await this.#stopAll('destroyed');
     await this.close();
   }
 
   async #stopAll(reason: string) {
+    await this.prewarmsSettled();
     await this.snapshots.close();
     await this.#runtimePool.close();
     const all = [...this.#byId.values()];

@@ -41,6 +41,8 @@ export class Instance {
   freezing: Promise<void> | null = null;
   /** Whether it holds its package in the node code cache (released when it is gone). */
   codePinned = false;
+  /** Started by a prewarm decision and not used since. */
+  prewarmed = false;
   /** Resident memory measured once frozen, after the heap was shrunk. */
   frozenRssBytes: number | null = null;
 
@@ -71,6 +73,7 @@ export class Instance {
   acquire(): void {
     this.inFlight++;
     this.invocations++;
+    this.prewarmed = false;
     this.lastUsedAt = this.#clock.monotonic();
     this.transition('busy', 'invocation');
   }
@@ -96,6 +99,7 @@ export class Instance {
       memoryMb: this.version.config.memoryMb,
       origin: this.origin,
       reserved: this.reserved,
+      prewarmed: this.prewarmed,
       rssBytes: this.conn.sandbox.rssBytes(),
       frozenRssBytes: this.frozenRssBytes,
     };

@@ -10,6 +10,7 @@ import { listCommand } from './commands/list.ts';
 import { logsCommand } from './commands/logs.ts';
 import { reserveCommand } from './commands/reserve.ts';
 import { rmCommand } from './commands/rm.ts';
+import { simCommand } from './commands/sim.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
 import { traceCommand } from './commands/trace.ts';
 import { upCommand } from './commands/up.ts';
@@ -17,7 +18,7 @@ import type { Command, Io } from './command.ts';
 
 export type { Command, Io } from './command.ts';
 
-const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, rmCommand];
+const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, rmCommand, simCommand];
 
 const globalOptions = {
   endpoint: { type: 'string' },

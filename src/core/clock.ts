@@ -40,6 +40,11 @@ export class ManualClock implements Clock {
     return { cancel: () => { this.#timers = this.#timers.filter((t) => t !== timer); } };
   }
 
+  /** Monotonic time of the earliest pending timer, or null: lets a test step from one timer to the next. */
+  nextTimerAt(): number | null {
+    return this.#timers.length ? Math.min(...this.#timers.map((t) => t.at)) : null;
+  }
+
   /** Moves time forward, firing due timers in order. */
   advance(ms: number): void {
     const target = this.#mono + ms;

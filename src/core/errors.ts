@@ -31,6 +31,10 @@ export const errorRegistry = {
   THAW_E_RUNTIME_UNKNOWN: spec('user', 400, 'InvalidParameterValueException', 'Use a supported runtime: nodejs24 (alias nodejs24.x).'),
   THAW_E_CONFIG_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Correct the named setting; memory is 128-10240 MB, timeout 1-900 s, env keys match [A-Za-z_][A-Za-z0-9_]*.'),
   THAW_E_ENV_RESERVED: spec('user', 400, 'InvalidParameterValueException', 'Rename the variable; names starting with AWS_, LAMBDA_ or THAW_ and NODE_OPTIONS are set by the runtime.'),
+  THAW_E_INVALID_POLICY: spec('user', 400, 'InvalidParameterValueException', 'Give a policy as fixed:<ttl>, hybrid:<range>, gdsf[:<budget>] or thaw[:<range>[:<budget>]], e.g. fixed:10m or hybrid:4h.'),
+  THAW_E_SCHEDULE_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give the schedule as rate(<n> minutes|hours|days) or a cron expression of 5 fields (minute hour day-of-month month day-of-week), e.g. cron(*/5 * * * *).'),
+  THAW_E_SCHEDULE_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'List the schedules with `thaw schedule ls <function>` and use one of their ids.'),
+  THAW_E_TRACE_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Point --trace at a directory with Azure Functions 2019 files (<n>_inv.csv, <n>_run.csv, <n>_mem.csv) or a single invocations CSV.'),
   THAW_E_HANDLER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give the handler as FILE.EXPORT, e.g. index.handler for export `handler` of index.js.'),
 
   // Packages

@@ -37,9 +37,21 @@ export const channels = {
   invocationEnd: diagnostics_channel.channel('thaw:invocation:end'),
   instanceState: diagnostics_channel.channel('thaw:instance:state'),
   log: diagnostics_channel.channel('thaw:function:log'),
+  policyDecision: diagnostics_channel.channel('thaw:policy:decision'),
 } as const;
+
+/** A keep-alive, freeze, prewarm, scale or eviction decision the agent took, with its reason. */
+export interface PolicyDecisionEvent {
+  readonly at: number;
+  readonly wallAt: number;
+  readonly fn: string;
+  readonly action: 'freeze' | 'stop' | 'evict' | 'prewarm';
+  readonly reason: string;
+  readonly outcome: 'done' | 'skipped';
+}
 
 export const publishInvocationStart = (e: InvocationStartEvent) => { if (channels.invocationStart.hasSubscribers) channels.invocationStart.publish(e); };
 export const publishInvocationEnd = (e: InvocationRecord) => { if (channels.invocationEnd.hasSubscribers) channels.invocationEnd.publish(e); };
 export const publishInstanceState = (e: InstanceStateEvent) => { if (channels.instanceState.hasSubscribers) channels.instanceState.publish(e); };
 export const publishLog = (e: LogEvent) => { if (channels.log.hasSubscribers) channels.log.publish(e); };
+export const publishPolicyDecision = (e: PolicyDecisionEvent) => { if (channels.policyDecision.hasSubscribers) channels.policyDecision.publish(e); };

@@ -81,8 +81,15 @@ export interface PhaseSpan {
 export const START_KINDS = ['warm', 'thawed', 'restored', 'pooled', 'cold'] as const;
 export type StartKind = (typeof START_KINDS)[number];
 
-/** `provision`: the init of a reserved instance, recorded (and billed) without a handler run. */
-export type InvocationTrigger = 'api' | 'http' | 'event' | 'invoke' | 'provision';
+/**
+ * `provision`: the init of a reserved instance and `prewarm`: of one started ahead of demand by a policy,
+ * recorded (and billed) without a handler run. `timer`: a scheduled invocation; `warmup`: a scheduled
+ * warm-up, whose event and context say so (never counted as a user invocation).
+ */
+export type InvocationTrigger = 'api' | 'http' | 'event' | 'invoke' | 'provision' | 'prewarm' | 'timer' | 'warmup';
+
+/** Triggers that are traffic from users (what invocation counts and cold-start rates count). */
+export const USER_TRIGGERS: readonly InvocationTrigger[] = ['api', 'http', 'event', 'invoke', 'timer'];
 
 export type InvocationOutcome = 'success' | 'error' | 'timeout' | 'crash' | 'init_error' | 'throttled' | 'aborted' | 'platform_error';
 

@@ -2,9 +2,11 @@
 // with zod, then frozen with units in the names. Imports src/core, zod and node built-ins.
 import { createHash } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseOr } from '../control/index.ts';
+import { DEFAULT_POLICY, parsePolicy, type PolicySpec } from '../policies/index.ts';
 
 export const userOptionsSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(8080),
@@ -16,7 +18,14 @@ export const userOptionsSchema = z.strictObject({
   region: z.string().regex(/^[a-z0-9-]+$/).default('us-east-1'),
   maxPackageMb: z.number().positive().max(10_240).default(50),
   maxUnpackedMb: z.number().positive().max(102_400).default(250),
-  idleTimeoutMs: z.number().int().min(0).default(10 * 60_000),
+  /** A fixed keep-alive: shorthand for policy fixed:<ms>ms. */
+  idleTimeoutMs: z.number().int().min(0).optional(),
+  /** Keep-alive/prewarm policy of functions without their own (fixed:10m, hybrid:4h, gdsf:16g, thaw). */
+  policy: z.string().optional(),
+  /** Memory for loaded instances on this node, MB; beyond it idle ones are evicted (Greedy-Dual). Default: 75 % of RAM. */
+  memoryBudgetMb: z.number().positive().optional(),
+  /** A safety re-plan of every function (decisions are otherwise taken as events happen). */
+  policySweepMs: z.number().int().min(10).default(30_000),
   /** Idle time after which an instance is frozen (no CPU, memory kept); -1 never freezes. */
   freezeAfterMs: z.number().int().min(-1).default(10_000),
   /** Generic runtimes kept started per runtime kind and memory size; 0 disables the pool. */
@@ -53,7 +62,9 @@ export interface ResolvedOptions {
   readonly region: string;
   readonly maxPackageBytes: number;
   readonly maxUnpackedBytes: number;
-  readonly idleTimeoutMs: number;
+  readonly policy: PolicySpec;
+  readonly memoryBudgetMb: number;
+  readonly policySweepMs: number;
   readonly freezeAfterMs: number;
   readonly poolSize: number;
   readonly poolRefillDelayMs: number;
@@ -83,7 +94,9 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     region: o.region,
     maxPackageBytes: Math.round(o.maxPackageMb * 1024 * 1024),
     maxUnpackedBytes: Math.round(o.maxUnpackedMb * 1024 * 1024),
-    idleTimeoutMs: o.idleTimeoutMs,
+    policy: o.policy !== undefined ? parsePolicy(o.policy) : o.idleTimeoutMs !== undefined ? { kind: 'fixed' as const, ttlMs: o.idleTimeoutMs } : DEFAULT_POLICY,
+    memoryBudgetMb: o.memoryBudgetMb ?? Math.floor((totalmem() / 1024 / 1024) * 0.75),
+    policySweepMs: o.policySweepMs,
     freezeAfterMs: o.freezeAfterMs,
     poolSize: o.poolSize,
     poolRefillDelayMs: o.poolRefillDelayMs,

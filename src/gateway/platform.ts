@@ -11,7 +11,6 @@ import type { InvocationTrigger } from '../core/types.ts';
 import { Agent, type CallRequest, type CallResult, type InvokeResult } from '../agent/index.ts';
 import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
-import { fixedFreezeDelay, fixedKeepAlive } from '../policies/index.ts';
 import { processDriver } from '../sandbox/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { Recorder } from '../telemetry/index.ts';
@@ -65,8 +64,9 @@ export class Platform implements AsyncDisposable {
       cache: this.cache,
       packageLimits: this.limits,
       clock,
-      keepAlive: fixedKeepAlive(options.idleTimeoutMs),
-      freeze: fixedFreezeDelay(options.freezeAfterMs),
+      policy: options.policy,
+      memoryBudgetMb: options.memoryBudgetMb,
+      freezeAfterMs: options.freezeAfterMs,
       poolSize: options.poolSize,
       poolRefillDelayMs: options.poolRefillDelayMs,
       compileCacheDir: options.compileCache ? join(options.cacheDir, 'compile') : null,
@@ -76,7 +76,7 @@ export class Platform implements AsyncDisposable {
         keyFile: join(options.dataDir, 'keys', 'snapshot.key'), timeoutMs: options.snapshotTimeoutMs,
       },
       defaultConcurrencyLimit: options.concurrencyLimit,
-      sweepIntervalMs: Math.min(5000, Math.max(50, options.idleTimeoutMs / 4), options.freezeAfterMs >= 0 ? Math.max(20, options.freezeAfterMs / 4) : Infinity),
+      sweepIntervalMs: options.policySweepMs,
       startTimeoutMs: options.startTimeoutMs,
       initTimeoutMs: options.initTimeoutMs,
       region: options.region,

@@ -1,8 +1,8 @@
 // The pure policies: the ladder decision over every combination of instances, pool and snapshot, and
-// the idle plan (freeze, then stop) over an explicit time.
+// (keep-alive, prewarm, scaling and eviction are in engine.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideLadder, fixedFreezeDelay, fixedKeepAlive, planIdle, type InstanceCandidate, type LadderInputs } from './index.ts';
+import { decideLadder, type InstanceCandidate, type LadderInputs } from './index.ts';
 
 const inst = (id: string, o: Partial<InstanceCandidate> = {}): InstanceCandidate =>
   ({ instanceId: id, state: 'idle', inFlight: 0, capacity: 1, lastUsedAt: 0, ...o });
@@ -44,27 +44,4 @@ test('with both a pool and a snapshot, the cheaper of init and restore wins', ()
   assert.equal(path({ ...both, expectedInitMs: null, expectedRestoreMs: 55 }), 'pooled', 'unknown init: the pool');
   assert.equal(path({ ...both, expectedInitMs: 300, expectedRestoreMs: null }), 'restored');
   assert.equal(path({ ...both, expectedInitMs: 20, expectedRestoreMs: null }), 'pooled');
-});
-
-test('fixedKeepAlive() stops an instance exactly its TTL after it went idle; frozen or not', () => {
-  const p = fixedKeepAlive(600_000);
-  const never = fixedFreezeDelay(-1);
-  const idle = [{ instanceId: 'a', functionKey: 'f', idleSince: 1000, memoryMb: 128, invocations: 3, frozen: true }];
-  assert.deepEqual(planIdle(idle, 600_999, p, never), []);
-  const plan = planIdle(idle, 601_000, p, never);
-  assert.deepEqual(plan.map((s) => [s.instanceId, s.action]), [['a', 'stop']]);
-  assert.match(plan[0].reason, /keep-alive fixed:600000ms/);
-  assert.throws(() => fixedKeepAlive(-1), RangeError);
-});
-
-test('the freeze delay freezes an idle instance once, before keep-alive stops it', () => {
-  const keep = fixedKeepAlive(10_000);
-  const freeze = fixedFreezeDelay(500);
-  const i = { instanceId: 'a', functionKey: 'f', idleSince: 1000, memoryMb: 128, invocations: 1, frozen: false };
-  assert.deepEqual(planIdle([i], 1499, keep, freeze), []);
-  assert.deepEqual(planIdle([i], 1500, keep, freeze).map((s) => s.action), ['freeze']);
-  assert.deepEqual(planIdle([{ ...i, frozen: true }], 5000, keep, freeze), [], 'already frozen');
-  assert.deepEqual(planIdle([{ ...i, frozen: true }], 11_000, keep, freeze).map((s) => s.action), ['stop']);
-  assert.deepEqual(planIdle([i], 1_000_000, keep, fixedFreezeDelay(-1)).map((s) => s.action), ['stop']);
-  assert.deepEqual(planIdle([i], 5000, keep, fixedFreezeDelay(-1)), [], 'freezing disabled');
 });

@@ -3,6 +3,7 @@
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ThawError } from '../../core/errors.ts';
+import { parseSizeMb } from '../../policies/index.ts';
 import { zipDirectory } from '../../codestore/index.ts';
 import { startThaw, type Platform, type UserOptions } from '../../gateway/index.ts';
 import { num, positionals, str, type Command, type Io } from '../command.ts';
@@ -28,7 +29,10 @@ export const upCommand: Command = {
     '  --data DIR        data directory: SQLite file and packages (default .thaw)',
     '  --cache DIR       node-local unpacked code (default: tmpfs under /dev/shm)',
     '  --demo            deploy the functions in examples/ (skipped when they exist)',
-    '  --idle-timeout S  seconds an idle instance is kept (default 600)',
+    '  --policy SPEC     keep-alive/prewarm policy of functions without their own: thaw (default),',
+    '                    fixed:10m, hybrid:4h, gdsf (see `thaw policy --help`)',
+    '  --idle-timeout S  shorthand for --policy fixed:<S>s',
+    '  --memory-budget SIZE  memory for loaded instances (e.g. 8g; default 75% of RAM)',
     '  --access-log      log each request to stderr',
     '  --max-package-mb N, --max-unpacked-mb N   package limits (default 50 and 250)',
     '  --pool-size N     generic runtimes kept started per memory size (default 2; 0: none)',
@@ -44,6 +48,8 @@ export const upCommand: Command = {
     cache: { type: 'string' },
     demo: { type: 'boolean' },
     'idle-timeout': { type: 'string' },
+    policy: { type: 'string' },
+    'memory-budget': { type: 'string' },
     'access-log': { type: 'boolean' },
     'max-package-mb': { type: 'string' },
     'max-unpacked-mb': { type: 'string' },
@@ -71,6 +77,8 @@ export const upCommand: Command = {
       freezeAfterMs: freezeAfter(str(args, 'freeze-after')),
       snapshots: args.values['no-snapshots'] ? false : undefined,
       codeCacheMb: num(args, 'code-cache-mb', 'MB'),
+      policy: str(args, 'policy'),
+      memoryBudgetMb: budget(str(args, 'memory-budget')),
     };
     const thaw = await startThaw(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as UserOptions);
     io.err(`thaw: listening on ${thaw.url} (data ${thaw.platform.options.dataDir}, code cache ${thaw.platform.options.cacheDir})\n`);
@@ -99,6 +107,13 @@ export const upCommand: Command = {
     return 0;
   },
 };
+
+function budget(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const mb = parseSizeMb(v);
+  if (mb === null || mb < 128) throw new ThawError('THAW_E_CLI_USAGE', `--memory-budget takes a size of at least 128m, such as 8g, got ${JSON.stringify(v)}`);
+  return mb;
+}
 
 /** Seconds from the flag to ms; any negative value means never. */
 function freezeAfter(v: string | undefined): number | undefined {

@@ -1,0 +1,177 @@
+// The policy engine and its parts over explicit times: fixed keep-alive and freezing, the hybrid
+// histogram's windows and pre-warm, Greedy-Dual eviction, call-chain prewarm, KPA-style scaling, specs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ConcurrencyWindow, CallGraph, GreedyDual, IdleHistogram, KPA_DEFAULTS, PAPER_PARAMS, PolicyEngine, desiredInstances, formatPolicy,
+  hybridWindows, parsePolicy, rolloutTargets, scaleIn, type PolicyInstance, type PolicySpec,
+} from './index.ts';
+import { ThawError } from '../core/errors.ts';
+
+const MIN = 60_000;
+
+/** An engine over a hand-kept instance table, as the drivers keep theirs. */
+function rig(policy: string, o: { freezeAfterMs?: number; budgetMb?: number } = {}) {
+  const instances: PolicyInstance[] = [];
+  const engine = new PolicyEngine({
+    defaultPolicy: parsePolicy(policy), budgetMb: o.budgetMb ?? Infinity, freezeAfterMs: o.freezeAfterMs ?? -1,
+    instances: (fn) => instances.filter((i) => i.fn === fn), allInstances: () => instances,
+  });
+  const add = (id: string, fn: string, i: Partial<PolicyInstance> = {}) => { instances.push({ instanceId: id, fn, state: 'idle', idleSince: 0, memoryMb: 128, reserved: false, prewarmed: false, ...i }); };
+  /** One invocation of fn from `at` for `ms`. */
+  const run = (fn: string, at: number, ms = 0) => { engine.arrival(fn, at, { memoryMb: 128, coldCostMs: 100 }); engine.completion(fn, at + ms); };
+  return { engine, instances, add, run };
+}
+
+test('fixed keep-alive stops an idle instance exactly its TTL after it went idle, and says when to look again', () => {
+  const { engine, add } = rig('fixed:10m');
+  add('a', 'f', { idleSince: 1000 });
+  assert.deepEqual(engine.plan('f', 1000 + 10 * MIN - 1), { decisions: [], nextAt: 1000 + 10 * MIN });
+  const { decisions } = engine.plan('f', 1000 + 10 * MIN);
+  assert.deepEqual(decisions.map((d) => [d.action, 'instanceId' in d && d.instanceId]), [['stop', 'a']]);
+  assert.match(decisions[0].reason, /keep-alive window of 10\.0 min \(fixed/);
+});
+
+test('freezing: an idle instance is frozen once after the delay, then stopped by keep-alive; reserved ones are left alone', () => {
+  const { engine, instances, add } = rig('fixed:10s', { freezeAfterMs: 500 });
+  add('a', 'f', { idleSince: 1000 });
+  add('r', 'f', { idleSince: 0, reserved: true });
+  assert.deepEqual(engine.plan('f', 1499), { decisions: [], nextAt: 1500 });
+  assert.deepEqual(engine.plan('f', 1500).decisions.map((d) => d.action), ['freeze']);
+  instances[0] = { ...instances[0], state: 'frozen' };
+  assert.deepEqual(engine.plan('f', 5000), { decisions: [], nextAt: 11_000 }, 'already frozen');
+  assert.deepEqual(engine.plan('f', 11_000).decisions.map((d) => d.action), ['stop']);
+  assert.deepEqual(engine.plan('f', 1e9).decisions.map((d) => 'instanceId' in d && d.instanceId), ['a'], 'the reserved one is never stopped');
+});
+
+test('the idle-time histogram: percentiles by 1-minute bin, CV, out-of-bounds idle times', () => {
+  const h = new IdleHistogram(4 * 60 * MIN, MIN);
+  assert.equal(h.bins.length, 240);
+  for (let k = 0; k < 19; k++) h.add(10 * MIN + 5000);
+  h.add(30 * MIN);
+  assert.equal(h.percentileBin(5), 10);
+  assert.equal(h.percentileBin(99), 30);
+  assert.ok(h.cv() > 2, `idle times in two bins are concentrated (CV ${h.cv()})`);
+  h.add(5 * 60 * MIN);
+  assert.equal(h.outOfBounds, 1);
+  assert.deepEqual(h.nonEmpty(), [[10, 19], [30, 1]]);
+});
+
+test('hybrid windows: pre-warm from the head, keep-alive from the tail, with the 10 % margins', () => {
+  const h = new IdleHistogram(4 * 60 * MIN, MIN);
+  for (let k = 0; k < 20; k++) h.add(10 * MIN + 5000);
+  const w = hybridWindows(h, PAPER_PARAMS);
+  assert.equal(w.mode, 'histogram');
+  assert.equal(w.prewarmMs, 9 * MIN, '10 min head less 10 %');
+  assert.equal(w.keepAliveMs, Math.ceil(11 * MIN * 1.1) - 9 * MIN, 'tail bin end (11 min) plus 10 %, after the pre-warm');
+});
+
+test('hybrid fallbacks: too few or too spread idle times keep the whole range; mostly out-of-bounds ones are forecast', () => {
+  const empty = new IdleHistogram(4 * 60 * MIN, MIN);
+  assert.deepEqual([hybridWindows(empty, PAPER_PARAMS).mode, hybridWindows(empty, PAPER_PARAMS).keepAliveMs], ['fallback', 4 * 60 * MIN]);
+  const spread = new IdleHistogram(4 * 60 * MIN, MIN);
+  for (let b = 0; b < 240; b++) spread.add(b * MIN + 1);
+  assert.match(hybridWindows(spread, PAPER_PARAMS).reason, /not representative \(CV 0\.00/);
+  const far = new IdleHistogram(4 * 60 * MIN, MIN);
+  for (let k = 0; k < 4; k++) far.add(6 * 60 * MIN);
+  const w = hybridWindows(far, PAPER_PARAMS);
+  assert.deepEqual([w.mode, w.prewarmMs, w.keepAliveMs], ['out-of-bounds', Math.floor(6 * 60 * MIN * 0.85), Math.ceil(6 * 60 * MIN * 0.3)]);
+});
+
+test('hybrid in the engine: a periodic function is unloaded after it runs and pre-warmed before its next call', () => {
+  const { engine, instances, add, run } = rig('hybrid:4h');
+  for (let k = 0; k < 10; k++) run('f', k * 10 * MIN);
+  add('a', 'f', { idleSince: 90 * MIN });
+  const last = 90 * MIN;
+  const p = engine.plan('f', last);
+  assert.deepEqual(p.decisions.map((d) => d.action), ['stop'], 'unloaded at once');
+  assert.match(p.decisions[0].reason, /unloaded until the pre-warm window ends in 9\.0 min/);
+  instances.length = 0;
+  assert.equal(p.nextAt, last + 9 * MIN, 'looks again when the pre-warm window ends');
+  const pw = engine.plan('f', last + 9 * MIN);
+  assert.deepEqual(pw.decisions.map((d) => [d.action, 'count' in d && d.count]), [['prewarm', 1]]);
+  assert.deepEqual(engine.plan('f', last + 9 * MIN).decisions, [], 'a pre-warm is issued once per idle period');
+  add('p', 'f', { idleSince: last + 9 * MIN + 50, prewarmed: true });
+  const kept = engine.plan('f', last + 10 * MIN);
+  assert.deepEqual(kept.decisions, [], 'the pre-warmed instance waits inside its window');
+  assert.equal(kept.nextAt, last + 9 * MIN + 50 + engine.windows('f').keepAliveMs);
+});
+
+test('Greedy-Dual: lowest frequency × cost / size goes first, and the clock ages what is left', () => {
+  const g = new GreedyDual();
+  for (let k = 0; k < 5; k++) g.touch('hot', 100, 128);
+  g.touch('cold', 100, 128);
+  g.touch('big', 100, 1024);
+  const cands = [{ instanceId: 'h', fn: 'hot', memoryMb: 128 }, { instanceId: 'c', fn: 'cold', memoryMb: 128 }, { instanceId: 'b', fn: 'big', memoryMb: 1024 }];
+  assert.deepEqual(g.evict(cands, 1000, 100, 2000), [], 'fits');
+  assert.deepEqual(g.evict(cands, 2000, 100, 2000).map((c) => c.instanceId), ['b'], 'big and rarely used: lowest priority');
+  assert.equal(g.clock, 100 / 1024);
+  assert.deepEqual(g.evict(cands.slice(0, 2), 2000, 200, 2000).map((c) => c.instanceId), ['c', 'h']);
+});
+
+test('the engine evicts idle instances under its memory budget; busy and reserved ones never', () => {
+  const { engine, add, run } = rig('thaw', { budgetMb: 512 });
+  run('a', 0); run('b', 0); run('b', 1);
+  add('a1', 'a'); add('b1', 'b'); add('x', 'c', { state: 'busy' }); add('r', 'c', { reserved: true });
+  assert.deepEqual(engine.admit(10, 128).map((d) => [d.action, 'instanceId' in d && d.instanceId]), [['evict', 'a1']]);
+  assert.deepEqual(engine.admit(10, 100_000).map((d) => 'instanceId' in d && d.instanceId).sort(), ['a1', 'b1'], 'over budget even so: the start goes ahead');
+  assert.deepEqual(rig('thaw').engine.admit(0, 1e9), [], 'no budget, no eviction');
+});
+
+test('call chains: A calls B in most runs, so an arrival of A warms B when B has nothing spare', () => {
+  const g = new CallGraph(0.5, 3);
+  for (let k = 0; k < 4; k++) { g.run('A'); g.call('A', 'B'); if (k === 0) g.call('A', 'C'); }
+  assert.deepEqual(g.predict('A').map((p) => [p.callee, p.probability]), [['B', 1]]);
+  const { engine, add } = rig('thaw');
+  for (let k = 0; k < 3; k++) { engine.arrival('A', k, { memoryMb: 128, coldCostMs: 10 }); engine.call('A', 'B'); engine.completion('A', k); }
+  const d = engine.arrival('A', 10, { memoryMb: 128, coldCostMs: 10 });
+  assert.deepEqual(d.map((x) => [x.fn, x.action]), [['B', 'prewarm']]);
+  assert.match(d[0].reason, /A calls B in 75% of 4 invocations/);
+  add('b1', 'B');
+  assert.deepEqual(engine.arrival('A', 11, { memoryMb: 128, coldCostMs: 10 }), [], 'B has an idle instance');
+  assert.deepEqual(rig('fixed:10m').engine.arrival('A', 0, { memoryMb: 128, coldCostMs: 1 }), [], 'only the thaw policy prewarms call chains');
+});
+
+test('rollouts warm each routed version in proportion to its weight', () => {
+  assert.deepEqual(rolloutTargets([{ version: '1', weight: 0.9 }, { version: '2', weight: 0.1 }], 10), [{ version: '1', count: 9 }, { version: '2', count: 1 }]);
+  assert.deepEqual(rolloutTargets([{ version: '2', weight: 1 }, { version: '1', weight: 0 }], 0), [{ version: '2', count: 1 }]);
+});
+
+test('autoscaling: time-weighted concurrency, panic on a burst, staged scale-in after the cooldown', () => {
+  const w = new ConcurrencyWindow();
+  w.change(0, +2, 60_000);
+  w.change(30_000, -2, 60_000);
+  assert.equal(w.average(60_000, 60_000), 1, '2 for half the window');
+  const p = { ...KPA_DEFAULTS, targetUtilization: 1 };
+  const burst = new ConcurrencyWindow();
+  for (let k = 0; k < 8; k++) burst.change(100_000, +1, 60_000);
+  const s = desiredInstances(burst, 106_000, 1, p);
+  assert.equal(s.mode, 'panic');
+  assert.ok(s.desired >= 8, `desired ${s.desired}`);
+  const calm = new ConcurrencyWindow();
+  calm.change(0, +1, 60_000); calm.change(1, -1, 60_000);
+  assert.equal(scaleIn(calm, 100_000, 6, 1, p), 0, 'cooldown starts');
+  assert.equal(scaleIn(calm, 100_000 + p.scaleInCooldownMs - 1, 6, 1, p), 0);
+  assert.equal(scaleIn(calm, 100_000 + p.scaleInCooldownMs, 6, 1, p), 2, 'half the surplus of 5, rounded down');
+  assert.equal(scaleIn(calm, 100_000 + p.scaleInCooldownMs + 1, 4, 1, p), 0, 'next stage waits another cooldown');
+  assert.equal(scaleIn(calm, 100_000, 1, 1, p), 0);
+  assert.equal(calm.belowSince, null, 'reset once desired is met');
+});
+
+test('thaw scales in surplus idle instances in stages, never the last one', () => {
+  const { engine, add, run } = rig('thaw');
+  for (let k = 0; k < 4; k++) run('f', 0, 10);
+  for (let k = 0; k < 4; k++) add(`i${k}`, 'f', { idleSince: 10 + k });
+  assert.deepEqual(engine.plan('f', 100_000).decisions, [], 'cooldown first');
+  const d = engine.plan('f', 100_000 + 60_000).decisions;
+  assert.deepEqual(d.map((x) => 'instanceId' in x && x.instanceId), ['i0'], 'the longest idle goes first; half the surplus of 3');
+  assert.match(d[0].reason, /^scale-in: 4 instances/);
+});
+
+test('policy specs parse, print back, and refuse nonsense with a stable code', () => {
+  for (const t of ['fixed:10m', 'hybrid:4h', 'gdsf', 'gdsf:16g', 'thaw', 'thaw:2h', 'thaw:4h:8g', 'fixed:90s']) assert.equal(formatPolicy(parsePolicy(t)), t);
+  assert.deepEqual(parsePolicy('fixed:1.5h'), { kind: 'fixed', ttlMs: 5_400_000 } satisfies PolicySpec);
+  for (const bad of ['', 'fixed', 'fixed:10', 'fixed:-1m', 'hybrid:1m', 'hybrid:2d', 'gdsf:1m', 'lru:10m', 'thaw:4h:8g:x', 'x'.repeat(100)]) {
+    assert.throws(() => parsePolicy(bad), (e: unknown) => e instanceof ThawError && e.code === 'THAW_E_INVALID_POLICY', bad);
+  }
+});
