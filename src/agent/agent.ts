@@ -591,7 +591,7 @@ export class Agent implements AsyncDisposable {
     req.signal?.addEventListener('abort', onAbort, { once: true });
     let outcome: InvokeOutcome;
     try {
-      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext });
+      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext, warmup: req.trigger === 'warmup' });
     } finally {
       timer.cancel();
       req.signal?.removeEventListener('abort', onAbort);

@@ -137,6 +137,32 @@ export interface SnapshotRecord {
   readonly updatedAt: number;
 }
 
+/** A function's own keep-alive/prewarm policy (a spec such as hybrid:4h), overriding the node default. */
+export interface FunctionPolicy {
+  readonly functionName: string;
+  readonly spec: string;
+  readonly updatedAt: number;
+}
+
+/**
+ * A timer trigger: invokes the function on a schedule. `invoke` delivers an EventBridge scheduled event;
+ * `warmup` delivers a warm-up event (and context.warmup) and is never counted as a user invocation.
+ */
+export interface Schedule {
+  readonly id: string;
+  readonly functionName: string;
+  readonly qualifier: string;
+  /** rate(5 minutes) or cron(*\/5 * * * *) */
+  readonly expression: string;
+  readonly kind: 'invoke' | 'warmup';
+  readonly payload: string | null;
+  readonly enabled: boolean;
+  /** Epoch ms of the next firing. */
+  readonly nextAt: number;
+  readonly lastAt: number | null;
+  readonly createdAt: number;
+}
+
 /** Reserved (provisioned) instances of a version or alias, kept initialized by the agent. */
 export interface ProvisionedConfig {
   readonly functionName: string;

@@ -4,3 +4,4 @@ export { startThaw, type RunningThaw } from './server.ts';
 export { resolveOptions, type UserOptions, type ResolvedOptions } from './options.ts';
 export { Platform } from './platform.ts';
 export { httpEventV2, httpResponseV2 } from './triggers.ts';
+export { parseSchedule } from './schedules.ts';

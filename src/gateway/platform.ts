@@ -15,6 +15,8 @@ import { processDriver } from '../sandbox/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { Recorder } from '../telemetry/index.ts';
 import { EventQueue } from './events.ts';
+import { Scheduler } from './schedules.ts';
+import { formatPolicy, parsePolicy } from '../policies/index.ts';
 import type { ResolvedOptions } from './options.ts';
 
 export interface InvokeOptions {
@@ -42,6 +44,7 @@ export class Platform implements AsyncDisposable {
   readonly agent: Agent;
   readonly recorder: Recorder;
   readonly events: EventQueue;
+  readonly schedules: Scheduler;
   /** Invocations in flight: who runs, for learning call chains and bounding their depth. */
   #running = new Map<string, { functionName: string; depth: number }>();
   #closed: Promise<void> | null = null;
@@ -87,6 +90,11 @@ export class Platform implements AsyncDisposable {
       store, clock, pollIntervalMs: options.eventPollIntervalMs, retryDelaysMs: options.eventRetryDelaysMs,
       invoke: (name, qualifier, payload, id) => this.invoke(name, qualifier, payload, { trigger: 'event', invocationId: id }),
     });
+    this.schedules = new Scheduler({
+      store, clock, region: options.region,
+      invoke: (name, qualifier, payload, trigger) => this.invoke(name, qualifier, payload, { trigger }),
+      onError: (m) => process.stderr.write(`thaw: ${m}\n`),
+    });
   }
 
   static async start(options: ResolvedOptions, clock: Clock = systemClock): Promise<Platform> {
@@ -98,6 +106,8 @@ export class Platform implements AsyncDisposable {
     const platform = new Platform(options, store, clock);
     await platform.agent.snapshots.start();
     await platform.applyProvisioned();
+    await platform.applyPolicies();
+    await platform.schedules.start();
     platform.events.start();
     return platform;
   }
@@ -158,6 +168,30 @@ export class Platform implements AsyncDisposable {
     const remaining = qualifier ? new Set((await this.store.listVersions(name)).map((v) => v.version)) : new Set<string>();
     if (qualifier) remaining.add('$LATEST');
     await this.agent.retire(name, (v) => remaining.has(v.version));
+    if (!qualifier) {
+      this.schedules.forget(name);
+      this.agent.policies.setPolicy(name, null);
+    }
+  }
+
+  /** Sets a function's own policy (a spec such as hybrid:4h), durably; null returns it to the node default. */
+  async putPolicy(name: string, spec: string | null): Promise<void> {
+    await this.control.getFunction(name);
+    if (spec === null) {
+      await this.store.deletePolicy(name);
+      this.agent.policies.setPolicy(name, null);
+      return;
+    }
+    const parsed = parsePolicy(spec);
+    await this.store.putPolicy({ functionName: name, spec: formatPolicy(parsed), updatedAt: this.clock.now() });
+    this.agent.policies.setPolicy(name, parsed);
+  }
+
+  /** Loads every function's own policy into the agent (at start-up). A spec that no longer parses is reported and skipped. */
+  async applyPolicies(): Promise<void> {
+    for (const p of await this.store.listPolicies()) {
+      try { this.agent.policies.setPolicy(p.functionName, parsePolicy(p.spec)); } catch (err) { process.stderr.write(`thaw: policy of ${p.functionName}: ${(err as Error).message}\n`); }
+    }
   }
 
   /** Sets (count > 0) or removes the reserved instances of a version or alias, durably, and applies it. */
@@ -192,6 +226,7 @@ export class Platform implements AsyncDisposable {
   /** Drains: stops taking events, lets running invocations finish, stops instances, flushes records. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      await this.schedules.close();
       await this.events.close();
       await this.agent.close();
       await this.recorder.close();
@@ -202,6 +237,7 @@ export class Platform implements AsyncDisposable {
 
   /** Aborts: kills every instance at once, then closes. */
   async destroy(): Promise<void> {
+    await this.schedules.close();
     await this.events.close();
     await this.agent.destroy();
     await this.close();

@@ -2,7 +2,7 @@
 // package download. JSON in and out; the CLI and the dashboard use it.
 import { createReadStream } from 'node:fs';
 import { ThawError } from '../core/errors.ts';
-import { sendJson, type Router } from './http.ts';
+import { readJson, sendJson, type Router } from './http.ts';
 import type { Platform } from './platform.ts';
 
 const intParam = (v: string | null, name: string, def: number, max: number): number => {
@@ -68,6 +68,60 @@ export function thawRoutes(router: Router, platform: Platform): void {
 
   router.on('GET', '/thaw/v1/events', async (ctx) => {
     sendJson(ctx, 200, { queued: await store.countEvents(), recent: platform.events.history.slice(-100) });
+  });
+
+  // Policies: the spec in force per function, what the engine has learned, and its recent decisions.
+  const policyView = async (name: string) => {
+    await control.getFunction(name);
+    const state = platform.agent.policies.state(name, platform.clock.monotonic());
+    const now = platform.clock.now();
+    return { functionName: name, ...state, decisions: platform.agent.decisions(name, 50).map((d) => ({ ...d, agoMs: Math.max(0, now - d.wallAt) })) };
+  };
+
+  router.on('GET', '/thaw/v1/functions/{name}/policy', async (ctx) => {
+    sendJson(ctx, 200, await policyView(ctx.params.name));
+  });
+
+  router.on('PUT', '/thaw/v1/functions/{name}/policy', async (ctx) => {
+    const body = await readJson(ctx.req, 4096);
+    if (typeof body.policy !== 'string' && body.policy !== null) throw new ThawError('THAW_E_REQUEST_INVALID', 'send {"policy": "<spec>"} (e.g. "hybrid:4h"), or {"policy": null} for the node default');
+    await platform.putPolicy(ctx.params.name, body.policy as string | null);
+    sendJson(ctx, 200, await policyView(ctx.params.name));
+  });
+
+  router.on('DELETE', '/thaw/v1/functions/{name}/policy', async (ctx) => {
+    await platform.putPolicy(ctx.params.name, null);
+    sendJson(ctx, 200, await policyView(ctx.params.name));
+  });
+
+  router.on('GET', '/thaw/v1/decisions', async (ctx) => {
+    const q = ctx.url.searchParams;
+    sendJson(ctx, 200, { decisions: platform.agent.decisions(q.get('function') ?? undefined, intParam(q.get('limit'), 'limit', 100, 1000)) });
+  });
+
+  // Timer triggers and scheduled warm-ups.
+  router.on('GET', '/thaw/v1/functions/{name}/schedules', async (ctx) => {
+    await control.getFunction(ctx.params.name);
+    const fired = platform.schedules.history;
+    sendJson(ctx, 200, { schedules: platform.schedules.list(ctx.params.name).map((s) => ({ ...s, recent: fired.filter((h) => h.id === s.id).slice(-5) })) });
+  });
+
+  router.on('POST', '/thaw/v1/functions/{name}/schedules', async (ctx) => {
+    const name = ctx.params.name;
+    await control.getFunction(name);
+    const body = await readJson(ctx.req, 300 * 1024);
+    if (typeof body.expression !== 'string') throw new ThawError('THAW_E_SCHEDULE_INVALID', 'send {"expression": "rate(5 minutes)"} or a cron expression, with "kind": "invoke" or "warmup"');
+    const qualifier = body.qualifier === undefined ? undefined : String(body.qualifier);
+    if (qualifier) await control.resolve(name, qualifier);
+    const payload = body.payload === undefined || body.payload === null ? null : JSON.stringify(body.payload);
+    if (payload !== null && Buffer.byteLength(payload) > 256 * 1024) throw new ThawError('THAW_E_PAYLOAD_TOO_LARGE', 'a scheduled payload is at most 256 KB, as an asynchronous one');
+    const s = await platform.schedules.add(name, { expression: body.expression, kind: body.kind as 'invoke' | 'warmup' | undefined, qualifier, payload });
+    sendJson(ctx, 201, s);
+  });
+
+  router.on('DELETE', '/thaw/v1/functions/{name}/schedules/{id}', async (ctx) => {
+    await platform.schedules.remove(ctx.params.name, ctx.params.id);
+    sendJson(ctx, 204, undefined);
   });
 
   router.on('GET', '/thaw/v1/code/{sha}', async (ctx) => {

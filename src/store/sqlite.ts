@@ -2,7 +2,7 @@
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type ProvisionedConfig, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -90,6 +90,18 @@ const MIGRATIONS: string[] = [
      updated_at INTEGER NOT NULL,
      PRIMARY KEY (function_name, qualifier)
    ) STRICT;`,
+  // 4: per-function policies and timer triggers.
+  `CREATE TABLE policies (
+     function_name TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE schedules (
+     id TEXT PRIMARY KEY,
+     function_name TEXT NOT NULL,
+     body TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX schedules_fn ON schedules(function_name);`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -180,6 +192,8 @@ export class SqliteStore implements Store {
       this.#run('DELETE FROM events WHERE function_name = ?', name);
       this.#run('DELETE FROM snapshots WHERE function_name = ?', name);
       this.#run('DELETE FROM provisioned WHERE function_name = ?', name);
+      this.#run('DELETE FROM policies WHERE function_name = ?', name);
+      this.#run('DELETE FROM schedules WHERE function_name = ?', name);
     });
   }
 
@@ -372,6 +386,33 @@ export class SqliteStore implements Store {
       ? this.#all('SELECT * FROM provisioned ORDER BY function_name, qualifier')
       : this.#all('SELECT * FROM provisioned WHERE function_name = ? ORDER BY qualifier', functionName);
     return rows.map((r) => ({ functionName: r.function_name as string, qualifier: r.qualifier as string, count: Number(r.count), updatedAt: Number(r.updated_at) }));
+  }
+
+  async putPolicy(p: FunctionPolicy): Promise<void> {
+    this.#run('INSERT OR REPLACE INTO policies (function_name, spec, updated_at) VALUES (?, ?, ?)', p.functionName, p.spec, p.updatedAt);
+  }
+
+  async listPolicies(): Promise<FunctionPolicy[]> {
+    return this.#all('SELECT * FROM policies ORDER BY function_name').map((r) => ({ functionName: r.function_name as string, spec: r.spec as string, updatedAt: Number(r.updated_at) }));
+  }
+
+  async deletePolicy(functionName: string): Promise<boolean> {
+    return this.#run('DELETE FROM policies WHERE function_name = ?', functionName) > 0;
+  }
+
+  async putSchedule(sc: Schedule): Promise<void> {
+    this.#run('INSERT OR REPLACE INTO schedules (id, function_name, body) VALUES (?, ?, ?)', sc.id, sc.functionName, JSON.stringify(sc));
+  }
+
+  async listSchedules(functionName?: string): Promise<Schedule[]> {
+    const rows = functionName === undefined
+      ? this.#all('SELECT body FROM schedules ORDER BY function_name, id')
+      : this.#all('SELECT body FROM schedules WHERE function_name = ? ORDER BY id', functionName);
+    return rows.map((r) => JSON.parse(r.body as string) as Schedule);
+  }
+
+  async deleteSchedule(id: string): Promise<boolean> {
+    return this.#run('DELETE FROM schedules WHERE id = ?', id) > 0;
   }
 
   async deleteProvisioned(functionName: string, qualifier: string): Promise<boolean> {

@@ -232,6 +232,23 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.deepEqual(await s.listProvisioned(), []);
     });
 
+    withStore('policies and schedules: put, replace, list, delete; deleted with their function', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      await s.putPolicy({ functionName: 'f', spec: 'fixed:10m', updatedAt: 1 });
+      await s.putPolicy({ functionName: 'f', spec: 'hybrid:4h', updatedAt: 2 });
+      assert.deepEqual(await s.listPolicies(), [{ functionName: 'f', spec: 'hybrid:4h', updatedAt: 2 }]);
+      const sc = { id: 's1', functionName: 'f', qualifier: '$LATEST', expression: 'rate(5 minutes)', kind: 'warmup' as const, payload: null, enabled: true, nextAt: 10, lastAt: null, createdAt: 1 };
+      await s.putSchedule(sc);
+      await s.putSchedule({ ...sc, id: 's2', kind: 'invoke', payload: '{"a":1}' });
+      await s.putSchedule({ ...sc, nextAt: 20, lastAt: 10 });
+      assert.deepEqual(await s.listSchedules('f'), [{ ...sc, nextAt: 20, lastAt: 10 }, { ...sc, id: 's2', kind: 'invoke', payload: '{"a":1}' }]);
+      assert.equal(await s.deleteSchedule('s2'), true);
+      assert.equal(await s.deleteSchedule('s2'), false);
+      assert.equal(await s.deletePolicy('nope'), false);
+      await s.deleteFunction('f');
+      assert.deepEqual([await s.listPolicies(), await s.listSchedules()], [[], []]);
+    });
+
     withStore('call edges count and order by frequency', async (s) => {
       await s.recordCall('a', 'b', 1);
       await s.recordCall('a', 'c', 2);

@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { Alias, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, SnapshotRecord } from '../core/types.ts';
+import type { Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -91,6 +91,16 @@ export interface Store extends AsyncDisposable {
   listProvisioned(functionName?: string): Promise<ProvisionedConfig[]>;
   /** Returns whether there was one. */
   deleteProvisioned(functionName: string, qualifier: string): Promise<boolean>;
+
+  putPolicy(p: FunctionPolicy): Promise<void>;
+  listPolicies(): Promise<FunctionPolicy[]>;
+  /** Returns whether there was one. */
+  deletePolicy(functionName: string): Promise<boolean>;
+
+  putSchedule(s: Schedule): Promise<void>;
+  listSchedules(functionName?: string): Promise<Schedule[]>;
+  /** Returns whether there was one. */
+  deleteSchedule(id: string): Promise<boolean>;
 
   recordCall(caller: string, callee: string, at: number): Promise<void>;
   listCalls(caller?: string): Promise<CallEdge[]>;

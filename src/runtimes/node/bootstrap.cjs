@@ -174,6 +174,8 @@ function main(preloaded) {
       logStreamName: `thaw/${process.pid}`,
       clientContext: spec.clientContext ? JSON.parse(Buffer.from(spec.clientContext, 'base64').toString('utf8')) : undefined,
       identity: undefined,
+      /** True for a scheduled warm-up: the instance is warm now; the handler may return at once. */
+      warmup: spec.warmup === true,
       callbackWaitsForEmptyEventLoop: true,
       getRemainingTimeInMillis: () => Math.max(0, spec.deadline - Date.now()),
       /** Calls another Thaw function synchronously and resolves with its result; the platform learns the call chain. */

@@ -30,6 +30,8 @@ export interface InvokeSpec {
   /** Epoch ms by which the handler must finish (context.getRemainingTimeInMillis()). */
   deadline: number;
   clientContext: string | null;
+  /** A scheduled warm-up (context.warmup): the handler may return at once. */
+  warmup?: boolean;
 }
 
 export type HostMessage =

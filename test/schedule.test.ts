@@ -1,0 +1,128 @@
+// Timer triggers and scheduled warm-ups end to end on a manual clock: a schedule fires at its time, the
+// function runs in a real process, a warm-up is told so (event and context) and is recorded as a warm-up
+// that the policies never learn from; then the API and CLI for schedules and policies, with bad input.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock } from '../src/core/clock.ts';
+import { Platform, parseSchedule, resolveOptions } from '../src/gateway/index.ts';
+import { main } from '../src/cli/index.ts';
+import { fnSource, pkg, startTestThaw, type TestThaw } from './helpers.ts';
+
+const MIN = 60_000;
+
+test('schedule expressions: rate and cron (5 fields, or AWS 6 with ? and a year), in UTC; nonsense refused', () => {
+  const t0 = Date.UTC(2026, 10, 23, 10, 7, 30);
+  assert.equal(parseSchedule('rate(5 minutes)', t0).next(t0), t0 + 5 * MIN);
+  assert.equal(parseSchedule('rate(1 hour)', t0).next(t0 + 61 * MIN), t0 + 120 * MIN);
+  assert.equal(parseSchedule('cron(*/15 * * * *)').next(t0), Date.UTC(2026, 10, 23, 10, 15));
+  assert.equal(parseSchedule('0 12 * * *').next(t0), Date.UTC(2026, 10, 23, 12, 0));
+  assert.equal(parseSchedule('cron(0 12 ? * 2 *)').next(t0), Date.UTC(2026, 10, 24, 12, 0), 'Tuesday the 24th');
+  assert.equal(parseSchedule('30 9 1 1-3 *').next(t0), Date.UTC(2027, 0, 1, 9, 30));
+  for (const bad of ['', 'rate(0 minutes)', 'rate(5 fortnights)', 'cron(61 * * * *)', '* * *', 'cron(* * 31 2 *)', 'cron(a b c d e)']) {
+    assert.throws(() => parseSchedule(bad, t0).next(t0), (e: any) => e.code === 'THAW_E_SCHEDULE_INVALID', bad);
+  }
+});
+
+describe('schedules fire on time and warm-ups are told so', () => {
+  let dataDir: string;
+  let cacheDir: string;
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'thaw-sched-data-'));
+    cacheDir = await mkdtemp('/dev/shm/thaw-sched-cache-');
+  });
+  after(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  test('a rate schedule invokes (trigger timer); a warm-up schedule warms (trigger warmup, not counted)', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
+    const platform = await Platform.start(resolveOptions({ dataDir, cacheDir, poolSize: 0, snapshots: false, freezeAfterMs: -1, eventPollIntervalMs: 1e9 }), clock);
+    try {
+      await platform.control.createFunction({
+        name: 'job', handler: 'index.handler',
+        code: pkg({ 'index.mjs': fnSource('console.log(JSON.stringify({ warmup: context.warmup, eventWarmup: event.warmup === true, source: event.source })); return context.warmup ? "warm" : "ran";') }),
+      });
+      await platform.schedules.add('job', { expression: 'rate(5 minutes)' });
+      await platform.schedules.add('job', { expression: 'rate(2 minutes)', kind: 'warmup' });
+      clock.advance(2 * MIN);
+      await until(() => platform.schedules.history.length >= 1);
+      clock.advance(2 * MIN);
+      await until(() => platform.schedules.history.length >= 2);
+      clock.advance(MIN);
+      await until(() => platform.schedules.history.length >= 3);
+      assert.deepEqual(platform.schedules.history.map((h) => h.outcome), ['ok', 'ok', 'ok']);
+      await platform.recorder.flush();
+      const recs = (await platform.store.listInvocations({ functionName: 'job', limit: 10 })).reverse();
+      assert.deepEqual(recs.map((r) => [r.trigger, r.outcome]), [['warmup', 'success'], ['warmup', 'success'], ['timer', 'success']]);
+      assert.deepEqual(recs.map((r) => r.receivedAt - Date.UTC(2026, 10, 23, 10)), [2 * MIN, 4 * MIN, 5 * MIN], 'each at its time');
+      const lines = (await platform.store.readLogs({ functionName: 'job', limit: 100 })).map((l) => l.line).filter((l) => l.includes('{"warmup"'));
+      assert.deepEqual(lines.map((l) => JSON.parse(l.slice(l.indexOf('{')))), [
+        { warmup: true, eventWarmup: true, source: 'thaw.warmup' }, { warmup: true, eventWarmup: true, source: 'thaw.warmup' }, { warmup: false, eventWarmup: false, source: 'aws.events' },
+      ]);
+      assert.equal(platform.agent.policies.state('job', clock.monotonic()).invocations, 1, 'the policy learned only from the timer invocation');
+    } finally {
+      await platform.destroy();
+    }
+  });
+});
+
+async function until(ok: () => boolean) {
+  for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(ok(), 'condition not reached');
+}
+
+describe('schedules and policies through the API and the CLI', () => {
+  let t: TestThaw;
+  before(async () => {
+    t = await startTestThaw({ poolSize: 0, freezeAfterMs: -1 });
+    await t.thaw.platform.control.createFunction({ name: 'fn', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('return 1;') }) });
+  });
+  after(async () => { await t.stop(); });
+
+  const cli = async (...argv: string[]) => {
+    let out = '', err = '';
+    const code = await main([...argv, '--endpoint', t.url], { out: (s) => { out += s; }, err: (s) => { err += s; }, tty: false, env: {}, signal: undefined });
+    return { code, out, err };
+  };
+  const call = (method: string, path: string, body?: unknown) => fetch(t.url + path, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+
+  test('set, show and clear a function\'s policy; bad specs change nothing', async () => {
+    let r = await cli('policy', 'fn');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /policy\s+thaw \(node default\)/);
+    r = await cli('policy', 'fn', 'hybrid:2h');
+    assert.match(r.out, /policy\s+hybrid:2h\n/);
+    const bad = await call('PUT', '/thaw/v1/functions/fn/policy', { policy: 'lru:5m' });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as any).code, 'THAW_E_INVALID_POLICY');
+    assert.equal(((await (await call('GET', '/thaw/v1/functions/fn/policy')).json()) as any).policy, 'hybrid:2h', 'unchanged');
+    assert.equal((await call('PUT', '/thaw/v1/functions/nope/policy', { policy: 'thaw' })).status, 404);
+    await t.restart();
+    assert.equal(((await (await call('GET', '/thaw/v1/functions/fn/policy')).json()) as any).policy, 'hybrid:2h', 'kept across a restart');
+    r = await cli('policy', 'fn', '--default');
+    assert.match(r.out, /\(node default\)/);
+    r = await cli('policy', 'fn', '--json');
+    assert.equal(JSON.parse(r.out).windows.mode, 'fallback');
+  });
+
+  test('add, list and remove schedules; bad expressions are refused with a fix', async () => {
+    let r = await cli('schedule', 'fn', 'rate(10 minutes)', '--warmup');
+    assert.equal(r.code, 0, r.err);
+    const id = r.out.split(':')[0];
+    r = await cli('schedule', 'fn');
+    assert.match(r.out, new RegExp(`${id}\\s+warmup\\s+rate\\(10 minutes\\)`));
+    r = await cli('schedule', 'fn', 'cron(99 * * * *)');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /THAW_E_SCHEDULE_INVALID.*outside 0-59 in the minute field/);
+    const badKind = await call('POST', '/thaw/v1/functions/fn/schedules', { expression: 'rate(1 minute)', kind: 'sometimes' });
+    assert.equal(badKind.status, 400);
+    assert.equal(((await (await call('GET', '/thaw/v1/functions/fn/schedules')).json()) as any).schedules.length, 1, 'nothing half-added');
+    r = await cli('schedule', 'fn', '--rm', id);
+    assert.equal(r.code, 0, r.err);
+    assert.equal((await call('DELETE', `/thaw/v1/functions/fn/schedules/${id}`)).status, 404);
+  });
+});
