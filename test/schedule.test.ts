@@ -109,6 +109,25 @@ describe('schedules and policies through the API and the CLI', () => {
     assert.equal(JSON.parse(r.out).windows.mode, 'fallback');
   });
 
+  test('shifting an alias\'s weight warms the new version in proportion, before its traffic', async () => {
+    const { control } = t.thaw.platform;
+    await control.createFunction({ name: 'roll', handler: 'index.handler', publish: true, code: pkg({ 'index.mjs': fnSource('return 1;') }) });
+    await control.updateCode('roll', pkg({ 'index.mjs': fnSource('return 2;') }), { publish: true });
+    let r = await cli('alias', 'set', 'roll', 'live', '1');
+    assert.equal(r.code, 0, r.err);
+    assert.equal((await cli('invoke', 'roll:live')).code, 0);
+    r = await cli('alias', 'set', 'roll', 'live', '1', '--weight', '2=0.1');
+    assert.equal(r.code, 0, r.err);
+    const { decisions } = await (await call('GET', '/thaw/v1/decisions?function=roll')).json() as any;
+    assert.match(decisions.at(-1).reason, /alias live routes 90% to 1, 10% to 2: version 2 wants 1, has 0/);
+    for (let i = 0; i < 200; i++) {
+      const { instances } = await (await call('GET', '/thaw/v1/instances')).json() as any;
+      if (instances.some((x: any) => x.functionName === 'roll' && x.version === '2' && x.state === 'idle' && x.prewarmed)) return;
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    assert.fail('version 2 was not warmed');
+  });
+
   test('add, list and remove schedules; bad expressions are refused with a fix', async () => {
     let r = await cli('schedule', 'fn', 'rate(10 minutes)', '--warmup');
     assert.equal(r.code, 0, r.err);

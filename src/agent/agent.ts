@@ -341,12 +341,31 @@ export class Agent implements AsyncDisposable {
       else if (d.action === 'freeze') this.#freeze(instance, d.reason);
       else this.#stopInstance(instance, `${d.action === 'evict' ? 'evicted' : 'stopped'}: ${d.reason}`);
     }
+    this.#record(d, outcome);
+  }
+
+  /** Keeps, publishes and logs a decision with its reason. */
+  #record(d: PolicyDecision, outcome: TakenDecision['outcome']): void {
     const taken: TakenDecision = { ...d, wallAt: this.#o.clock.now(), outcome };
     this.#decisions.push(taken);
     if (this.#decisions.length > DECISIONS_KEPT) this.#decisions.splice(0, this.#decisions.length - DECISIONS_KEPT);
     publishPolicyDecision(taken);
     const v = this.#latest.get(d.fn)?.version;
     if (v) publishLog({ functionName: d.fn, version: v.version, instanceId: 'instanceId' in d ? d.instanceId : 'policy', invocationId: null, stream: 'platform', at: taken.wallAt, line: `POLICY ${d.action}${'count' in d ? ` ${d.count}` : ''}: ${d.reason}${outcome === 'skipped' ? ' (skipped: nothing to act on)' : ''}` });
+  }
+
+  /**
+   * An alias now routes traffic by weight: warms each routed version up to its share of the function's
+   * current instances (rolloutTargets), before the traffic arrives.
+   */
+  rollout(functionName: string, qualifier: string, targets: readonly { version: FunctionVersion; count: number }[], reason: string): void {
+    for (const t of targets) {
+      const have = [...this.#byId.values()].filter((i) => i.key === functionKey(t.version) && i.state !== 'stopping' && i.state !== 'gone').length;
+      const need = t.count - have;
+      if (need <= 0 || this.#closing) continue;
+      this.#record({ at: this.#o.clock.monotonic(), fn: functionName, action: 'prewarm', count: need, reason: `${reason}: version ${t.version.version} wants ${t.count}, has ${have}` }, 'done');
+      for (let k = 0; k < need; k++) this.#prewarm(t.version, qualifier, reason);
+    }
   }
 
   /** The newest decisions, oldest first; of one function when named. */

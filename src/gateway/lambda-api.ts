@@ -178,6 +178,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     if (!aliasName || !functionVersion) throw new ThawError('THAW_E_REQUEST_INVALID', 'Name and FunctionVersion are required');
     const a = await control.putAlias(target(ctx).name, aliasName, { functionVersion, description: optString(body, 'Description'), routing: routing(body) }, true);
     await platform.applyProvisioned(a.functionName);
+    await platform.rollout(a);
     sendJson(ctx, 201, aliasShape(a));
   });
 
@@ -199,6 +200,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
       revisionId: optString(body, 'RevisionId'),
     }, false);
     await platform.applyProvisioned(a.functionName);
+    await platform.rollout(a);
     sendJson(ctx, 200, aliasShape(a));
   });
 

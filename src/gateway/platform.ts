@@ -7,7 +7,7 @@ import { parseFunctionRef } from '../core/arn.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { newInvocationId } from '../core/ids.ts';
-import type { InvocationTrigger } from '../core/types.ts';
+import type { Alias, InvocationTrigger } from '../core/types.ts';
 import { Agent, type CallRequest, type CallResult, type InvokeResult } from '../agent/index.ts';
 import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
@@ -16,7 +16,7 @@ import { openStore, type Store } from '../store/index.ts';
 import { Recorder } from '../telemetry/index.ts';
 import { EventQueue } from './events.ts';
 import { Scheduler } from './schedules.ts';
-import { formatPolicy, parsePolicy } from '../policies/index.ts';
+import { formatPolicy, parsePolicy, rolloutTargets } from '../policies/index.ts';
 import type { ResolvedOptions } from './options.ts';
 
 export interface InvokeOptions {
@@ -172,6 +172,19 @@ export class Platform implements AsyncDisposable {
       this.schedules.forget(name);
       this.agent.policies.setPolicy(name, null);
     }
+  }
+
+  /**
+   * An alias was created or changed: its versions are warmed in proportion to their weights, sized by the
+   * function's instances now (no instances, no traffic to shift: nothing is started).
+   */
+  async rollout(a: Alias): Promise<void> {
+    const demand = this.agent.instances().filter((i) => i.functionName === a.functionName && i.state !== 'stopping' && i.state !== 'gone').length;
+    if (demand === 0) return;
+    const routing = [{ version: a.functionVersion, weight: 1 - (a.routing?.weight ?? 0) }, ...(a.routing ? [a.routing] : [])];
+    const targets = await Promise.all(rolloutTargets(routing, demand).map(async (t) => ({ version: (await this.control.getVersion(a.functionName, t.version)).version, count: t.count })));
+    const split = routing.filter((r) => r.weight > 0).map((r) => `${Math.round(r.weight * 100)}% to ${r.version}`).join(', ');
+    this.agent.rollout(a.functionName, a.name, targets, `alias ${a.name} routes ${split}`);
   }
 
   /** Sets a function's own policy (a spec such as hybrid:4h), durably; null returns it to the node default. */
