@@ -145,3 +145,14 @@ describe('schedules and policies through the API and the CLI', () => {
     assert.equal((await call('DELETE', `/thaw/v1/functions/fn/schedules/${id}`)).status, 404);
   });
 });
+
+test('thaw replay drives a real platform with a compressed slice and simulates the same arrivals', async () => {
+  let out = '', err = '';
+  const code = await main(['replay', '--synthetic', '12', '--count', '3', '--minutes', '4', '--speed', '120', '--json'], { out: (s) => { out += s; }, err: (s) => { err += s; }, tty: false, env: {}, signal: undefined });
+  assert.equal(code, 0, err);
+  const r = JSON.parse(out);
+  assert.ok(r.live.invocations > 0, 'the slice has invocations');
+  assert.equal(r.live.invocations, r.simulated.invocations, 'every arrival ran live');
+  assert.ok(r.live.coldStarts >= 1 && r.simulated.coldStarts >= 1, 'the first call of each function is a start in both');
+  for (const k of ['coldStartRate', 'p75FunctionColdStartRate', 'wastedMemoryGBs']) assert.equal(typeof r.agreement[k], 'number');
+});

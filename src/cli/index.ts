@@ -11,6 +11,7 @@ import { logsCommand } from './commands/logs.ts';
 import { reserveCommand } from './commands/reserve.ts';
 import { rmCommand } from './commands/rm.ts';
 import { simCommand } from './commands/sim.ts';
+import { replayCommand } from './commands/replay.ts';
 import { policyCommand } from './commands/policy.ts';
 import { scheduleCommand } from './commands/schedule.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
@@ -20,7 +21,7 @@ import type { Command, Io } from './command.ts';
 
 export type { Command, Io } from './command.ts';
 
-const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, policyCommand, scheduleCommand, rmCommand, simCommand];
+const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, policyCommand, scheduleCommand, rmCommand, simCommand, replayCommand];
 
 const globalOptions = {
   endpoint: { type: 'string' },

@@ -22,6 +22,29 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Time that runs `speed` times faster than its base clock: a time-compressed replay of a trace runs the
+ * real platform on it, so keep-alive windows of minutes pass in seconds. Timers fire after ms / speed.
+ */
+export class ScaledClock implements Clock {
+  readonly speed: number;
+  readonly #base: Clock;
+  readonly #mono0: number;
+  readonly #now0: number;
+
+  constructor(base: Clock, speed: number) {
+    if (!(speed > 0)) throw new RangeError(`speed must be > 0, got ${speed}`);
+    this.#base = base;
+    this.speed = speed;
+    this.#mono0 = base.monotonic();
+    this.#now0 = base.now();
+  }
+
+  now() { return Math.round(this.#now0 + (this.#base.monotonic() - this.#mono0) * this.speed); }
+  monotonic() { return (this.#base.monotonic() - this.#mono0) * this.speed; }
+  setTimer(fn: () => void, ms: number): TimerHandle { return this.#base.setTimer(fn, Math.max(0, ms) / this.speed); }
+}
+
 /** A clock the caller advances by hand: used by tests and by the simulator's virtual time. */
 export class ManualClock implements Clock {
   #now: number;

@@ -144,6 +144,23 @@ export function sampleDuration(pcts: readonly number[], u: number): number {
 
 const percentile = (sorted: readonly number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] : 0);
 
+/** Cold starts overall and their distribution over functions (those invoked at all): the headline metrics. */
+export function coldStartSummary(perFunction: readonly { invocations: number; coldStarts: number }[]) {
+  const rates: number[] = [];
+  let invocations = 0, coldStarts = 0;
+  for (const f of perFunction) {
+    invocations += f.invocations;
+    coldStarts += f.coldStarts;
+    if (f.invocations > 0) rates.push(f.coldStarts / f.invocations);
+  }
+  rates.sort((a, b) => a - b);
+  const r4 = (x: number) => Math.round(x * 10_000) / 10_000;
+  return {
+    functions: rates.length, invocations, coldStarts, coldStartRate: r4(invocations ? coldStarts / invocations : 0),
+    medianFunctionColdStartRate: r4(percentile(rates, 50)), p75FunctionColdStartRate: r4(percentile(rates, 75)), p99FunctionColdStartRate: r4(percentile(rates, 99)),
+  };
+}
+
 export function simulate(trace: Trace, o: SimOptions): SimResult {
   const wallStart = systemClock.monotonic();
   const costs = o.costs ?? BENCH_COSTS;
@@ -300,25 +317,10 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
   }
   for (const i of [...all]) remove(i, end);
 
-  const rates: number[] = [];
-  let total = 0, cold = 0;
-  for (let f = 0; f < fns.length; f++) {
-    total += invocations[f];
-    cold += colds[f];
-    if (invocations[f] > 0) rates.push(colds[f] / invocations[f]);
-  }
-  rates.sort((a, b) => a - b);
-  const r4 = (x: number) => Math.round(x * 10_000) / 10_000;
   return {
     trace: trace.name,
     policy: formatPolicy(o.policy),
-    functions: rates.length,
-    invocations: total,
-    coldStarts: cold,
-    coldStartRate: r4(total ? cold / total : 0),
-    medianFunctionColdStartRate: r4(percentile(rates, 50)),
-    p75FunctionColdStartRate: r4(percentile(rates, 75)),
-    p99FunctionColdStartRate: r4(percentile(rates, 99)),
+    ...coldStartSummary(fns.map((_, f) => ({ invocations: invocations[f], coldStarts: colds[f] }))),
     wastedMemoryGBs: Math.round(wastedMbMs / 1024 / 1000),
     instanceStarts, prewarms, evictions, byPath,
     startPenaltySeconds: Math.round(penaltyMs / 10) / 100,
