@@ -368,6 +368,16 @@ export class Agent implements AsyncDisposable {
     }
   }
 
+  /** Runs the policy for a function now, e.g. after its policy changed. */
+  replan(fn: string): void { this.#plan(fn); }
+
+  /** A deleted function: nothing is pre-warmed for it any more and its next look is cancelled. */
+  forget(fn: string): void {
+    this.#latest.delete(fn);
+    this.#planTimers.get(fn)?.handle.cancel();
+    this.#planTimers.delete(fn);
+  }
+
   /** The newest decisions, oldest first; of one function when named. */
   decisions(fn?: string, limit = 100): TakenDecision[] {
     const all = fn ? this.#decisions.filter((d) => d.fn === fn) : this.#decisions;

@@ -171,6 +171,7 @@ export class Platform implements AsyncDisposable {
     if (!qualifier) {
       this.schedules.forget(name);
       this.agent.policies.setPolicy(name, null);
+      this.agent.forget(name);
     }
   }
 
@@ -193,11 +194,13 @@ export class Platform implements AsyncDisposable {
     if (spec === null) {
       await this.store.deletePolicy(name);
       this.agent.policies.setPolicy(name, null);
+      this.agent.replan(name);
       return;
     }
     const parsed = parsePolicy(spec);
     await this.store.putPolicy({ functionName: name, spec: formatPolicy(parsed), updatedAt: this.clock.now() });
     this.agent.policies.setPolicy(name, parsed);
+    this.agent.replan(name);
   }
 
   /** Loads every function's own policy into the agent (at start-up). A spec that no longer parses is reported and skipped. */
