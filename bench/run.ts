@@ -13,6 +13,9 @@ import { parseArgs } from 'node:util';
 import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
 import { PATHS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
+import { existsSync } from 'node:fs';
+import { parsePolicy } from '../src/policies/index.ts';
+import { BENCH_COSTS, readAzureTrace, simulate, syntheticTrace, type PathCosts, type SimResult } from '../src/sim/index.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -172,8 +175,10 @@ async function main() {
     for (const c of children.splice(0)) { c.kill('SIGTERM'); if (c.exitCode === null) await new Promise((r) => c.once('exit', r)); }
     const ladder = args['no-ladder'] ? null : await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done });
 
+    const policies = policyFigures(ladder, progress, done);
     const results = {
       ladder,
+      policies,
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, date: new Date().toISOString() },
       runs: { cold: COLD_RUNS, warmRequests: WARM_REQUESTS, loadSeconds: LOAD_SECONDS, loadConcurrency: LOAD_CONCURRENCY },
       bareProcessStartMs: { p50: median(bare), p90: quantile(bare, 0.9) },
@@ -197,7 +202,27 @@ async function main() {
   }
 }
 
+/**
+ * The policies on a trace (the Azure 200-function sample when present, else a synthetic day), simulated
+ * with the start costs this run measured for hello: the same engine the agent runs, on virtual time.
+ */
+function policyFigures(ladder: LadderResults | null, progress: (s: string) => void, done: (s: string) => void) {
+  const dir = join(root, '..', 'shared', 'datasets', 'azure-functions-2019-invitro-sample');
+  const trace = existsSync(join(dir, '200_inv.csv')) ? readAzureTrace(dir, '200') : syntheticTrace({ functions: 200, minutes: 1440, seed: 1 });
+  const hello = ladder?.functions.hello;
+  const costs: PathCosts = { ...BENCH_COSTS };
+  for (const p of PATHS) if (hello?.[p]) costs[p] = hello[p]!.p50;
+  const runs: SimResult[] = [];
+  for (const spec of ['fixed:10m', 'hybrid:4h', 'thaw']) {
+    progress(`simulating ${spec} on ${trace.name}`);
+    runs.push(simulate(trace, { policy: parsePolicy(spec), costs }));
+    done(`${spec}: p75 function cold-start rate ${(runs.at(-1)!.p75FunctionColdStartRate * 100).toFixed(1)}%`);
+  }
+  return { trace: trace.name, costs, runs };
+}
+
 type Results = {
+  policies: ReturnType<typeof policyFigures>;
   ladder: LadderResults | null;
   machine: { cpus: number; node: string; date: string };
   runs: { cold: number; warmRequests: number; loadSeconds: number; loadConcurrency: number };
@@ -249,6 +274,14 @@ function render(r: Results): string {
     'Phases overlap: the runtime boots (`runtime`) while the code is fetched and unpacked, so shares do not add up to 100%.',
     '',
     ...(r.ladder ? renderLadder(r.ladder, r.bareProcessStartMs.p50) : []),
+    '## Policies (simulated with this run\'s start costs)',
+    '',
+    `Trace ${r.policies.trace}; start costs (ms) ${Object.entries(r.policies.costs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}. Ratios against fixed:10m in the same run; the sweep and chart are in [policies.md](policies.md).`,
+    '',
+    '| policy | cold-start rate | p75 function rate | wasted GB·s | p75 vs fixed:10m | memory vs fixed:10m | sim wall |',
+    '|---|---|---|---|---|---|---|',
+    ...r.policies.runs.map((p) => `| ${p.policy} | ${(p.coldStartRate * 100).toFixed(1)}% | ${(p.p75FunctionColdStartRate * 100).toFixed(1)}% | ${p.wastedMemoryGBs} | ${x(p.p75FunctionColdStartRate, r.policies.runs[0].p75FunctionColdStartRate)} | ${x(p.wastedMemoryGBs, r.policies.runs[0].wastedMemoryGBs)} | ${(p.wallMs / 1000).toFixed(1)} s |`),
+    '',
   ];
   return lines.join('\n');
 }
