@@ -32,7 +32,7 @@ const COLORS: Record<string, string> = { fixed: '#888888', hybrid: '#1f77b4', gd
 
 /** Two panels, cold-start rate (75th percentile over functions; overall) against wasted memory. */
 export function paretoSvg(points: readonly SweepPoint[], title: string): string {
-  const W = 980, H = 420, panelW = 440, panelH = 300, top = 60, lefts = [60, 540];
+  const W = 1010, H = 420, panelW = 440, panelH = 300, top = 60, lefts = [60, 540];
   const xs = points.map((p) => p.result.wastedMemoryGBs / 1e6);
   const xMax = Math.max(...xs) * 1.08 || 1;
   const panels = [
