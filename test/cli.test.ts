@@ -173,3 +173,19 @@ test('SIGTERM drains and stops every instance; no process is left', async () => 
   assert.match(upErr, /thaw: stopped/);
   assert.deepEqual(await processesUnder(cacheDir), []);
 });
+
+test('thaw sim --json prints one object per policy with the headline metrics; a bad policy or trace exits 1 with a fix', async () => {
+  const r = await thaw(['sim', '--synthetic', '30', '--minutes', '180', '--policy', 'fixed:10m', '--policy', 'hybrid:4h', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((x) => x.policy), ['fixed:10m', 'hybrid:4h']);
+  for (const x of lines) for (const k of ['invocations', 'coldStarts', 'coldStartRate', 'p75FunctionColdStartRate', 'wastedMemoryGBs']) assert.equal(typeof x[k], 'number', k);
+  assert.equal(lines[0].invocations, lines[1].invocations, 'the same arrivals for every policy');
+  const table = await thaw(['sim', '--synthetic', '10', '--minutes', '60']);
+  assert.match(table.stdout, /^POLICY\s+INVOCATIONS\s+COLD\s+RATE/m);
+  const bad = await thaw(['sim', '--synthetic', '10', '--policy', 'fixed:soon']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /THAW_E_INVALID_POLICY: policy 'fixed:soon' needs a time to live/);
+  const noTrace = await thaw(['sim', '--trace', '/nonexistent']);
+  assert.match(noTrace.stderr, /THAW_E_TRACE_INVALID/);
+});
