@@ -1,6 +1,7 @@
 // Timer triggers and scheduled warm-ups end to end on a manual clock: a schedule fires at its time, the
 // function runs in a real process, a warm-up is told so (event and context) and is recorded as a warm-up
-// that the policies never learn from; then the API and CLI for schedules and policies, with bad input.
+// that the policies never learn from; then the API and CLI for schedules and policies, with bad input;
+// rollout and call-chain pre-warms on a live platform; and `thaw replay`.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { ManualClock } from '../src/core/clock.ts';
 import { Platform, parseSchedule, resolveOptions } from '../src/gateway/index.ts';
 import { main } from '../src/cli/index.ts';
-import { fnSource, pkg, startTestThaw, type TestThaw } from './helpers.ts';
+import { eventually, fnSource, pkg, startTestThaw, type TestThaw } from './helpers.ts';
 
 const MIN = 60_000;
 
@@ -126,6 +127,25 @@ describe('schedules and policies through the API and the CLI', () => {
       await new Promise((res) => setTimeout(res, 25));
     }
     assert.fail('version 2 was not warmed');
+  });
+
+  test('call chains: once A is seen calling B, an arrival of A warms B before A calls it', async () => {
+    const { platform } = t.thaw;
+    await platform.control.createFunction({ name: 'callee', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('return "b";') }) });
+    await platform.control.createFunction({ name: 'caller', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('return await context.invoke("callee", {});') }) });
+    // The callee is dropped 300 ms after each call, so before each new call of A it has nothing loaded.
+    await platform.putPolicy('callee', 'fixed:300ms');
+    for (let k = 0; k < 4; k++) {
+      const r = await platform.invoke('caller', null, '{}', { trigger: 'api' });
+      assert.equal(r.payload, '"b"');
+      await eventually(async () => !platform.agent.instances().some((i) => i.functionName === 'callee' && i.state !== 'gone'), 'the callee dropped');
+    }
+    const d = platform.agent.decisions('callee').filter((x) => x.action === 'prewarm');
+    assert.ok(d.length >= 1, 'a prewarm of the callee');
+    assert.match(d[0].reason, /caller calls callee in \d+% of \d+ invocations/);
+    await platform.recorder.flush();
+    const recs = await platform.store.listInvocations({ functionName: 'callee', limit: 20 });
+    assert.ok(recs.some((r) => r.trigger === 'prewarm'), 'the pre-warmed instance was started and recorded as a prewarm');
   });
 
   test('add, list and remove schedules; bad expressions are refused with a fix', async () => {
