@@ -1,5 +1,6 @@
 // Fixtures for end-to-end tests: a real Thaw server on a free port with its own data and cache dirs,
 // packages built in memory, and a leak check that no instance process outlives its server.
+import { before, after } from 'node:test';
 import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,20 @@ export async function startTestThaw(options: Partial<UserOptions> = {}): Promise
   };
   wire();
   return t;
+}
+
+/** A data dir on disk and a cache dir in tmpfs for a suite that starts its own Platform; made before, removed after. */
+export function scratchDirs(name: string): { dataDir: string; cacheDir: string } {
+  const dirs = { dataDir: '', cacheDir: '' };
+  before(async () => {
+    dirs.dataDir = await mkdtemp(join(tmpdir(), `thaw-${name}-data-`));
+    dirs.cacheDir = await mkdtemp(`/dev/shm/thaw-${name}-cache-`);
+  });
+  after(async () => {
+    await rm(dirs.dataDir, { recursive: true, force: true });
+    await rm(dirs.cacheDir, { recursive: true, force: true });
+  });
+  return dirs;
 }
 
 /** Pids of live processes whose working directory is inside dir: every instance starts in its scratch dir. */

@@ -1,16 +1,13 @@
 // One scripted arrival sequence, fed to the live agent (real processes, virtual time on a ManualClock)
 // and to the simulator: both run the same PolicyEngine, so they must take the same decisions at the
 // same times for the same reasons. Then policies per function through the API and CLI.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ManualClock } from '../src/core/clock.ts';
 import { Platform, resolveOptions } from '../src/gateway/index.ts';
 import { simulate, type Trace } from '../src/sim/index.ts';
 import { parsePolicy, type PolicyDecision } from '../src/policies/index.ts';
-import { fnSource, getJson, pkg, processesUnder, startTestThaw, type TestThaw } from './helpers.ts';
+import { scratchDirs, fnSource, getJson, pkg, processesUnder, startTestThaw, type TestThaw } from './helpers.ts';
 
 const MIN = 60_000;
 
@@ -26,17 +23,7 @@ const view = (d: PolicyDecision) => `${(d.at / 1000).toFixed(3)}s ${d.fn} ${d.ac
 
 describe('the live agent and the simulator take the same decisions', () => {
   const END = 40 * MIN;
-  let dataDir: string;
-  let cacheDir: string;
-
-  before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'thaw-policy-data-'));
-    cacheDir = await mkdtemp('/dev/shm/thaw-policy-cache-');
-  });
-  after(async () => {
-    await rm(dataDir, { recursive: true, force: true });
-    await rm(cacheDir, { recursive: true, force: true });
-  });
+  const dirs = scratchDirs('policy');
 
   test('on one scripted sequence: keep-alive, freeze, unload, pre-warm and scale-in, decision for decision', async () => {
     const arrivals = script();
@@ -57,7 +44,7 @@ describe('the live agent and the simulator take the same decisions', () => {
     // The live platform on a manual clock: real processes, real freezes; time moves only when told.
     const clock = new ManualClock(Date.UTC(2026, 10, 23));
     const platform = await Platform.start(resolveOptions({
-      dataDir, cacheDir, poolSize: 0, snapshots: false, compileCache: false, policy, freezeAfterMs, policySweepMs: 1e9, eventPollIntervalMs: 1e9,
+      ...dirs, poolSize: 0, snapshots: false, compileCache: false, policy, freezeAfterMs, policySweepMs: 1e9, eventPollIntervalMs: 1e9,
     }), clock);
     try {
       // A burst is concurrent in virtual time; its invocations overlap in real time too, as the simulator assumes.
@@ -88,6 +75,6 @@ describe('the live agent and the simulator take the same decisions', () => {
     } finally {
       await platform.destroy();
     }
-    assert.deepEqual(await processesUnder(cacheDir), []);
+    assert.deepEqual(await processesUnder(dirs.cacheDir), []);
   });
 });

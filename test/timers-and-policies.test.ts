@@ -4,13 +4,10 @@
 // rollout and call-chain pre-warms on a live platform; and `thaw replay`.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ManualClock } from '../src/core/clock.ts';
 import { Platform, parseSchedule, resolveOptions } from '../src/gateway/index.ts';
 import { main } from '../src/cli/index.ts';
-import { eventually, fnSource, pkg, startTestThaw, type TestThaw } from './helpers.ts';
+import { eventually, scratchDirs, fnSource, pkg, startTestThaw, type TestThaw } from './helpers.ts';
 
 const MIN = 60_000;
 
@@ -28,20 +25,11 @@ test('schedule expressions: rate and cron (5 fields, or AWS 6 with ? and a year)
 });
 
 describe('schedules fire on time and warm-ups are told so', () => {
-  let dataDir: string;
-  let cacheDir: string;
-  before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'thaw-sched-data-'));
-    cacheDir = await mkdtemp('/dev/shm/thaw-sched-cache-');
-  });
-  after(async () => {
-    await rm(dataDir, { recursive: true, force: true });
-    await rm(cacheDir, { recursive: true, force: true });
-  });
+  const dirs = scratchDirs('sched');
 
   test('a rate schedule invokes (trigger timer); a warm-up schedule warms (trigger warmup, not counted)', async () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 23, 10, 0, 0));
-    const platform = await Platform.start(resolveOptions({ dataDir, cacheDir, poolSize: 0, snapshots: false, freezeAfterMs: -1, eventPollIntervalMs: 1e9 }), clock);
+    const platform = await Platform.start(resolveOptions({ ...dirs, poolSize: 0, snapshots: false, freezeAfterMs: -1, eventPollIntervalMs: 1e9 }), clock);
     try {
       await platform.control.createFunction({
         name: 'job', handler: 'index.handler',
