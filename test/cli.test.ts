@@ -174,7 +174,7 @@ test('SIGTERM drains and stops every instance; no process is left', async () => 
   assert.deepEqual(await processesUnder(cacheDir), []);
 });
 
-test('thaw sim --json prints one object per policy with the headline metrics; a bad policy or trace exits 1 with a fix', async () => {
+test('thaw sim --json prints one object per policy with the headline metrics; a bad policy or trace exits 1 with a fix, a bad option 2', async () => {
   const r = await thaw(['sim', '--synthetic', '30', '--minutes', '180', '--policy', 'fixed:10m', '--policy', 'hybrid:4h', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -188,4 +188,9 @@ test('thaw sim --json prints one object per policy with the headline metrics; a 
   assert.match(bad.stderr, /THAW_E_INVALID_POLICY: policy 'fixed:soon' needs a time to live/);
   const noTrace = await thaw(['sim', '--trace', '/nonexistent']);
   assert.match(noTrace.stderr, /THAW_E_TRACE_INVALID/);
+  const minute = await thaw(['sim', '--synthetic', '10', '--minutes', '60', '--model', 'minute', '--json']);
+  assert.equal(JSON.parse(minute.stdout).model, 'minute');
+  const badModel = await thaw(['sim', '--synthetic', '10', '--model', 'hourly']);
+  assert.equal(badModel.code, 2, "a usage error");
+  assert.match(badModel.stderr, /THAW_E_CLI_USAGE: --model takes invocation or minute, got "hourly"/);
 });

@@ -64,3 +64,17 @@ test('bookkeeping on a hand-made trace: one call a minute, kept warm vs dropped'
   const dropped = simulate(t, { policy: parsePolicy('fixed:0ms'), freezeAfterMs: -1 });
   assert.deepEqual([dropped.coldStarts, dropped.wastedMemoryGBs, dropped.p75FunctionColdStartRate], [10, 0, 1]);
 });
+
+test("the minute model (Shahrad et al.'s): a function is loaded or not, each active minute one arrival", () => {
+  // Four 30 s invocations in every minute: by invocation they overlap and need several instances; by
+  // minute there is one arrival a minute and one instance.
+  const perMinute = new Uint32Array(10).fill(4);
+  const t: Trace = { name: 'busy', minutes: 10, functions: [{ id: 'f', app: 'a', perMinute, durationPercentiles: Array(7).fill(30_000), memoryMb: 1024 }] };
+  const byInvocation = simulate(t, { policy: parsePolicy('fixed:10m'), freezeAfterMs: -1 });
+  assert.equal(byInvocation.model, 'invocation');
+  assert.equal(byInvocation.invocations, 40);
+  assert.ok(byInvocation.instanceStarts > 1, `${byInvocation.instanceStarts} starts`);
+  const byMinute = simulate(t, { policy: parsePolicy('fixed:10m'), freezeAfterMs: -1, model: 'minute' });
+  assert.deepEqual([byMinute.model, byMinute.invocations, byMinute.coldStarts, byMinute.instanceStarts], ['minute', 10, 1, 1]);
+  assert.ok(byMinute.wastedMemoryGBs > 540 && byMinute.wastedMemoryGBs <= 600, 'idle the whole time after the first arrival, runs take none');
+});

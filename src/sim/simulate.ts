@@ -44,11 +44,23 @@ export interface SimOptions {
   readonly onProgress?: (minute: number, minutes: number) => void;
   /** Adds each function's invocations, cold starts and wasted memory to the result. */
   readonly perFunction?: boolean;
+  /**
+   * How a trace minute becomes arrivals. `invocation` (the default, Thaw's model): each of the n
+   * invocations arrives at its own time in the minute, runs its sampled duration, one per instance.
+   * `minute` (Shahrad et al.'s model): a function is loaded or not; a minute with invocations is one
+   * arrival that takes no time, so `invocations` counts active function-minutes and concurrency and
+   * execution time play no part.
+   */
+  readonly model?: SimModel;
 }
+
+export type SimModel = 'invocation' | 'minute';
+export const SIM_MODELS: readonly SimModel[] = ['invocation', 'minute'];
 
 export interface SimResult {
   readonly trace: string;
   readonly policy: string;
+  readonly model: SimModel;
   readonly functions: number;
   readonly invocations: number;
   readonly coldStarts: number;
@@ -272,11 +284,13 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
   };
 
   // Arrivals are generated a minute at a time, just before the minute starts.
+  const byMinute = o.model === 'minute';
   const schedule = (m: number) => {
     for (let f = 0; f < fns.length; f++) {
       const n = fns[f].perMinute[m];
       if (!n) continue;
       const r = rng(((o.seed ?? 1) * 2654435761 + f * 40503 + m * 977) >>> 0);
+      if (byMinute) { q.push(m * 60_000 + r() * 60_000, { kind: 'arrival', fn: f, duration: 0 }); continue; }
       for (let k = 0; k < n; k++) q.push(m * 60_000 + r() * 60_000, { kind: 'arrival', fn: f, duration: sampleDuration(fns[f].durationPercentiles, r()) });
     }
     if (m + 1 < minutes) q.push((m + 1) * 60_000 - 1e-6, { kind: 'minute', minute: m + 1 });
@@ -320,6 +334,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
   return {
     trace: trace.name,
     policy: formatPolicy(o.policy),
+    model: o.model ?? 'invocation',
     ...coldStartSummary(fns.map((_, f) => ({ invocations: invocations[f], coldStarts: colds[f] }))),
     wastedMemoryGBs: Math.round(wastedMbMs / 1024 / 1000),
     instanceStarts, prewarms, evictions, byPath,

@@ -154,7 +154,7 @@ async function runLive(slice: Slice, o: { policy: string; speed: number; freezeA
     const decisions: Record<string, number> = {};
     for (const d of platform.agent.decisions(undefined, 1000)) decisions[d.action] = (decisions[d.action] ?? 0) + 1;
     const result: SimResult = {
-      trace: slice.trace.name, policy: o.policy, ...coldStartSummary(per), wastedMemoryGBs: Math.round(wastedMbMs / 1024 / 1000),
+      trace: slice.trace.name, policy: o.policy, model: 'invocation', ...coldStartSummary(per), wastedMemoryGBs: Math.round(wastedMbMs / 1024 / 1000),
       instanceStarts: records.filter((r) => r.start !== 'warm' && r.start !== 'thawed').length + (decisions.prewarm ?? 0),
       prewarms: decisions.prewarm ?? 0, evictions: decisions.evict ?? 0, byPath,
       startPenaltySeconds: Math.round(records.reduce((s, r) => s + startMs(r), 0) / 10) / 100, decisions,

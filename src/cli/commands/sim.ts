@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ThawError } from '../../core/errors.ts';
 import { DEFAULT_POLICY, formatPolicy, parsePolicy, parseSizeMb } from '../../policies/index.ts';
-import { BENCH_COSTS, paretoSvg, readAzureTrace, simulate, sweep, syntheticTrace, type PathCosts, type SimResult, type Trace } from '../../sim/index.ts';
+import { BENCH_COSTS, SIM_MODELS, paretoSvg, readAzureTrace, simulate, sweep, syntheticTrace, type PathCosts, type SimModel, type SimResult, type Trace } from '../../sim/index.ts';
 import { num, str, table, type Command, type Io } from '../command.ts';
 
 export function loadTrace(values: Record<string, unknown>): Trace {
@@ -31,7 +31,7 @@ function loadCosts(path: string | undefined): PathCosts {
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function resultRows(rs: readonly SimResult[]) {
-  return table(['POLICY', 'INVOCATIONS', 'COLD', 'RATE', 'FN p50', 'FN p75', 'FN p99', 'WASTED GB·s', 'STARTS', 'PREWARMS', 'WALL'], rs.map((r) => [
+  return table(['POLICY', rs[0]?.model === 'minute' ? 'ACTIVE FN-MINUTES' : 'INVOCATIONS', 'COLD', 'RATE', 'FN p50', 'FN p75', 'FN p99', 'WASTED GB·s', 'STARTS', 'PREWARMS', 'WALL'], rs.map((r) => [
     r.policy, String(r.invocations), String(r.coldStarts), pct(r.coldStartRate), pct(r.medianFunctionColdStartRate), pct(r.p75FunctionColdStartRate),
     pct(r.p99FunctionColdStartRate), r.wastedMemoryGBs.toLocaleString('en-US'), String(r.instanceStarts), String(r.prewarms), `${(r.wallMs / 1000).toFixed(1)} s`,
   ]));
@@ -60,13 +60,15 @@ export const simCommand: Command = {
     '  --budget SIZE      node memory budget for loaded instances (e.g. 64g; default none)',
     '  --freeze-after MS  freeze idle instances after MS (default 10000; -1 never)',
     '  --costs FILE       JSON of start costs per ladder path in ms (default: this machine\'s bench)',
+    '  --model M          invocation (default: each invocation arrives, runs and needs an instance of its own)',
+    '                     | minute (Shahrad et al.: a function is loaded or not; each active minute is one arrival)',
     '  --json             one JSON object per policy (invocations, coldStarts, coldStartRate, p75FunctionColdStartRate, wastedMemoryGBs, ...)',
     '  --sweep            run every policy over its parameter range; table, plus --chart FILE.svg',
     '',
   ].join('\n'),
   options: {
     trace: { type: 'string' }, functions: { type: 'string' }, synthetic: { type: 'string' }, policy: { type: 'string', multiple: true },
-    minutes: { type: 'string' }, budget: { type: 'string' }, 'freeze-after': { type: 'string' }, costs: { type: 'string' },
+    minutes: { type: 'string' }, model: { type: 'string' }, budget: { type: 'string' }, 'freeze-after': { type: 'string' }, costs: { type: 'string' },
     json: { type: 'boolean' }, sweep: { type: 'boolean' }, chart: { type: 'string' },
   },
   async run(args) {
@@ -77,8 +79,10 @@ export const simCommand: Command = {
     const budgetMb = budgetText === undefined ? Infinity : parseSizeMb(budgetText);
     if (budgetMb === null) throw new ThawError('THAW_E_CLI_USAGE', `--budget takes a size such as 64g, got ${JSON.stringify(budgetText)}`);
     const freezeText = str(args, 'freeze-after');
+    const model = (str(args, 'model') ?? 'invocation') as SimModel;
+    if (!SIM_MODELS.includes(model)) throw new ThawError('THAW_E_CLI_USAGE', `--model takes ${SIM_MODELS.join(' or ')}, got ${JSON.stringify(model)}`);
     const base = {
-      budgetMb, costs: loadCosts(str(args, 'costs')), minutes: num(args, 'minutes'),
+      model, budgetMb, costs: loadCosts(str(args, 'costs')), minutes: num(args, 'minutes'),
       freezeAfterMs: freezeText === undefined ? 10_000 : Number(freezeText),
     };
     if (!Number.isFinite(base.freezeAfterMs)) throw new ThawError('THAW_E_CLI_USAGE', '--freeze-after takes milliseconds (or -1)');
@@ -88,7 +92,7 @@ export const simCommand: Command = {
       else io.out(resultRows(points.map((p) => p.result)));
       const chart = str(args, 'chart');
       if (chart) {
-        writeFileSync(chart, paretoSvg(points, `Policies on trace ${trace.name}: ${trace.functions.length} functions, ${Math.round(trace.minutes / 60)} h`));
+        writeFileSync(chart, paretoSvg(points, `Policies on trace ${trace.name}: ${trace.functions.length} functions, ${Math.round(trace.minutes / 60)} h${model === 'minute' ? ', minute model (Shahrad et al.)' : ''}`));
         io.err(`wrote ${chart}\n`);
       }
       return 0;
