@@ -136,6 +136,27 @@ describe('schedules and policies through the API and the CLI', () => {
     assert.ok(recs.some((r) => r.trigger === 'prewarm'), 'the pre-warmed instance was started and recorded as a prewarm');
   });
 
+  test('a buffer: with thaw,buffer=1 a spare instance is started beside the running ones, so a second caller finds it warm', async () => {
+    const { platform } = t.thaw;
+    await platform.control.createFunction({ name: 'buf', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('await new Promise((r) => setTimeout(r, 400)); return 1;') }) });
+    const set = await call('PUT', '/thaw/v1/functions/buf/policy', { policy: 'thaw,utilization=0.8,buffer=1' });
+    assert.equal(set.status, 200);
+    assert.equal(((await set.json()) as any).policy, 'thaw,buffer=1,utilization=0.8', 'printed back in its canonical order');
+    const bad = await call('PUT', '/thaw/v1/functions/buf/policy', { policy: 'thaw,buffer=lots' });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as any).message, /needs a buffer of 0\.\.100 spare instances, not 'lots'/);
+    const live = () => platform.agent.instances().filter((i) => i.functionName === 'buf' && i.state !== 'gone' && i.state !== 'stopping');
+    const first = platform.invoke('buf', null, '{}', { trigger: 'api' });
+    // While the first runs, its spare starts; a second caller then takes the spare, and a new spare is started.
+    await eventually(async () => live().some((i) => i.state === 'idle'), 'a spare instance idle beside the running one');
+    const second = await platform.invoke('buf', null, '{}', { trigger: 'api' });
+    assert.equal(second.record.start, 'warm', 'the second caller found the spare');
+    await first;
+    await eventually(async () => live().length >= 3 && live().every((i) => i.state === 'idle'), 'the buffer topped up again', 10_000);
+    const d = platform.agent.decisions('buf').filter((x) => x.action === 'prewarm');
+    assert.ok(d.length >= 2 && d.every((x) => /^buffer: 0 spare of 1/.test(x.reason)), JSON.stringify(d));
+  });
+
   test('add, list and remove schedules; bad expressions are refused with a fix', async () => {
     let r = await cli('schedule', 'fn', 'rate(10 minutes)', '--warmup');
     assert.equal(r.code, 0, r.err);

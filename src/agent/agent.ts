@@ -334,7 +334,7 @@ export class Agent implements AsyncDisposable {
     if (d.action === 'prewarm') {
       const target = this.#latest.get(d.fn);
       if (!target || this.#closing) outcome = 'skipped';
-      else for (let k = 0; k < d.count; k++) this.#prewarm(target.version, target.qualifier, d.reason);
+      else for (let k = 0; k < d.count; k++) this.#prewarm(target.version, target.qualifier, d.reason, d.spare ?? false);
     } else {
       const instance = this.#byId.get(d.instanceId);
       if (!instance) outcome = 'skipped';
@@ -385,7 +385,8 @@ export class Agent implements AsyncDisposable {
   }
 
   /** Starts an instance ahead of demand; it waits idle, marked pre-warmed, for the policy to keep or stop. */
-  #prewarm(v: FunctionVersion, qualifier: string, reason: string): void {
+  /** Starts an instance ahead of traffic; a spare (the buffer's) counts as having run, for the windows. */
+  #prewarm(v: FunctionVersion, qualifier: string, reason: string, spare = false): void {
     const req: InvokeRequest = {
       invocationId: newInvocationId(), version: v, qualifier, payload: 'null', trigger: 'prewarm', callerInvocationId: null,
       clientContext: null, concurrencyLimit: null, receivedMono: this.#o.clock.monotonic(), receivedAt: this.#o.clock.now(),
@@ -397,7 +398,7 @@ export class Agent implements AsyncDisposable {
       try {
         const started = await this.#start(req, phases, path);
         if ('failure' in started) return;
-        started.instance.prewarmed = true;
+        started.instance.prewarmed = !spare;
         this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
         this.#plan(v.functionName);
       } catch (err) {

@@ -168,10 +168,54 @@ test('thaw scales in surplus idle instances in stages, never the last one', () =
   assert.match(d[0].reason, /^scale-in: 4 instances/);
 });
 
+test('a buffer keeps spare instances beside the running ones while the function is active', () => {
+  const { engine, instances, add } = rig('thaw,buffer=2');
+  const arrive = (at: number) => engine.arrival('f', at, { memoryMb: 128, coldCostMs: 100 });
+  // Nothing yet: this invocation starts its own instance, and two spares are started beside it.
+  const first = arrive(0);
+  assert.deepEqual(first.map((d) => [d.action, 'count' in d && d.count]), [['prewarm', 2]]);
+  assert.match(first[0].reason, /^buffer: 0 spare of 2/);
+  assert.equal('spare' in first[0] && first[0].spare, true, 'spares for the current activity, not a predicted arrival');
+  add('run', 'f', { state: 'busy' });
+  add('s1', 'f', { state: 'starting' });
+  add('s2', 'f', { state: 'starting' });
+  assert.deepEqual(arrive(10), [], 'starting spares count: the second arrival takes none of them yet');
+  instances[1] = { ...instances[1], state: 'idle' };
+  instances[2] = { ...instances[2], state: 'idle' };
+  add('run2', 'f', { state: 'busy' });
+  const third = arrive(20);
+  assert.deepEqual(third.map((d) => 'count' in d && d.count), [1], 'takes one of two idle spares: one more is started');
+  // Scale-in counts the buffer among the instances wanted while the function is active.
+  const scaledIn = (spec: string) => {
+    const r = rig(spec);
+    for (let k = 0; k < 5; k++) r.add(`i${k}`, 'f', { idleSince: 1000 + k });
+    r.run('f', 0, 1000);
+    return r.engine.plan('f', 30_000).decisions.filter((d) => d.action === 'stop').length;
+  };
+  assert.equal(scaledIn('thaw,cooldown=0ms'), 2, '5 instances, 1 wanted: half the surplus of 4');
+  assert.equal(scaledIn('thaw,cooldown=0ms,buffer=2'), 1, '5 instances, 1 + 2 spare wanted: half the surplus of 2');
+  assert.deepEqual(rig('thaw').engine.arrival('f', 0, { memoryMb: 128, coldCostMs: 100 }), [], 'no buffer by default');
+});
+
+test('a periodic function with a buffer: its spare is unloaded with it between calls, and the pre-warm still comes', () => {
+  const { engine, instances, add, run } = rig('thaw,buffer=1');
+  for (let k = 0; k < 10; k++) run('f', k * 10 * MIN);
+  const last = 90 * MIN;
+  add('a', 'f', { idleSince: last });
+  add('spare', 'f', { idleSince: last - 30_000 });
+  const p = engine.plan('f', last);
+  assert.deepEqual(p.decisions.map((d) => [d.action, 'instanceId' in d && d.instanceId]), [['stop', 'a'], ['stop', 'spare']]);
+  instances.length = 0;
+  assert.deepEqual(engine.plan('f', last + 9 * MIN).decisions.map((d) => d.action), ['prewarm']);
+});
+
 test('policy specs parse, print back, and refuse nonsense with a stable code', () => {
-  for (const t of ['fixed:10m', 'hybrid:4h', 'gdsf', 'gdsf:16g', 'thaw', 'thaw:2h', 'thaw:4h:8g', 'fixed:90s']) assert.equal(formatPolicy(parsePolicy(t)), t);
+  for (const t of ['fixed:10m', 'hybrid:4h', 'gdsf', 'gdsf:16g', 'thaw', 'thaw:2h', 'thaw:4h:8g', 'fixed:90s', 'thaw,buffer=1', 'thaw:2h,buffer=3,utilization=0.5,cooldown=2m']) assert.equal(formatPolicy(parsePolicy(t)), t);
   assert.deepEqual(parsePolicy('fixed:1.5h'), { kind: 'fixed', ttlMs: 5_400_000 } satisfies PolicySpec);
-  for (const bad of ['', 'fixed', 'fixed:10', 'fixed:-1m', 'hybrid:1m', 'hybrid:2d', 'gdsf:1m', 'lru:10m', 'thaw:4h:8g:x', 'x'.repeat(100)]) {
+  assert.deepEqual(parsePolicy('thaw,cooldown=30s,buffer=1'), { kind: 'thaw', rangeMs: 4 * 3600_000, budgetMb: null, scaling: { scaleInCooldownMs: 30_000, buffer: 1 } } satisfies PolicySpec);
+  for (const bad of ['', 'fixed', 'fixed:10', 'fixed:-1m', 'hybrid:1m', 'hybrid:2d', 'gdsf:1m', 'lru:10m', 'thaw:4h:8g:x', 'x'.repeat(101),
+    'fixed:10m,buffer=1', 'thaw,buffer', 'thaw,buffer=-1', 'thaw,buffer=1.5', 'thaw,buffer=1,buffer=2', 'thaw,utilization=0', 'thaw,utilization=2',
+    'thaw,cooldown=2d', 'thaw,spare=1', 'thaw,']) {
     assert.throws(() => parsePolicy(bad), (e: unknown) => e instanceof ThawError && e.code === 'THAW_E_INVALID_POLICY', bad);
   }
 });

@@ -25,7 +25,14 @@ export interface PolicyInstance {
 
 export type PolicyDecision =
   | { readonly at: number; readonly fn: string; readonly action: 'freeze' | 'stop' | 'evict'; readonly instanceId: string; readonly reason: string }
-  | { readonly at: number; readonly fn: string; readonly action: 'prewarm'; readonly count: number; readonly reason: string };
+  | {
+    readonly at: number; readonly fn: string; readonly action: 'prewarm'; readonly count: number; readonly reason: string;
+    /**
+     * Spares for the function's current activity (the buffer), not for an arrival predicted later: they
+     * are treated as instances that have run, so they go when the windows unload the function's others.
+     */
+    readonly spare?: true;
+  };
 
 export interface PolicyPlan {
   readonly decisions: PolicyDecision[];
@@ -109,6 +116,9 @@ export class PolicyEngine {
     return s;
   }
 
+  /** The autoscaler's parameters for a policy: the node's, with a thaw spec's own buffer, utilization and cooldown. */
+  #scaling(p: PolicySpec): AutoscaleParams { return p.kind === 'thaw' && p.scaling ? { ...this.autoscale, ...p.scaling } : this.autoscale; }
+
   #range(p: PolicySpec) { return p.kind === 'hybrid' || p.kind === 'thaw' ? p.rangeMs : PAPER_PARAMS.rangeMs; }
 
   /** An invocation of fn arrived (before the ladder): learns its idle time, concurrency and frequency. */
@@ -123,9 +133,17 @@ export class PolicyEngine {
     s.conc.change(now, +1, this.autoscale.stableWindowMs);
     this.#gdsf.touch(fn, info.coldCostMs, info.memoryMb);
     this.calls.run(fn);
-    if (this.policyOf(fn).kind !== 'thaw') return [];
-    // Call chains: warm what this function usually calls, unless it has an instance to spare.
+    const policy = this.policyOf(fn);
+    if (policy.kind !== 'thaw') return [];
     const out: PolicyDecision[] = [];
+    // The buffer: spare instances beside those running, topped up as an arrival takes one.
+    const { buffer } = this.#scaling(policy);
+    if (buffer > 0) {
+      const own = this.#o.instances(fn).filter((i) => i.state !== 'busy');
+      const spare = own.length - (own.some((i) => i.state === 'idle' || i.state === 'frozen') ? 1 : 0);
+      if (spare < buffer) out.push({ at: now, fn, action: 'prewarm', count: buffer - spare, spare: true, reason: `buffer: ${spare} spare of ${buffer} once this invocation runs` });
+    }
+    // Call chains: warm what this function usually calls, unless it has an instance to spare.
     for (const p of this.calls.predict(fn)) {
       if (p.callee === fn) continue;
       const spare = this.#o.instances(p.callee).filter((i) => i.state !== 'busy').length;
@@ -198,17 +216,25 @@ export class PolicyEngine {
     }
     const live = instances.filter((i) => !i.reserved && !stopped.has(i.instanceId));
     if (policy.kind === 'thaw') {
-      // Staged scale-in of instances the concurrency no longer needs; the last one is keep-alive's to stop.
-      const scale = desiredInstances(s.conc, now, live.length, this.autoscale);
-      const n = scaleIn(s.conc, now, live.length, Math.max(1, scale.desired), this.autoscale);
+      // Staged scale-in of instances the concurrency (and the buffer) no longer needs; the last one is keep-alive's to stop.
+      const params = this.#scaling(policy);
+      const scale = desiredInstances(s.conc, now, live.length, params);
+      const n = scaleIn(s.conc, now, live.length, Math.max(1, scale.desired), params);
       const idle = live.filter((i) => i.state === 'idle' || i.state === 'frozen').sort((a, b) => a.idleSince - b.idleSince || cmp(a.instanceId, b.instanceId));
       for (const i of idle.slice(0, Math.min(n, Math.max(0, live.length - 1)))) {
         decisions.push({ at: now, fn, action: 'stop', instanceId: i.instanceId, reason: `scale-in: ${live.length} instances, ${scale.reason}` });
         stopped.add(i.instanceId);
       }
-      if (s.conc.belowSince !== null) nextAt = Math.min(nextAt, Math.max(s.conc.belowSince, s.conc.lastScaleInAt) + this.autoscale.scaleInCooldownMs);
+      if (s.conc.belowSince !== null) nextAt = Math.min(nextAt, Math.max(s.conc.belowSince, s.conc.lastScaleInAt) + params.scaleInCooldownMs);
+      // The buffer is wanted only while the function is active: look again when the stable window has gone quiet.
+      const quietAt = s.lastEnd === null ? Infinity : s.lastEnd + params.stableWindowMs;
+      if (params.buffer > 0 && s.inFlight === 0 && live.length - stopped.size > 1 && quietAt > now) nextAt = Math.min(nextAt, quietAt);
+      const kept = live.filter((i) => !stopped.has(i.instanceId));
+      const spare = kept.filter((i) => i.state !== 'busy').length;
       if (scale.mode === 'panic' && scale.desired > live.length) {
         decisions.push({ at: now, fn, action: 'prewarm', count: scale.desired - live.length, reason: `scale-out: ${scale.reason}` });
+      } else if (params.buffer > 0 && s.inFlight > 0 && spare < params.buffer) {
+        decisions.push({ at: now, fn, action: 'prewarm', count: params.buffer - spare, spare: true, reason: `buffer: ${spare} spare of ${params.buffer} while ${s.inFlight} run` });
       }
     }
     // The histogram's pre-warm: one instance back when the pre-warm window after the last run ends.
@@ -250,7 +276,7 @@ export class PolicyEngine {
     if (!s) return { policy: formatPolicy(policy), explicit: false, invocations: 0, windows: this.windows(fn), histogram: null, predictedNextArrivalInMs: null, concurrency: null, callees: [], gdsfPriority: null };
     const w = this.windows(fn);
     const h = this.#histogram(s);
-    const scale: ScaleView = desiredInstances(s.conc, now, this.#o.instances(fn).length, this.autoscale);
+    const scale: ScaleView = desiredInstances(s.conc, now, this.#o.instances(fn).length, this.#scaling(policy));
     const head = h.percentileBin(5);
     const predicted = s.inFlight > 0 || s.lastEnd === null || head === null ? null : Math.max(0, s.lastEnd + head * 60_000 - now);
     return {

@@ -78,3 +78,12 @@ test("the minute model (Shahrad et al.'s): a function is loaded or not, each act
   assert.deepEqual([byMinute.model, byMinute.invocations, byMinute.coldStarts, byMinute.instanceStarts], ['minute', 10, 1, 1]);
   assert.ok(byMinute.wastedMemoryGBs > 540 && byMinute.wastedMemoryGBs <= 600, 'idle the whole time after the first arrival, runs take none');
 });
+
+test('a buffer costs a periodic function little: its spare goes once the activity is over, and the pre-warm still comes', () => {
+  const perMinute = new Uint32Array(180).map((_, m) => (m % 10 === 0 ? 1 : 0));
+  const t: Trace = { name: 'periodic', minutes: 180, functions: [{ id: 'f', app: 'a', perMinute, durationPercentiles: Array(7).fill(200), memoryMb: 1024 }] };
+  const plain = simulate(t, { policy: parsePolicy('thaw') });
+  const buffered = simulate(t, { policy: parsePolicy('thaw,buffer=1') });
+  assert.equal(buffered.coldStarts, plain.coldStarts, 'only the first call is cold either way');
+  assert.ok(buffered.wastedMemoryGBs < plain.wastedMemoryGBs * 1.2, `${buffered.wastedMemoryGBs} vs ${plain.wastedMemoryGBs} GB·s`);
+});

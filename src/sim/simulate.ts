@@ -235,7 +235,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
     if (d.action === 'prewarm') {
       for (let k = 0; k < d.count; k++) {
         const path = pathFor(f);
-        const i = launch(f, now, path, true);
+        const i = launch(f, now, path, !d.spare);
         prewarms++;
         q.push(now + costs[path], { kind: 'ready', instance: i });
       }

@@ -20,6 +20,8 @@ export const policyCommand: Command = {
   summary: 'show (or set) a function\'s keep-alive/prewarm policy and its decisions',
   help: [
     '  SPEC       fixed:<ttl> (fixed:10m), hybrid:<range> (hybrid:4h), gdsf[:<budget>], thaw[:<range>[:<budget>]]',
+    '             thaw takes autoscaler options: ,buffer=<spare instances> ,utilization=<0.1..1> ,cooldown=<scale-in cooldown>',
+    '             e.g. thaw,buffer=1  or  thaw:2h,buffer=2,cooldown=5m',
     '  --default  drop the function\'s own policy: it follows the node default (thaw up --policy)',
     '  --json     print the state as JSON',
     '',
