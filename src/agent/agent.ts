@@ -7,7 +7,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { publishInvocationEnd, publishInvocationStart, publishLog, publishPolicyDecision } from '../core/events.ts';
 import { newInstanceId, newInvocationId } from '../core/ids.ts';
-import type { FunctionVersion, InvocationOutcome, InvocationRecord, InvocationTrigger, PhaseName, PhaseSpan, StartKind } from '../core/types.ts';
+import { USER_TRIGGERS, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type PhaseName, type PhaseSpan, type StartKind } from '../core/types.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
 import { decideLadder, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec } from '../policies/index.ts';
@@ -273,7 +273,7 @@ export class Agent implements AsyncDisposable {
     publishInvocationStart({ invocationId: req.invocationId, functionName: fn, qualifier: req.qualifier, trigger: req.trigger, at: req.receivedAt });
     this.#logs.set(req.invocationId, []);
     // Warm-ups keep instances warm; they are not traffic, so the policies do not learn from them.
-    const counted = req.trigger !== 'warmup';
+    const counted = USER_TRIGGERS.includes(req.trigger);
     if (counted) {
       this.#latest.set(fn, { version: req.version, qualifier: req.qualifier });
       this.#running.set(req.invocationId, fn);
@@ -384,8 +384,10 @@ export class Agent implements AsyncDisposable {
     return all.slice(-limit);
   }
 
-  /** Starts an instance ahead of demand; it waits idle, marked pre-warmed, for the policy to keep or stop. */
-  /** Starts an instance ahead of traffic; a spare (the buffer's) counts as having run, for the windows. */
+  /**
+   * Starts an instance ahead of demand; it waits idle, marked pre-warmed, for the policy to keep or stop.
+   * A spare (the buffer's) is not marked: it counts as having run, for the windows.
+   */
   #prewarm(v: FunctionVersion, qualifier: string, reason: string, spare = false): void {
     const req: InvokeRequest = {
       invocationId: newInvocationId(), version: v, qualifier, payload: 'null', trigger: 'prewarm', callerInvocationId: null,

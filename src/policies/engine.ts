@@ -53,7 +53,6 @@ export interface EngineOptions {
   allInstances(): Iterable<PolicyInstance>;
 }
 
-/** Thaw's own tuning of the histogram: no trust in one or two idle times, and a bounded fallback. */
 /**
  * Thaw's tuning of the histogram (measured with `thaw sim` on the Azure samples, docs/policies.md): the
  * histogram is trusted only after 3 idle times, and a function that is busy often (no pre-warm gap) keeps
@@ -72,13 +71,10 @@ class FunctionState {
   histRangeMs: number;
   inFlight = 0;
   lastEnd: number | null = null;
-  lastArrival: number | null = null;
   /** The lastEnd for which the pre-warm was already issued. */
   prewarmedFor: number | null = null;
   invocations = 0;
   conc = new ConcurrencyWindow();
-  memoryMb = 128;
-  coldCostMs = 100;
 
   constructor(rangeMs: number) {
     this.histRangeMs = rangeMs;
@@ -124,12 +120,9 @@ export class PolicyEngine {
   /** An invocation of fn arrived (before the ladder): learns its idle time, concurrency and frequency. */
   arrival(fn: string, now: number, info: ArrivalInfo): PolicyDecision[] {
     const s = this.#fn(fn);
-    s.memoryMb = info.memoryMb;
-    s.coldCostMs = info.coldCostMs;
     if (s.inFlight === 0 && s.lastEnd !== null) this.#histogram(s).add(now - s.lastEnd);
     s.inFlight++;
     s.invocations++;
-    s.lastArrival = now;
     s.conc.change(now, +1, this.autoscale.stableWindowMs);
     this.#gdsf.touch(fn, info.coldCostMs, info.memoryMb);
     this.calls.run(fn);

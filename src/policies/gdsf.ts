@@ -1,8 +1,8 @@
 // Greedy-Dual-Size-Frequency keep-alive (Fuerst & Sharma, FaasCache, ASPLOS'21): instances stay loaded
 // until memory runs short; then the idle instance of lowest priority goes first, where
 //   priority = clock + frequency × cost / size
-// frequency: invocations of the function while it has instances loaded; cost: its cold-start (init) time;
-// size: its memory. The clock rises to the priority of each evicted instance, so functions that have not
+// frequency: invocations of the function seen (FaasCache counts only while it has instances loaded and
+// starts again after; here the count is never reset); cost: its cold-start (init) time; size: its memory. The clock rises to the priority of each evicted instance, so functions that have not
 // been used for a while age out. Pure.
 
 export interface GdsfCandidate {
@@ -26,10 +26,6 @@ export class GreedyDual {
   }
 
   priority(fn: string): number { return this.#priority.get(fn) ?? this.clock; }
-  frequency(fn: string): number { return this.#freq.get(fn) ?? 0; }
-
-  /** The function has no instance loaded any more: its frequency starts again. */
-  forget(fn: string): void { this.#freq.delete(fn); this.#priority.delete(fn); }
 
   /**
    * Which idle instances to evict so that `neededMb` more fits in `budgetMb` when `usedMb` is in use:

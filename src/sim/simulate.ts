@@ -142,6 +142,17 @@ type Ev =
   | { kind: 'refill' }
   | { kind: 'minute'; minute: number };
 
+/**
+ * The arrival model inside one trace minute: n invocations at independent uniform times in the minute,
+ * each running for a duration drawn from the function's percentiles; `r` is the minute's seeded source.
+ */
+export function minuteArrivals(n: number, minute: number, durationPercentiles: readonly number[], r: () => number, each: (at: number, durationMs: number) => void): void {
+  for (let k = 0; k < n; k++) {
+    const at = minute * 60_000 + r() * 60_000;
+    each(at, sampleDuration(durationPercentiles, r()));
+  }
+}
+
 /** A duration drawn from the percentile points by inverse transform, linear between them. */
 export function sampleDuration(pcts: readonly number[], u: number): number {
   const q = u * 100;
@@ -291,7 +302,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
       if (!n) continue;
       const r = rng(((o.seed ?? 1) * 2654435761 + f * 40503 + m * 977) >>> 0);
       if (byMinute) { q.push(m * 60_000 + r() * 60_000, { kind: 'arrival', fn: f, duration: 0 }); continue; }
-      for (let k = 0; k < n; k++) q.push(m * 60_000 + r() * 60_000, { kind: 'arrival', fn: f, duration: sampleDuration(fns[f].durationPercentiles, r()) });
+      minuteArrivals(n, m, fns[f].durationPercentiles, r, (at, duration) => q.push(at, { kind: 'arrival', fn: f, duration }));
     }
     if (m + 1 < minutes) q.push((m + 1) * 60_000 - 1e-6, { kind: 'minute', minute: m + 1 });
   };

@@ -13,7 +13,7 @@ import { START_KINDS, type InvocationRecord, type StartKind } from '../../core/t
 import { zipEntries } from '../../codestore/index.ts';
 import { Platform, resolveOptions } from '../../gateway/index.ts';
 import { DEFAULT_POLICY, formatPolicy, parsePolicy } from '../../policies/index.ts';
-import { BENCH_COSTS, coldStartSummary, rng, sampleDuration, simulate, type PathCosts, type SimResult, type Trace } from '../../sim/index.ts';
+import { BENCH_COSTS, coldStartSummary, minuteArrivals, rng, simulate, type PathCosts, type SimResult, type Trace } from '../../sim/index.ts';
 import { num, str, type Command } from '../command.ts';
 import { loadTrace, resultRows } from './sim.ts';
 
@@ -38,7 +38,7 @@ export function sliceTrace(trace: Trace, o: { from: number; minutes: number; cou
   functions.forEach((f, i) => {
     for (let m = 0; m < o.minutes; m++) {
       const r = rng((o.seed * 7919 + i * 104729 + m * 31) >>> 0);
-      for (let k = 0; k < f.perMinute[m]; k++) arrivals.push({ fn: f.id, at: m * 60_000 + r() * 60_000, durationMs: sampleDuration(f.durationPercentiles, r()) });
+      minuteArrivals(f.perMinute[m], m, f.durationPercentiles, r, (at, durationMs) => arrivals.push({ fn: f.id, at, durationMs }));
     }
   });
   arrivals.sort((a, b) => a.at - b.at);
