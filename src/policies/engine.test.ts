@@ -197,6 +197,18 @@ test('a buffer keeps spare instances beside the running ones while the function 
   assert.deepEqual(rig('thaw').engine.arrival('f', 0, { memoryMb: 128, coldCostMs: 100 }), [], 'no buffer by default');
 });
 
+test('with a buffer, a plan that leaves more than one instance looks again once the stable window is quiet', () => {
+  const { engine, add, run } = rig('thaw,buffer=1');
+  const T = 10 * 60 * MIN;
+  run('f', T, 1000);
+  add('old', 'f', { idleSince: 0 });
+  add('a', 'f', { idleSince: T + 1000 });
+  add('b', 'f', { idleSince: T + 1000 });
+  const p = engine.plan('f', T + 2000);
+  assert.deepEqual(p.decisions.map((d) => [d.action, 'instanceId' in d && d.instanceId]), [['stop', 'old']], 'past the 4 h fallback window');
+  assert.equal(p.nextAt, T + 1000 + engine.autoscale.stableWindowMs, 'two are left: the spare goes once the function is quiet');
+});
+
 test('a periodic function with a buffer: its spare is unloaded with it between calls, and the pre-warm still comes', () => {
   const { engine, instances, add, run } = rig('thaw,buffer=1');
   for (let k = 0; k < 10; k++) run('f', k * 10 * MIN);

@@ -219,10 +219,10 @@ export class PolicyEngine {
         stopped.add(i.instanceId);
       }
       if (s.conc.belowSince !== null) nextAt = Math.min(nextAt, Math.max(s.conc.belowSince, s.conc.lastScaleInAt) + params.scaleInCooldownMs);
+      const kept = live.filter((i) => !stopped.has(i.instanceId));
       // The buffer is wanted only while the function is active: look again when the stable window has gone quiet.
       const quietAt = s.lastEnd === null ? Infinity : s.lastEnd + params.stableWindowMs;
-      if (params.buffer > 0 && s.inFlight === 0 && live.length - stopped.size > 1 && quietAt > now) nextAt = Math.min(nextAt, quietAt);
-      const kept = live.filter((i) => !stopped.has(i.instanceId));
+      if (params.buffer > 0 && s.inFlight === 0 && kept.length > 1 && quietAt > now) nextAt = Math.min(nextAt, quietAt);
       const spare = kept.filter((i) => i.state !== 'busy').length;
       if (scale.mode === 'panic' && scale.desired > live.length) {
         decisions.push({ at: now, fn, action: 'prewarm', count: scale.desired - live.length, reason: `scale-out: ${scale.reason}` });
