@@ -14,7 +14,8 @@ import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
 import { PATHS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
 import { existsSync } from 'node:fs';
-import { parsePolicy } from '../src/policies/index.ts';
+import { KPA_DEFAULTS, parsePolicy } from '../src/policies/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BENCH_COSTS, readAzureTrace, simulate, syntheticTrace, type PathCosts, type SimResult } from '../src/sim/index.ts';
 
 const { values: args } = parseArgs({
@@ -146,6 +147,12 @@ async function main() {
     if (first.status !== 200) throw new Error(`invoke failed: ${first.body}`);
     const warm = await latencyAndThroughput('Thaw warm invoke (Lambda API)', () => request(invokeUrl));
     const trigger = await latencyAndThroughput('Thaw warm invoke (HTTP trigger)', () => request(`${url}/hello/`, 'GET', ''));
+
+    // The throughput runs leave a burst in the autoscaler's panic window: until it has passed, each
+    // completion pre-warms instances for the burst, which would start (and be killed) beside the measured
+    // cold starts. Let it pass first.
+    progress('letting the autoscaler\'s panic window pass');
+    await sleep(KPA_DEFAULTS.panicWindowMs + 1000);
 
     // Cold starts: each run changes $LATEST's configuration, so no instance can be reused. "Full" also
     // evicts the package from the node's code cache first, so the code is fetched and unpacked again.
