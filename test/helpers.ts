@@ -1,12 +1,13 @@
 // Fixtures for end-to-end tests: a real Thaw server on a free port with its own data and cache dirs,
 // packages built in memory, and a leak check that no instance process outlives its server.
 import { before, after } from 'node:test';
-import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { startThaw, type RunningThaw, type UserOptions } from '../src/gateway/index.ts';
 import { zipEntries } from '../src/codestore/index.ts';
+import { scopeTagFor } from '../src/sandbox/index.ts';
 
 export interface TestThaw {
   thaw: RunningThaw;
@@ -67,13 +68,18 @@ export function scratchDirs(name: string): { dataDir: string; cacheDir: string }
   return dirs;
 }
 
-/** Pids of live processes whose working directory is inside dir: every instance starts in its scratch dir. */
+/**
+ * Pids of live processes that belong to the server of this cache dir: whose working directory is inside it
+ * (every unconfined instance starts in its scratch dir) or that sit in one of its sandboxes' cgroups.
+ */
 export async function processesUnder(dir: string): Promise<number[]> {
   const pids: number[] = [];
+  const scope = `/thaw-${scopeTagFor(dir)}/`;
   for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
-      if ((await readlink(`/proc/${name}/cwd`)).startsWith(dir)) pids.push(Number(name));
+      if ((await readlink(`/proc/${name}/cwd`)).startsWith(dir)) { pids.push(Number(name)); continue; }
+      if ((await readFile(`/proc/${name}/cgroup`, 'utf8')).includes(scope)) pids.push(Number(name));
     } catch { /* gone meanwhile, or not ours to read */ }
   }
   return pids;

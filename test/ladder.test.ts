@@ -5,7 +5,26 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateFunctionCommand } from '@aws-sdk/client-lambda';
+import { detectCgroups } from '../src/sandbox/index.ts';
 import { eventually, fnSource, getJson, invokeHttp, pkg, startTestThaw, type TestThaw } from './helpers.ts';
+
+/** A value unique to the process that loaded the module: pids say nothing inside a PID namespace. */
+const TOKEN = 'const token = `${Date.now()}-${Math.random()}`;';
+const confined = (t: TestThaw) => t.thaw.platform.driver.name === 'namespaces';
+
+/** Whether the cgroup freezer holds this process (v2 cgroup.events or v1 freezer.state). */
+function cgroupFrozen(pid: number): boolean {
+  const { v2, v1 } = detectCgroups();
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const [, controllers, path] = line.split(':');
+    if (path === undefined) continue;
+    try {
+      if (controllers === '' && v2 && /^frozen 1$/m.test(readFileSync(join(v2, path, 'cgroup.events'), 'utf8'))) return true;
+      if (controllers.split(',').includes('freezer') && v1.freezer && readFileSync(join(v1.freezer, path, 'freezer.state'), 'utf8').trim() === 'FROZEN') return true;
+    } catch { /* not in a group of that hierarchy */ }
+  }
+  return false;
+}
 
 const create = (t: TestThaw, name: string, files: Record<string, string>, extra: Record<string, unknown> = {}) =>
   t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg(files) }, ...extra }));
@@ -21,14 +40,14 @@ describe('pooled runtimes', () => {
   after(async () => { await t.stop(); });
 
   test('a new instance takes a started runtime from the pool: no sandbox or runtime boot on the critical path', async () => {
-    await create(t, 'p1', { 'index.mjs': fnSource('return { pid: process.pid, env: process.env.MINE, cwd: process.cwd() };') }, { Environment: { Variables: { MINE: 'mine' } } });
+    await create(t, 'p1', { 'index.mjs': fnSource('return { token, env: process.env.MINE, cwd: process.cwd() };', TOKEN) }, { Environment: { Variables: { MINE: 'mine' } } });
     const shape = await poolReady(t);
     assert.equal(shape.target, 2);
     const r = await invokeHttp(t.url, 'p1');
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers.get('x-thaw-start'), 'pooled');
     assert.equal(r.json.env, 'mine', 'the function environment is applied when the runtime is specialized');
-    assert.match(r.json.cwd, /\/code\/[0-9a-f]{64}$/);
+    assert.match(r.json.cwd, confined(t) ? /^\/var\/task$/ : /\/code\/[0-9a-f]{64}$/);
     const rec = await getJson(`${t.url}/thaw/v1/invocations/${r.headers.get('x-thaw-invocation-id')}`);
     assert.equal(rec.start, 'pooled');
     const phase = (n: string) => rec.phases.find((p: { name: string }) => p.name === n);
@@ -36,12 +55,12 @@ describe('pooled runtimes', () => {
     assert.ok(phase('init').durationMs > 0);
     const again = await invokeHttp(t.url, 'p1');
     assert.equal(again.headers.get('x-thaw-start'), 'warm');
-    assert.equal(again.json.pid, r.json.pid);
+    assert.equal(again.json.token, r.json.token);
   });
 
   test('a specialized runtime never returns to the pool; the pool refills in the background', async () => {
-    await create(t, 'p2', { 'index.mjs': fnSource('return process.pid;') });
-    await create(t, 'p3', { 'index.mjs': fnSource('return process.pid;') });
+    await create(t, 'p2', { 'index.mjs': fnSource('return token;', TOKEN) });
+    await create(t, 'p3', { 'index.mjs': fnSource('return token;', TOKEN) });
     await poolReady(t);
     const a = await invokeHttp(t.url, 'p2');
     await poolReady(t);
@@ -81,31 +100,33 @@ describe('frozen instances', () => {
 
   const stateOf = async (id: string) => (await getJson(`${t.url}/thaw/v1/instances`)).instances.find((i: { id: string }) => i.id === id);
   const procState = (pid: number) => /^\d+ \(.*\) (\S)/s.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))![1];
+  /** Stopped by SIGSTOP (the process driver), or in a frozen cgroup (the namespaces driver's freezer). */
+  const isStopped = (pid: number) => procState(pid) === 'T' || cgroupFrozen(pid);
 
   test('an idle instance is frozen after the delay (stopped, heap shrunk) and thawed by the next request', async () => {
-    await create(t, 'fz', { 'index.mjs': fnSource('count += 1; return { pid: process.pid, count, random: Math.random() };', 'let count = 0;') });
+    await create(t, 'fz', { 'index.mjs': fnSource('count += 1; return { token, count, random: Math.random() };', `let count = 0;\n${TOKEN}`) });
     const first = await invokeHttp(t.url, 'fz');
     const rec = await getJson(`${t.url}/thaw/v1/invocations/${first.headers.get('x-thaw-invocation-id')}`);
     const id = rec.instanceId;
     const frozen = await eventually(async () => { const i = await stateOf(id); return i?.state === 'frozen' && i.frozenRssBytes && i; }, 'the instance to freeze');
-    assert.equal(procState(first.json.pid), 'T', 'the process is stopped');
+    assert.ok(isStopped(frozen.pid), 'the process is stopped');
     assert.ok(frozen.frozenRssBytes > 1024 * 1024, 'frozen RSS is measured');
     const thawed = await invokeHttp(t.url, 'fz');
     assert.equal(thawed.status, 200);
     assert.equal(thawed.headers.get('x-thaw-start'), 'thawed');
-    assert.deepEqual([thawed.json.pid, thawed.json.count], [first.json.pid, 2], 'same process, state kept');
-    assert.notEqual(procState(first.json.pid), 'T');
+    assert.deepEqual([thawed.json.token, thawed.json.count], [first.json.token, 2], 'same process, state kept');
+    assert.ok(!isStopped(frozen.pid));
     const warm = await invokeHttp(t.url, 'fz');
     assert.equal(warm.headers.get('x-thaw-start'), 'warm');
   });
 
   test('an instance killed while frozen is replaced: the invocation succeeds on a new instance', async () => {
-    await create(t, 'fk', { 'index.mjs': fnSource('return process.pid;') });
+    await create(t, 'fk', { 'index.mjs': fnSource('return token;', TOKEN) });
     const first = await invokeHttp(t.url, 'fk');
     const id = (await getJson(`${t.url}/thaw/v1/invocations/${first.headers.get('x-thaw-invocation-id')}`)).instanceId;
-    await eventually(async () => (await stateOf(id))?.state === 'frozen' || null, 'the instance to freeze');
-    await eventually(async () => procState(first.json) === 'T' || null, 'the process to stop');
-    process.kill(first.json, 'SIGKILL');
+    const frozen = await eventually(async () => { const i = await stateOf(id); return i?.state === 'frozen' && i; }, 'the instance to freeze');
+    await eventually(async () => isStopped(frozen.pid) || null, 'the process to stop');
+    process.kill(frozen.pid, 'SIGKILL');
     const next = await invokeHttp(t.url, 'fk');
     assert.equal(next.status, 200, next.text);
     assert.equal(next.headers.get('x-amz-function-error'), null);
@@ -144,7 +165,7 @@ describe('reserved (provisioned) instances', () => {
 
   test('a version keeps its reserved instances initialized, requests use them first, keep-alive never stops them', async () => {
     const { PutProvisionedConcurrencyConfigCommand, GetProvisionedConcurrencyConfigCommand } = await sdk();
-    await create(t, 'res', { 'index.mjs': fnSource('return process.pid;') }, { Publish: true });
+    await create(t, 'res', { 'index.mjs': fnSource('return 1;') }, { Publish: true });
     await assert.rejects(t.lambda.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: 'res', Qualifier: '$LATEST', ProvisionedConcurrentExecutions: 1 })), /Qualifier/);
     await t.lambda.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: 'res', Qualifier: '1', ProvisionedConcurrentExecutions: 2 }));
     const ready = await eventually(async () => {
@@ -160,7 +181,8 @@ describe('reserved (provisioned) instances', () => {
 
     const r = await invokeHttp(t.url, 'res', {}, { qualifier: '1' });
     assert.equal(r.headers.get('x-thaw-start'), 'warm', 'the first request finds a reserved instance');
-    assert.ok(reserved.some((i: { pid: number }) => i.pid === r.json));
+    const served = (await getJson(`${t.url}/thaw/v1/invocations/${r.headers.get('x-thaw-invocation-id')}`)).instanceId;
+    assert.ok(reserved.some((i: { id: string }) => i.id === served));
     await new Promise((res) => setTimeout(res, 800));
     assert.equal((await getJson(`${t.url}/thaw/v1/instances`)).instances.filter((i: { reserved: boolean }) => i.reserved).length, 2, 'still there after the idle timeout');
   });

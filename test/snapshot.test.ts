@@ -69,7 +69,8 @@ describe('snapshots', () => {
       invokeHttp(t.url, 'snap', { hold: 300 }, { qualifier: '1' }),
       invokeHttp(t.url, 'snap', { hold: 300 }, { qualifier: '1' }),
     ]);
-    assert.notEqual(a.json.pid, b.json.pid, 'two instances');
+    const instanceOf = async (r: typeof a) => (await getJson(`${t.url}/thaw/v1/invocations/${r.headers.get('x-thaw-invocation-id')}`)).instanceId;
+    assert.notEqual(await instanceOf(a), await instanceOf(b), 'two instances');
     assert.equal(a.json.initUuid, b.json.initUuid, 'values computed at init are shared (refresh them in onAfterRestore)');
     assert.notEqual(a.json.uuid, b.json.uuid, 'crypto.randomUUID');
     assert.notEqual(a.json.random, b.json.random, 'Math.random');

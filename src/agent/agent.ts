@@ -1,13 +1,12 @@
 // The agent: one per machine. Owns the instances, takes each invocation down the ladder (warm, else cold),
 // times every cold-start phase, enforces timeouts and concurrency, and stops idle instances by policy.
 // Imports src/core, src/policies, src/runtimes, src/sandbox, src/codestore.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { publishInvocationEnd, publishInvocationStart, publishLog, publishPolicyDecision } from '../core/events.ts';
 import { newInstanceId, newInvocationId } from '../core/ids.ts';
-import { USER_TRIGGERS, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type PhaseName, type PhaseSpan, type StartKind } from '../core/types.ts';
+import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type PhaseName, type PhaseSpan, type StartKind } from '../core/types.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
 import { decideLadder, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec } from '../policies/index.ts';
@@ -157,11 +156,13 @@ export class Agent implements AsyncDisposable {
   #planTimers = new Map<string, { at: number; handle: TimerHandle }>();
   #decisions: TakenDecision[] = [];
   #prewarming = new Set<Promise<void>>();
+  /** Instances being started for the invocation that will run on them (not by a prewarm or reservation). */
+  #claimed = new WeakSet<Instance>();
 
   constructor(options: AgentOptions) {
     this.#o = options;
     this.snapshots = new SnapshotManager(options.snapshots, {
-      store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, clock: options.clock,
+      driver: options.driver, store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, clock: options.clock,
       env: (v, codeDir) => ({ ...this.#runtimeEnv(), ...this.#functionEnv(v, codeDir) }),
       log: (v, line) => publishLog({ functionName: v.functionName, version: v.version, instanceId: 'snapshot', invocationId: null, stream: 'platform', at: options.clock.now(), line }),
     });
@@ -176,7 +177,7 @@ export class Agent implements AsyncDisposable {
       onError: (m) => process.stderr.write(`thaw: ${m}\n`),
     });
     // The common shape is ready before the first request.
-    this.#runtimePool.want('nodejs24', 128);
+    this.#runtimePool.want({ runtime: 'nodejs24', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB });
     this.#scheduleSweep();
   }
 
@@ -302,7 +303,10 @@ export class Agent implements AsyncDisposable {
     const out: PolicyInstance[] = [];
     for (const i of this.#byId.values()) {
       if (fn !== null && i.version.functionName !== fn) continue;
-      const state = i.state === 'initializing' ? 'starting' : i.state;
+      // An instance started for an invocation is that invocation's from its first moment, as in the
+      // simulator: busy to the policies, never a spare (else an arrival meanwhile tops up no buffer).
+      const starting = i.state === 'starting' || i.state === 'initializing';
+      const state = starting ? (this.#claimed.has(i) ? 'busy' : 'starting') : i.state;
       if (state === 'stopping' || state === 'gone') continue;
       out.push({ instanceId: i.id, fn: i.version.functionName, state, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, reserved: i.reserved, prewarmed: i.prewarmed });
     }
@@ -467,7 +471,7 @@ export class Agent implements AsyncDisposable {
     const pool = this.#pools.get(functionKey(v)) ?? [];
     return decideLadder({
       instances: pool.map((i) => ({ instanceId: i.id, state: i.state, inFlight: i.inFlight, capacity: i.capacity, lastUsedAt: i.lastUsedAt, reserved: i.reserved })),
-      pooledRuntimes: this.#runtimePool.readyCount(v.config.runtime, v.config.memoryMb),
+      pooledRuntimes: this.#runtimePool.readyCount(shapeOf(v)),
       snapshotReady: this.snapshots.blobFor(v) !== null,
       expectedInitMs: median(this.#initMs.get(functionKey(v))),
       expectedRestoreMs: median(this.#restoreMs.get(functionKey(v))),
@@ -484,7 +488,7 @@ export class Agent implements AsyncDisposable {
     const v = req.version;
     const runtime = runtimes.get(v.config.runtime);
     if (!runtime) throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `runtime ${v.config.runtime} is not available on this node`);
-    this.#runtimePool.want(v.config.runtime, v.config.memoryMb);
+    this.#runtimePool.want(shapeOf(v));
     // Room under the node's memory budget: idle instances of the lowest Greedy-Dual priority go first.
     for (const d of this.policies.admit(clock.monotonic(), v.config.memoryMb)) this.#take(d);
 
@@ -492,7 +496,7 @@ export class Agent implements AsyncDisposable {
     let id: string;
     let conn: RuntimeConnection;
     let origin: StartKind = path;
-    const pooled = path === 'pooled' ? this.#runtimePool.take(v.config.runtime, v.config.memoryMb) : null;
+    const pooled = path === 'pooled' ? this.#runtimePool.take(shapeOf(v)) : null;
     const snapshotBlob = path === 'restored' ? this.snapshots.blobFor(v) : null;
     if (pooled) {
       id = pooled.id;
@@ -501,7 +505,7 @@ export class Agent implements AsyncDisposable {
       if (path === 'restored' && !snapshotBlob) origin = 'cold';
       if (path === 'pooled') origin = 'cold';
       id = newInstanceId();
-      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [], snapshotBlob: snapshotBlob ?? undefined });
+      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [], snapshotBlob: snapshotBlob ?? undefined });
       conn = new RuntimeConnection(await this.#o.driver.create(spec), nullHooks);
     }
     const sandbox = conn.sandbox;
@@ -509,6 +513,7 @@ export class Agent implements AsyncDisposable {
     phases.add('sandbox', sandboxStart, sandboxEnd);
 
     const instance = new Instance(id, v, conn, clock, origin);
+    if (req.trigger !== 'prewarm' && req.trigger !== 'provision') this.#claimed.add(instance);
     conn.bind({
       onLog: (invocationId, stream, text) => this.#onLog(instance, invocationId, stream, text),
       onCall: (invocationId, functionName, payload) => this.#o.onCall({ callerInvocationId: invocationId, functionName, payload }),
@@ -528,16 +533,21 @@ export class Agent implements AsyncDisposable {
 
       const envStart = clock.monotonic();
       const entry = await this.#handlerEntry(v, code.dir);
+      // The code appears inside the sandbox (at /var/task where it is confined), with the version's compile cache.
+      const inside = await sandbox.attachCode({
+        codeDir: code.dir,
+        compileCacheDir: this.#o.compileCacheDir ? join(this.#o.compileCacheDir, `${v.config.codeSha256.slice(0, 16)}-${v.config.runtime}`) : null,
+      });
       const initSpec: InitSpec = {
         functionName: v.functionName,
         version: v.version,
         functionArn: functionArn(this.#o.region, v.functionName, req.qualifier),
         memoryMb: v.config.memoryMb,
-        file: entry.file,
+        file: join(inside.codeDir, relative(code.dir, entry.file)),
         exportName: entry.exportName,
-        codeDir: code.dir,
-        env: this.#functionEnv(v, code.dir),
-        compileCacheDir: this.#o.compileCacheDir ? join(this.#o.compileCacheDir, `${v.config.codeSha256.slice(0, 16)}-${v.config.runtime}`) : null,
+        codeDir: inside.codeDir,
+        env: this.#functionEnv(v, inside.codeDir),
+        compileCacheDir: inside.compileCacheDir,
       };
       const envEnd = clock.monotonic();
       phases.add('env', envStart, envEnd);
@@ -644,8 +654,10 @@ export class Agent implements AsyncDisposable {
       throw new ThawError('THAW_E_ABORTED', 'the caller went away; the instance running the invocation was stopped');
     }
     const how = outcome.exit.signal ? `signal: ${outcome.exit.signal}` : `exit status ${outcome.exit.code}`;
-    const oom = /heap out of memory|Reached heap limit/.test(outcome.stderrTail);
-    const error: SerializedError = oom
+    const heapOom = /heap out of memory|Reached heap limit/.test(outcome.stderrTail);
+    const error: SerializedError = outcome.exit.oomKilled
+      ? { errorType: 'Runtime.OutOfMemory', errorMessage: `${rid} Runtime exited with error: ${how} (out of memory: the instance used all of its ${v.config.memoryMb} MB)`, trace: [] }
+      : heapOom
       ? { errorType: 'Runtime.OutOfMemory', errorMessage: `${rid} Runtime exited with error: ${how} (out of memory: the ${v.config.memoryMb} MB setting allows a ${Math.floor(v.config.memoryMb * 0.85)} MB heap)`, trace: [] }
       : outcome.error
         ? { ...outcome.error, errorMessage: `${rid} ${outcome.error.errorMessage}` }
@@ -660,7 +672,8 @@ export class Agent implements AsyncDisposable {
       errorType: error?.errorType ?? null, errorMessage: error?.errorMessage ?? null,
     });
     this.#platformLog(instance, req.invocationId, `END RequestId: ${req.invocationId}`);
-    const maxRss = maxRssMb(instance.conn.sandbox.pid);
+    const peak = instance.conn.sandbox.peakMemoryBytes();
+    const maxRss = peak === null ? null : Math.ceil(peak / 1024 / 1024);
     this.#platformLog(instance, req.invocationId,
       `REPORT RequestId: ${req.invocationId}\tDuration: ${handlerMs.toFixed(2)} ms\tBilled Duration: ${record.billedMs} ms\tMemory Size: ${record.memoryMb} MB` +
       (maxRss ? `\tMax Memory Used: ${maxRss} MB` : '') + (start !== 'warm' && start !== 'thawed' ? `\tInit Duration: ${initMs.toFixed(2)} ms` : ''));
@@ -831,12 +844,5 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void, clock:
   });
 }
 
-/** Peak resident memory of a process in MB (Lambda's Max Memory Used), where /proc tells it. */
-function maxRssMb(pid: number): number | null {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Math.ceil(Number(m[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
-}
+/** The pool shape a version's instances need. */
+const shapeOf = (v: FunctionVersion) => ({ runtime: v.config.runtime, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config) });

@@ -1,5 +1,6 @@
 // The pool of generic runtimes (AWS's warm pool, Fission's pool): started, not yet bound to any function,
-// one set per runtime kind and memory size (the heap limit is fixed at process start). A cold start takes
+// one set per shape: runtime kind, memory size and /tmp size (the heap limit, the sandbox's cgroup and its
+// /tmp are fixed when it starts). A cold start takes
 // one and specializes it; it never comes back. Refills run in the background, off the critical path.
 // Imports src/core, src/runtimes, src/sandbox.
 import type { Clock, TimerHandle } from '../core/clock.ts';
@@ -12,6 +13,7 @@ export interface PooledRuntime {
   readonly id: string;
   readonly runtime: Runtime;
   readonly memoryMb: number;
+  readonly tmpMb: number;
   readonly conn: RuntimeConnection;
   readonly startedAt: number;
 }
@@ -30,13 +32,18 @@ export interface RuntimePoolOptions {
   onError(message: string): void;
 }
 
-const key = (runtime: Runtime, memoryMb: number) => `${runtime}:${memoryMb}`;
+/** What a pooled runtime is fixed to when it starts. */
+export interface Shape {
+  readonly runtime: Runtime;
+  readonly memoryMb: number;
+  readonly tmpMb: number;
+}
+
+const key = (s: Shape) => `${s.runtime}:${s.memoryMb}:${s.tmpMb}`;
 /** Consecutive failed starts after which a shape stops refilling until it is wanted again. */
 const MAX_FAILURES = 3;
 
-interface Shape {
-  runtime: Runtime;
-  memoryMb: number;
+interface ShapeState extends Shape {
   ready: PooledRuntime[];
   starting: number;
   failures: number;
@@ -44,7 +51,7 @@ interface Shape {
 
 export class RuntimePool {
   #o: RuntimePoolOptions;
-  #shapes = new Map<string, Shape>();
+  #shapes = new Map<string, ShapeState>();
   #refill: TimerHandle | null = null;
   #closed = false;
   /** Every runtime the pool owns, ready or starting, so close() can stop them. */
@@ -56,9 +63,9 @@ export class RuntimePool {
   get size() { return this.#o.size; }
 
   /** Keeps runtimes of this shape ready from now on. */
-  want(runtime: Runtime, memoryMb: number): void {
+  want(want: Shape): void {
     if (this.#o.size <= 0 || this.#closed) return;
-    const k = key(runtime, memoryMb);
+    const k = key(want);
     const shape = this.#shapes.get(k);
     if (shape) {
       shape.failures = 0;
@@ -66,19 +73,19 @@ export class RuntimePool {
       this.#shapes.delete(k);
       this.#shapes.set(k, shape);
     } else {
-      this.#shapes.set(k, { runtime, memoryMb, ready: [], starting: 0, failures: 0 });
+      this.#shapes.set(k, { runtime: want.runtime, memoryMb: want.memoryMb, tmpMb: want.tmpMb, ready: [], starting: 0, failures: 0 });
       while (this.#shapes.size > this.#o.maxShapes) this.#drop(this.#shapes.keys().next().value!);
     }
     this.#scheduleRefill(0);
   }
 
-  readyCount(runtime: Runtime, memoryMb: number): number {
-    return this.#shapes.get(key(runtime, memoryMb))?.ready.length ?? 0;
+  readyCount(shape: Shape): number {
+    return this.#shapes.get(key(shape))?.ready.length ?? 0;
   }
 
   /** A ready runtime of this shape, now, or null; the pool refills behind it. */
-  take(runtime: Runtime, memoryMb: number): PooledRuntime | null {
-    const shape = this.#shapes.get(key(runtime, memoryMb));
+  take(want: Shape): PooledRuntime | null {
+    const shape = this.#shapes.get(key(want));
     const pooled = shape?.ready.shift() ?? null;
     if (pooled) {
       this.#all.delete(pooled.conn);
@@ -89,7 +96,7 @@ export class RuntimePool {
   }
 
   view() {
-    return [...this.#shapes.values()].map((s) => ({ runtime: s.runtime, memoryMb: s.memoryMb, ready: s.ready.length, starting: s.starting, target: this.#o.size }));
+    return [...this.#shapes.values()].map((s) => ({ runtime: s.runtime, memoryMb: s.memoryMb, tmpMb: s.tmpMb, ready: s.ready.length, starting: s.starting, target: this.#o.size }));
   }
 
   #scheduleRefill(ms: number) {
@@ -106,11 +113,11 @@ export class RuntimePool {
     }
   }
 
-  async #start(shape: Shape): Promise<void> {
+  async #start(shape: ShapeState): Promise<void> {
     const kind = runtimes.get(shape.runtime)!;
     const id = newInstanceId();
     try {
-      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(), readPaths: [] }));
+      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(), readPaths: [] }));
       const conn = new RuntimeConnection(sandbox, { onLog: () => {}, onCall: async () => ({ ok: false, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function', trace: [] } }) });
       this.#all.add(conn);
       void sandbox.exited.then(() => {
@@ -123,12 +130,12 @@ export class RuntimePool {
       await conn.ready();
       if (this.#closed || sandbox.hasExited) { sandbox.kill('pool closed'); return; }
       shape.failures = 0;
-      if (this.#shapes.get(key(shape.runtime, shape.memoryMb)) !== shape) { sandbox.kill('pool shape dropped'); return; }
-      shape.ready.push({ id, runtime: shape.runtime, memoryMb: shape.memoryMb, conn, startedAt: this.#o.clock.monotonic() });
+      if (this.#shapes.get(key(shape)) !== shape) { sandbox.kill('pool shape dropped'); return; }
+      shape.ready.push({ id, runtime: shape.runtime, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, conn, startedAt: this.#o.clock.monotonic() });
     } catch (err) {
       if (this.#closed) return;
       shape.failures++;
-      this.#o.onError(`pooled ${shape.runtime} runtime (${shape.memoryMb} MB) failed to start: ${(err as Error).message}`);
+      this.#o.onError(`pooled ${shape.runtime} runtime (${shape.memoryMb} MB, /tmp ${shape.tmpMb} MB) failed to start: ${(err as Error).message}`);
       if (shape.failures < MAX_FAILURES) this.#scheduleRefill(this.#o.refillDelayMs * 4 + 100);
     }
   }

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
-import { LATEST, type FunctionVersion, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, ephemeralStorageMb, type FunctionVersion, type SnapshotRecord } from '../core/types.ts';
+import type { SandboxDriver } from '../sandbox/index.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { resolveHandlerFile, parseHandler } from '../codestore/index.ts';
 import { buildNodeSnapshot, heapLimitMb, nodeBootstrapPath, SnapshotUnsupported } from '../runtimes/index.ts';
@@ -24,6 +25,7 @@ export interface SnapshotOptions {
 }
 
 interface Deps {
+  driver: SandboxDriver;
   store: Store;
   blobs: BlobStore;
   cache: CodeCache;
@@ -152,7 +154,8 @@ export class SnapshotManager {
       await mkdir(this.#o.localDir, { recursive: true });
       await buildNodeSnapshot({
         codeDir: code.dir, handlerFile: file, exportName: parseHandler(v.config.handler).exportName,
-        env: this.#d.env(v, code.dir), memoryMb: v.config.memoryMb, workDir: work, outBlob: plain,
+        env: this.#d.env(v, this.#d.driver.insideView({ codeDir: code.dir, compileCacheDir: null }).codeDir), memoryMb: v.config.memoryMb,
+        tmpMb: ephemeralStorageMb(v.config), driver: this.#d.driver, workDir: work, outBlob: plain,
         timeoutMs: this.#o.timeoutMs, bootstrapPath: nodeBootstrapPath, heapFlag: `--max-old-space-size=${heapLimitMb(v.config.memoryMb)}`,
         onProgress: (stage, detail) => progress(stage, detail), signal: this.#abort.signal,
       });
@@ -208,7 +211,8 @@ export class SnapshotManager {
     await mkdir(this.#o.localDir, { recursive: true });
     const local = this.#localPath(sha256);
     const tmp = `${local}.tmp-${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, plain, { mode: 0o600 });
+    // Readable by the sandboxes it is bound into; the local dir (0700, the platform's) keeps everyone else out.
+    await writeFile(tmp, plain, { mode: 0o644 });
     await rename(tmp, local);
     return local;
   }

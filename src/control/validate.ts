@@ -52,6 +52,7 @@ const handlerSchema = z.string().regex(/^[^/\s.][^\s]*\.[A-Za-z_$][\w$]*$/, 'mus
 export const configInputSchema = z.strictObject({
   handler: handlerSchema,
   memoryMb: z.number().int().min(128).max(10240),
+  ephemeralStorageMb: z.number().int().min(512, 'EphemeralStorage.Size must be at least 512 MB').max(10240, 'EphemeralStorage.Size must be at most 10240 MB'),
   timeoutMs: z.number().int().min(1000).max(900_000),
   env: z.record(z.string(), z.string()),
   description: z.string().max(256),
@@ -60,7 +61,7 @@ export const configInputSchema = z.strictObject({
 
 export type ConfigInput = z.infer<typeof configInputSchema> & { runtime?: string };
 
-export const defaultConfig = { handler: 'index.handler', memoryMb: 128, timeoutMs: 3000, env: {}, description: '', instanceConcurrency: 1 } as const;
+export const defaultConfig = { handler: 'index.handler', memoryMb: 128, ephemeralStorageMb: 512, timeoutMs: 3000, env: {}, description: '', instanceConcurrency: 1 } as const;
 
 export function validateConfig(input: ConfigInput): z.infer<typeof configInputSchema> & { runtime?: Runtime } {
   const { runtime, ...rest } = input;

@@ -10,6 +10,8 @@ export interface FunctionConfig {
   /** FILE.EXPORT, e.g. `index.handler` or `src/app.main`. */
   readonly handler: string;
   readonly memoryMb: number;
+  /** Size of the instance's private /tmp (Lambda's EphemeralStorage), 512-10240 MB; absent in versions made before it existed. */
+  readonly ephemeralStorageMb?: number;
   readonly timeoutMs: number;
   readonly env: Readonly<Record<string, string>>;
   readonly description: string;
@@ -21,6 +23,10 @@ export interface FunctionConfig {
 }
 
 export const LATEST = '$LATEST';
+
+/** Lambda's default /tmp size, for versions that do not say. */
+export const DEFAULT_EPHEMERAL_STORAGE_MB = 512;
+export const ephemeralStorageMb = (c: FunctionConfig) => c.ephemeralStorageMb ?? DEFAULT_EPHEMERAL_STORAGE_MB;
 
 export interface FunctionVersion {
   readonly functionName: string;

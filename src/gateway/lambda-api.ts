@@ -3,7 +3,7 @@
 // Imports the gateway's platform and http helpers, control, core.
 import { functionArn, parseFunctionRef } from '../core/arn.ts';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type Alias, type FunctionVersion } from '../core/types.ts';
+import { LATEST, ephemeralStorageMb, type Alias, type FunctionVersion } from '../core/types.ts';
 import type { ConfigInput } from '../control/index.ts';
 import { serverTiming } from '../telemetry/index.ts';
 import { optBoolean, optNumber, optObject, optString, readBody, readJson, sendJson, type RequestContext, type Router } from './http.ts';
@@ -36,7 +36,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     LastUpdateStatus: 'Successful',
     PackageType: 'Zip',
     Architectures: [process.arch === 'arm64' ? 'arm64' : 'x86_64'],
-    EphemeralStorage: { Size: 512 },
+    EphemeralStorage: { Size: ephemeralStorageMb(v.config) },
     ThawInstanceConcurrency: v.config.instanceConcurrency,
   });
 
@@ -64,10 +64,12 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     const vars = env ? optObject(env, 'Variables') : undefined;
     if (vars) for (const [k, v] of Object.entries(vars)) if (typeof v !== 'string') throw new ThawError('THAW_E_CONFIG_INVALID', `Environment.Variables.${k} must be a string`);
     const timeout = optNumber(body, 'Timeout');
+    const storage = optObject(body, 'EphemeralStorage');
     const input: ConfigInput = {
       runtime: optString(body, 'Runtime'),
       handler: optString(body, 'Handler'),
       memoryMb: optNumber(body, 'MemorySize'),
+      ephemeralStorageMb: storage ? optNumber(storage, 'Size') : undefined,
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
       env: vars as Record<string, string> | undefined,
       description: optString(body, 'Description'),

@@ -5,7 +5,9 @@ import { accessSync, constants } from 'node:fs';
 import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { ThawError } from '../core/errors.ts';
 import { parseOr } from '../control/index.ts';
+import { probeNamespaces } from '../sandbox/index.ts';
 import { DEFAULT_POLICY, parsePolicy, type PolicySpec } from '../policies/index.ts';
 
 export const userOptionsSchema = z.strictObject({
@@ -50,6 +52,8 @@ export const userOptionsSchema = z.strictObject({
   maxCallDepth: z.number().int().min(1).max(64).default(16),
   /** Log each request to stderr. */
   accessLog: z.boolean().default(false),
+  /** How instances are confined: namespaces where the host allows it (auto), or always/never. */
+  sandbox: z.enum(['auto', 'namespaces', 'process']).default('auto'),
 });
 
 export type UserOptions = z.input<typeof userOptionsSchema>;
@@ -81,6 +85,9 @@ export interface ResolvedOptions {
   readonly eventPollIntervalMs: number;
   readonly maxCallDepth: number;
   readonly accessLog: boolean;
+  readonly sandbox: 'namespaces' | 'process';
+  /** Why `auto` chose the process driver (null when it did not). */
+  readonly sandboxFallback: string | null;
 }
 
 export function resolveOptions(input: UserOptions): ResolvedOptions {
@@ -113,7 +120,17 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     eventPollIntervalMs: o.eventPollIntervalMs,
     maxCallDepth: o.maxCallDepth,
     accessLog: o.accessLog,
+    ...chooseSandbox(o.sandbox),
   });
+}
+
+/** `auto` confines wherever the host allows it; asking for namespaces on a host that cannot is an error. */
+function chooseSandbox(wanted: 'auto' | 'namespaces' | 'process'): { sandbox: 'namespaces' | 'process'; sandboxFallback: string | null } {
+  if (wanted === 'process') return { sandbox: 'process', sandboxFallback: null };
+  const probe = probeNamespaces();
+  if (probe.ok) return { sandbox: 'namespaces', sandboxFallback: null };
+  if (wanted === 'namespaces') throw new ThawError('THAW_E_SANDBOX_UNAVAILABLE', `the namespaces sandbox cannot run here: ${probe.reason}; to fix: ${probe.fix}`);
+  return { sandbox: 'process', sandboxFallback: `${probe.reason} (to confine instances: ${probe.fix})` };
 }
 
 /** Unpacked code belongs on tmpfs: many small files on a disk make cold starts slow. One dir per data dir. */

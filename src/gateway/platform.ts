@@ -1,7 +1,7 @@
 // The composition root: builds store, code store, control, agent and recorder from resolved options and
 // owns the one invocation path every trigger uses (API, HTTP, queued events, context.invoke).
 // Imports every component below the gateway.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFunctionRef } from '../core/arn.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
@@ -11,7 +11,7 @@ import type { Alias, InvocationTrigger } from '../core/types.ts';
 import { Agent, type CallRequest, type CallResult, type InvokeResult } from '../agent/index.ts';
 import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
-import { processDriver } from '../sandbox/index.ts';
+import { NamespacesDriver, processDriver, scopeTagFor, type SandboxDriver } from '../sandbox/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { Recorder } from '../telemetry/index.ts';
 import { EventQueue } from './events.ts';
@@ -42,6 +42,8 @@ export class Platform implements AsyncDisposable {
   readonly limits: PackageLimits;
   readonly control: Control;
   readonly agent: Agent;
+  /** How instances are confined on this node. */
+  readonly driver: SandboxDriver;
   readonly recorder: Recorder;
   readonly events: EventQueue;
   readonly schedules: Scheduler;
@@ -61,8 +63,11 @@ export class Platform implements AsyncDisposable {
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
       onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
     });
+    this.driver = options.sandbox === 'namespaces'
+      ? new NamespacesDriver({ runDir: join(options.cacheDir, 'sandboxes'), scopeTag: scopeTagFor(options.cacheDir) })
+      : processDriver;
     this.agent = new Agent({
-      driver: processDriver,
+      driver: this.driver,
       blobs: this.blobs,
       cache: this.cache,
       packageLimits: this.limits,
@@ -98,12 +103,17 @@ export class Platform implements AsyncDisposable {
   }
 
   static async start(options: ResolvedOptions, clock: Clock = systemClock): Promise<Platform> {
-    mkdirSync(options.dataDir, { recursive: true });
+    // Keys, packages, unpacked code and decrypted snapshots: readable by the platform only.
+    for (const dir of [options.dataDir, options.cacheDir]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+    }
     mkdirSync(join(options.cacheDir, 'scratch'), { recursive: true });
     const store = await openStore(join(options.dataDir, 'thaw.db'));
     // One node owns the queue: leases held by a process that died are void, so those events run again.
     await store.releaseLeases();
     const platform = new Platform(options, store, clock);
+    await platform.driver.start();
     await platform.agent.snapshots.start();
     await platform.applyProvisioned();
     await platform.applyPolicies();
@@ -245,6 +255,7 @@ export class Platform implements AsyncDisposable {
       await this.schedules.close();
       await this.events.close();
       await this.agent.close();
+      await this.driver.close();
       await this.recorder.close();
       await this.store.close();
     })();

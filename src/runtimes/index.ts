@@ -13,6 +13,8 @@ export const nodeBootstrapPath = fileURLToPath(new URL('./node/bootstrap.cjs', i
 export interface RuntimeStartOptions {
   id: string;
   memoryMb: number;
+  /** The private /tmp's size (EphemeralStorage). */
+  tmpMb: number;
   cwd: string;
   /** The runtime's own variables (no function's yet); the function's arrive with init. */
   env: Record<string, string>;
@@ -42,7 +44,8 @@ export const nodeRuntime: RuntimeKind = {
       env: o.env,
       cwd: o.cwd,
       memoryBytes: o.memoryMb * 1024 * 1024,
-      readPaths: [...o.readPaths, o.snapshotBlob ?? nodeBootstrapPath],
+      tmpBytes: o.tmpMb * 1024 * 1024,
+      readPaths: [...o.readPaths, process.execPath, o.snapshotBlob ?? nodeBootstrapPath],
     };
   },
 };

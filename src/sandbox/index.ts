@@ -1,3 +1,5 @@
 // Sandbox drivers: create the isolation unit of one instance. Public entry of src/sandbox; imports core.
-export type { Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
+export type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
 export { processDriver } from './process.ts';
+export { NamespacesDriver, namespacesDriver, probeNamespaces, scopeTagFor, type NamespacesOptions } from './namespaces.ts';
+export { detectCgroups, enforcement, PIDS_MAX, type CgroupLayout } from './cgroups.ts';

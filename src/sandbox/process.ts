@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ThawError } from '../core/errors.ts';
-import type { Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
+import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
 
 class ProcessSandbox implements Sandbox {
   readonly id: string;
@@ -29,7 +29,7 @@ class ProcessSandbox implements Sandbox {
         this.#exited = true;
         // Take down anything the function started in its group too.
         this.#signalGroup('SIGKILL');
-        resolve({ code, signal, killReason: this.#killReason });
+        resolve({ code, signal, killReason: this.#killReason, oomKilled: false });
       });
     });
   }
@@ -68,14 +68,20 @@ class ProcessSandbox implements Sandbox {
     }
   }
 
-  rssBytes(): number | null {
+  rssBytes(): number | null { return this.#status('VmRSS'); }
+  peakMemoryBytes(): number | null { return this.#status('VmHWM'); }
+
+  #status(field: string): number | null {
     try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+      const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
       return m ? Number(m[1]) * 1024 : null;
     } catch {
       return null;
     }
   }
+
+  /** Nothing to attach: the runtime reads the code where it lies on the host. */
+  async attachCode(view: CodeView): Promise<CodeView> { return view; }
 
   #signalGroup(signal: NodeJS.Signals) {
     try { process.kill(-this.pid, signal); } catch { /* group already gone */ }
@@ -89,13 +95,22 @@ class ProcessSandbox implements Sandbox {
 
 export const processDriver: SandboxDriver = {
   name: 'process',
+  insideView: (view) => view,
+  async start() {},
+  async close() {},
+  report: () => ({
+    driver: 'process',
+    isolated: false,
+    enforced: ['explicit environment', 'own process group (killed as one)', 'V8 heap limit from MemorySize'],
+    notEnforced: ['instances run as the platform\'s user and see the host\'s files and processes', 'no memory limit outside the V8 heap', 'no process-count limit', 'no private /tmp'],
+  }),
   create(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new ThawError('THAW_E_ABORTED', 'the instance start was cancelled'));
       const child = spawn(spec.command, spec.args, {
         cwd: spec.cwd,
         env: { ...spec.env },
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        stdio: spec.channel === false ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
         detached: true,
         serialization: 'json',
       });

@@ -1,5 +1,5 @@
 // The sandbox driver interface, owned by the agent: a driver creates one isolation unit per instance.
-// Every driver (process now; bwrap namespaces/cgroups and microVMs later) passes sandbox.case.ts.
+// Every driver (process, namespaces, memory; microVMs later) passes the conformance suite sandbox.case.ts.
 import type { Readable } from 'node:stream';
 
 export interface SandboxSpec {
@@ -11,8 +11,22 @@ export interface SandboxSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
   readonly memoryBytes: number;
-  /** Paths the instance must be able to read (code, runtime files); a confining driver mounts them. */
+  /** Size of the private writable /tmp (Lambda's EphemeralStorage). */
+  readonly tmpBytes: number;
+  /** Directories the unit may write, bound read-write at the same paths (a snapshot build's output). */
+  readonly writePaths?: readonly string[];
+  /** Code attached before the process starts (a snapshot build runs the function's init at once). */
+  readonly code?: CodeView;
+  /** Whether the unit gets the structured message channel (default true; `node --build-snapshot` must not have one). */
+  readonly channel?: boolean;
+  /** Files the runtime must read before any code is attached (its binary, bootstrap, snapshot); a confining driver binds them read-only at the same paths. */
   readonly readPaths: readonly string[];
+}
+
+/** A function's code on the host, and the V8 compile cache its instances share. */
+export interface CodeView {
+  readonly codeDir: string;
+  readonly compileCacheDir: string | null;
 }
 
 export interface SandboxExit {
@@ -20,6 +34,8 @@ export interface SandboxExit {
   readonly signal: NodeJS.Signals | null;
   /** Set when the platform ended it on purpose (the reason given to kill()); null means it died by itself. */
   readonly killReason: string | null;
+  /** The unit hit its memory limit and the kernel's OOM killer acted in it. */
+  readonly oomKilled: boolean;
 }
 
 /** Structured messages to and from the runtime inside (the runtime's protocol decides their shape). */
@@ -43,12 +59,37 @@ export interface Sandbox extends AsyncDisposable {
   freeze(): Promise<void>;
   /** Resumes a frozen unit; false when it is dead (killed while frozen), even if its exit is not seen yet. */
   thaw(): Promise<boolean>;
-  /** Resident memory of the unit's main process now, in bytes (null where unknown). */
+  /** Resident memory of the unit now, in bytes: of its cgroup where it has one, else of its main process (null where unknown). */
   rssBytes(): number | null;
+  /** The most memory the unit has used since it started, in bytes (Lambda's Max Memory Used; null where unknown). */
+  peakMemoryBytes(): number | null;
+  /**
+   * Makes a function's code (read-only) and its compile cache (writable) appear inside the unit, once, and
+   * resolves with their paths as the runtime inside sees them. A pooled unit gets its code this way.
+   */
+  attachCode(view: CodeView): Promise<CodeView>;
+}
+
+/** What a driver confines, for `thaw up`'s banner and /thaw/v1/node. */
+export interface SandboxReport {
+  readonly driver: string;
+  /** Instances cannot see or touch the host, each other or the platform. */
+  readonly isolated: boolean;
+  /** What is in force, one phrase each (e.g. "memory limit (cgroup v1)"). */
+  readonly enforced: readonly string[];
+  /** What is not, with the reason or the command that turns it on. */
+  readonly notEnforced: readonly string[];
 }
 
 export interface SandboxDriver {
   readonly name: string;
+  /** Where attached code appears inside this driver's units (what attachCode resolves with). */
+  insideView(view: CodeView): CodeView;
+  /** Prepares the host (removing what an earlier run left); called once before the first create. */
+  start(): Promise<void>;
   /** Resolves when the unit's process exists; rejects with THAW_E_SANDBOX_START_FAILED. */
   create(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox>;
+  report(): SandboxReport;
+  /** Releases what start() set up; every unit must be gone first. Idempotent. */
+  close(): Promise<void>;
 }

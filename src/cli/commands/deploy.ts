@@ -8,13 +8,14 @@ import { list, mb, num, positionals, progress, str, type Command, type CommandAr
 
 export const deployCommand: Command = {
   name: 'deploy',
-  usage: 'deploy PATH --name N [--handler F.E] [--memory MB] [--timeout S] [--env K=V]...',
+  usage: 'deploy PATH --name N [--handler F.E] [--memory MB] [--tmp MB] [--timeout S] [--env K=V]...',
   summary: 'package PATH (directory, .zip or .tgz), upload it and publish a version',
   help: [
     '  --name N        function name (created when it does not exist)',
     '  --handler F.E   handler as FILE.EXPORT (default index.handler for new functions)',
     '  --runtime R     runtime (default nodejs24)',
     '  --memory MB     memory in MB, 128-10240 (default 128)',
+    '  --tmp MB        size of the private /tmp (EphemeralStorage), 512-10240 (default 512)',
     '  --timeout S     timeout in seconds, 1-900 (default 3)',
     '  --env K=V       environment variable; repeat for more. When given, replaces all of them',
     '  --description D',
@@ -26,6 +27,7 @@ export const deployCommand: Command = {
     handler: { type: 'string' },
     runtime: { type: 'string' },
     memory: { type: 'string' },
+    tmp: { type: 'string' },
     timeout: { type: 'string' },
     env: { type: 'string', multiple: true, short: 'e' },
     description: { type: 'string' },
@@ -75,16 +77,18 @@ function configFromFlags(args: CommandArgs) {
   }
   const memory = num(args, 'memory', 'MB');
   const timeout = num(args, 'timeout', 'seconds');
+  const tmp = num(args, 'tmp', 'MB');
   const cfg: Record<string, unknown> = {
     Handler: str(args, 'handler'),
     Runtime: str(args, 'runtime'),
     MemorySize: memory,
     Timeout: timeout,
+    EphemeralStorage: tmp === undefined ? undefined : { Size: tmp },
     Description: str(args, 'description'),
     Environment: env.length ? { Variables: vars } : undefined,
   };
   return Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined)) as {
-    Handler?: string; Runtime?: string; MemorySize?: number; Timeout?: number; Description?: string; Environment?: { Variables: Record<string, string> };
+    Handler?: string; Runtime?: string; MemorySize?: number; EphemeralStorage?: { Size: number }; Timeout?: number; Description?: string; Environment?: { Variables: Record<string, string> };
   };
 }
 

@@ -39,6 +39,8 @@ export const upCommand: Command = {
     '  --freeze-after S  seconds idle before an instance is frozen (default 10; -1: never)',
     '  --no-snapshots    do not snapshot published versions',
     '  --code-cache-mb N bound of the node-local unpacked code cache (default 4096)',
+    '  --sandbox KIND    auto (default: namespaces where the host allows it), namespaces, or process',
+    '                    (no isolation: instances run as this user and see the host)',
     '',
   ].join('\n'),
   options: {
@@ -57,6 +59,7 @@ export const upCommand: Command = {
     'freeze-after': { type: 'string' },
     'no-snapshots': { type: 'boolean' },
     'code-cache-mb': { type: 'string' },
+    sandbox: { type: 'string' },
   },
   async run(args) {
     positionals(args, [], this.usage);
@@ -79,9 +82,11 @@ export const upCommand: Command = {
       codeCacheMb: num(args, 'code-cache-mb', 'MB'),
       policy: str(args, 'policy'),
       memoryBudgetMb: budget(str(args, 'memory-budget')),
+      sandbox: sandboxKind(str(args, 'sandbox')),
     };
     const thaw = await startThaw(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as UserOptions);
     io.err(`thaw: listening on ${thaw.url} (data ${thaw.platform.options.dataDir}, code cache ${thaw.platform.options.cacheDir})\n`);
+    io.err(sandboxBanner(thaw.platform));
     if (args.values.demo) {
       try {
         await deployDemo(thaw.platform, io);
@@ -107,6 +112,21 @@ export const upCommand: Command = {
     return 0;
   },
 };
+
+function sandboxKind(v: string | undefined): UserOptions['sandbox'] {
+  if (v === undefined || v === 'auto' || v === 'namespaces' || v === 'process') return v;
+  throw new ThawError('THAW_E_CLI_USAGE', `--sandbox takes auto, namespaces or process, got ${JSON.stringify(v)}`);
+}
+
+/** Says plainly how instances are confined, and what is not enforced. */
+function sandboxBanner(platform: Platform): string {
+  const r = platform.driver.report();
+  const lines = [`thaw: sandbox: ${r.driver}${r.isolated ? '' : ' — instances are NOT isolated: they run as this user and can read, write and signal what it can'}`];
+  if (platform.options.sandboxFallback) lines.push(`thaw:   namespaces are off: ${platform.options.sandboxFallback}`);
+  for (const e of r.enforced) lines.push(`thaw:   on:  ${e}`);
+  for (const n of r.notEnforced) lines.push(`thaw:   off: ${n}`);
+  return lines.join('\n') + '\n';
+}
 
 function budget(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

@@ -1,12 +1,13 @@
 // Building a V8 startup snapshot of a Node function with its handler module loaded and its init run
 // (Huawei's process snapshot, AWS SnapStart): esbuild bundles the bootstrap and the user's code into one
 // CommonJS script (what `--build-snapshot` takes), then `node --build-snapshot` runs it and writes the
-// heap. A restored process starts in the bootstrap's main() with the handler already there.
-// Imports src/core and node built-ins; esbuild is loaded on first use.
-import { spawn } from 'node:child_process';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+// heap. A restored process starts in the bootstrap's main() with the handler already there. The build runs
+// the user's init code, so it runs in a sandbox of the node's driver like any instance.
+// Imports src/core, src/sandbox types and node built-ins; esbuild is loaded on first use.
+import { chmod, chown, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ThawError } from '../../core/errors.ts';
+import { newInstanceId } from '../../core/ids.ts';
+import type { SandboxDriver } from '../../sandbox/index.ts';
 
 export interface SnapshotBuildSpec {
   /** The unpacked package and the handler in it. */
@@ -16,6 +17,8 @@ export interface SnapshotBuildSpec {
   /** The environment init runs with: the runtime's variables plus the function's. */
   env: Record<string, string>;
   memoryMb: number;
+  tmpMb: number;
+  driver: SandboxDriver;
   /** Scratch directory for the bundle; removed afterwards. */
   workDir: string;
   outBlob: string;
@@ -37,7 +40,7 @@ export async function buildNodeSnapshot(spec: SnapshotBuildSpec): Promise<{ size
     spec.onProgress?.('bundling', 'bundling the handler and its dependencies into one script');
     const entry = join(spec.workDir, 'entry.cjs');
     const bundle = join(spec.workDir, 'snapshot.cjs');
-    await writeFile(entry, entrySource(spec));
+    await writeFile(entry, entrySource(spec, spec.driver.insideView({ codeDir: spec.codeDir, compileCacheDir: null }).codeDir));
     const esbuild = await import('esbuild');
     try {
       await esbuild.build({
@@ -52,7 +55,13 @@ export async function buildNodeSnapshot(spec: SnapshotBuildSpec): Promise<{ size
         : `bundling failed: ${(err as Error).message}`);
     }
     spec.onProgress?.('initializing', 'running the module\'s init code and writing the heap');
-    await runBuild(spec, bundle);
+    // Written inside the work dir (all the sandbox may write), then handed to the platform.
+    const inner = join(spec.workDir, 'out.blob');
+    await runBuild(spec, bundle, inner);
+    if (process.getuid?.() === 0) await chown(inner, 0, 0);
+    // Restored instances read it through a bind; the directory it lives in keeps everyone else out.
+    await chmod(inner, 0o644);
+    await rename(inner, spec.outBlob);
     spec.onProgress?.('writing', 'snapshot written');
     return { sizeBytes: (await stat(spec.outBlob)).size };
   } finally {
@@ -61,9 +70,10 @@ export async function buildNodeSnapshot(spec: SnapshotBuildSpec): Promise<{ size
 }
 
 /** The snapshot's entry: load the runtime and the handler (running init), run the before-snapshot hooks. */
-function entrySource(spec: SnapshotBuildSpec): string {
+function entrySource(spec: SnapshotBuildSpec, codeDirInside: string): string {
   const q = JSON.stringify;
   return `'use strict';
+process.chdir(${q(codeDirInside)});
 const v8 = require('node:v8');
 const runtime = require(${q(spec.bootstrapPath)});
 const mod = require(${q(spec.handlerFile)});
@@ -75,28 +85,39 @@ runtime.runBeforeSnapshot().then(() => {
 `;
 }
 
-function runBuild(spec: SnapshotBuildSpec, bundle: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [spec.heapFlag, '--disable-warning=ExperimentalWarning', '--snapshot-blob', spec.outBlob, '--build-snapshot', bundle], {
-      cwd: spec.codeDir, env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-    });
-    let output = '';
-    const keep = (d: Buffer) => { output = (output + d.toString('utf8')).slice(-4000); };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const kill = () => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } };
-    const timer = setTimeout(() => { timedOut = true; kill(); }, spec.timeoutMs);
-    let timedOut = false;
-    spec.signal?.addEventListener('abort', kill, { once: true });
-    child.once('error', (err) => { clearTimeout(timer); reject(new ThawError('THAW_E_INTERNAL', `could not run node --build-snapshot: ${err.message}`)); });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      spec.signal?.removeEventListener('abort', kill);
-      if (code === 0) return resolve();
-      if (timedOut) return reject(new SnapshotUnsupported(`init did not finish within ${Math.round(spec.timeoutMs / 1000)} s (a timer or open handle keeps the event loop alive?)`));
-      if (spec.signal?.aborted) return reject(new SnapshotUnsupported('the build was cancelled'));
-      const why = output.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at ')).slice(-3).join(' | ');
-      reject(new SnapshotUnsupported(`node --build-snapshot failed (${signal ?? `exit ${code}`}): ${why || 'no output'}`));
-    });
-  });
+/** Headroom over the function's memory for writing the heap out (serialization copies it). */
+const BUILD_HEADROOM_MB = 512;
+
+async function runBuild(spec: SnapshotBuildSpec, bundle: string, outBlob: string): Promise<void> {
+  const sandbox = await spec.driver.create({
+    id: `snap-${newInstanceId()}`,
+    command: process.execPath,
+    args: [spec.heapFlag, '--disable-warning=ExperimentalWarning', '--snapshot-blob', outBlob, '--build-snapshot', bundle],
+    env: spec.env,
+    cwd: spec.workDir,
+    memoryBytes: (spec.memoryMb + BUILD_HEADROOM_MB) * 1024 * 1024,
+    tmpBytes: spec.tmpMb * 1024 * 1024,
+    readPaths: [process.execPath],
+    writePaths: [spec.workDir],
+    code: { codeDir: spec.codeDir, compileCacheDir: null },
+    // A snapshot cannot hold an IPC channel's handles.
+    channel: false,
+  }, spec.signal);
+  let output = '';
+  const keep = (d: Buffer) => { output = (output + d.toString('utf8')).slice(-4000); };
+  sandbox.stdout.on('data', keep);
+  sandbox.stderr.on('data', keep);
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; sandbox.kill('snapshot build timed out'); }, spec.timeoutMs);
+  const abort = () => sandbox.kill('snapshot build cancelled');
+  spec.signal?.addEventListener('abort', abort, { once: true });
+  const { code, signal, oomKilled } = await sandbox.exited;
+  clearTimeout(timer);
+  spec.signal?.removeEventListener('abort', abort);
+  if (code === 0) return;
+  if (timedOut) throw new SnapshotUnsupported(`init did not finish within ${Math.round(spec.timeoutMs / 1000)} s (a timer or open handle keeps the event loop alive?)`);
+  if (spec.signal?.aborted) throw new SnapshotUnsupported('the build was cancelled');
+  if (oomKilled) throw new SnapshotUnsupported(`writing the snapshot needed more than ${spec.memoryMb + BUILD_HEADROOM_MB} MB`);
+  const why = output.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at ')).slice(-3).join(' | ');
+  throw new SnapshotUnsupported(`node --build-snapshot failed (${signal ?? `exit ${code}`}): ${why || 'no output'}`);
 }

@@ -1,0 +1,64 @@
+// The host side of mounter.pl: one long-lived root helper that makes bind mounts without a fork and exec
+// per mount. Requests are answered in order over its stdin/stdout. Imports node built-ins and src/core.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ThawError } from '../core/errors.ts';
+
+const SCRIPT = fileURLToPath(new URL('./mounter.pl', import.meta.url));
+
+export class Mounter {
+  #child: ChildProcessWithoutNullStreams | null = null;
+  #pending = new Map<number, PromiseWithResolvers<void>>();
+  #seq = 0;
+  #perl: string;
+
+  constructor(perl = '/usr/bin/perl') { this.#perl = perl; }
+
+  #start(): ChildProcessWithoutNullStreams {
+    if (this.#child) return this.#child;
+    const child = spawn(this.#perl, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin', LANG: 'C' } });
+    this.#child = child;
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr = (stderr + t).slice(-2000); });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const [id, status, errno, text] = line.split('\t');
+      const p = this.#pending.get(Number(id));
+      if (!p) return;
+      this.#pending.delete(Number(id));
+      if (status === 'ok') p.resolve();
+      else p.reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `mount failed: ${text ?? 'unknown error'} (errno ${errno})`));
+    });
+    const fail = (why: string) => {
+      if (this.#child === child) this.#child = null;
+      for (const p of this.#pending.values()) p.reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `the mount helper ${why}${stderr ? `: ${stderr.trim()}` : ''}`));
+      this.#pending.clear();
+    };
+    child.on('error', (err) => fail(`could not start (${err.message})`));
+    child.on('exit', (code, signal) => fail(`exited (${signal ?? code})`));
+    child.stdin.on('error', () => { /* reported through exit */ });
+    return child;
+  }
+
+  #request(verb: string, ...args: string[]): Promise<void> {
+    for (const a of args) if (/[\t\n]/.test(a)) throw new ThawError('THAW_E_SANDBOX_START_FAILED', `a mount path holds a tab or newline: ${JSON.stringify(a)}`);
+    const child = this.#start();
+    const id = ++this.#seq;
+    const p = Promise.withResolvers<void>();
+    this.#pending.set(id, p);
+    child.stdin.write([id, verb, ...args].join('\t') + '\n');
+    return p.promise;
+  }
+
+  /** Binds src onto dst (recursively), read-only unless rw; nosuid and nodev either way. */
+  bind(src: string, dst: string, mode: 'ro' | 'rw'): Promise<void> { return this.#request('bind', src, dst, mode); }
+  /** Makes dir a mount point with shared propagation: later mounts below it reach the sandboxes that bound it. */
+  shared(dir: string): Promise<void> { return this.#request('shared', dir); }
+  /** Detaches what is mounted on dir. */
+  umount(dir: string): Promise<void> { return this.#request('umount', dir); }
+
+  close(): void {
+    this.#child?.stdin.end();
+    this.#child = null;
+  }
+}

@@ -1,0 +1,357 @@
+// The namespaces driver: every instance in a bubblewrap sandbox (own mount, PID, IPC and UTS namespaces)
+// with a read-only minimal root, its code at /var/task, a private size-limited /tmp, an unprivileged uid of
+// its own with no capabilities and no_new_privs, and a cgroup with memory, pids and CPU limits that is
+// also how it is frozen and killed. Code is bound into a started sandbox through a shared mount point, so
+// pooled sandboxes are specialized without a restart. Needs root. Imports node built-ins and src/core.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { ThawError } from '../core/errors.ts';
+import { CgroupScope, PIDS_MAX, detectCgroups, type CgroupLayout, type InstanceCgroup } from './cgroups.ts';
+import { Mounter } from './mounter.ts';
+import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
+
+export interface NamespacesOptions {
+  /** Per-instance slot directories (tmpfs); made a shared mount point so code bound later reaches sandboxes. */
+  runDir: string;
+  /** Names this server's cgroups (`thaw-<tag>`): servers on one host never touch each other's instances. */
+  scopeTag: string;
+  /** Instance n runs as uid uidBase + n; all share gid `gid` (which owns the writable compile caches). */
+  uidBase?: number;
+  gid?: number;
+  bwrap?: string;
+  perl?: string;
+  layout?: CgroupLayout;
+}
+
+const BWRAP = '/usr/bin/bwrap';
+const SETPRIV = '/usr/bin/setpriv';
+const PERL = '/usr/bin/perl';
+/** Where the code and the compile cache appear inside, as on Lambda. */
+const TASK = '/var/task';
+const COMPILE_CACHE = '/var/thaw/compile-cache';
+/** Host files a runtime needs from /etc; nothing else of the host's /etc is visible. */
+const ETC = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/ssl', '/etc/ca-certificates', '/etc/localtime'];
+/** Joins the cgroups as root (each cgroup.procs given before `--`), then becomes bwrap. */
+const JOIN_AND_EXEC = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+
+/** Whether this host can run the namespaces driver, and if not, why and what to do. */
+export function probeNamespaces(bwrap = BWRAP): { ok: true } | { ok: false; reason: string; fix: string } {
+  if (process.platform !== 'linux') return { ok: false, reason: 'namespaces are a Linux feature', fix: 'run Thaw on Linux' };
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'the namespaces driver needs root (it binds code into sandboxes, sets cgroup limits and switches to per-instance uids); rootless namespaces are not supported yet', fix: 'run `thaw up` as root' };
+  for (const [tool, pkg] of [[bwrap, 'bubblewrap'], [SETPRIV, 'util-linux'], [PERL, 'perl-base']] as const) {
+    try { accessSync(tool, constants.X_OK); } catch { return { ok: false, reason: `${tool} is missing`, fix: `apt-get install ${pkg}` }; }
+  }
+  const r = spawnSync(bwrap, ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--symlink', 'usr/bin', '/bin', '--proc', '/proc', '--dev', '/dev', '/usr/bin/true'], { encoding: 'utf8', timeout: 5000 });
+  if (r.status !== 0) return { ok: false, reason: `bubblewrap cannot create namespaces here: ${(r.stderr || r.error?.message || `status ${r.status}`).trim()}`, fix: 'allow namespaces for root (in a container: run it privileged or with CAP_SYS_ADMIN)' };
+  return { ok: true };
+}
+
+/** The cgroup scope tag of a cache dir: one per server. */
+export const scopeTagFor = (dir: string) => createHash('sha256').update(dir).digest('hex').slice(0, 10);
+
+/** Mount points at or below dir, deepest first (from /proc/self/mountinfo). */
+function mountsUnder(dir: string): string[] {
+  let text = '';
+  try { text = readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return []; }
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const mp = line.split(' ')[4]?.replace(/\\040/g, ' ');
+    if (mp && (mp === dir || mp.startsWith(dir + '/'))) out.push(mp);
+  }
+  return out.sort((a, b) => b.length - a.length);
+}
+
+class NamespaceSandbox implements Sandbox {
+  readonly id: string;
+  readonly channel: SandboxChannel;
+  readonly exited: Promise<SandboxExit>;
+  /** bwrap's outer process, our child: its process group is what we spawned. */
+  readonly #rootPid: number;
+  #runtimePid: number | null = null;
+  readonly #child: ChildProcess;
+  readonly #cgroup: InstanceCgroup;
+  readonly #slot: string;
+  readonly #driver: NamespacesDriver;
+  #killReason: string | null = null;
+  #exited = false;
+  #attached: CodeView | null = null;
+  #mounted: string[] = [];
+
+  constructor(id: string, child: ChildProcess, cgroup: InstanceCgroup, slot: string, driver: NamespacesDriver, release: () => void) {
+    this.id = id;
+    this.#child = child;
+    this.#cgroup = cgroup;
+    this.#slot = slot;
+    this.#driver = driver;
+    this.#rootPid = child.pid!;
+    this.channel = {
+      send: (m) => (child.connected ? child.send(m as never) : false),
+      onMessage: (l) => { child.on('message', l); },
+    };
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exited = true;
+        // bwrap reports a command killed by signal N as status 128 + N.
+        const bySignal = code !== null && code > 128 && code < 128 + 65 ? signalName(code - 128) : null;
+        void (async () => {
+          // Everything the function started goes with it, whichever process died first.
+          cgroup.killAll();
+          const oomKilled = cgroup.oomKills() > 0;
+          await cgroup.remove();
+          await this.#unmount();
+          removeSlot(slot);
+          release();
+          resolve({ code: bySignal ? null : code, signal: bySignal ?? signal, killReason: this.#killReason, oomKilled });
+        })();
+      });
+    });
+  }
+
+  get stdout() { return this.#child.stdout!; }
+  get stderr() { return this.#child.stderr!; }
+  get hasExited() { return this.#exited; }
+
+  kill(reason: string): void {
+    if (this.#exited) return;
+    this.#killReason ??= reason;
+    this.#cgroup.killAll();
+    try { process.kill(-this.#rootPid, 'SIGKILL'); } catch { /* gone */ }
+  }
+
+  /** The runtime's host pid: the process that is pid 2 in the sandbox (bwrap's init is 1); bwrap's until then. */
+  get pid(): number {
+    if (this.#runtimePid === null && !this.#exited) {
+      for (const p of this.#cgroup.pids()) {
+        try {
+          const ns = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1].trim().split(/\s+/);
+          if (ns && ns.length > 1 && ns.at(-1) === '2') { this.#runtimePid = p; break; }
+        } catch { /* gone */ }
+      }
+    }
+    return this.#runtimePid ?? this.#rootPid;
+  }
+
+  async freeze(): Promise<void> {
+    if (this.#exited) return;
+    await this.#cgroup.freeze();
+  }
+
+  async thaw(): Promise<boolean> {
+    if (this.#exited) return false;
+    await this.#cgroup.thaw();
+    return !this.#exited;
+  }
+
+  /** Resident memory of every process in the sandbox (as the process driver counts its one process). */
+  rssBytes(): number | null {
+    if (this.#exited) return null;
+    let total = 0;
+    for (const p of this.#cgroup.pids()) {
+      try { total += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024; } catch { /* gone */ }
+    }
+    return total || (this.#cgroup.memory()?.rssBytes ?? null);
+  }
+  peakMemoryBytes(): number | null { return this.#exited ? null : this.#cgroup.memory()?.peakBytes ?? null; }
+
+  async attachCode(view: CodeView): Promise<CodeView> {
+    if (this.#attached) throw new ThawError('THAW_E_SANDBOX_START_FAILED', `sandbox ${this.id} already has code attached`);
+    if (this.#exited) throw new ThawError('THAW_E_SANDBOX_START_FAILED', `sandbox ${this.id} is gone`);
+    this.#attached = this.#driver.insideView(view);
+    await bindCode(this.#driver, this.#slot, view, this.#mounted);
+    return this.#attached;
+  }
+
+  /** Code bound before the process started (spec.code). */
+  attached(view: CodeView) { this.#attached = this.#driver.insideView(view); }
+  get mounted() { return this.#mounted; }
+
+  async #unmount() {
+    await Promise.all(this.#mounted.map((p) => this.#driver.mounter.umount(p).catch(() => {})));
+    this.#mounted.length = 0;
+  }
+
+  async [Symbol.asyncDispose]() {
+    this.kill('disposed');
+    await this.exited;
+  }
+}
+
+/** Binds a version's code (read-only) and compile cache (writable) onto a slot's mount points. */
+async function bindCode(driver: NamespacesDriver, slot: string, view: CodeView, mounted: string[]): Promise<void> {
+  const m = driver.mounter;
+  const jobs = [m.bind(view.codeDir, join(slot, 'task'), 'ro').then(() => { mounted.push(join(slot, 'task')); })];
+  if (view.compileCacheDir) {
+    const dir = view.compileCacheDir;
+    mkdirSync(dir, { recursive: true });
+    // Shared by the version's instances (each its own uid, all one gid); seen by no other function.
+    chownSync(dir, 0, driver.gid);
+    chmodSync(dir, 0o2770);
+    jobs.push(m.bind(dir, join(slot, 'cc'), 'rw').then(() => { mounted.push(join(slot, 'cc')); }));
+  }
+  await Promise.all(jobs);
+}
+
+const signalName = (n: number) => (Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] ?? null) as NodeJS.Signals | null;
+
+/** Removes a slot's own files and directories; never recursive, so a mount still on it is left alone. */
+function removeSlot(slot: string) {
+  for (const f of ['etc/passwd', 'etc/group']) { try { unlinkSync(join(slot, f)); } catch { /* absent */ } }
+  for (const d of ['etc', 'task', 'cc', '']) { try { rmdirSync(join(slot, d)); } catch { /* absent, or still mounted */ } }
+}
+
+export class NamespacesDriver implements SandboxDriver {
+  readonly name = 'namespaces';
+  readonly mounter: Mounter;
+  readonly gid: number;
+  readonly #o: NamespacesOptions;
+  readonly #scope: CgroupScope;
+  readonly #uidBase: number;
+  #free: number[] = [];
+  #next = 0;
+  #started: Promise<void> | null = null;
+  #leftovers = 0;
+
+  constructor(options: NamespacesOptions) {
+    this.#o = options;
+    this.#uidBase = options.uidBase ?? 1_000_000;
+    this.gid = options.gid ?? this.#uidBase - 1;
+    this.#scope = new CgroupScope(options.layout ?? detectCgroups(), `thaw-${options.scopeTag}`);
+    this.mounter = new Mounter(options.perl ?? PERL);
+  }
+
+  /** Removes what a previous run on this cache dir left (killed instances, cgroups, mounts), then prepares. */
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      const { runDir } = this.#o;
+      mkdirSync(runDir, { recursive: true, mode: 0o700 });
+      this.#leftovers = await this.#scope.sweep();
+      for (const mp of mountsUnder(runDir)) await this.mounter.umount(mp).catch(() => {});
+      for (const e of readdirSync(runDir)) removeSlot(join(runDir, e));
+      await this.mounter.shared(runDir);
+      this.#scope.prepare();
+    })();
+    return this.#started;
+  }
+
+  /** Instance groups of an earlier run found and removed by start(). */
+  get leftoversRemoved() { return this.#leftovers; }
+
+  report(): SandboxReport {
+    const e = this.#scope.enforced;
+    const enforced = ['own mount, PID, IPC and UTS namespaces', 'read-only minimal root (code at /var/task)', 'private size-limited /tmp', 'per-instance unprivileged uid, no capabilities, no_new_privs'];
+    const notEnforced = ['network: instances share the host network (no network namespace yet)'];
+    const say = (what: string, c: keyof typeof e) => (e[c] ? enforced.push(`${what} (cgroup ${e[c]})`) : notEnforced.push(`${what}: no ${c} cgroup controller on this host`));
+    say('memory limit = MemorySize for the whole instance', 'memory');
+    say(`process limit ${PIDS_MAX}`, 'pids');
+    say('CPU weight proportional to memory', 'cpu');
+    say('freezing through the cgroup freezer', 'freezer');
+    return { driver: this.name, isolated: true, enforced, notEnforced };
+  }
+
+  insideView(view: CodeView): CodeView {
+    return { codeDir: TASK, compileCacheDir: view.compileCacheDir ? COMPILE_CACHE : null };
+  }
+
+  #allocUid(): number {
+    return this.#free.length ? this.#free.pop()! : this.#next++;
+  }
+
+  async create(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox> {
+    if (signal?.aborted) throw new ThawError('THAW_E_ABORTED', 'the instance start was cancelled');
+    await this.start();
+    const n = this.#allocUid();
+    const uid = this.#uidBase + n;
+    const slot = join(this.#o.runDir, spec.id);
+    let cgroup: InstanceCgroup | null = null;
+    const premounted: string[] = [];
+    try {
+      mkdirSync(join(slot, 'etc'), { recursive: true });
+      mkdirSync(join(slot, 'task'));
+      mkdirSync(join(slot, 'cc'));
+      writeFileSync(join(slot, 'etc/passwd'), `root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:${uid}:${this.gid}:Thaw sandbox user:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
+      writeFileSync(join(slot, 'etc/group'), `root:x:0:\nsbx:x:${this.gid}:\nnogroup:x:65534:\n`);
+      for (const w of spec.writePaths ?? []) chownSync(w, uid, this.gid);
+      cgroup = this.#scope.create(spec.id, { memoryBytes: spec.memoryBytes, pidsMax: PIDS_MAX });
+      if (spec.code) await bindCode(this, slot, spec.code, premounted);
+    } catch (err) {
+      cgroup?.removeSync();
+      for (const mp of premounted) await this.mounter.umount(mp).catch(() => {});
+      removeSlot(slot);
+      this.#free.push(n);
+      throw new ThawError('THAW_E_SANDBOX_START_FAILED', `could not prepare the sandbox of ${spec.id}: ${(err as Error).message}`, { cause: err });
+    }
+    const args = [
+      ...cgroup.procsFiles, '--', this.#o.bwrap ?? BWRAP, ...this.#bwrapArgs(spec, slot),
+      SETPRIV, `--reuid=${uid}`, `--regid=${this.gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all',
+      spec.command, ...spec.args,
+    ];
+    const release = () => { this.#free.push(n); };
+    return new Promise((resolve, reject) => {
+      const child = spawn('/bin/sh', ['-c', JOIN_AND_EXEC, 'thaw-sandbox', ...args], {
+        cwd: spec.cwd,
+        // Inside, the host's paths do not exist: home is the private /tmp.
+        env: { ...spec.env, HOME: '/tmp' },
+        stdio: spec.channel === false ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+        detached: true,
+        serialization: 'json',
+      });
+      const onError = async (err: Error) => {
+        cgroup.removeSync();
+        for (const mp of premounted) await this.mounter.umount(mp).catch(() => {});
+        removeSlot(slot);
+        release();
+        reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `could not start the sandbox: ${err.message}`, { cause: err }));
+      };
+      child.once('error', onError);
+      child.once('spawn', () => {
+        child.off('error', onError);
+        child.on('error', () => { /* reported through exit */ });
+        const sandbox = new NamespaceSandbox(spec.id, child, cgroup, slot, this, release);
+        sandbox.mounted.push(...premounted);
+        if (spec.code) sandbox.attached(spec.code);
+        resolve(sandbox);
+      });
+    });
+  }
+
+  #bwrapArgs(spec: SandboxSpec, slot: string): string[] {
+    const a = [
+      '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--hostname', 'thaw',
+      '--die-with-parent', '--new-session',
+      '--ro-bind', '/usr', '/usr',
+      '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin', '--symlink', 'usr/lib', '/lib',
+    ];
+    if (existsSync('/usr/lib64')) a.push('--symlink', 'usr/lib64', '/lib64');
+    a.push('--proc', '/proc', '--dev', '/dev');
+    a.push('--perms', '0755', '--dir', '/etc');
+    for (const p of ETC) a.push('--ro-bind-try', p, p);
+    a.push('--ro-bind', join(slot, 'etc/passwd'), '/etc/passwd', '--ro-bind', join(slot, 'etc/group'), '/etc/group');
+    a.push('--size', String(spec.tmpBytes), '--perms', '1777', '--tmpfs', '/tmp');
+    // Directories bwrap creates are root-only unless told otherwise; the runtime's uid must pass through them.
+    const dirs = new Set<string>(['/var', '/var/thaw', '/opt']);
+    for (const p of spec.readPaths) for (let d = dirname(p); d !== '/' && !d.startsWith('/usr'); d = dirname(d)) dirs.add(d);
+    for (const p of spec.writePaths ?? []) for (let d = dirname(p); d !== '/' && !d.startsWith('/usr'); d = dirname(d)) dirs.add(d);
+    for (const d of [...dirs].sort((x, y) => x.length - y.length)) a.push('--perms', '0755', '--dir', d);
+    a.push('--ro-bind', join(slot, 'task'), TASK, '--bind', join(slot, 'cc'), COMPILE_CACHE);
+    for (const p of spec.readPaths) a.push('--ro-bind', p, p);
+    for (const p of spec.writePaths ?? []) a.push('--bind', p, p);
+    a.push('--remount-ro', '/', '--chdir', '/tmp');
+    // Only to let setpriv switch to the instance's uid; it then drops every capability before the runtime starts.
+    a.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
+    return a;
+  }
+
+  async close(): Promise<void> {
+    if (this.#started) {
+      await this.#started.catch(() => {});
+      await this.mounter.umount(this.#o.runDir).catch(() => {});
+    }
+    this.mounter.close();
+    this.#started = null;
+  }
+}
+
+export const namespacesDriver = (options: NamespacesOptions) => new NamespacesDriver(options);
