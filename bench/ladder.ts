@@ -40,7 +40,7 @@ async function startServer(root: string, dataDir: string, cacheDir: string, opti
   return { url, child };
 }
 
-export async function ladderBench(o: { root: string; iterations: number; request: Request; progress(s: string): void; done(s: string): void }): Promise<LadderResults> {
+export async function ladderBench(o: { root: string; iterations: number; request: Request; progress(s: string): void; done(s: string): void; sandbox: 'process' | 'namespaces' }): Promise<LadderResults> {
   const { root, iterations, request } = o;
   const work = await mkdtemp('/dev/shm/thaw-bench-ladder-');
   const dirs = { a: await mkdtemp(join(tmpdir(), 'thaw-bench-a-')), b: await mkdtemp(join(tmpdir(), 'thaw-bench-b-')) };
@@ -54,9 +54,9 @@ export async function ladderBench(o: { root: string; iterations: number; request
       'heavy-init': await zipDirectory(join(root, 'examples', 'heavy-init')),
       'big-package': await zipDirectory(bigDir),
     };
-    const a = await startServer(root, dirs.a, caches.a, { poolSize: 0, freezeAfterMs: 300, snapshots: true });
+    const a = await startServer(root, dirs.a, caches.a, { poolSize: 0, freezeAfterMs: 300, snapshots: true, sandbox: o.sandbox });
     children.push(a.child);
-    const b = await startServer(root, dirs.b, caches.b, { poolSize: 1, poolRefillDelayMs: 0, freezeAfterMs: -1, snapshots: false });
+    const b = await startServer(root, dirs.b, caches.b, { poolSize: 1, poolRefillDelayMs: 0, freezeAfterMs: -1, snapshots: false, sandbox: o.sandbox });
     children.push(b.child);
 
     const api = async (url: string, path: string, method: string, body: unknown) => {
@@ -86,7 +86,7 @@ export async function ladderBench(o: { root: string; iterations: number; request
       for (const s of [a, b]) await api(s.url, '/2015-03-31/functions', 'POST', { FunctionName: fn, Runtime: 'nodejs24', Handler: 'index.handler', MemorySize: memory, Timeout: 30, Code: { ZipFile: zip.toString('base64') } });
       const samples: Record<Path, number[]> = { cold: [], pooled: [], restored: [], thawed: [], warm: [] };
       for (let i = 0; i < iterations; i++) {
-        o.progress(`ladder ${fn}: ${i + 1}/${iterations}`);
+        o.progress(`ladder (${o.sandbox}) ${fn}: ${i + 1}/${iterations}`);
         // Full cold: a new revision, code evicted from the node cache, no pool on server A.
         await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `c${i}` } } });
         await evictCode(caches.a);
@@ -131,7 +131,7 @@ export async function ladderBench(o: { root: string; iterations: number; request
         samples.pooled.push(r.ms);
       }
       results.functions[fn] = Object.fromEntries(PATHS.map((p) => [p, stats(samples[p])]));
-      o.done(`ladder ${fn}: cold ${results.functions[fn].cold!.p50.toFixed(1)} ms, pooled ${results.functions[fn].pooled!.p50.toFixed(1)}, restored ${results.functions[fn].restored!.p50.toFixed(1)}, thawed ${results.functions[fn].thawed!.p50.toFixed(1)}, warm ${results.functions[fn].warm!.p50.toFixed(1)}`);
+      o.done(`ladder (${o.sandbox}) ${fn}: cold ${results.functions[fn].cold!.p50.toFixed(1)} ms, pooled ${results.functions[fn].pooled!.p50.toFixed(1)}, restored ${results.functions[fn].restored!.p50.toFixed(1)}, thawed ${results.functions[fn].thawed!.p50.toFixed(1)}, warm ${results.functions[fn].warm!.p50.toFixed(1)}`);
     }
     const node = await api(a.url, '/thaw/v1/node', 'GET', undefined);
     results.codeCache = { hitRate: node.codeCache.hitRate, hits: node.codeCache.hits, misses: node.codeCache.misses };

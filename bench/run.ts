@@ -2,6 +2,7 @@
 //   warm invoke latency and throughput through the gateway  vs  a bare Node HTTP hello-world server
 //   full cold start of a hello function                      vs  a bare `node hello.js` process start
 //   the per-phase split of the cold start
+//   each of those, and the instance ladder, with the confining sandbox driver against the process driver
 // Thaw runs in its own process (bench/server.ts) so the load generator does not share its event loop.
 // Medians over many runs; never a single absolute figure. Writes bench/out/results.json and docs/bench.md.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +17,7 @@ import { PATHS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
 import { existsSync } from 'node:fs';
 import { KPA_DEFAULTS, parsePolicy } from '../src/policies/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { probeNamespaces } from '../src/sandbox/index.ts';
 import { BENCH_COSTS, readAzureTrace, simulate, syntheticTrace, type PathCosts, type SimResult } from '../src/sim/index.ts';
 
 const { values: args } = parseArgs({
@@ -102,40 +104,17 @@ function startProcess(cmd: string, argv: string[], env: NodeJS.ProcessEnv, ready
 
 const HELLO = 'export const handler = async (event) => ({ hello: event.name ?? "world" });\n';
 
-async function main() {
-  await mkdir(out, { recursive: true });
-  const dataDir = await mkdtemp(join(tmpdir(), 'thaw-bench-'));
-  const cacheDir = await mkdtemp('/dev/shm/thaw-bench-');
-  const children: ChildProcess[] = [];
+type Driver = 'process' | 'namespaces';
+type CoreFigures = Awaited<ReturnType<typeof coreFigures>>;
+
+/** Warm latency and throughput, then cached and full cold starts of hello, on a Thaw server with this sandbox driver. */
+async function coreFigures(driver: Driver, dataRoot: string, cacheRoot: string) {
+  const dataDir = await mkdtemp(join(dataRoot, `${driver}-`));
+  const cacheDir = await mkdtemp(join(cacheRoot, `${driver}-`));
+  // The core figures are of the full cold path: no runtime pool, no freezing, no snapshots (the ladder
+  // section below measures those).
+  const thaw = await startProcess(process.execPath, [join(root, 'bench', 'server.ts'), dataDir, cacheDir, JSON.stringify({ poolSize: 0, freezeAfterMs: -1, snapshots: false, sandbox: driver })], { ...process.env }, /THAW_URL (\S+)/);
   try {
-    // Baseline 1: bare `node hello.js` process start, same binary, clean environment.
-    const helloJs = join(cacheDir, 'hello.mjs');
-    await writeFile(helloJs, `${HELLO}console.log(JSON.stringify(await handler({})));\n`);
-    const bare: number[] = [];
-    for (let i = 0; i < COLD_RUNS; i++) {
-      progress(`bare node process start ${i + 1}/${COLD_RUNS}`);
-      bare.push(await timed(() => new Promise<void>((res, rej) => {
-        const c = spawn(process.execPath, [helloJs], { env: cleanEnv, stdio: 'ignore' });
-        c.once('exit', (code) => (code === 0 ? res() : rej(new Error(`exit ${code}`))));
-      })));
-    }
-    done(`bare node process start: median ${median(bare).toFixed(1)} ms`);
-
-    // Baseline 2: a bare Node HTTP server answering JSON.
-    const bareServer = await startProcess(process.execPath, ['-e', `
-      const http = require('node:http');
-      const s = http.createServer((req, res) => { req.resume(); req.on('end', () => { const b = JSON.stringify({ hello: 'world' }); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) }); res.end(b); }); });
-      s.keepAliveTimeout = 30000;
-      s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));`], cleanEnv, /listening (\d+)/);
-    children.push(bareServer.child);
-    const bareUrl = `http://127.0.0.1:${bareServer.match[1]}/`;
-    const bareHttp = await latencyAndThroughput('bare HTTP server', () => request(bareUrl));
-
-    // Thaw in its own process.
-    // The core figures are of the full cold path: no runtime pool, no freezing, no snapshots (the ladder
-    // section below measures those).
-    const thaw = await startProcess(process.execPath, [join(root, 'bench', 'server.ts'), dataDir, cacheDir, JSON.stringify({ poolSize: 0, freezeAfterMs: -1, snapshots: false })], { ...process.env }, /THAW_URL (\S+)/);
-    children.push(thaw.child);
     const url = thaw.match[1];
     const api = (path: string, method: string, body: unknown) => request(`${url}${path}`, method, JSON.stringify(body));
     const code = zipEntries([{ path: 'index.mjs', data: Buffer.from(HELLO) }]).toString('base64');
@@ -145,8 +124,8 @@ async function main() {
     const invokeUrl = `${url}/2015-03-31/functions/hello/invocations`;
     const first = await request(invokeUrl);
     if (first.status !== 200) throw new Error(`invoke failed: ${first.body}`);
-    const warm = await latencyAndThroughput('Thaw warm invoke (Lambda API)', () => request(invokeUrl));
-    const trigger = await latencyAndThroughput('Thaw warm invoke (HTTP trigger)', () => request(`${url}/hello/`, 'GET', ''));
+    const warm = await latencyAndThroughput(`Thaw warm invoke (Lambda API, ${driver} driver)`, () => request(invokeUrl));
+    const trigger = await latencyAndThroughput(`Thaw warm invoke (HTTP trigger, ${driver} driver)`, () => request(`${url}/hello/`, 'GET', ''));
 
     // The throughput runs leave a burst in the autoscaler's panic window: until it has passed, each
     // completion pre-warms instances for the burst, which would start (and be killed) beside the measured
@@ -175,25 +154,70 @@ async function main() {
       done(`${label}: median ${median(ms).toFixed(1)} ms`);
       return { p50: median(ms), p90: quantile(ms, 0.9), phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])) };
     };
-    const cachedCold = await coldStarts('Thaw cold start, code cached on the node', false);
-    const fullCold = await coldStarts('Thaw full cold start, code fetched and unpacked', true);
+    const cachedCold = await coldStarts(`Thaw cold start, code cached on the node (${driver} driver)`, false);
+    const fullCold = await coldStarts(`Thaw full cold start, code fetched and unpacked (${driver} driver)`, true);
+    return {
+      warmApi: warm, warmTrigger: trigger,
+      coldStartMs: { p50: fullCold.p50, p90: fullCold.p90 }, coldStartPhasesMs: fullCold.phases,
+      cachedColdStartMs: { p50: cachedCold.p50, p90: cachedCold.p90 }, cachedColdStartPhasesMs: cachedCold.phases,
+    };
+  } finally {
+    // Stop it so the next server has the machine to itself.
+    thaw.child.kill('SIGTERM');
+    if (thaw.child.exitCode === null) await new Promise((r) => thaw.child.once('exit', r));
+  }
+}
 
-    // The core server is done: stop it so the ladder servers have the machine to themselves.
+async function main() {
+  await mkdir(out, { recursive: true });
+  const dataDir = await mkdtemp(join(tmpdir(), 'thaw-bench-'));
+  const cacheDir = await mkdtemp('/dev/shm/thaw-bench-');
+  const children: ChildProcess[] = [];
+  try {
+    // Baseline 1: bare `node hello.js` process start, same binary, clean environment.
+    const helloJs = join(cacheDir, 'hello.mjs');
+    await writeFile(helloJs, `${HELLO}console.log(JSON.stringify(await handler({})));\n`);
+    const bare: number[] = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      progress(`bare node process start ${i + 1}/${COLD_RUNS}`);
+      bare.push(await timed(() => new Promise<void>((res, rej) => {
+        const c = spawn(process.execPath, [helloJs], { env: cleanEnv, stdio: 'ignore' });
+        c.once('exit', (code) => (code === 0 ? res() : rej(new Error(`exit ${code}`))));
+      })));
+    }
+    done(`bare node process start: median ${median(bare).toFixed(1)} ms`);
+
+    // Baseline 2: a bare Node HTTP server answering JSON.
+    const bareServer = await startProcess(process.execPath, ['-e', `
+      const http = require('node:http');
+      const s = http.createServer((req, res) => { req.resume(); req.on('end', () => { const b = JSON.stringify({ hello: 'world' }); res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) }); res.end(b); }); });
+      s.keepAliveTimeout = 30000;
+      s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));`], cleanEnv, /listening (\d+)/);
+    children.push(bareServer.child);
+    const bareUrl = `http://127.0.0.1:${bareServer.match[1]}/`;
+    const bareHttp = await latencyAndThroughput('bare HTTP server', () => request(bareUrl));
     for (const c of children.splice(0)) { c.kill('SIGTERM'); if (c.exitCode === null) await new Promise((r) => c.once('exit', r)); }
-    const ladder = args['no-ladder'] ? null : await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done });
+
+    // Thaw in its own process, once per sandbox driver: the process driver is the baseline the confining
+    // driver is compared with, like for like (same cache state, same path).
+    const probe = probeNamespaces();
+    if (!probe.ok) done(`namespaces driver not measured: ${probe.reason} (to enable: ${probe.fix})`);
+    const drivers: Driver[] = probe.ok ? ['process', 'namespaces'] : ['process'];
+    const core: Partial<Record<Driver, CoreFigures>> = {};
+    for (const driver of drivers) core[driver] = await coreFigures(driver, dataDir, cacheDir);
+    const ladders: Partial<Record<Driver, LadderResults>> = {};
+    if (!args['no-ladder']) for (const driver of drivers) ladders[driver] = await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done, sandbox: driver });
+    const ladder = ladders.namespaces ?? ladders.process ?? null;
 
     const policies = policyFigures(ladder, progress, done);
-    const results = {
-      ladder,
+    const results: Results = {
+      ladders,
       policies,
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, date: new Date().toISOString() },
       runs: { cold: COLD_RUNS, warmRequests: WARM_REQUESTS, loadSeconds: LOAD_SECONDS, loadConcurrency: LOAD_CONCURRENCY },
       bareProcessStartMs: { p50: median(bare), p90: quantile(bare, 0.9) },
-      coldStartMs: { p50: fullCold.p50, p90: fullCold.p90 },
-      coldStartPhasesMs: fullCold.phases,
-      cachedColdStartMs: { p50: cachedCold.p50, p90: cachedCold.p90 },
-      cachedColdStartPhasesMs: cachedCold.phases,
-      bareHttp, warmApi: warm, warmTrigger: trigger,
+      bareHttp,
+      core,
     };
     await writeFile(join(out, 'results.json'), JSON.stringify(results, null, 2));
     if (ladder) await writeFile(join(root, 'docs', 'ladder.svg'), ladderSvg(ladder, median(bare)));
@@ -230,57 +254,63 @@ function policyFigures(ladder: LadderResults | null, progress: (s: string) => vo
 
 type Results = {
   policies: ReturnType<typeof policyFigures>;
-  ladder: LadderResults | null;
+  ladders: Partial<Record<Driver, LadderResults>>;
   machine: { cpus: number; node: string; date: string };
   runs: { cold: number; warmRequests: number; loadSeconds: number; loadConcurrency: number };
   bareProcessStartMs: { p50: number; p90: number };
-  coldStartMs: { p50: number; p90: number };
-  coldStartPhasesMs: Record<string, number>;
-  cachedColdStartMs: { p50: number; p90: number };
-  cachedColdStartPhasesMs: Record<string, number>;
   bareHttp: { p50: number; p90: number; p99: number; rps: number };
-  warmApi: { p50: number; p90: number; p99: number; rps: number };
-  warmTrigger: { p50: number; p90: number; p99: number; rps: number };
+  core: Partial<Record<Driver, CoreFigures>>;
 };
 
 function render(r: Results): string {
   const f = (n: number) => n.toFixed(2);
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  const drivers = (Object.keys(r.core) as Driver[]);
+  const main = r.core.namespaces ?? r.core.process!;
+  const mainDriver: Driver = r.core.namespaces ? 'namespaces' : 'process';
   const lines = [
     `# Benchmark`,
     '',
-    `Measured by \`npm run bench\` on ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.machine.date}. Medians of ${r.runs.cold} cold starts and ${r.runs.warmRequests} sequential warm requests; throughput with ${r.runs.loadConcurrency} concurrent keep-alive clients for ${r.runs.loadSeconds} s. Ratios are against baselines measured in the same run.`,
+    `Measured by \`npm run bench\` on ${r.machine.cpus} cores, Node ${r.machine.node}, ${r.machine.date}. Medians of ${r.runs.cold} cold starts and ${r.runs.warmRequests} sequential warm requests; throughput with ${r.runs.loadConcurrency} concurrent keep-alive clients for ${r.runs.loadSeconds} s. Ratios are against baselines measured in the same run. Every Thaw figure is given for each sandbox driver measured: \`namespaces\` (confined: the default where the host allows it) and \`process\` (no isolation, the baseline).`,
     '',
     '## Warm invoke vs a bare Node HTTP server',
     '',
     '| | p50 ms | p90 ms | p99 ms | req/s | p50 vs bare | req/s vs bare |',
     '|---|---|---|---|---|---|---|',
     `| bare Node HTTP server | ${f(r.bareHttp.p50)} | ${f(r.bareHttp.p90)} | ${f(r.bareHttp.p99)} | ${r.bareHttp.rps.toFixed(0)} | 1.00× | 1.00× |`,
-    `| Thaw Invoke API | ${f(r.warmApi.p50)} | ${f(r.warmApi.p90)} | ${f(r.warmApi.p99)} | ${r.warmApi.rps.toFixed(0)} | ${x(r.warmApi.p50, r.bareHttp.p50)} | ${x(r.warmApi.rps, r.bareHttp.rps)} |`,
-    `| Thaw HTTP trigger | ${f(r.warmTrigger.p50)} | ${f(r.warmTrigger.p90)} | ${f(r.warmTrigger.p99)} | ${r.warmTrigger.rps.toFixed(0)} | ${x(r.warmTrigger.p50, r.bareHttp.p50)} | ${x(r.warmTrigger.rps, r.bareHttp.rps)} |`,
+    ...drivers.flatMap((d) => {
+      const c = r.core[d]!;
+      return [
+        `| Thaw Invoke API (${d}) | ${f(c.warmApi.p50)} | ${f(c.warmApi.p90)} | ${f(c.warmApi.p99)} | ${c.warmApi.rps.toFixed(0)} | ${x(c.warmApi.p50, r.bareHttp.p50)} | ${x(c.warmApi.rps, r.bareHttp.rps)} |`,
+        `| Thaw HTTP trigger (${d}) | ${f(c.warmTrigger.p50)} | ${f(c.warmTrigger.p90)} | ${f(c.warmTrigger.p99)} | ${c.warmTrigger.rps.toFixed(0)} | ${x(c.warmTrigger.p50, r.bareHttp.p50)} | ${x(c.warmTrigger.rps, r.bareHttp.rps)} |`,
+      ];
+    }),
     '',
     '## Full cold start vs a bare `node hello.js` process start',
     '',
     '| | p50 ms | p90 ms | vs bare process |',
     '|---|---|---|---|',
     `| bare \`node hello.js\` (start to exit) | ${f(r.bareProcessStartMs.p50)} | ${f(r.bareProcessStartMs.p90)} | 1.00× |`,
-    `| Thaw full cold start: package fetched and unpacked (client-observed) | ${f(r.coldStartMs.p50)} | ${f(r.coldStartMs.p90)} | ${x(r.coldStartMs.p50, r.bareProcessStartMs.p50)} |`,
-    `| Thaw cold start, package already unpacked on the node | ${f(r.cachedColdStartMs.p50)} | ${f(r.cachedColdStartMs.p90)} | ${x(r.cachedColdStartMs.p50, r.bareProcessStartMs.p50)} |`,
-    '',
-    '## Where the cold start goes (median per phase, server side)',
-    '',
-    '| phase | full cold ms | share | code cached ms | share |',
-    '|---|---|---|---|---|',
-    ...Object.keys(r.coldStartPhasesMs).filter((k) => k !== 'total').map((k) => {
-      const a = r.coldStartPhasesMs[k];
-      const b = r.cachedColdStartPhasesMs[k];
-      return `| ${k} | ${f(a)} | ${((a / r.coldStartPhasesMs.total) * 100).toFixed(1)}% | ${f(b)} | ${((b / r.cachedColdStartPhasesMs.total) * 100).toFixed(1)}% |`;
+    ...drivers.flatMap((d) => {
+      const c = r.core[d]!;
+      return [
+        `| Thaw full cold start, package fetched and unpacked (${d}) | ${f(c.coldStartMs.p50)} | ${f(c.coldStartMs.p90)} | ${x(c.coldStartMs.p50, r.bareProcessStartMs.p50)} |`,
+        `| Thaw cold start, package already unpacked on the node (${d}) | ${f(c.cachedColdStartMs.p50)} | ${f(c.cachedColdStartMs.p90)} | ${x(c.cachedColdStartMs.p50, r.bareProcessStartMs.p50)} |`,
+      ];
     }),
-    `| total | ${f(r.coldStartPhasesMs.total)} | 100% | ${f(r.cachedColdStartPhasesMs.total)} | 100% |`,
     '',
-    'Phases overlap: the runtime boots (`runtime`) while the code is fetched and unpacked, so shares do not add up to 100%.',
+    `## Where the cold start goes (median per phase, server side, ${drivers.join(' vs ')})`,
     '',
-    ...(r.ladder ? renderLadder(r.ladder, r.bareProcessStartMs.p50) : []),
+    `| phase | ${drivers.map((d) => `full cold ${d} ms | share`).join(' | ')} | ${drivers.map((d) => `code cached ${d} ms`).join(' | ')} |`,
+    `|---|${drivers.map(() => '---|---').join('|')}|${drivers.map(() => '---').join('|')}|`,
+    ...Object.keys(main.coldStartPhasesMs).filter((k) => k !== 'total').map((k) =>
+      `| ${k} | ${drivers.map((d) => { const c = r.core[d]!; return `${f(c.coldStartPhasesMs[k])} | ${((c.coldStartPhasesMs[k] / c.coldStartPhasesMs.total) * 100).toFixed(1)}%`; }).join(' | ')} | ${drivers.map((d) => f(r.core[d]!.cachedColdStartPhasesMs[k])).join(' | ')} |`),
+    `| total | ${drivers.map((d) => `${f(r.core[d]!.coldStartPhasesMs.total)} | 100%`).join(' | ')} | ${drivers.map((d) => f(r.core[d]!.cachedColdStartPhasesMs.total)).join(' | ')} |`,
+    '',
+    'Phases overlap: the runtime boots (`runtime`) while the code is fetched and unpacked, so shares do not add up to 100%. `sandbox` is the sandbox\'s creation on its own (for `namespaces`: its cgroup, its slot and the spawn of bubblewrap); `env` includes binding the code into the sandbox.',
+    '',
+    ...renderSandboxCost(r),
+    ...(r.ladders[mainDriver] ? renderLadder(r.ladders[mainDriver]!, r.bareProcessStartMs.p50, mainDriver) : []),
     '## Policies (simulated with this run\'s start costs)',
     '',
     `Trace ${r.policies.trace}; start costs (ms) ${Object.entries(r.policies.costs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}. Ratios against fixed:10m in the same run; the sweep and chart are in [policies.md](policies.md).`,
@@ -293,12 +323,57 @@ function render(r: Results): string {
   return lines.join('\n');
 }
 
-function renderLadder(l: LadderResults, bare: number): string[] {
+/** What confinement costs on each path: the namespaces driver against the process driver, same run. */
+function renderSandboxCost(r: Results): string[] {
+  const ns = r.ladders.namespaces;
+  const pr = r.ladders.process;
+  const cn = r.core.namespaces;
+  const cp = r.core.process;
+  if (!ns || !pr || !cn || !cp) return [];
+  const f = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : Math.abs(n) < 10 ? n.toFixed(2) : n.toFixed(1));
+  const d = (a?: number, b?: number) => (a === undefined || b === undefined ? '-' : `${a - b >= 0 ? '+' : ''}${f(a - b)}`);
+  const fns = Object.keys(ns.functions);
+  const lines = [
+    '## What the sandbox costs: namespaces vs process driver',
+    '',
+    `First request of a fresh version by ladder path (median ms over ${ns.functions[fns[0]].cold?.n ?? 0} versions each; both drivers measured in this run, same paths and cache states).`,
+    '',
+    '| function | path | process p50 | namespaces p50 | difference ms | ratio |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const fn of fns) for (const p of PATHS) {
+    const a = pr.functions[fn]?.[p]?.p50;
+    const b = ns.functions[fn]?.[p]?.p50;
+    lines.push(`| ${fn} | ${p} | ${f(a)} | ${f(b)} | ${d(b, a)} | ${a && b ? (b / a).toFixed(2) + '×' : '-'} |`);
+  }
+  const hello = (l: LadderResults, p: (typeof PATHS)[number]) => l.functions.hello?.[p]?.p50;
+  const pooledDelta = (hello(ns, 'pooled') ?? NaN) - (hello(pr, 'pooled') ?? NaN);
+  const coldDelta = cn.coldStartMs.p50 - cp.coldStartMs.p50;
+  const thawRatio = (hello(ns, 'thawed') ?? NaN) / (hello(ns, 'warm') ?? NaN);
+  const warmDelta = cn.warmApi.p50 - cp.warmApi.p50;
+  lines.push(
+    '',
+    '| target | measured | met |',
+    '|---|---|---|',
+    `| pooled path within +2 ms of the process driver (hello) | ${d(hello(ns, 'pooled'), hello(pr, 'pooled'))} ms | ${pooledDelta <= 2 ? 'yes' : 'no'} |`,
+    `| full cold start within +10 ms (hello, core run of ${r.runs.cold}) | ${d(cn.coldStartMs.p50, cp.coldStartMs.p50)} ms | ${coldDelta <= 10 ? 'yes' : 'no'} |`,
+    `| thaw still within 3× of warm (hello, confined) | ${thawRatio.toFixed(2)}× | ${thawRatio <= 3 ? 'yes' : 'no'} |`,
+    `| no change to warm latency (Invoke API p50) | ${d(cn.warmApi.p50, cp.warmApi.p50)} ms | ${Math.abs(warmDelta) <= 0.25 ? 'yes' : `no (${warmDelta > 0 ? 'slower' : 'faster'})`} |`,
+    `| sandbox phase on its own (full cold, median) | ${f(cn.coldStartPhasesMs.sandbox)} ms confined vs ${f(cp.coldStartPhasesMs.sandbox)} ms process | - |`,
+    '',
+  );
+  if (ns.frozenRssMb && pr.frozenRssMb) {
+    lines.push(`A frozen hello instance: confined ${ns.frozenRssMb.frozen.toFixed(1)} MB resident (all processes of its sandbox; ${ns.frozenRssMb.idle.toFixed(1)} MB idle before freezing), unconfined ${pr.frozenRssMb.frozen.toFixed(1)} MB (${pr.frozenRssMb.idle.toFixed(1)} MB idle).`, '');
+  }
+  return lines;
+}
+
+function renderLadder(l: LadderResults, bare: number, driver: Driver): string[] {
   const f = (n: number | undefined) => (n === undefined ? '-' : n < 10 ? n.toFixed(2) : n.toFixed(1));
   const fns = Object.keys(l.functions);
   const get = (fn: string, p: (typeof PATHS)[number]) => l.functions[fn][p];
   const lines = [
-    '## The instance ladder: first-request latency by path',
+    `## The instance ladder: first-request latency by path (${driver} driver)`,
     '',
     `Client-observed latency of the first request of a fresh version (median and p90 over ${get(fns[0], 'cold')?.n ?? 0} versions each), against a bare \`node\` process start (${f(bare)} ms, measured above). Chart: [ladder.svg](ladder.svg).`,
     '',

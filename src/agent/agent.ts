@@ -10,9 +10,10 @@ import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, type F
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
 import { decideLadder, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec } from '../policies/index.ts';
-import { InitFailure, RuntimeConnection, runtimes, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
+import { InitFailure, RuntimeConnection, heapLimitMb, runtimes, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
+import { crashError, functionEnv, reportLine, runtimeEnv, timeoutError } from './lambda.ts';
 import { RuntimePool } from './pool.ts';
 import { SnapshotManager, type SnapshotOptions } from './snapshots.ts';
 import type { Store } from '../store/index.ts';
@@ -163,7 +164,7 @@ export class Agent implements AsyncDisposable {
     this.#o = options;
     this.snapshots = new SnapshotManager(options.snapshots, {
       driver: options.driver, store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, clock: options.clock,
-      env: (v, codeDir) => ({ ...this.#runtimeEnv(), ...this.#functionEnv(v, codeDir) }),
+      env: (v, codeDir) => ({ ...this.#runtimeEnv(), ...functionEnv(v, codeDir) }),
       log: (v, line) => publishLog({ functionName: v.functionName, version: v.version, instanceId: 'snapshot', invocationId: null, stream: 'platform', at: options.clock.now(), line }),
     });
     this.policies = new PolicyEngine({
@@ -546,7 +547,7 @@ export class Agent implements AsyncDisposable {
         file: join(inside.codeDir, relative(code.dir, entry.file)),
         exportName: entry.exportName,
         codeDir: inside.codeDir,
-        env: this.#functionEnv(v, inside.codeDir),
+        env: functionEnv(v, inside.codeDir),
         compileCacheDir: inside.compileCacheDir,
       };
       const envEnd = clock.monotonic();
@@ -644,24 +645,12 @@ export class Agent implements AsyncDisposable {
 
     if (outcome.kind === 'ok') return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'success', null, outcome.payload);
     if (outcome.kind === 'error') return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', outcome.error);
-    const rid = `RequestId: ${req.invocationId} Error:`;
-    if (timedOut) {
-      return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'timeout',
-        { errorType: 'Sandbox.Timedout', errorMessage: `${rid} Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`, trace: [] });
-    }
+    if (timedOut) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'timeout', timeoutError(req.invocationId, timeoutMs));
     if (aborted) {
       this.#publishRecord(req, { start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs: handlerEnd - handlerStart, outcome: 'aborted', errorType: null, errorMessage: 'the caller went away' });
       throw new ThawError('THAW_E_ABORTED', 'the caller went away; the instance running the invocation was stopped');
     }
-    const how = outcome.exit.signal ? `signal: ${outcome.exit.signal}` : `exit status ${outcome.exit.code}`;
-    const heapOom = /heap out of memory|Reached heap limit/.test(outcome.stderrTail);
-    const error: SerializedError = outcome.exit.oomKilled
-      ? { errorType: 'Runtime.OutOfMemory', errorMessage: `${rid} Runtime exited with error: ${how} (out of memory: the instance used all of its ${v.config.memoryMb} MB)`, trace: [] }
-      : heapOom
-      ? { errorType: 'Runtime.OutOfMemory', errorMessage: `${rid} Runtime exited with error: ${how} (out of memory: the ${v.config.memoryMb} MB setting allows a ${Math.floor(v.config.memoryMb * 0.85)} MB heap)`, trace: [] }
-      : outcome.error
-        ? { ...outcome.error, errorMessage: `${rid} ${outcome.error.errorMessage}` }
-        : { errorType: 'Runtime.ExitError', errorMessage: `${rid} Runtime exited with error: ${how}`, trace: [] };
+    const error = crashError(req.invocationId, v.config.memoryMb, outcome.exit, outcome.error, outcome.stderrTail, heapLimitMb(v.config.memoryMb));
     return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'crash', error);
   }
 
@@ -672,11 +661,10 @@ export class Agent implements AsyncDisposable {
       errorType: error?.errorType ?? null, errorMessage: error?.errorMessage ?? null,
     });
     this.#platformLog(instance, req.invocationId, `END RequestId: ${req.invocationId}`);
-    const peak = instance.conn.sandbox.peakMemoryBytes();
-    const maxRss = peak === null ? null : Math.ceil(peak / 1024 / 1024);
-    this.#platformLog(instance, req.invocationId,
-      `REPORT RequestId: ${req.invocationId}\tDuration: ${handlerMs.toFixed(2)} ms\tBilled Duration: ${record.billedMs} ms\tMemory Size: ${record.memoryMb} MB` +
-      (maxRss ? `\tMax Memory Used: ${maxRss} MB` : '') + (start !== 'warm' && start !== 'thawed' ? `\tInit Duration: ${initMs.toFixed(2)} ms` : ''));
+    this.#platformLog(instance, req.invocationId, reportLine({
+      invocationId: req.invocationId, handlerMs, billedMs: record.billedMs, memoryMb: record.memoryMb,
+      peakMemoryBytes: instance.conn.sandbox.peakMemoryBytes(), start, initMs,
+    }));
     return {
       record,
       payload: error ? JSON.stringify(error) : payload ?? 'null',
@@ -716,31 +704,8 @@ export class Agent implements AsyncDisposable {
     return entry;
   }
 
-  /** What every runtime gets, before it knows its function: a clean environment, as on Lambda. */
-  #runtimeEnv(): Record<string, string> {
-    return {
-      PATH: '/usr/local/bin:/usr/bin:/bin',
-      LANG: 'C.UTF-8',
-      TZ: 'UTC',
-      HOME: this.#o.scratchDir,
-      AWS_REGION: this.#o.region,
-      AWS_DEFAULT_REGION: this.#o.region,
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-      THAW_RUNTIME: 'nodejs24',
-    };
-  }
-
-  #functionEnv(v: FunctionVersion, codeDir: string): Record<string, string> {
-    return {
-      ...v.config.env,
-      AWS_LAMBDA_FUNCTION_NAME: v.functionName,
-      AWS_LAMBDA_FUNCTION_VERSION: v.version,
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(v.config.memoryMb),
-      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${v.functionName}`,
-      LAMBDA_TASK_ROOT: codeDir,
-      _HANDLER: v.config.handler,
-    };
-  }
+  /** A clean environment, as on Lambda (a confining driver points HOME at the sandbox's own /tmp). */
+  #runtimeEnv(): Record<string, string> { return runtimeEnv(this.#o.region, this.#o.scratchDir); }
 
   #adopt(instance: Instance) {
     const pool = this.#pools.get(instance.key) ?? [];

@@ -97,6 +97,11 @@ export class CgroupScope {
     write(join(v2, this.name, 'cgroup.subtree_control'), wanted);
   }
 
+  /** Removes the scope's own groups once its instances' are gone (best effort: a busy one stays). */
+  removeRoots(): void {
+    for (const root of this.roots) { try { rmdirSync(root); } catch { /* not empty, or gone */ } }
+  }
+
   /** One group per instance, with its limits already set, before any process joins it. */
   create(id: string, limits: CgroupLimits): InstanceCgroup {
     const g = new InstanceCgroup(this, id);

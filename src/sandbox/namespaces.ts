@@ -236,9 +236,6 @@ export class NamespacesDriver implements SandboxDriver {
     return this.#started;
   }
 
-  /** Instance groups of an earlier run found and removed by start(). */
-  get leftoversRemoved() { return this.#leftovers; }
-
   report(): SandboxReport {
     const e = this.#scope.enforced;
     const enforced = ['own mount, PID, IPC and UTS namespaces', 'read-only minimal root (code at /var/task)', 'private size-limited /tmp', 'per-instance unprivileged uid, no capabilities, no_new_privs'];
@@ -248,7 +245,7 @@ export class NamespacesDriver implements SandboxDriver {
     say(`process limit ${PIDS_MAX}`, 'pids');
     say('CPU weight proportional to memory', 'cpu');
     say('freezing through the cgroup freezer', 'freezer');
-    return { driver: this.name, isolated: true, enforced, notEnforced };
+    return { driver: this.name, isolated: true, enforced, notEnforced, leftoversRemoved: this.#leftovers };
   }
 
   insideView(view: CodeView): CodeView {
@@ -348,6 +345,7 @@ export class NamespacesDriver implements SandboxDriver {
     if (this.#started) {
       await this.#started.catch(() => {});
       await this.mounter.umount(this.#o.runDir).catch(() => {});
+      this.#scope.removeRoots();
     }
     this.mounter.close();
     this.#started = null;

@@ -102,6 +102,7 @@ export const processDriver: SandboxDriver = {
     driver: 'process',
     isolated: false,
     enforced: ['explicit environment', 'own process group (killed as one)', 'V8 heap limit from MemorySize'],
+    leftoversRemoved: 0,
     notEnforced: ['instances run as the platform\'s user and see the host\'s files and processes', 'no memory limit outside the V8 heap', 'no process-count limit', 'no private /tmp'],
   }),
   create(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox> {

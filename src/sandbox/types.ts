@@ -79,6 +79,8 @@ export interface SandboxReport {
   readonly enforced: readonly string[];
   /** What is not, with the reason or the command that turns it on. */
   readonly notEnforced: readonly string[];
+  /** Units of an earlier run (killed without cleaning up) that start() found and removed. */
+  readonly leftoversRemoved: number;
 }
 
 export interface SandboxDriver {

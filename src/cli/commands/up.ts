@@ -122,6 +122,7 @@ function sandboxKind(v: string | undefined): UserOptions['sandbox'] {
 function sandboxBanner(platform: Platform): string {
   const r = platform.driver.report();
   const lines = [`thaw: sandbox: ${r.driver}${r.isolated ? '' : ' — instances are NOT isolated: they run as this user and can read, write and signal what it can'}`];
+  if (r.leftoversRemoved) lines.push(`thaw:   removed ${r.leftoversRemoved} sandbox(es) left by an earlier run that was killed`);
   if (platform.options.sandboxFallback) lines.push(`thaw:   namespaces are off: ${platform.options.sandboxFallback}`);
   for (const e of r.enforced) lines.push(`thaw:   on:  ${e}`);
   for (const n of r.notEnforced) lines.push(`thaw:   off: ${n}`);

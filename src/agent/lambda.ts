@@ -1,0 +1,62 @@
+// What Lambda's contract says an instance sees and what its invocations report, as pure functions: the
+// runtime's and the function's environment, the error shape of a timed-out or crashed invocation, and the
+// REPORT log line. Imports types of src/core, src/runtimes and src/sandbox.
+import type { FunctionVersion, StartKind } from '../core/types.ts';
+import type { SerializedError } from '../runtimes/index.ts';
+import type { SandboxExit } from '../sandbox/index.ts';
+
+/** What every runtime gets before it knows its function: a clean environment, nothing of the host's. */
+export function runtimeEnv(region: string, home: string): Record<string, string> {
+  return {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    LANG: 'C.UTF-8',
+    TZ: 'UTC',
+    HOME: home,
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+    THAW_RUNTIME: 'nodejs24',
+  };
+}
+
+/** The function's own variables and Lambda's, with the code directory as the runtime inside sees it. */
+export function functionEnv(v: FunctionVersion, codeDir: string): Record<string, string> {
+  return {
+    ...v.config.env,
+    AWS_LAMBDA_FUNCTION_NAME: v.functionName,
+    AWS_LAMBDA_FUNCTION_VERSION: v.version,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(v.config.memoryMb),
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${v.functionName}`,
+    LAMBDA_TASK_ROOT: codeDir,
+    _HANDLER: v.config.handler,
+  };
+}
+
+const rid = (invocationId: string) => `RequestId: ${invocationId} Error:`;
+
+export function timeoutError(invocationId: string, timeoutMs: number): SerializedError {
+  return { errorType: 'Sandbox.Timedout', errorMessage: `${rid(invocationId)} Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`, trace: [] };
+}
+
+/**
+ * Why a runtime that died mid-invocation failed it: the instance's memory limit (the kernel's OOM killer
+ * acted in its cgroup), the V8 heap limit, what the runtime reported before dying, or its exit.
+ */
+export function crashError(invocationId: string, memoryMb: number, exit: SandboxExit, reported: SerializedError | null, stderrTail: string, heapLimitMb: number): SerializedError {
+  const how = exit.signal ? `signal: ${exit.signal}` : `exit status ${exit.code}`;
+  if (exit.oomKilled) {
+    return { errorType: 'Runtime.OutOfMemory', errorMessage: `${rid(invocationId)} Runtime exited with error: ${how} (out of memory: the instance used all of its ${memoryMb} MB)`, trace: [] };
+  }
+  if (/heap out of memory|Reached heap limit/.test(stderrTail)) {
+    return { errorType: 'Runtime.OutOfMemory', errorMessage: `${rid(invocationId)} Runtime exited with error: ${how} (out of memory: the ${memoryMb} MB setting allows a ${heapLimitMb} MB heap)`, trace: [] };
+  }
+  if (reported) return { ...reported, errorMessage: `${rid(invocationId)} ${reported.errorMessage}` };
+  return { errorType: 'Runtime.ExitError', errorMessage: `${rid(invocationId)} Runtime exited with error: ${how}`, trace: [] };
+}
+
+/** Lambda's REPORT line; Max Memory Used is the instance's peak (its cgroup's, where it has one). */
+export function reportLine(r: { invocationId: string; handlerMs: number; billedMs: number; memoryMb: number; peakMemoryBytes: number | null; start: StartKind; initMs: number }): string {
+  const maxMb = r.peakMemoryBytes === null || Number.isNaN(r.peakMemoryBytes) ? null : Math.ceil(r.peakMemoryBytes / 1024 / 1024);
+  return `REPORT RequestId: ${r.invocationId}\tDuration: ${r.handlerMs.toFixed(2)} ms\tBilled Duration: ${r.billedMs} ms\tMemory Size: ${r.memoryMb} MB` +
+    (maxMb ? `\tMax Memory Used: ${maxMb} MB` : '') + (r.start !== 'warm' && r.start !== 'thawed' ? `\tInit Duration: ${r.initMs.toFixed(2)} ms` : '');
+}
