@@ -1,7 +1,7 @@
 // The ladder benchmark: first-request latency of each path (full cold, pooled, restored, thawed, warm) for
 // three functions (hello, heavy-init, big-package), each over fresh versions, against a bare `node`
 // process start measured in the same run. Two Thaw servers: one without a runtime pool (cold, restored,
-// thawed, warm), one with it (pooled). Writes a table and an SVG bar chart.
+// thawed, warm), one with it (pooled), for each sandbox driver. Writes a table and an SVG bar chart.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,12 +40,17 @@ async function startServer(root: string, dataDir: string, cacheDir: string, opti
   return { url, child };
 }
 
-export async function ladderBench(o: { root: string; iterations: number; request: Request; progress(s: string): void; done(s: string): void; sandbox: 'process' | 'namespaces' }): Promise<LadderResults> {
+export type Sandbox = 'process' | 'namespaces';
+
+/**
+ * Runs the ladder once per sandbox driver, interleaved: every step of every iteration is measured on each
+ * driver's servers back to back, so a change in the machine's load affects both alike.
+ */
+export async function ladderBench(o: { root: string; iterations: number; request: Request; progress(s: string): void; done(s: string): void; sandboxes: readonly Sandbox[] }): Promise<Partial<Record<Sandbox, LadderResults>>> {
   const { root, iterations, request } = o;
   const work = await mkdtemp('/dev/shm/thaw-bench-ladder-');
-  const dirs = { a: await mkdtemp(join(tmpdir(), 'thaw-bench-a-')), b: await mkdtemp(join(tmpdir(), 'thaw-bench-b-')) };
-  const caches = { a: join(work, 'cache-a'), b: join(work, 'cache-b') };
   const children: ChildProcess[] = [];
+  const dataDirs: string[] = [];
   try {
     const bigDir = join(work, 'big');
     generateBigPackage(bigDir, 30);
@@ -54,10 +59,19 @@ export async function ladderBench(o: { root: string; iterations: number; request
       'heavy-init': await zipDirectory(join(root, 'examples', 'heavy-init')),
       'big-package': await zipDirectory(bigDir),
     };
-    const a = await startServer(root, dirs.a, caches.a, { poolSize: 0, freezeAfterMs: 300, snapshots: true, sandbox: o.sandbox });
-    children.push(a.child);
-    const b = await startServer(root, dirs.b, caches.b, { poolSize: 1, poolRefillDelayMs: 0, freezeAfterMs: -1, snapshots: false, sandbox: o.sandbox });
-    children.push(b.child);
+    // Per driver, two servers: A without a runtime pool (cold, warm, thawed, restored), B with one (pooled).
+    const servers = [];
+    for (const sandbox of o.sandboxes) {
+      const dirA = await mkdtemp(join(tmpdir(), `thaw-bench-${sandbox}-a-`));
+      const dirB = await mkdtemp(join(tmpdir(), `thaw-bench-${sandbox}-b-`));
+      dataDirs.push(dirA, dirB);
+      const cacheA = join(work, `${sandbox}-cache-a`);
+      const a = await startServer(root, dirA, cacheA, { poolSize: 0, freezeAfterMs: 300, snapshots: true, sandbox });
+      children.push(a.child);
+      const b = await startServer(root, dirB, join(work, `${sandbox}-cache-b`), { poolSize: 1, poolRefillDelayMs: 0, freezeAfterMs: -1, snapshots: false, sandbox });
+      children.push(b.child);
+      servers.push({ sandbox, a, b, cacheA, results: { functions: {}, frozenRssMb: null, codeCache: null } as LadderResults });
+    }
 
     const api = async (url: string, path: string, method: string, body: unknown) => {
       const r = await request(`${url}${path}`, method, JSON.stringify(body));
@@ -80,68 +94,76 @@ export async function ladderBench(o: { root: string; iterations: number; request
       while (!(await check())) { if (performance.now() > end) throw new Error(`timed out waiting for ${what}`); await sleep(20); }
     };
 
-    const results: LadderResults = { functions: {}, frozenRssMb: null, codeCache: null };
     for (const [fn, zip] of Object.entries(packages)) {
       const memory = fn === 'heavy-init' ? 512 : 256;
-      for (const s of [a, b]) await api(s.url, '/2015-03-31/functions', 'POST', { FunctionName: fn, Runtime: 'nodejs24', Handler: 'index.handler', MemorySize: memory, Timeout: 30, Code: { ZipFile: zip.toString('base64') } });
-      const samples: Record<Path, number[]> = { cold: [], pooled: [], restored: [], thawed: [], warm: [] };
+      for (const srv of servers) for (const s of [srv.a, srv.b]) await api(s.url, '/2015-03-31/functions', 'POST', { FunctionName: fn, Runtime: 'nodejs24', Handler: 'index.handler', MemorySize: memory, Timeout: 30, Code: { ZipFile: zip.toString('base64') } });
+      const samples = new Map(servers.map((srv) => [srv, { cold: [], pooled: [], restored: [], thawed: [], warm: [] } as Record<Path, number[]>]));
       for (let i = 0; i < iterations; i++) {
-        o.progress(`ladder (${o.sandbox}) ${fn}: ${i + 1}/${iterations}`);
-        // Full cold: a new revision, code evicted from the node cache, no pool on server A.
-        await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `c${i}` } } });
-        await evictCode(caches.a);
-        let r = await invoke(a.url, fn);
-        expectPath(r.start, 'cold', fn);
-        samples.cold.push(r.ms);
-        // Warm: the same instance again.
-        r = await invoke(a.url, fn);
-        expectPath(r.start, 'warm', fn);
-        samples.warm.push(r.ms);
-        const idleRss = fn === 'hello' && i === 0
-          ? (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.find((x: { functionName: string; version: string; state: string }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'idle')?.rssBytes ?? 0
-          : 0;
-        // Thawed: wait until that instance is frozen, then call it.
-        await until('a frozen instance', async () => (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.some((x: { functionName: string; version: string; state: string; frozenRssBytes: number | null }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'frozen' && x.frozenRssBytes));
-        if (fn === 'hello' && !results.frozenRssMb) {
-          const inst = (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.find((x: { functionName: string; version: string; state: string }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'frozen');
-          results.frozenRssMb = { idle: idleRss / 1024 / 1024, frozen: inst.frozenRssBytes / 1024 / 1024 };
+        for (const srv of servers) {
+          const { a, b, cacheA: cache, results, sandbox } = srv;
+          const sample = samples.get(srv)!;
+          o.progress(`ladder (${sandbox}) ${fn}: ${i + 1}/${iterations}`);
+          // Full cold: a new revision, code evicted from the node cache, no pool on server A.
+          await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `c${i}` } } });
+          await evictCode(cache);
+          let r = await invoke(a.url, fn);
+          expectPath(r.start, 'cold', fn);
+          sample.cold.push(r.ms);
+          // Warm: the same instance again.
+          r = await invoke(a.url, fn);
+          expectPath(r.start, 'warm', fn);
+          sample.warm.push(r.ms);
+          const idleRss = fn === 'hello' && i === 0
+            ? (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.find((x: { functionName: string; version: string; state: string }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'idle')?.rssBytes ?? 0
+            : 0;
+          // Thawed: wait until that instance is frozen, then call it.
+          await until('a frozen instance', async () => (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.some((x: { functionName: string; version: string; state: string; frozenRssBytes: number | null }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'frozen' && x.frozenRssBytes));
+          if (fn === 'hello' && !results.frozenRssMb) {
+            const inst = (await api(a.url, '/thaw/v1/instances', 'GET', undefined)).instances.find((x: { functionName: string; version: string; state: string }) => x.functionName === fn && x.version === '$LATEST' && x.state === 'frozen');
+            results.frozenRssMb = { idle: idleRss / 1024 / 1024, frozen: inst.frozenRssBytes / 1024 / 1024 };
+          }
+          r = await invoke(a.url, fn);
+          expectPath(r.start, 'thawed', fn);
+          sample.thawed.push(r.ms);
+          // Restored: publish a fresh version, wait for its snapshot, then its first request.
+          await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `r${i}` } } });
+          const v = (await api(a.url, `/2015-03-31/functions/${fn}/versions`, 'POST', {})).Version;
+          await until('a snapshot', async () => {
+            const snap = (await api(a.url, `/thaw/v1/functions/${fn}/snapshots`, 'GET', undefined)).snapshots.find((x: { version: string }) => x.version === v);
+            if (snap?.status === 'failed') throw new Error(`snapshot of ${fn}:${v} failed: ${snap.reason}`);
+            return snap?.status === 'ready';
+          });
+          r = await invoke(a.url, fn, v);
+          expectPath(r.start, 'restored', fn);
+          sample.restored.push(r.ms);
+          // Pooled: a new revision on server B once its pool has a runtime of this size.
+          await api(b.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `p${i}` } } });
+          if (i === 0) await invoke(b.url, fn); // teaches the pool this memory size
+          if (i === 0) await api(b.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `p${i}b` } } });
+          await until('a pooled runtime', async () => (await api(b.url, '/thaw/v1/node', 'GET', undefined)).pool.some((p: { memoryMb: number; ready: number }) => p.memoryMb === memory && p.ready > 0));
+          await sleep(50);
+          r = await invoke(b.url, fn);
+          expectPath(r.start, 'pooled', fn);
+          sample.pooled.push(r.ms);
         }
-        r = await invoke(a.url, fn);
-        expectPath(r.start, 'thawed', fn);
-        samples.thawed.push(r.ms);
-        // Restored: publish a fresh version, wait for its snapshot, then its first request.
-        await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `r${i}` } } });
-        const v = (await api(a.url, `/2015-03-31/functions/${fn}/versions`, 'POST', {})).Version;
-        await until('a snapshot', async () => {
-          const snap = (await api(a.url, `/thaw/v1/functions/${fn}/snapshots`, 'GET', undefined)).snapshots.find((x: { version: string }) => x.version === v);
-          if (snap?.status === 'failed') throw new Error(`snapshot of ${fn}:${v} failed: ${snap.reason}`);
-          return snap?.status === 'ready';
-        });
-        r = await invoke(a.url, fn, v);
-        expectPath(r.start, 'restored', fn);
-        samples.restored.push(r.ms);
-        // Pooled: a new revision on server B once its pool has a runtime of this size.
-        await api(b.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `p${i}` } } });
-        if (i === 0) await invoke(b.url, fn); // teaches the pool this memory size
-        if (i === 0) await api(b.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `p${i}b` } } });
-        await until('a pooled runtime', async () => (await api(b.url, '/thaw/v1/node', 'GET', undefined)).pool.some((p: { memoryMb: number; ready: number }) => p.memoryMb === memory && p.ready > 0));
-        await sleep(50);
-        r = await invoke(b.url, fn);
-        expectPath(r.start, 'pooled', fn);
-        samples.pooled.push(r.ms);
       }
-      results.functions[fn] = Object.fromEntries(PATHS.map((p) => [p, stats(samples[p])]));
-      o.done(`ladder (${o.sandbox}) ${fn}: cold ${results.functions[fn].cold!.p50.toFixed(1)} ms, pooled ${results.functions[fn].pooled!.p50.toFixed(1)}, restored ${results.functions[fn].restored!.p50.toFixed(1)}, thawed ${results.functions[fn].thawed!.p50.toFixed(1)}, warm ${results.functions[fn].warm!.p50.toFixed(1)}`);
+      for (const srv of servers) {
+        const f = srv.results.functions[fn] = Object.fromEntries(PATHS.map((p) => [p, stats(samples.get(srv)![p])]));
+        o.done(`ladder (${srv.sandbox}) ${fn}: cold ${f.cold!.p50.toFixed(1)} ms, pooled ${f.pooled!.p50.toFixed(1)}, restored ${f.restored!.p50.toFixed(1)}, thawed ${f.thawed!.p50.toFixed(1)}, warm ${f.warm!.p50.toFixed(1)}`);
+      }
     }
-    const node = await api(a.url, '/thaw/v1/node', 'GET', undefined);
-    results.codeCache = { hitRate: node.codeCache.hitRate, hits: node.codeCache.hits, misses: node.codeCache.misses };
-    return results;
+    const out: Partial<Record<Sandbox, LadderResults>> = {};
+    for (const srv of servers) {
+      const node = await api(srv.a.url, '/thaw/v1/node', 'GET', undefined);
+      srv.results.codeCache = { hitRate: node.codeCache.hitRate, hits: node.codeCache.hits, misses: node.codeCache.misses };
+      out[srv.sandbox] = srv.results;
+    }
+    return out;
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
     await rm(work, { recursive: true, force: true });
-    await rm(dirs.a, { recursive: true, force: true });
-    await rm(dirs.b, { recursive: true, force: true });
+    for (const d of dataDirs) await rm(d, { recursive: true, force: true });
   }
 }
 

@@ -205,8 +205,7 @@ async function main() {
     const drivers: Driver[] = probe.ok ? ['process', 'namespaces'] : ['process'];
     const core: Partial<Record<Driver, CoreFigures>> = {};
     for (const driver of drivers) core[driver] = await coreFigures(driver, dataDir, cacheDir);
-    const ladders: Partial<Record<Driver, LadderResults>> = {};
-    if (!args['no-ladder']) for (const driver of drivers) ladders[driver] = await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done, sandbox: driver });
+    const ladders: Partial<Record<Driver, LadderResults>> = args['no-ladder'] ? {} : await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done, sandboxes: drivers });
     const ladder = ladders.namespaces ?? ladders.process ?? null;
 
     const policies = policyFigures(ladder, progress, done);

@@ -140,9 +140,10 @@ class NamespaceSandbox implements Sandbox {
   }
 
   async thaw(): Promise<boolean> {
-    if (this.#exited) return false;
+    // Killed while frozen: dead, even before its exit has been seen.
+    if (this.#exited || this.#killReason !== null) return false;
     await this.#cgroup.thaw();
-    return !this.#exited;
+    return !this.#exited && this.#killReason === null;
   }
 
   /** Resident memory of every process in the sandbox (as the process driver counts its one process). */
@@ -289,7 +290,7 @@ export class NamespacesDriver implements SandboxDriver {
     return new Promise((resolve, reject) => {
       const child = spawn('/bin/sh', ['-c', JOIN_AND_EXEC, 'thaw-sandbox', ...args], {
         cwd: spec.cwd,
-        // Inside, the host's paths do not exist: home is the private /tmp.
+        // Inside, the host's paths do not exist: home is the private /tmp (bubblewrap also sets PWD to it).
         env: { ...spec.env, HOME: '/tmp' },
         stdio: spec.channel === false ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
         detached: true,

@@ -45,19 +45,29 @@ class ProcessSandbox implements Sandbox {
   }
 
   // SIGSTOP cannot be caught or ignored, and stops every process in the group; SIGCONT resumes them.
-  async freeze(): Promise<void> { if (!this.#exited) this.#signalGroup('SIGSTOP'); }
+  // Resolves once the kernel has acted on it: until then the process may still run.
+  async freeze(): Promise<void> {
+    if (this.#exited) return;
+    this.#signalGroup('SIGSTOP');
+    for (let i = 0; i < 200; i++) {
+      const state = this.#procState();
+      if (state === null || state === 'T' || state === 't' || state === 'Z' || state === 'X') return;
+      await sleep(i < 20 ? 0 : 1);
+    }
+  }
   async thaw(): Promise<boolean> {
-    if (this.#exited) return false;
+    // Killed while frozen: dead, even while /proc still shows it on its way out.
+    if (this.#exited || this.#killReason !== null) return false;
     this.#signalGroup('SIGCONT');
     // Until the kernel has acted on SIGCONT (or on a SIGKILL sent while stopped) the process may still show
     // as stopped; wait for it to run, or to be a zombie: a process killed while frozen is dead too.
     for (let i = 0; i < 200; i++) {
       const state = this.#procState();
       if (state === null || state === 'Z' || state === 'X' || state === 'x') return false;
-      if (state !== 'T' && state !== 't') return true;
+      if (state !== 'T' && state !== 't') return this.#killReason === null;
       await sleep(1);
     }
-    return !this.#exited;
+    return !this.#exited && this.#killReason === null;
   }
 
   #procState(): string | null {
