@@ -5,6 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../src/core/clock.ts';
+import { channels, type LogEvent } from '../src/core/events.ts';
+import type { InstanceView } from '../src/agent/index.ts';
 import { Platform, parseSchedule, resolveOptions } from '../src/gateway/index.ts';
 import { main } from '../src/cli/index.ts';
 import { eventually, scratchDirs, fnSource, pkg, startTestThaw, type TestThaw } from './helpers.ts';
@@ -58,6 +60,28 @@ describe('schedules fire on time and warm-ups are told so', () => {
     }
   });
 });
+
+/**
+ * A function prelude: `signalled(n)` settles once the instance has had n SIGUSR2s, so the test decides when a
+ * call ends (or an init finishes) instead of racing a sleep against instance starts.
+ */
+const GATE = "let signals = 0; const waiting = new Set(); process.on('SIGUSR2', () => { signals++; for (const w of waiting) w(); });\n" +
+  'const signalled = (n) => new Promise((r) => { const w = () => { if (signals >= n) { waiting.delete(w); r(); } }; waiting.add(w); w(); });';
+
+/** Resolves once ok() holds, checked now and at every instance state change and log line: events, not a clock. */
+function when(ok: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!ok()) return;
+      channels.instanceState.unsubscribe(check);
+      channels.log.unsubscribe(check);
+      resolve();
+    };
+    channels.instanceState.subscribe(check);
+    channels.log.subscribe(check);
+    check();
+  });
+}
 
 async function until(ok: () => boolean) {
   for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
@@ -138,7 +162,7 @@ describe('schedules and policies through the API and the CLI', () => {
 
   test('a buffer: with thaw,buffer=1 a spare instance is started beside the running ones, so a second caller finds it warm', async () => {
     const { platform } = t.thaw;
-    await platform.control.createFunction({ name: 'buf', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('await new Promise((r) => setTimeout(r, 400)); return 1;') }) });
+    await platform.control.createFunction({ name: 'buf', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('if (event.hold) await signalled(1); return 1;', GATE) }) });
     const set = await call('PUT', '/thaw/v1/functions/buf/policy', { policy: 'thaw,utilization=0.8,buffer=1' });
     assert.equal(set.status, 200);
     assert.equal(((await set.json()) as any).policy, 'thaw,buffer=1,utilization=0.8', 'printed back in its canonical order');
@@ -146,15 +170,73 @@ describe('schedules and policies through the API and the CLI', () => {
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as any).message, /needs a buffer of 0\.\.100 spare instances, not 'lots'/);
     const live = () => platform.agent.instances().filter((i) => i.functionName === 'buf' && i.state !== 'gone' && i.state !== 'stopping');
-    const first = platform.invoke('buf', null, '{}', { trigger: 'api' });
-    // While the first runs, its spare starts; a second caller then takes the spare, and a new spare is started.
-    await eventually(async () => live().some((i) => i.state === 'idle'), 'a spare instance idle beside the running one');
+    // The first call is held until the test releases it (SIGUSR2 to its instance), so it is still running
+    // when the second arrives however slowly the machine starts instances.
+    const first = platform.invoke('buf', null, '{"hold":true}', { trigger: 'api' });
+    await Promise.race([
+      when(() => live().some((i) => i.state === 'busy')),
+      first.then((r) => assert.fail(`the held call ended before it was released: ${r.payload}`)),
+    ]);
+    // Its spare was decided on arrival, before the call's instance went busy: once started, it waits idle.
+    await platform.agent.prewarmsSettled();
+    assert.deepEqual(live().map((i) => i.state).sort(), ['busy', 'idle'], 'a spare instance idle beside the running one');
+    const held = live().find((i) => i.state === 'busy')!;
+    // While the first runs, a second caller takes the spare, and a new spare is started.
     const second = await platform.invoke('buf', null, '{}', { trigger: 'api' });
     assert.equal(second.record.start, 'warm', 'the second caller found the spare');
-    await first;
-    await eventually(async () => live().length >= 3 && live().every((i) => i.state === 'idle'), 'the buffer topped up again', 10_000);
+    process.kill(held.pid, 'SIGUSR2');
+    assert.equal((await first).record.outcome, 'success');
+    await platform.agent.prewarmsSettled();
+    assert.deepEqual(live().map((i) => i.state), ['idle', 'idle', 'idle'], 'the buffer topped up again');
     const d = platform.agent.decisions('buf').filter((x) => x.action === 'prewarm');
     assert.ok(d.length >= 2 && d.every((x) => /^buffer: 0 spare of 1/.test(x.reason)), JSON.stringify(d));
+  });
+
+  test('an instance starting for a call is not a spare: a caller arriving meanwhile takes the idle spare, and another is started', async () => {
+    const { platform } = t.thaw;
+    // Each instance waits in init for a first SIGUSR2 (it logs once it listens) and a held call for a second.
+    const code = fnSource('if (event.hold) await signalled(2); return 1;', `${GATE}\nconsole.log('gate listening'); await signalled(1);`);
+    await platform.control.createFunction({ name: 'buf2', handler: 'index.handler', code: pkg({ 'index.mjs': code }) });
+    await platform.putPolicy('buf2', 'thaw,buffer=1');
+    const listening = new Set<string>();
+    const onLog = (e: unknown) => { const l = e as LogEvent; if (l.functionName === 'buf2' && l.line.includes('gate listening')) listening.add(l.instanceId); };
+    channels.log.subscribe(onLog);
+    const live = () => platform.agent.instances().filter((i) => i.functionName === 'buf2' && i.state !== 'gone' && i.state !== 'stopping');
+    const starting = () => live().filter((i) => i.state === 'starting' || i.state === 'initializing');
+    const state = (id: string) => live().find((i) => i.id === id)?.state;
+    // The pid is read once the runtime listens: under the namespaces driver it is bwrap's until the runtime runs.
+    const signal = async (i: InstanceView) => { await when(() => listening.has(i.id)); process.kill(live().find((x) => x.id === i.id)!.pid, 'SIGUSR2'); };
+    const prewarms = () => platform.agent.decisions('buf2').filter((x) => x.action === 'prewarm').map((x) => x.reason);
+    const calls: Promise<unknown>[] = [];
+    const invoke = (payload: string) => { const p = platform.invoke('buf2', null, payload, { trigger: 'api' }); calls.push(p); return p; };
+    try {
+      // A held first call: its own instance A and its spare B start; both are let through init.
+      invoke('{"hold":true}');
+      await when(() => starting().length === 2);
+      for (const i of starting()) await signal(i);
+      await when(() => live().map((i) => i.state).sort().join() === 'busy,idle');
+      // A held second call takes B; its spare C starts and is kept in init.
+      invoke('{"hold":true}');
+      await when(() => starting().length === 1);
+      const c = starting()[0];
+      // A third call finds nothing idle: C is its spare (rightly), so it starts its own instance D, kept in init.
+      invoke('{}');
+      await when(() => starting().length === 2);
+      await signal(c);
+      await when(() => state(c.id) === 'idle');
+      assert.equal(prewarms().length, 2);
+      // A fourth call, while D still starts for the third: C is the only spare and the fourth takes it.
+      const fourth = await invoke('{}');
+      assert.equal(fourth.record.start, 'warm');
+      assert.deepEqual(prewarms(), Array(3).fill('buffer: 0 spare of 1 once this invocation runs'), 'D, starting for the third call, was not counted as a spare');
+      await when(() => starting().length === 2);
+    } finally {
+      // Let every init and held call through (E, the fourth call's spare, included), so nothing is left waiting.
+      await Promise.all(live().map((i) => (i.state === 'busy' ? process.kill(i.pid, 'SIGUSR2') : i.state === 'idle' ? undefined : signal(i))));
+      await Promise.allSettled(calls);
+      await platform.agent.prewarmsSettled();
+      channels.log.unsubscribe(onLog);
+    }
   });
 
   test('add, list and remove schedules; bad expressions are refused with a fix', async () => {
