@@ -1,8 +1,41 @@
 // The CLI's HTTP client for a running Thaw: the Lambda API and /thaw/v1, with errors turned back into
-// ThawErrors (code, message, fix) and uploads that report their progress. Imports src/core and node:http.
+// ThawErrors (code, message, fix), uploads that report their progress, and every request signed with AWS
+// Signature Version 4 when it has credentials. Imports src/core, src/gateway's signer and node built-ins.
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as requestTls } from 'node:https';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { ThawError, errorRegistry, type ErrorCode } from '../core/errors.ts';
+import { signRequest } from '../gateway/index.ts';
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+/**
+ * The usual AWS sources, in the AWS CLI's order: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else the
+ * profile AWS_PROFILE (or default) of AWS_SHARED_CREDENTIALS_FILE (or ~/.aws/credentials); null when none.
+ */
+export function credentialsFrom(env: NodeJS.ProcessEnv): Credentials | null {
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) return { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, region };
+  let text: string;
+  try { text = readFileSync(env.AWS_SHARED_CREDENTIALS_FILE ?? join(homedir(), '.aws', 'credentials'), 'utf8'); } catch { return null; }
+  const profile = env.AWS_PROFILE ?? 'default';
+  let inProfile = false;
+  const found: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const section = /^\[\s*([^\]]+?)\s*\]$/.exec(line);
+    if (section) { inProfile = section[1] === profile; continue; }
+    const kv = /^([A-Za-z_]+)\s*=\s*(.*)$/.exec(line);
+    if (inProfile && kv) found[kv[1].toLowerCase()] = kv[2].trim();
+  }
+  return found.aws_access_key_id && found.aws_secret_access_key ? { accessKeyId: found.aws_access_key_id, secretAccessKey: found.aws_secret_access_key, region } : null;
+}
 
 export interface Reply {
   status: number;
@@ -13,8 +46,10 @@ export interface Reply {
 
 export class ThawClient {
   readonly endpoint: string;
+  readonly #credentials: Credentials | null;
 
-  constructor(endpoint: string) {
+  constructor(endpoint: string, credentials: Credentials | null = null) {
+    this.#credentials = credentials;
     let url: URL;
     try { url = new URL(endpoint); } catch {
       throw new ThawError('THAW_E_CLI_USAGE', `endpoint ${JSON.stringify(endpoint)} is not a URL; give one like http://127.0.0.1:8080`);
@@ -26,7 +61,7 @@ export class ThawClient {
   /** Sends a request; non-2xx replies become the ThawError the server described. */
   async call(method: string, path: string, init: { json?: unknown; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
     const body = init.json !== undefined ? JSON.stringify(init.json) : init.body;
-    const headers = { ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers };
+    const headers = await this.#signed(method, new URL(this.endpoint + path), { ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers }, body);
     let res: Response;
     try {
       res = await fetch(this.endpoint + path, { method, body, headers });
@@ -34,6 +69,13 @@ export class ThawClient {
       throw unreachable(this.endpoint, err);
     }
     return checked(res.status, res.headers, Buffer.from(await res.arrayBuffer()));
+  }
+
+  /** The headers with a SigV4 signature added, when this client has credentials. */
+  async #signed(method: string, url: URL, headers: Record<string, string>, body: Buffer | string | undefined): Promise<Record<string, string>> {
+    if (!this.#credentials) return headers;
+    const c = this.#credentials;
+    return { ...headers, ...(await signRequest({ method, url, headers, body, accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, region: c.region })) };
   }
 
   async get(path: string): Promise<any> {
@@ -45,8 +87,9 @@ export class ThawClient {
     const data = Buffer.from(JSON.stringify(json));
     const url = new URL(this.endpoint + path);
     const send = url.protocol === 'https:' ? requestTls : request;
+    const headers = await this.#signed(method, url, { 'content-type': 'application/json', 'content-length': String(data.length) }, data);
     return new Promise<Reply>((resolve, reject) => {
-      const req = send(url, { method, headers: { 'content-type': 'application/json', 'content-length': data.length } }, (res) => {
+      const req = send(url, { method, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);

@@ -2,10 +2,11 @@
 // Errors are printed with their code and fix; usage errors exit 2, others 1. Public entry of src/cli.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ThawError, asThawError } from '../core/errors.ts';
-import { ThawClient } from './client.ts';
+import { ThawClient, credentialsFrom } from './client.ts';
 import { aliasCommand } from './commands/alias.ts';
 import { deployCommand } from './commands/deploy.ts';
 import { invokeCommand } from './commands/invoke.ts';
+import { keysCommand } from './commands/keys.ts';
 import { listCommand } from './commands/list.ts';
 import { logsCommand } from './commands/logs.ts';
 import { reserveCommand } from './commands/reserve.ts';
@@ -21,7 +22,7 @@ import type { Command, Io } from './command.ts';
 
 export type { Command, Io } from './command.ts';
 
-const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, policyCommand, scheduleCommand, rmCommand, simCommand, replayCommand];
+const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, policyCommand, scheduleCommand, rmCommand, keysCommand, simCommand, replayCommand];
 
 const globalOptions = {
   endpoint: { type: 'string' },
@@ -72,7 +73,7 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       return 0;
     }
     const endpoint = (parsed.values.endpoint as string | undefined) ?? io.env.THAW_ENDPOINT ?? `http://127.0.0.1:${io.env.PORT || 8080}`;
-    const client = new ThawClient(endpoint);
+    const client = new ThawClient(endpoint, credentialsFrom(io.env));
     return (await cmd.run({ values: parsed.values, positionals: parsed.positionals, client, io })) ?? 0;
   } catch (err) {
     const e = asThawError(err);

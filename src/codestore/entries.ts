@@ -44,6 +44,8 @@ export interface PackageEntry {
   read(): Buffer;
 }
 
+const MAX_PATH_BYTES = 1024;
+
 /** A safe relative path for an entry name, or THAW_E_PACKAGE_PATH_UNSAFE. */
 export function safePath(name: string): string {
   const unsafe = (why: string) => new ThawError('THAW_E_PACKAGE_PATH_UNSAFE', `entry ${JSON.stringify(name)} ${why}`);
@@ -54,7 +56,11 @@ export function safePath(name: string): string {
   if (/^[A-Za-z]:/.test(name)) throw unsafe('starts with a drive letter');
   const parts = name.split('/').filter((s) => s !== '' && s !== '.');
   if (parts.includes('..')) throw unsafe('climbs out with ".."');
-  return parts.join('/');
+  // Kept well inside what the file system takes once the node's cache directory is in front of it.
+  if (parts.some((p) => Buffer.byteLength(p) > 255)) throw unsafe('has a path component longer than 255 bytes');
+  const joined = parts.join('/');
+  if (Buffer.byteLength(joined) > MAX_PATH_BYTES) throw unsafe(`is longer than ${MAX_PATH_BYTES} bytes; shorten the directory nesting`);
+  return joined;
 }
 
 /** Checks every entry against the rules and limits; returns the normalized entries (root entry dropped). */

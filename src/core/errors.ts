@@ -50,6 +50,16 @@ export const errorRegistry = {
   THAW_E_HANDLER_FILE_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Put the handler file at the package root (or fix the path in --handler); .js, .mjs, .cjs and .ts are looked up.'),
   THAW_E_HANDLER_EXPORT_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Export the named function from the handler file, e.g. `export const handler = async (event) => ...`.'),
 
+  // Access
+  THAW_E_AUTH_REQUIRED: spec('user', 403, 'MissingAuthenticationTokenException', 'Sign the request with AWS Signature Version 4 using a Thaw access key: the AWS SDK and CLI do it given AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; `thaw keys create` makes a key.'),
+  THAW_E_AUTH_SIGNATURE: spec('user', 403, 'InvalidSignatureException', 'Sign with the secret that belongs to the access key id, with AWS Signature Version 4, and keep the client clock within 15 minutes of the server.'),
+  THAW_E_AUTH_UNKNOWN_KEY: spec('user', 403, 'UnrecognizedClientException', 'Use an access key that exists and is not revoked; `thaw keys list` shows them.'),
+  THAW_E_AUTH_DENIED: spec('user', 403, 'AccessDeniedException', 'Use a key whose role (admin, developer, invoker) and functions allow this call, or ask an admin for one.'),
+  THAW_E_AUTH_LOOPBACK_ONLY: spec('user', 403, 'AccessDeniedException', 'Without access keys Thaw serves only clients on this machine; create a key (`thaw keys create --data DIR --role admin`) and sign requests with it.'),
+  THAW_E_HOST_REFUSED: spec('user', 403, 'AccessDeniedException', 'Address Thaw by the host it listens on (e.g. 127.0.0.1:PORT or localhost:PORT); other Host headers are refused to stop DNS rebinding until access keys are in use.'),
+  THAW_E_ORIGIN_REFUSED: spec('user', 403, 'AccessDeniedException', 'Thaw\'s API does not serve other web origins; call it from a tool or server, or sign the request with an access key.'),
+  THAW_E_KEY_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'List the keys with `thaw keys list` and give an active key id.'),
+
   // Resources
   THAW_E_FUNCTION_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Check the name with `thaw list`, or deploy it with `thaw deploy`.'),
   THAW_E_FUNCTION_EXISTS: spec('user', 409, 'ResourceConflictException', 'Pick another name, or update the existing function (UpdateFunctionCode / `thaw deploy`).'),
@@ -72,6 +82,7 @@ export const errorRegistry = {
   THAW_E_FUNCTION_INIT_FAILED: spec('function', 200, 'Runtime.InitError', 'The handler module failed while loading; check `thaw logs` for the error thrown at init.'),
   THAW_E_RESPONSE_TOO_LARGE: spec('function', 200, 'Function.ResponseSizeTooLarge', 'Return less than 6 MB; put large results in storage and return a reference.'),
   THAW_E_RESPONSE_INVALID: spec('function', 200, 'Runtime.MarshalError', 'Return a value that can be serialized as JSON.'),
+  THAW_E_DATA_DIR_IN_USE: spec('user', 409, 'ResourceConflictException', 'Stop the Thaw that serves this data dir first, or start this one with its own --data.'),
   THAW_E_SHUTTING_DOWN: spec('platform', 503, 'ServiceException', 'Thaw is shutting down; retry against a running instance.', true),
   THAW_E_SANDBOX_UNAVAILABLE: spec('user', 400, 'InvalidParameterValueException', 'Install bubblewrap (apt-get install bubblewrap) and run thaw up as root, or choose --sandbox process (instances are then not isolated).'),
   THAW_E_SANDBOX_START_FAILED: spec('platform', 502, 'ServiceException', 'The instance could not be started; check the server log and retry.', true),

@@ -178,6 +178,22 @@ export interface ProvisionedConfig {
   readonly updatedAt: number;
 }
 
+export const KEY_ROLES = ['admin', 'developer', 'invoker'] as const;
+/** admin: everything, keys included; developer: functions and invocations, not keys; invoker: invoke only. */
+export type KeyRole = (typeof KEY_ROLES)[number];
+
+/** An access key for SigV4-signed API calls; its secret is stored encrypted (AES-256-GCM). */
+export interface AccessKey {
+  readonly id: string;
+  /** base64 of iv (12) | tag (16) | ciphertext, under the node's access-key key. */
+  readonly secretSealed: string;
+  readonly role: KeyRole;
+  /** Functions the key may act on; null for all. */
+  readonly functions: readonly string[] | null;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
 export interface LogLine {
   readonly seq: number;
   readonly at: number;

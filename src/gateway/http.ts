@@ -52,8 +52,26 @@ export class Router {
 
 const safeDecode = (s: string) => { try { return decodeURIComponent(s); } catch { return s; } };
 
+/** Bodies read before routing (to check a signature over them), served to the route's own readBody. */
+const preread = new WeakMap<IncomingMessage, Buffer>();
+
+/** Reads the body now and keeps it for the route: readBody then returns it, under the route's own limit. */
+export async function prereadBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const known = preread.get(req);
+  if (known) return known;
+  const body = await readBody(req, maxBytes);
+  preread.set(req, body);
+  return body;
+}
+
 /** Reads the whole body, refusing more than maxBytes with THAW_E_REQUEST_TOO_LARGE before buffering it. */
 export async function readBody(req: IncomingMessage, maxBytes: number, onProgress?: (bytes: number) => void): Promise<Buffer> {
+  const known = preread.get(req);
+  if (known) {
+    if (known.length > maxBytes) throw new ThawError('THAW_E_REQUEST_TOO_LARGE', `the request body is ${known.length} bytes; the limit for this call is ${maxBytes}`);
+    onProgress?.(known.length);
+    return known;
+  }
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > maxBytes) throw new ThawError('THAW_E_REQUEST_TOO_LARGE', `the request body is ${declared} bytes; the limit for this call is ${maxBytes}`);
   const chunks: Buffer[] = [];
@@ -91,17 +109,26 @@ export function sendJson(ctx: RequestContext, status: number, body: unknown, hea
   ctx.res.end(text);
 }
 
-/** Lambda's error shape (x-amzn-ErrorType + Type/message), plus Thaw's stable code and how to fix it. */
-export function sendError(ctx: RequestContext, err: unknown): void {
+/**
+ * Lambda's error shape (x-amzn-ErrorType + Type/message), plus Thaw's stable code and how to fix it. The
+ * server's own paths never reach the client: `redact` rewrites them, and an internal error's details go to
+ * the server log under the request id instead.
+ */
+export function sendError(ctx: RequestContext, err: unknown, redact: (s: string) => string = (s) => s): void {
   const e = asThawError(err);
   if (ctx.res.headersSent) { ctx.res.destroy(); return; }
   const status = e.status >= 400 && e.status < 600 ? e.status : 500;
+  let message = redact(e.message);
+  if (e.code === 'THAW_E_INTERNAL') {
+    process.stderr.write(`thaw: internal error in request ${ctx.requestId}: ${(err as Error)?.stack ?? e.message}\n`);
+    message = `internal error (request ${ctx.requestId}); the server log has the details`;
+  }
   sendJson(ctx, status, {
     Type: e.kind === 'user' ? 'User' : 'Service',
-    message: e.message,
+    message,
     code: e.code,
     fix: e.fix,
-    ...(e.details ? { details: e.details } : {}),
+    ...(e.details ? { details: JSON.parse(redact(JSON.stringify(e.details))) } : {}),
   }, { 'x-amzn-errortype': e.lambdaType, ...(e.retryable && status === 429 ? { 'retry-after': '1' } : {}) });
 }
 

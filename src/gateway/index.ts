@@ -5,3 +5,6 @@ export { resolveOptions, type UserOptions, type ResolvedOptions } from './option
 export { Platform } from './platform.ts';
 export { httpEventV2, httpResponseV2 } from './triggers.ts';
 export { parseSchedule } from './schedules.ts';
+export { KeyRing, keyView } from './keys.ts';
+export { signRequest, parseSignature, verifySignature } from './sigv4.ts';
+export { openStore } from '../store/index.ts';

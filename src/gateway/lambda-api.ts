@@ -129,6 +129,8 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   router.on('DELETE', '/2015-03-31/functions/{name}', async (ctx) => {
     const t = target(ctx);
+    // As on Lambda: $LATEST is the function itself; delete the function by its name alone.
+    if (t.qualifier === LATEST) throw new ThawError('THAW_E_QUALIFIER_INVALID', '$LATEST cannot be deleted on its own; delete the function without a qualifier, or a published version by its number');
     await platform.deleteFunction(t.name, t.qualifier);
     sendJson(ctx, 204, undefined);
   });
@@ -294,7 +296,8 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     if (type === 'Event') {
       const { version } = await control.getVersion(t.name, t.qualifier);
       const id = await platform.events.enqueue(t.name, t.qualifier ?? LATEST, payload);
-      sendJson(ctx, 202, undefined, { 'x-thaw-invocation-id': id, 'x-amz-executed-version': version.version });
+      // The id the client gets back is the one the function sees as awsRequestId, as on Lambda.
+      sendJson(ctx, 202, undefined, { 'x-amzn-requestid': id, 'x-thaw-invocation-id': id, 'x-amz-executed-version': version.version });
       return;
     }
     const r = await platform.invoke(t.name, t.qualifier, payload, {

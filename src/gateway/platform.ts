@@ -2,6 +2,8 @@
 // owns the one invocation path every trigger uses (API, HTTP, queued events, context.invoke).
 // Imports every component below the gateway.
 import { chmodSync, mkdirSync } from 'node:fs';
+import { KeyRing } from './keys.ts';
+import { lockDataDir } from './lock.ts';
 import { join } from 'node:path';
 import { parseFunctionRef } from '../core/arn.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
@@ -44,12 +46,15 @@ export class Platform implements AsyncDisposable {
   readonly agent: Agent;
   /** How instances are confined on this node. */
   readonly driver: SandboxDriver;
+  /** Access keys for signed API calls. */
+  readonly keys: KeyRing;
   readonly recorder: Recorder;
   readonly events: EventQueue;
   readonly schedules: Scheduler;
   /** Invocations in flight: who runs, for learning call chains and bounding their depth. */
   #running = new Map<string, { functionName: string; depth: number }>();
   #closed: Promise<void> | null = null;
+  #lock: { release(): void } | null = null;
 
   private constructor(options: ResolvedOptions, store: Store, clock: Clock) {
     this.options = options;
@@ -63,6 +68,7 @@ export class Platform implements AsyncDisposable {
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
       onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
     });
+    this.keys = new KeyRing(store, options.dataDir);
     this.driver = options.sandbox === 'namespaces'
       ? new NamespacesDriver({ runDir: join(options.cacheDir, 'sandboxes'), scopeTag: scopeTagFor(options.cacheDir) })
       : processDriver;
@@ -109,10 +115,19 @@ export class Platform implements AsyncDisposable {
       chmodSync(dir, 0o700);
     }
     mkdirSync(join(options.cacheDir, 'scratch'), { recursive: true });
-    const store = await openStore(join(options.dataDir, 'thaw.db'));
+    // Before anything reads the store: a second server on this data dir must not touch its queue.
+    const lock = lockDataDir(options.dataDir);
+    let store: Store;
+    try {
+      store = await openStore(join(options.dataDir, 'thaw.db'));
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     // One node owns the queue: leases held by a process that died are void, so those events run again.
     await store.releaseLeases();
     const platform = new Platform(options, store, clock);
+    platform.#lock = lock;
     await platform.driver.start();
     await platform.agent.snapshots.start();
     await platform.applyProvisioned();
@@ -258,6 +273,7 @@ export class Platform implements AsyncDisposable {
       await this.driver.close();
       await this.recorder.close();
       await this.store.close();
+      this.#lock?.release();
     })();
     return this.#closed;
   }

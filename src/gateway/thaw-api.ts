@@ -3,6 +3,7 @@
 import { createReadStream } from 'node:fs';
 import { ThawError } from '../core/errors.ts';
 import { readJson, sendJson, type Router } from './http.ts';
+import { keyView } from './keys.ts';
 import type { Platform } from './platform.ts';
 
 const intParam = (v: string | null, name: string, def: number, max: number): number => {
@@ -17,6 +18,26 @@ export function thawRoutes(router: Router, platform: Platform): void {
 
   router.on('GET', '/thaw/v1/health', async (ctx) => {
     sendJson(ctx, 200, { status: platform.agent.closing ? 'draining' : 'ok', store: store.kind, instances: platform.agent.instances().length });
+  });
+
+  // Access keys (admin only, see auth.ts): the secret is shown once, in the reply that creates it.
+  router.on('POST', '/thaw/v1/keys', async (ctx) => {
+    const body = await readJson(ctx.req, 64 * 1024);
+    const role = body.Role ?? body.role ?? 'developer';
+    const fns = body.Functions ?? body.functions ?? null;
+    if (fns !== null && (!Array.isArray(fns) || fns.some((f) => typeof f !== 'string'))) throw new ThawError('THAW_E_REQUEST_INVALID', 'Functions must be a list of function names');
+    for (const f of (fns as string[] | null) ?? []) await control.getFunction(f);
+    const { key, secret } = await platform.keys.create(role as never, fns as string[] | null, platform.clock.now());
+    sendJson(ctx, 201, { ...keyView(key), SecretAccessKey: secret });
+  });
+
+  router.on('GET', '/thaw/v1/keys', async (ctx) => {
+    sendJson(ctx, 200, { keys: (await platform.keys.list()).map(keyView) });
+  });
+
+  router.on('DELETE', '/thaw/v1/keys/{id}', async (ctx) => {
+    await platform.keys.revoke(ctx.params.id, platform.clock.now());
+    sendJson(ctx, 204, undefined);
   });
 
   router.on('GET', '/thaw/v1/invocations', async (ctx) => {

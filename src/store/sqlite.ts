@@ -2,7 +2,7 @@
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, type AccessKey, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -102,6 +102,11 @@ const MIGRATIONS: string[] = [
      body TEXT NOT NULL
    ) STRICT;
    CREATE INDEX schedules_fn ON schedules(function_name);`,
+  `CREATE TABLE access_keys (
+     id TEXT PRIMARY KEY,
+     revoked_at INTEGER,
+     body TEXT NOT NULL
+   ) STRICT;`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -409,6 +414,33 @@ export class SqliteStore implements Store {
       ? this.#all('SELECT body FROM schedules ORDER BY function_name, id')
       : this.#all('SELECT body FROM schedules WHERE function_name = ? ORDER BY id', functionName);
     return rows.map((r) => JSON.parse(r.body as string) as Schedule);
+  }
+
+  async createKey(key: AccessKey): Promise<void> {
+    this.#run('INSERT INTO access_keys (id, revoked_at, body) VALUES (?, ?, ?)', key.id, key.revokedAt, JSON.stringify(key));
+  }
+
+  async getKey(id: string): Promise<AccessKey | null> {
+    const row = this.#get('SELECT body FROM access_keys WHERE id = ?', id);
+    return row ? JSON.parse(row.body as string) as AccessKey : null;
+  }
+
+  async listKeys(): Promise<AccessKey[]> {
+    return this.#all('SELECT body FROM access_keys ORDER BY id').map((r) => JSON.parse(r.body as string) as AccessKey);
+  }
+
+  async revokeKey(id: string, at: number): Promise<boolean> {
+    return this.#tx(() => {
+      const row = this.#get('SELECT body FROM access_keys WHERE id = ? AND revoked_at IS NULL', id);
+      if (!row) return false;
+      const key = { ...(JSON.parse(row.body as string) as AccessKey), revokedAt: at };
+      this.#run('UPDATE access_keys SET revoked_at = ?, body = ? WHERE id = ?', at, JSON.stringify(key), id);
+      return true;
+    });
+  }
+
+  async hasActiveKeys(): Promise<boolean> {
+    return this.#get('SELECT 1 AS one FROM access_keys WHERE revoked_at IS NULL LIMIT 1') !== undefined;
   }
 
   async deleteSchedule(id: string): Promise<boolean> {

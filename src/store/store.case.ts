@@ -258,6 +258,24 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal((await s.listCalls()).length, 3);
     });
 
+    withStore('access keys: created once, read back, revoked once; hasActiveKeys follows the unrevoked ones', async (s) => {
+      assert.equal(await s.hasActiveKeys(), false);
+      const key = { id: 'AKTHAAAA', secretSealed: 'c2VhbGVk', role: 'invoker' as const, functions: ['f'], createdAt: 1, revokedAt: null };
+      await s.createKey(key);
+      await assert.rejects(s.createKey(key));
+      assert.deepEqual(await s.getKey('AKTHAAAA'), key);
+      assert.equal(await s.getKey('nope'), null);
+      assert.equal(await s.hasActiveKeys(), true);
+      await s.createKey({ ...key, id: 'AKTHBBBB', role: 'admin', functions: null });
+      assert.deepEqual((await s.listKeys()).map((k) => k.id), ['AKTHAAAA', 'AKTHBBBB']);
+      assert.equal(await s.revokeKey('AKTHAAAA', 5), true);
+      assert.equal(await s.revokeKey('AKTHAAAA', 6), false, 'a revoked key stays revoked at its first time');
+      assert.equal((await s.getKey('AKTHAAAA'))?.revokedAt, 5);
+      assert.equal(await s.hasActiveKeys(), true);
+      await s.revokeKey('AKTHBBBB', 7);
+      assert.equal(await s.hasActiveKeys(), false);
+    });
+
     withStore('close is idempotent and asyncDispose closes', async (s) => {
       await s.close();
       await s.close();

@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
+import type { AccessKey, Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -101,6 +101,15 @@ export interface Store extends AsyncDisposable {
   listSchedules(functionName?: string): Promise<Schedule[]>;
   /** Returns whether there was one. */
   deleteSchedule(id: string): Promise<boolean>;
+
+  /** Throws if the id exists. */
+  createKey(key: AccessKey): Promise<void>;
+  getKey(id: string): Promise<AccessKey | null>;
+  listKeys(): Promise<AccessKey[]>;
+  /** Returns whether an unrevoked key of that id was revoked. */
+  revokeKey(id: string, at: number): Promise<boolean>;
+  /** Whether any unrevoked key exists (then every API call must be signed). */
+  hasActiveKeys(): Promise<boolean>;
 
   recordCall(caller: string, callee: string, at: number): Promise<void>;
   listCalls(caller?: string): Promise<CallEdge[]>;
