@@ -36,7 +36,10 @@ const nsSkip = probed.ok ? undefined : `namespaces driver unavailable: ${probed.
 const nsRunDir = mkdtempSync('/dev/shm/thaw-sandbox-ns-run-');
 const nsScratch = mkdtempSync('/dev/shm/thaw-sandbox-ns-scratch-');
 const nsScope = `thaw-${scopeTagFor(nsRunDir)}`;
-sandboxConformance('namespaces', () => new NamespacesDriver({ runDir: nsRunDir, scopeTag: scopeTagFor(nsRunDir) }), nodeSpecs(nsScratch), {
+const nsCompileRoot = join(nsScratch, 'compile');
+let compileDirs = 0;
+sandboxConformance('namespaces', () => new NamespacesDriver({ runDir: nsRunDir, compileRoot: nsCompileRoot, scopeTag: scopeTagFor(nsRunDir) }), nodeSpecs(nsScratch), {
+  compileCacheDir: () => join(nsCompileRoot, `v${++compileDirs}`),
   skip: nsSkip,
   // Inside, the host's paths do not exist: home and the working directory are the private /tmp.
   envSetByDriver: { HOME: '/tmp', PWD: '/tmp' },

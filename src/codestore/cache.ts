@@ -27,6 +27,7 @@ export class CodeCache {
   readonly dir: string;
   readonly maxBytes: number;
   readonly #monotonic: () => number;
+  readonly #onDrop: (sha256: string) => void;
   readonly #inflight = new Map<string, Promise<CodeDir>>();
   readonly #entries = new Map<string, Entry>();
   #scanned: Promise<void> | null = null;
@@ -34,10 +35,12 @@ export class CodeCache {
   misses = 0;
   evictions = 0;
 
-  constructor(dir: string, options: { monotonic?: () => number; maxBytes?: number } = {}) {
+  /** `onDrop` hears of every package that leaves the cache (evicted or removed), to drop what derives from it. */
+  constructor(dir: string, options: { monotonic?: () => number; maxBytes?: number; onDrop?: (sha256: string) => void } = {}) {
     this.dir = dir;
     this.maxBytes = options.maxBytes ?? Infinity;
     this.#monotonic = options.monotonic ?? systemClock.monotonic;
+    this.#onDrop = options.onDrop ?? (() => {});
   }
 
   stats() {
@@ -102,6 +105,7 @@ export class CodeCache {
   async remove(sha256: string): Promise<void> {
     this.#entries.delete(sha256);
     await rm(this.pathOf(sha256), { recursive: true, force: true });
+    this.#onDrop(sha256);
   }
 
   #touch(sha256: string, bytes: number | null) {
@@ -126,6 +130,7 @@ export class CodeCache {
       total -= e.bytes;
       this.evictions++;
       await rm(this.pathOf(sha), { recursive: true, force: true });
+      this.#onDrop(sha);
     }
   }
 

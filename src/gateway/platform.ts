@@ -1,7 +1,7 @@
 // The composition root: builds store, code store, control, agent and recorder from resolved options and
 // owns the one invocation path every trigger uses (API, HTTP, queued events, context.invoke).
 // Imports every component below the gateway.
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { KeyRing } from './keys.ts';
 import { lockDataDir } from './lock.ts';
 import { join } from 'node:path';
@@ -62,7 +62,14 @@ export class Platform implements AsyncDisposable {
     this.store = store;
     this.limits = { ...defaultPackageLimits, maxPackageBytes: options.maxPackageBytes, maxUnpackedBytes: options.maxUnpackedBytes };
     this.blobs = new BlobStore(join(options.dataDir, 'blobs'));
-    this.cache = new CodeCache(join(options.cacheDir, 'code'), { monotonic: () => clock.monotonic(), maxBytes: options.codeCacheBytes });
+    const compileDir = join(options.cacheDir, 'compile');
+    this.cache = new CodeCache(join(options.cacheDir, 'code'), {
+      monotonic: () => clock.monotonic(), maxBytes: options.codeCacheBytes,
+      // A package's V8 compile caches go with it (what its instances wrote there is theirs to lose).
+      onDrop: (sha) => {
+        for (const d of readdirSafe(compileDir)) if (d.startsWith(`${sha.slice(0, 16)}-`)) rmSync(join(compileDir, d), { recursive: true, force: true });
+      },
+    });
     this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, onPublished: (v) => this.agent.snapshots.request(v) });
     this.recorder = new Recorder({
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
@@ -70,7 +77,7 @@ export class Platform implements AsyncDisposable {
     });
     this.keys = new KeyRing(store, options.dataDir);
     this.driver = options.sandbox === 'namespaces'
-      ? new NamespacesDriver({ runDir: join(options.cacheDir, 'sandboxes'), scopeTag: scopeTagFor(options.cacheDir) })
+      ? new NamespacesDriver({ runDir: join(options.cacheDir, 'sandboxes'), compileRoot: join(options.cacheDir, 'compile'), scopeTag: scopeTagFor(options.cacheDir) })
       : processDriver;
     this.agent = new Agent({
       driver: this.driver,
@@ -300,3 +307,5 @@ export function validatePayload(payload: string, maxBytes: number): string {
   }
   return payload;
 }
+
+const readdirSafe = (dir: string) => { try { return readdirSync(dir); } catch { return []; } };

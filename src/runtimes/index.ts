@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Runtime } from '../core/types.ts';
 import { ThawError } from '../core/errors.ts';
 import type { Sandbox, SandboxExit, SandboxSpec } from '../sandbox/index.ts';
-import type { HostMessage, InitSpec, InvokeSpec, RuntimeMessage, SerializedError } from './node/protocol.ts';
+import { checkRuntimeMessage, type HostMessage, type InitSpec, type InvokeSpec, type RuntimeMessage, type SerializedError } from './node/protocol.ts';
 
 export type { InitSpec, InvokeSpec, SerializedError } from './node/protocol.ts';
 
@@ -100,7 +100,8 @@ export class RuntimeConnection {
     this.sandbox = sandbox;
     this.#hooks = hooks;
     this.#ready.promise.catch(() => {});
-    sandbox.channel.onMessage((m) => this.#onMessage(m as RuntimeMessage));
+    // A malformed message throws here; the channel then ends the unit as a protocol violation.
+    sandbox.channel.onMessage((m) => this.#onMessage(checkRuntimeMessage(m)));
     // Output that bypassed the bootstrap (native writes, V8's fatal errors) still reaches the logs.
     for (const stream of ['stdout', 'stderr'] as const) {
       sandbox[stream].setEncoding('utf8');

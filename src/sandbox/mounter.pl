@@ -1,15 +1,18 @@
 #!/usr/bin/perl
-# The namespaces driver's mount helper: one long-lived root process that makes bind mounts on the host
-# with mount(2) directly, so that binding a function's code into a pre-created sandbox costs a syscall
+# The namespaces driver's mount helper: one long-lived root process that makes mounts on the host with
+# mount(2) directly, so that binding a function's code into a pre-created sandbox costs a few syscalls
 # (~50 µs) instead of a fork and exec of mount(8) from the server (~3-10 ms measured from Node here).
 # Not setuid and not reachable from any sandbox: the server starts it and speaks to it over a pipe.
 # Perl because it is Essential on Debian (perl-base) and can make a raw syscall without a compiler.
 #
 # Protocol, one request per line, tab-separated: ID VERB ARGS...; one reply per line: ID ok | ID err ERRNO TEXT
-#   bind   SRC DST ro|rw   bind SRC (recursively) onto DST, read-only or not; nosuid, nodev
-#   shared DIR             make DIR a mount point of its own with shared propagation (mounts under it
-#                          made later appear in sandboxes that bound a path below it)
-#   umount DIR             detach whatever is mounted on DIR (lazily: open files keep it alive)
+#   bind   SRC DST ro|rw STAGE   bind SRC onto DST, read-only or not, always nosuid and nodev. The flags are
+#                                set on a private bind at the empty dir STAGE first and that mount is then
+#                                bound at DST: a remount does not propagate, a new mount does, with its flags.
+#   shared DIR                   make DIR a mount point of its own with shared propagation (mounts under it
+#                                made later appear in sandboxes that bound a path below it)
+#   tmpfs  DIR BYTES MODE GID    mount a tmpfs of at most BYTES on DIR (nosuid, nodev), root-owned, group GID
+#   umount DIR                   detach whatever is mounted on DIR (lazily: open files keep it alive)
 use strict;
 use warnings;
 use POSIX ();
@@ -24,11 +27,31 @@ use constant { MS_RDONLY => 1, MS_NOSUID => 2, MS_NODEV => 4, MS_REMOUNT => 32, 
 $| = 1;
 
 sub sys_mount {
-  my ($src, $dst, $flags) = @_;
-  # Strings are passed as pointers, numbers as integers: a NULL source or type is the number 0.
-  # syscall() wants its string arguments as modifiable variables.
-  my ($s, $d, $t) = (defined $src ? "$src" : undef, "$dst", 'none');
-  return syscall($SYS_MOUNT, defined $s ? $s : 0, $d, $t, $flags, 0) == 0;
+  my ($src, $dst, $flags, $type, $data) = @_;
+  # syscall() wants its string arguments as modifiable variables; a NULL pointer is the number 0.
+  my ($s, $d, $t, $o) = (defined $src ? "$src" : undef, "$dst", defined $type ? "$type" : 'none', defined $data ? "$data" : undef);
+  return syscall($SYS_MOUNT, defined $s ? $s : 0, $d, $t, $flags, defined $o ? $o : 0) == 0;
+}
+
+sub sys_umount {
+  my $p = "$_[0]";
+  return syscall($SYS_UMOUNT2, $p, MNT_DETACH) == 0;
+}
+
+# Runs the steps in order; on a failure undoes the mounts made so far and keeps the first errno.
+sub steps {
+  my @undo;
+  for my $step (@_) {
+    my ($ok, $made) = $step->();
+    if (!$ok) {
+      my $e = $! + 0;
+      sys_umount($_) for reverse @undo;
+      $! = $e;
+      return 0;
+    }
+    push @undo, $made if defined $made;
+  }
+  return 1;
 }
 
 while (my $line = <STDIN>) {
@@ -36,17 +59,22 @@ while (my $line = <STDIN>) {
   my ($id, $verb, @a) = split /\t/, $line;
   next unless defined $verb;
   my $ok;
-  if ($verb eq 'bind' && @a == 3) {
-    $ok = sys_mount($a[0], $a[1], MS_BIND | MS_REC);
-    if ($ok && $a[2] eq 'ro') {
-      $ok = sys_mount(undef, $a[1], MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV);
-      if (!$ok) { my $e = $! + 0; my $p = "$a[1]"; syscall($SYS_UMOUNT2, $p, MNT_DETACH); $! = $e; }
-    }
+  if ($verb eq 'bind' && @a == 4) {
+    my ($src, $dst, $mode, $stage) = @a;
+    my $flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | ($mode eq 'ro' ? MS_RDONLY : 0);
+    $ok = steps(
+      sub { (sys_mount($src, $stage, MS_BIND), $stage) },
+      sub { (sys_mount(undef, $stage, MS_PRIVATE), undef) },
+      sub { (sys_mount(undef, $stage, $flags), undef) },
+      sub { (sys_mount($stage, $dst, MS_BIND), $dst) },
+    );
+    sys_umount($stage) if $ok;
   } elsif ($verb eq 'shared' && @a == 1) {
     $ok = sys_mount($a[0], $a[0], MS_BIND | MS_REC) && sys_mount(undef, $a[0], MS_SHARED | MS_REC);
+  } elsif ($verb eq 'tmpfs' && @a == 4 && $a[1] =~ /^\d+$/ && $a[2] =~ /^[0-7]{3,4}$/ && $a[3] =~ /^\d+$/) {
+    $ok = sys_mount('tmpfs', $a[0], MS_NOSUID | MS_NODEV, 'tmpfs', "size=$a[1],mode=$a[2],uid=0,gid=$a[3]");
   } elsif ($verb eq 'umount' && @a == 1) {
-    my $p = "$a[0]";
-    $ok = syscall($SYS_UMOUNT2, $p, MNT_DETACH) == 0;
+    $ok = sys_umount($a[0]);
   } else {
     print "$id\terr\t22\tunknown request\n";
     next;

@@ -50,8 +50,13 @@ export class Mounter {
     return p.promise;
   }
 
-  /** Binds src onto dst (recursively), read-only unless rw; nosuid and nodev either way. */
-  bind(src: string, dst: string, mode: 'ro' | 'rw'): Promise<void> { return this.#request('bind', src, dst, mode); }
+  /**
+   * Binds src onto dst, read-only unless rw, nosuid and nodev either way, as the mount that propagates into
+   * sandboxes (the flags are set first on a private bind at `stage`, an empty directory).
+   */
+  bind(src: string, dst: string, mode: 'ro' | 'rw', stage: string): Promise<void> { return this.#request('bind', src, dst, mode, stage); }
+  /** A tmpfs of at most `bytes` on dir, root-owned with group gid and the given mode. */
+  tmpfs(dir: string, bytes: number, mode: number, gid: number): Promise<void> { return this.#request('tmpfs', dir, String(Math.floor(bytes)), mode.toString(8).padStart(4, '0'), String(gid)); }
   /** Makes dir a mount point with shared propagation: later mounts below it reach the sandboxes that bound it. */
   shared(dir: string): Promise<void> { return this.#request('shared', dir); }
   /** Detaches what is mounted on dir. */

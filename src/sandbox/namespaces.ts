@@ -5,17 +5,26 @@
 // pooled sandboxes are specialized without a restart. Needs root. Imports node built-ins and src/core.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { accessSync, chmodSync, chownSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { ThawError } from '../core/errors.ts';
 import { CgroupScope, PIDS_MAX, detectCgroups, type CgroupLayout, type InstanceCgroup } from './cgroups.ts';
+import type { Duplex } from 'node:stream';
+import { streamChannel } from './channel.ts';
 import { Mounter } from './mounter.ts';
+import { seccompFilter } from './seccomp.ts';
 import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
 
 export interface NamespacesOptions {
   /** Per-instance slot directories (tmpfs); made a shared mount point so code bound later reaches sandboxes. */
   runDir: string;
+  /**
+   * Where the versions' V8 compile caches live (one subdirectory each): a tmpfs of compileCacheBytes is
+   * mounted there, so what instances write into their (writable) compile cache is bounded as a whole.
+   */
+  compileRoot: string;
+  compileCacheBytes?: number;
   /** Names this server's cgroups (`thaw-<tag>`): servers on one host never touch each other's instances. */
   scopeTag: string;
   /** Instance n runs as uid uidBase + n; all share gid `gid` (which owns the writable compile caches). */
@@ -27,6 +36,10 @@ export interface NamespacesOptions {
 }
 
 const BWRAP = '/usr/bin/bwrap';
+/** All compile caches of a node together; a function that fills its own only costs others their cache. */
+const COMPILE_CACHE_BYTES = 256 * 1024 * 1024;
+/** The fd bwrap reads the seccomp filter from (0-2 stdio, 3 the IPC channel). */
+const SECCOMP_FD = 4;
 const SETPRIV = '/usr/bin/setpriv';
 const PERL = '/usr/bin/perl';
 /** Where the code and the compile cache appear inside, as on Lambda. */
@@ -87,10 +100,9 @@ class NamespaceSandbox implements Sandbox {
     this.#slot = slot;
     this.#driver = driver;
     this.#rootPid = child.pid!;
-    this.channel = {
-      send: (m) => (child.connected ? child.send(m as never) : false),
-      onMessage: (l) => { child.on('message', l); },
-    };
+    this.channel = child.stdio[3]
+      ? streamChannel(child.stdio[3] as Duplex, (why) => this.kill(`protocol violation: ${why}`))
+      : { send: () => false, onMessage: () => {} };
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exited = true;
@@ -183,14 +195,16 @@ class NamespaceSandbox implements Sandbox {
 /** Binds a version's code (read-only) and compile cache (writable) onto a slot's mount points. */
 async function bindCode(driver: NamespacesDriver, slot: string, view: CodeView, mounted: string[]): Promise<void> {
   const m = driver.mounter;
-  const jobs = [m.bind(view.codeDir, join(slot, 'task'), 'ro').then(() => { mounted.push(join(slot, 'task')); })];
+  const jobs = [m.bind(view.codeDir, join(slot, 'task'), 'ro', join(slot, 'stage-task')).then(() => { mounted.push(join(slot, 'task')); })];
   if (view.compileCacheDir) {
     const dir = view.compileCacheDir;
+    const rel = relative(driver.compileRoot, dir);
+    if (rel.startsWith('..') || rel === '' || rel.includes('/')) throw new ThawError('THAW_E_SANDBOX_START_FAILED', `compile cache ${dir} is not a directory of ${driver.compileRoot}`);
     mkdirSync(dir, { recursive: true });
     // Shared by the version's instances (each its own uid, all one gid); seen by no other function.
     chownSync(dir, 0, driver.gid);
     chmodSync(dir, 0o2770);
-    jobs.push(m.bind(dir, join(slot, 'cc'), 'rw').then(() => { mounted.push(join(slot, 'cc')); }));
+    jobs.push(m.bind(dir, join(slot, 'cc'), 'rw', join(slot, 'stage-cc')).then(() => { mounted.push(join(slot, 'cc')); }));
   }
   await Promise.all(jobs);
 }
@@ -200,13 +214,15 @@ const signalName = (n: number) => (Object.entries(osConstants.signals).find(([, 
 /** Removes a slot's own files and directories; never recursive, so a mount still on it is left alone. */
 function removeSlot(slot: string) {
   for (const f of ['etc/passwd', 'etc/group']) { try { unlinkSync(join(slot, f)); } catch { /* absent */ } }
-  for (const d of ['etc', 'task', 'cc', '']) { try { rmdirSync(join(slot, d)); } catch { /* absent, or still mounted */ } }
+  for (const d of ['etc', 'task', 'cc', 'stage-task', 'stage-cc', '']) { try { rmdirSync(join(slot, d)); } catch { /* absent, or still mounted */ } }
 }
 
 export class NamespacesDriver implements SandboxDriver {
   readonly name = 'namespaces';
   readonly mounter: Mounter;
   readonly gid: number;
+  readonly compileRoot: string;
+  #seccompFile: string | null = null;
   readonly #o: NamespacesOptions;
   readonly #scope: CgroupScope;
   readonly #uidBase: number;
@@ -221,6 +237,7 @@ export class NamespacesDriver implements SandboxDriver {
     this.gid = options.gid ?? this.#uidBase - 1;
     this.#scope = new CgroupScope(options.layout ?? detectCgroups(), `thaw-${options.scopeTag}`);
     this.mounter = new Mounter(options.perl ?? PERL);
+    this.compileRoot = options.compileRoot;
   }
 
   /** Removes what a previous run on this cache dir left (killed instances, cgroups, mounts), then prepares. */
@@ -229,9 +246,16 @@ export class NamespacesDriver implements SandboxDriver {
       const { runDir } = this.#o;
       mkdirSync(runDir, { recursive: true, mode: 0o700 });
       this.#leftovers = await this.#scope.sweep();
-      for (const mp of mountsUnder(runDir)) await this.mounter.umount(mp).catch(() => {});
-      for (const e of readdirSync(runDir)) removeSlot(join(runDir, e));
+      for (const mp of [...mountsUnder(runDir), ...mountsUnder(this.compileRoot)]) await this.mounter.umount(mp).catch(() => {});
+      for (const e of readdirSync(runDir)) if (!e.endsWith('.bpf')) removeSlot(join(runDir, e));
       await this.mounter.shared(runDir);
+      mkdirSync(this.compileRoot, { recursive: true, mode: 0o711 });
+      await this.mounter.tmpfs(this.compileRoot, this.#o.compileCacheBytes ?? COMPILE_CACHE_BYTES, 0o711, 0);
+      const filter = seccompFilter();
+      if (filter) {
+        this.#seccompFile = join(runDir, 'seccomp.bpf');
+        writeFileSync(this.#seccompFile, filter, { mode: 0o600 });
+      }
       this.#scope.prepare();
     })();
     return this.#started;
@@ -239,8 +263,10 @@ export class NamespacesDriver implements SandboxDriver {
 
   report(): SandboxReport {
     const e = this.#scope.enforced;
-    const enforced = ['own mount, PID, IPC and UTS namespaces', 'read-only minimal root (code at /var/task)', 'private size-limited /tmp', 'per-instance unprivileged uid, no capabilities, no_new_privs'];
-    const notEnforced = ['network: instances share the host network (no network namespace yet)'];
+    const enforced = ['own mount, PID, IPC, UTS and network namespaces (loopback only: no network of the host)', 'read-only minimal root (code at /var/task)', 'private size-limited /tmp', 'per-instance unprivileged uid, no capabilities, no_new_privs'];
+    const notEnforced = ['outbound network: none at all yet (no egress proxy)'];
+    if (this.#seccompFile || seccompFilter()) enforced.push('seccomp: no user namespaces, ptrace, keyrings, eBPF, perf events, userfaultfd, io_uring');
+    else notEnforced.push(`seccomp: no filter for the ${process.arch} architecture`);
     const say = (what: string, c: keyof typeof e) => (e[c] ? enforced.push(`${what} (cgroup ${e[c]})`) : notEnforced.push(`${what}: no ${c} cgroup controller on this host`));
     say('memory limit = MemorySize for the whole instance', 'memory');
     say(`process limit ${PIDS_MAX}`, 'pids');
@@ -267,8 +293,7 @@ export class NamespacesDriver implements SandboxDriver {
     const premounted: string[] = [];
     try {
       mkdirSync(join(slot, 'etc'), { recursive: true });
-      mkdirSync(join(slot, 'task'));
-      mkdirSync(join(slot, 'cc'));
+      for (const d of ['task', 'cc', 'stage-task', 'stage-cc']) mkdirSync(join(slot, d));
       writeFileSync(join(slot, 'etc/passwd'), `root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:${uid}:${this.gid}:Thaw sandbox user:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
       writeFileSync(join(slot, 'etc/group'), `root:x:0:\nsbx:x:${this.gid}:\nnogroup:x:65534:\n`);
       for (const w of spec.writePaths ?? []) chownSync(w, uid, this.gid);
@@ -287,15 +312,21 @@ export class NamespacesDriver implements SandboxDriver {
       spec.command, ...spec.args,
     ];
     const release = () => { this.#free.push(n); };
+    const filterFd = this.#seccompFile ? openSync(this.#seccompFile, 'r') : null;
     return new Promise((resolve, reject) => {
-      const child = spawn('/bin/sh', ['-c', JOIN_AND_EXEC, 'thaw-sandbox', ...args], {
-        cwd: spec.cwd,
-        // Inside, the host's paths do not exist: home is the private /tmp (bubblewrap also sets PWD to it).
-        env: { ...spec.env, HOME: '/tmp' },
-        stdio: spec.channel === false ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
-        detached: true,
-        serialization: 'json',
-      });
+      let child: ChildProcess;
+      try {
+        child = spawn('/bin/sh', ['-c', JOIN_AND_EXEC, 'thaw-sandbox', ...args], {
+          cwd: spec.cwd,
+          // Inside, the host's paths do not exist: home is the private /tmp (bubblewrap also sets PWD to it).
+          env: { ...spec.env, HOME: '/tmp' },
+          stdio: ['ignore', 'pipe', 'pipe', spec.channel === false ? 'ignore' : 'pipe', filterFd ?? 'ignore'],
+          detached: true,
+        });
+      } finally {
+        // The child has its copy (bwrap reads it before the sandbox starts).
+        if (filterFd !== null) closeSync(filterFd);
+      }
       const onError = async (err: Error) => {
         cgroup.removeSync();
         for (const mp of premounted) await this.mounter.umount(mp).catch(() => {});
@@ -317,7 +348,7 @@ export class NamespacesDriver implements SandboxDriver {
 
   #bwrapArgs(spec: SandboxSpec, slot: string): string[] {
     const a = [
-      '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--hostname', 'thaw',
+      '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup-try', '--hostname', 'thaw',
       '--die-with-parent', '--new-session',
       '--ro-bind', '/usr', '/usr',
       '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin', '--symlink', 'usr/lib', '/lib',
@@ -339,6 +370,7 @@ export class NamespacesDriver implements SandboxDriver {
     a.push('--remount-ro', '/', '--chdir', '/tmp');
     // Only to let setpriv switch to the instance's uid; it then drops every capability before the runtime starts.
     a.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
+    if (this.#seccompFile) a.push('--seccomp', String(SECCOMP_FD));
     return a;
   }
 
@@ -346,6 +378,7 @@ export class NamespacesDriver implements SandboxDriver {
     if (this.#started) {
       await this.#started.catch(() => {});
       await this.mounter.umount(this.#o.runDir).catch(() => {});
+      await this.mounter.umount(this.compileRoot).catch(() => {});
       this.#scope.removeRoots();
     }
     this.mounter.close();

@@ -5,6 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ThawError } from '../core/errors.ts';
+import type { Duplex } from 'node:stream';
+import { streamChannel } from './channel.ts';
 import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
 
 class ProcessSandbox implements Sandbox {
@@ -20,10 +22,9 @@ class ProcessSandbox implements Sandbox {
     this.id = id;
     this.#child = child;
     this.pid = child.pid!;
-    this.channel = {
-      send: (m) => (child.connected ? child.send(m as never) : false),
-      onMessage: (l) => { child.on('message', l); },
-    };
+    this.channel = child.stdio[3]
+      ? streamChannel(child.stdio[3] as Duplex, (why) => this.kill(`protocol violation: ${why}`))
+      : { send: () => false, onMessage: () => {} };
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exited = true;
@@ -121,9 +122,8 @@ export const processDriver: SandboxDriver = {
       const child = spawn(spec.command, spec.args, {
         cwd: spec.cwd,
         env: { ...spec.env },
-        stdio: spec.channel === false ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
+        stdio: spec.channel === false ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'],
         detached: true,
-        serialization: 'json',
       });
       const onError = (err: Error) => reject(new ThawError('THAW_E_SANDBOX_START_FAILED', `could not start ${spec.command}: ${err.message}`, { cause: err }));
       child.once('error', onError);

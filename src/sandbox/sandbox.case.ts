@@ -55,6 +55,8 @@ export interface ConformanceOptions {
   processes?: boolean;
   /** Variables the driver sets over spec.env on purpose (the namespaces driver's HOME=/tmp). */
   envSetByDriver?: Readonly<Record<string, string>>;
+  /** A fresh compile-cache directory this driver accepts (default: a new temporary directory). */
+  compileCacheDir?: () => string;
   /** Bound of every wait (default 20 s): reached only when the driver is broken. */
   waitMs?: number;
   /**
@@ -96,7 +98,18 @@ export const PROBE_SCRIPT = `'use strict';
 const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const error = (e) => String(e && e.code || e);
-process.on('message', (m) => {
+// The channel: newline-delimited JSON on the socket at fd 3 (channel.ts).
+const chan = new (require('node:net').Socket)({ fd: 3, readable: true, writable: true });
+const send = (m, cb) => chan.write(JSON.stringify(m) + '\\n', cb);
+let partial = '';
+chan.setEncoding('utf8');
+chan.on('data', (text) => {
+  const lines = (partial + text).split('\\n');
+  partial = lines.pop();
+  for (const line of lines) if (line) onMessage(JSON.parse(line));
+});
+chan.on('end', () => process.exit(0));
+function onMessage(m) {
   switch (m.type) {
     case 'ping': process.send({ type: 'pong', id: m.id }); break;
     case 'env': process.send({ type: 'env', env: { ...process.env } }); break;
@@ -108,7 +121,8 @@ process.on('message', (m) => {
     case 'spawn': spawn(process.execPath, ['-e', 'setInterval(() => {}, 60000)'], { stdio: 'ignore' }).once('spawn', () => process.send({ type: 'spawned' })); break;
     case 'spin': process.send({ type: 'spinning' }, () => { for (;;); }); break;
   }
-});
+}
+process.send = send;
 process.send({ type: 'ready' });
 `;
 
@@ -403,7 +417,7 @@ export function sandboxConformance(name: string, makeDriver: () => Promise<Sandb
     });
 
     must('attachCache', async () => {
-      const cache = dir({});
+      const cache = opts.compileCacheDir?.() ?? dir({});
       const view: CodeView = { codeDir: dir({ 'index.js': '' }), compileCacheDir: cache };
       const { sandbox, inbox } = await create(probe());
       await inbox.take('ready');

@@ -65,12 +65,16 @@ let gc;
  * @param {{ handler: Function } | null} preloaded
  */
 function main(preloaded) {
-  if (!process.send) {
-    process.stderr.write('thaw bootstrap: must be started by the Thaw agent with an IPC channel\n');
+  // The channel to the agent: newline-delimited JSON on the socket at fd 3 (see src/sandbox/channel.ts).
+  let channel;
+  try {
+    channel = new (require('node:net').Socket)({ fd: 3, readable: true, writable: true });
+  } catch {
+    process.stderr.write('thaw bootstrap: must be started by the Thaw agent with its channel at fd 3\n');
     process.exit(70);
   }
   const send = /** @type {(m: RuntimeMessage, cb?: () => void) => void} */ (
-    (m, cb) => { process.send?.(m, undefined, undefined, cb); }
+    (m, cb) => { channel.write(`${JSON.stringify(m)}\n`, cb); }
   );
 
   /** @type {AsyncLocalStorage<string>} the invocation id a piece of code runs for */
@@ -223,7 +227,8 @@ function main(preloaded) {
   process.on('uncaughtException', (err) => fatal(err, 'Runtime.UncaughtException'));
   process.on('unhandledRejection', (err) => fatal(err, 'Runtime.UnhandledPromiseRejection'));
 
-  process.on('message', (/** @type {HostMessage} */ msg) => {
+  /** @param {HostMessage} msg */
+  const onMessage = (msg) => {
     switch (msg.type) {
       case 'init': void init(msg.spec); break;
       case 'invoke': void invoke(msg.spec); break;
@@ -243,9 +248,23 @@ function main(preloaded) {
         break;
       }
     }
+  };
+  /** @type {Buffer[]} */
+  let partial = [];
+  channel.on('data', (/** @type {Buffer} */ chunk) => {
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+      const line = Buffer.concat([...partial, chunk.subarray(start, nl)]);
+      partial = [];
+      start = nl + 1;
+      // The host's messages are well-formed; its own side checks ours.
+      if (line.length) onMessage(JSON.parse(line.toString('utf8')));
+    }
+    if (start < chunk.length) partial.push(chunk.subarray(start));
   });
   // The host owns our lifetime: if it goes away, so do we.
-  process.on('disconnect', () => process.exit(0));
+  channel.on('end', () => process.exit(0));
+  channel.on('error', () => process.exit(0));
 
   send({ type: 'ready', pid: process.pid, restored: preloaded !== null });
   // While nobody waits (a pooled runtime idles; a cold one waits for its code): bring up what the first

@@ -1,5 +1,6 @@
 // The instance protocol: typed messages between the agent (host) and a runtime inside a sandbox, carried
-// over the Node IPC channel. Types only; the Node bootstrap (bootstrap.mjs) speaks it from the other side.
+// as newline-delimited JSON on the unit's fd 3 (src/sandbox/channel.ts). Types, and the check of what a
+// runtime sends; the Node bootstrap (bootstrap.cjs) speaks it from the other side.
 
 export interface SerializedError {
   errorType: string;
@@ -53,3 +54,33 @@ export type RuntimeMessage =
   | { type: 'result'; id: string; ok: false; error: SerializedError }
   | { type: 'call'; callId: number; invocationId: string; functionName: string; payload: string }
   | { type: 'fatal'; invocationIds: string[]; error: SerializedError };
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isError = (v: unknown): v is SerializedError => typeof v === 'object' && v !== null
+  && isStr((v as SerializedError).errorType) && isStr((v as SerializedError).errorMessage)
+  && Array.isArray((v as SerializedError).trace) && (v as SerializedError).trace.every(isStr);
+
+/**
+ * A message from a runtime, checked: the function's code shares the process and can write anything on the
+ * channel, so the host believes nothing it has not checked. Throws with the reason when it is malformed.
+ */
+export function checkRuntimeMessage(m: unknown): RuntimeMessage {
+  const r = m as Record<string, unknown>;
+  const ok = (() => {
+    switch (r.type) {
+      case 'ready': return isNum(r.pid) && typeof r.restored === 'boolean';
+      case 'freezeReady': return isNum(r.heapUsedBytes);
+      case 'pong': return isNum(r.id);
+      case 'initDone': return isNum(r.durationMs);
+      case 'initError': return isError(r.error) && isNum(r.durationMs);
+      case 'log': return (r.invocationId === null || isStr(r.invocationId)) && (r.stream === 'stdout' || r.stream === 'stderr') && isStr(r.text);
+      case 'result': return isStr(r.id) && (r.ok === true ? isStr(r.payload) : r.ok === false && isError(r.error));
+      case 'call': return isNum(r.callId) && isStr(r.invocationId) && isStr(r.functionName) && isStr(r.payload);
+      case 'fatal': return Array.isArray(r.invocationIds) && r.invocationIds.every(isStr) && isError(r.error);
+      default: return false;
+    }
+  })();
+  if (!ok) throw new Error(`malformed ${typeof r.type === 'string' ? JSON.stringify(r.type.slice(0, 40)) : 'untyped'} message`);
+  return r as unknown as RuntimeMessage;
+}

@@ -4,7 +4,9 @@
 // heap. A restored process starts in the bootstrap's main() with the handler already there. The build runs
 // the user's init code, so it runs in a sandbox of the node's driver like any instance.
 // Imports src/core, src/sandbox types and node built-ins; esbuild is loaded on first use.
-import { chmod, chown, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { newInstanceId } from '../../core/ids.ts';
 import type { SandboxDriver } from '../../sandbox/index.ts';
@@ -55,13 +57,24 @@ export async function buildNodeSnapshot(spec: SnapshotBuildSpec): Promise<{ size
         : `bundling failed: ${(err as Error).message}`);
     }
     spec.onProgress?.('initializing', 'running the module\'s init code and writing the heap');
-    // Written inside the work dir (all the sandbox may write), then handed to the platform.
+    // Written inside the work dir (all the sandbox may write), then copied out by the platform. The build
+    // ran the function's code, which may have put a link there instead: only a regular file is read, never
+    // followed, and the copy is the platform's own file.
     const inner = join(spec.workDir, 'out.blob');
     await runBuild(spec, bundle, inner);
-    if (process.getuid?.() === 0) await chown(inner, 0, 0);
-    // Restored instances read it through a bind; the directory it lives in keeps everyone else out.
-    await chmod(inner, 0o644);
-    await rename(inner, spec.outBlob);
+    let src;
+    try {
+      src = await open(inner, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      throw new SnapshotUnsupported(`the build left no snapshot file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    try {
+      if (!(await src.stat()).isFile()) throw new SnapshotUnsupported('the build left something other than a file where the snapshot goes');
+      // Restored instances read it through a bind; the directory it lives in keeps everyone else out.
+      await pipeline(src.createReadStream({ autoClose: false }), createWriteStream(spec.outBlob, { mode: 0o644, flags: 'wx' }));
+    } finally {
+      await src.close();
+    }
     spec.onProgress?.('writing', 'snapshot written');
     return { sizeBytes: (await stat(spec.outBlob)).size };
   } finally {
