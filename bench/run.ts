@@ -105,66 +105,94 @@ function startProcess(cmd: string, argv: string[], env: NodeJS.ProcessEnv, ready
 const HELLO = 'export const handler = async (event) => ({ hello: event.name ?? "world" });\n';
 
 type Driver = 'process' | 'namespaces';
-type CoreFigures = Awaited<ReturnType<typeof coreFigures>>;
+type CoreFigures = {
+  warmApi: Awaited<ReturnType<typeof latencyAndThroughput>>; warmTrigger: Awaited<ReturnType<typeof latencyAndThroughput>>;
+  coldStartMs: { p50: number; p90: number }; coldStartPhasesMs: Record<string, number>;
+  cachedColdStartMs: { p50: number; p90: number }; cachedColdStartPhasesMs: Record<string, number>;
+};
 
-/** Warm latency and throughput, then cached and full cold starts of hello, on a Thaw server with this sandbox driver. */
-async function coreFigures(driver: Driver, dataRoot: string, cacheRoot: string) {
+/** A Thaw server for the core figures with hello deployed: the full cold path (no pool, no freezing, no snapshots). */
+async function coreServer(driver: Driver, dataRoot: string, cacheRoot: string) {
   const dataDir = await mkdtemp(join(dataRoot, `${driver}-`));
   const cacheDir = await mkdtemp(join(cacheRoot, `${driver}-`));
-  // The core figures are of the full cold path: no runtime pool, no freezing, no snapshots (the ladder
-  // section below measures those).
   const thaw = await startProcess(process.execPath, [join(root, 'bench', 'server.ts'), dataDir, cacheDir, JSON.stringify({ poolSize: 0, freezeAfterMs: -1, snapshots: false, sandbox: driver })], { ...process.env }, /THAW_URL (\S+)/);
+  const url = thaw.match[1];
+  const api = (path: string, method: string, body: unknown) => request(`${url}${path}`, method, JSON.stringify(body));
+  const code = zipEntries([{ path: 'index.mjs', data: Buffer.from(HELLO) }]).toString('base64');
+  const created = await api('/2015-03-31/functions', 'POST', { FunctionName: 'hello', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: code } });
+  if (created.status !== 201) throw new Error(`could not deploy hello: ${created.body}`);
+  const invokeUrl = `${url}/2015-03-31/functions/hello/invocations`;
+  const first = await request(invokeUrl);
+  if (first.status !== 200) throw new Error(`invoke failed: ${first.body}`);
+  let run = 0;
+  return {
+    driver, url, invokeUrl, child: thaw.child,
+    /** One cold start: $LATEST's configuration changes, so no instance is reused; `evict` also drops the package from the node's code cache. */
+    async coldStart(evict: boolean): Promise<{ ms: number; phases: Record<string, number> }> {
+      const up = await api('/2015-03-31/functions/hello/configuration', 'PUT', { Environment: { Variables: { RUN: `r${run++}` } } });
+      if (up.status !== 200) throw new Error(`update failed: ${up.body}`);
+      if (evict) for (const d of await readdir(join(cacheDir, 'code'))) await rm(join(cacheDir, 'code', d), { recursive: true, force: true });
+      let reply!: Awaited<ReturnType<typeof request>>;
+      const ms = await timed(async () => { reply = await request(invokeUrl); });
+      if (reply.headers['x-thaw-start'] !== 'cold') throw new Error(`expected a cold start, got ${reply.headers['x-thaw-start']}`);
+      const phases: Record<string, number> = {};
+      for (const part of String(reply.headers['server-timing']).split(', ')) {
+        const [name, dur] = part.split(';dur=');
+        phases[name] = Number(dur);
+      }
+      return { ms, phases };
+    },
+  };
+}
+
+/**
+ * Warm latency and throughput per driver, then cold starts alternating between the drivers' servers, run by
+ * run, so that the machine's load (which varies a lot on a shared VM) weighs on both alike.
+ */
+async function coreFigures(drivers: Driver[], dataRoot: string, cacheRoot: string): Promise<Partial<Record<Driver, CoreFigures>>> {
+  const servers: Awaited<ReturnType<typeof coreServer>>[] = [];
+  for (const d of drivers) servers.push(await coreServer(d, dataRoot, cacheRoot));
   try {
-    const url = thaw.match[1];
-    const api = (path: string, method: string, body: unknown) => request(`${url}${path}`, method, JSON.stringify(body));
-    const code = zipEntries([{ path: 'index.mjs', data: Buffer.from(HELLO) }]).toString('base64');
-    const created = await api('/2015-03-31/functions', 'POST', { FunctionName: 'hello', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: code } });
-    if (created.status !== 201) throw new Error(`could not deploy hello: ${created.body}`);
-
-    const invokeUrl = `${url}/2015-03-31/functions/hello/invocations`;
-    const first = await request(invokeUrl);
-    if (first.status !== 200) throw new Error(`invoke failed: ${first.body}`);
-    const warm = await latencyAndThroughput(`Thaw warm invoke (Lambda API, ${driver} driver)`, () => request(invokeUrl));
-    const trigger = await latencyAndThroughput(`Thaw warm invoke (HTTP trigger, ${driver} driver)`, () => request(`${url}/hello/`, 'GET', ''));
-
+    const warm = new Map<Driver, Pick<CoreFigures, 'warmApi' | 'warmTrigger'>>();
+    for (const s of servers) {
+      warm.set(s.driver, {
+        warmApi: await latencyAndThroughput(`Thaw warm invoke (Lambda API, ${s.driver} driver)`, () => request(s.invokeUrl)),
+        warmTrigger: await latencyAndThroughput(`Thaw warm invoke (HTTP trigger, ${s.driver} driver)`, () => request(`${s.url}/hello/`, 'GET', '')),
+      });
+    }
     // The throughput runs leave a burst in the autoscaler's panic window: until it has passed, each
     // completion pre-warms instances for the burst, which would start (and be killed) beside the measured
     // cold starts. Let it pass first.
     progress('letting the autoscaler\'s panic window pass');
     await sleep(KPA_DEFAULTS.panicWindowMs + 1000);
-
-    // Cold starts: each run changes $LATEST's configuration, so no instance can be reused. "Full" also
-    // evicts the package from the node's code cache first, so the code is fetched and unpacked again.
-    const coldStarts = async (label: string, evict: boolean) => {
-      const ms: number[] = [];
-      const phases: Record<string, number[]> = Object.fromEntries([...PHASES, 'total'].map((p) => [p, []]));
+    const runs = async (label: string, evict: boolean) => {
+      const got = new Map(servers.map((s) => [s.driver, { ms: [] as number[], phases: Object.fromEntries([...PHASES, 'total'].map((p) => [p, [] as number[]])) as Record<string, number[]> }]));
       for (let i = 0; i < COLD_RUNS; i++) {
         progress(`${label} ${i + 1}/${COLD_RUNS}`);
-        const up = await api('/2015-03-31/functions/hello/configuration', 'PUT', { Environment: { Variables: { RUN: `${label}-${i}` } } });
-        if (up.status !== 200) throw new Error(`update failed: ${up.body}`);
-        if (evict) for (const d of await readdir(join(cacheDir, 'code'))) await rm(join(cacheDir, 'code', d), { recursive: true, force: true });
-        let reply!: Awaited<ReturnType<typeof request>>;
-        ms.push(await timed(async () => { reply = await request(invokeUrl); }));
-        if (reply.headers['x-thaw-start'] !== 'cold') throw new Error(`expected a cold start, got ${reply.headers['x-thaw-start']}`);
-        for (const part of String(reply.headers['server-timing']).split(', ')) {
-          const [name, dur] = part.split(';dur=');
-          phases[name]?.push(Number(dur));
+        for (const s of servers) {
+          const r = await s.coldStart(evict);
+          const g = got.get(s.driver)!;
+          g.ms.push(r.ms);
+          for (const [k, v] of Object.entries(r.phases)) g.phases[k]?.push(v);
         }
       }
-      done(`${label}: median ${median(ms).toFixed(1)} ms`);
-      return { p50: median(ms), p90: quantile(ms, 0.9), phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])) };
+      for (const s of servers) done(`${label} (${s.driver} driver): median ${median(got.get(s.driver)!.ms).toFixed(1)} ms`);
+      return got;
     };
-    const cachedCold = await coldStarts(`Thaw cold start, code cached on the node (${driver} driver)`, false);
-    const fullCold = await coldStarts(`Thaw full cold start, code fetched and unpacked (${driver} driver)`, true);
-    return {
-      warmApi: warm, warmTrigger: trigger,
-      coldStartMs: { p50: fullCold.p50, p90: fullCold.p90 }, coldStartPhasesMs: fullCold.phases,
-      cachedColdStartMs: { p50: cachedCold.p50, p90: cachedCold.p90 }, cachedColdStartPhasesMs: cachedCold.phases,
-    };
+    const cached = await runs('Thaw cold start, code cached on the node', false);
+    const full = await runs('Thaw full cold start, code fetched and unpacked', true);
+    const out: Partial<Record<Driver, CoreFigures>> = {};
+    const sum = (g: { ms: number[]; phases: Record<string, number[]> }) => ({ p50: median(g.ms), p90: quantile(g.ms, 0.9), phases: Object.fromEntries(Object.entries(g.phases).map(([k, v]) => [k, median(v)])) });
+    for (const s of servers) {
+      const c = sum(cached.get(s.driver)!);
+      const f = sum(full.get(s.driver)!);
+      out[s.driver] = { ...warm.get(s.driver)!, coldStartMs: { p50: f.p50, p90: f.p90 }, coldStartPhasesMs: f.phases, cachedColdStartMs: { p50: c.p50, p90: c.p90 }, cachedColdStartPhasesMs: c.phases };
+    }
+    return out;
   } finally {
-    // Stop it so the next server has the machine to itself.
-    thaw.child.kill('SIGTERM');
-    if (thaw.child.exitCode === null) await new Promise((r) => thaw.child.once('exit', r));
+    // Stop them so the ladder's servers have the machine to themselves.
+    for (const s of servers) s.child.kill('SIGTERM');
+    await Promise.all(servers.map((s) => (s.child.exitCode !== null ? null : new Promise((r) => s.child.once('exit', r)))));
   }
 }
 
@@ -203,8 +231,7 @@ async function main() {
     const probe = probeNamespaces();
     if (!probe.ok) done(`namespaces driver not measured: ${probe.reason} (to enable: ${probe.fix})`);
     const drivers: Driver[] = probe.ok ? ['process', 'namespaces'] : ['process'];
-    const core: Partial<Record<Driver, CoreFigures>> = {};
-    for (const driver of drivers) core[driver] = await coreFigures(driver, dataDir, cacheDir);
+    const core = await coreFigures(drivers, dataDir, cacheDir);
     const ladders: Partial<Record<Driver, LadderResults>> = args['no-ladder'] ? {} : await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done, sandboxes: drivers });
     const ladder = ladders.namespaces ?? ladders.process ?? null;
 

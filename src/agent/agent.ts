@@ -178,7 +178,7 @@ export class Agent implements AsyncDisposable {
       onError: (m) => process.stderr.write(`thaw: ${m}\n`),
     });
     // The common shape is ready before the first request.
-    this.#runtimePool.want({ runtime: 'nodejs24', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB });
+    this.#runtimePool.want({ runtime: 'nodejs24', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB }, true);
     this.#scheduleSweep();
   }
 
@@ -569,14 +569,17 @@ export class Agent implements AsyncDisposable {
         if (!(err instanceof InitFailure) && !(err instanceof ThawError && err.code === 'THAW_E_FUNCTION_TIMEOUT')) throw err;
         const error: SerializedError = err instanceof InitFailure ? err.error : { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${req.invocationId} Error: ${err.message}`, trace: [] };
         this.#stopInstance(instance, 'init failed');
+        if (pooled) this.#runtimePool.specialized();
         return { failure: this.#finish(req, instance, phases, origin, end - initStart, 0, 'init_error', error) };
       }
       const initEnd = clock.monotonic();
       phases.add('init', initStart, initEnd);
       if (origin !== 'restored') record(this.#initMs, instance.key, initEnd - initStart);
       instance.transition('idle', 'initialized');
+      if (pooled) this.#runtimePool.specialized();
       return { instance, initMs: initEnd - initStart };
     } catch (err) {
+      if (pooled) this.#runtimePool.specialized();
       this.#stopInstance(instance, `${origin} start failed`);
       if (err instanceof ThawError) throw err;
       throw new ThawError('THAW_E_SANDBOX_START_FAILED', `${origin} start of ${v.functionName} failed: ${(err as Error).message}`, { cause: err });

@@ -62,38 +62,50 @@ export class RuntimePool {
 
   get size() { return this.#o.size; }
 
-  /** Keeps runtimes of this shape ready from now on. */
-  want(want: Shape): void {
+  /**
+   * Keeps runtimes of this shape ready from now on. A new shape (or one that had stopped after failures)
+   * fills after the refill delay, or at once with `now`; a known one refills as its runtimes are taken.
+   * Never at once for a start under way: starting a runtime blocks the event loop for its fork and exec.
+   */
+  want(want: Shape, now = false): void {
     if (this.#o.size <= 0 || this.#closed) return;
     const k = key(want);
     const shape = this.#shapes.get(k);
     if (shape) {
+      const stalled = shape.failures >= MAX_FAILURES;
       shape.failures = 0;
       // Most recently wanted last, so the oldest shape is the first dropped.
       this.#shapes.delete(k);
       this.#shapes.set(k, shape);
+      if (!stalled) return;
     } else {
       this.#shapes.set(k, { runtime: want.runtime, memoryMb: want.memoryMb, tmpMb: want.tmpMb, ready: [], starting: 0, failures: 0 });
       while (this.#shapes.size > this.#o.maxShapes) this.#drop(this.#shapes.keys().next().value!);
     }
-    this.#scheduleRefill(0);
+    this.#scheduleRefill(now ? 0 : this.#o.refillDelayMs);
   }
 
   readyCount(shape: Shape): number {
     return this.#shapes.get(key(shape))?.ready.length ?? 0;
   }
 
-  /** A ready runtime of this shape, now, or null; the pool refills behind it. */
+  /**
+   * A ready runtime of this shape, now, or null. The caller says when it has finished specializing it
+   * (`specialized()`): only then does the refill start, because starting a runtime blocks the server's
+   * event loop for the fork and exec (10-20 ms here), which would land on the specialization itself.
+   */
   take(want: Shape): PooledRuntime | null {
     const shape = this.#shapes.get(key(want));
     const pooled = shape?.ready.shift() ?? null;
     if (pooled) {
       this.#all.delete(pooled.conn);
       this.taken++;
-      this.#scheduleRefill(this.#o.refillDelayMs);
     }
     return pooled;
   }
+
+  /** A runtime taken from the pool is specialized (or failed to be): refill behind it. */
+  specialized(): void { this.#scheduleRefill(this.#o.refillDelayMs); }
 
   view() {
     return [...this.#shapes.values()].map((s) => ({ runtime: s.runtime, memoryMb: s.memoryMb, tmpMb: s.tmpMb, ready: s.ready.length, starting: s.starting, target: this.#o.size }));

@@ -58,6 +58,8 @@ export const errorRegistry = {
   THAW_E_AUTH_LOOPBACK_ONLY: spec('user', 403, 'AccessDeniedException', 'Without access keys Thaw serves only clients on this machine; create a key (`thaw keys create --data DIR --role admin`) and sign requests with it.'),
   THAW_E_HOST_REFUSED: spec('user', 403, 'AccessDeniedException', 'Address Thaw by the host it listens on (e.g. 127.0.0.1:PORT or localhost:PORT); other Host headers are refused to stop DNS rebinding until access keys are in use.'),
   THAW_E_ORIGIN_REFUSED: spec('user', 403, 'AccessDeniedException', 'Thaw\'s API does not serve other web origins; call it from a tool or server, or sign the request with an access key.'),
+  THAW_E_EVENT_CONFIG_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Create the config first with PutFunctionEventInvokeConfig (an Update needs one to exist).'),
+  THAW_E_DEAD_LETTER_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'List the dead letters with GET /thaw/v1/functions/{name}/dead-letters and use one of their ids.'),
   THAW_E_KEY_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'List the keys with `thaw keys list` and give an active key id.'),
 
   // Resources

@@ -213,4 +213,38 @@ export interface QueuedEvent {
   readonly attempts: number;
   readonly enqueuedAt: number;
   readonly nextAttemptAt: number;
+  /**
+   * Times it was taken for delivery, this time included (0 until then). More than attempts + 1 means an
+   * earlier delivery was cut off (the server died mid-way): it may have run already.
+   */
+  readonly leases?: number;
+}
+
+/** Lambda's asynchronous-invocation settings of a function (per qualifier). */
+export interface EventInvokeConfig {
+  readonly functionName: string;
+  readonly qualifier: string;
+  /** 0-2 retries after the first attempt. */
+  readonly maximumRetryAttempts: number;
+  /** 60-21600 s from acceptance after which an event is no longer tried. */
+  readonly maximumEventAgeSeconds: number;
+  /** Function ARNs (or names) that get Lambda's invocation record on success / final failure. */
+  readonly onSuccess: string | null;
+  readonly onFailure: string | null;
+  readonly updatedAt: number;
+}
+
+/** An asynchronous invocation that failed for good, kept for the user to read (and redrive). */
+export interface DeadLetter {
+  readonly id: string;
+  readonly functionName: string;
+  readonly qualifier: string;
+  readonly payload: string;
+  /** RetriesExhausted, EventAgeExceeded or a platform refusal (function gone, ...). */
+  readonly condition: string;
+  readonly errorType: string | null;
+  readonly errorMessage: string | null;
+  readonly attempts: number;
+  readonly enqueuedAt: number;
+  readonly failedAt: number;
 }

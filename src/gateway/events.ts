@@ -1,10 +1,15 @@
-// Asynchronous (InvocationType=Event) invocations: queued durably in the store, delivered at least once by
-// a poller that leases events, with Lambda's retries on function errors and throttles.
+// Asynchronous (InvocationType=Event) invocations with Lambda's semantics: queued durably in the store
+// before the 202, delivered at least once by a poller that leases events, retried with back-off up to the
+// function's MaximumRetryAttempts within its MaximumEventAgeInSeconds, then sent to its OnSuccess or
+// OnFailure destination (another function, as an Event carrying Lambda's invocation record) and, when it
+// failed for good, kept as a dead letter. Each outcome commits with the event's completion and its
+// invocation record in one transaction, so a crash at any moment loses neither.
 // Imports src/core and src/store.
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { functionArn, parseFunctionRef } from '../core/arn.ts';
 import { asThawError } from '../core/errors.ts';
 import { newInvocationId } from '../core/ids.ts';
-import type { QueuedEvent } from '../core/types.ts';
+import { LATEST, type DeadLetter, type EventInvokeConfig, type InvocationRecord, type QueuedEvent } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import type { InvokeResult } from '../agent/index.ts';
 
@@ -12,10 +17,15 @@ export interface EventQueueOptions {
   store: Store;
   clock: Clock;
   pollIntervalMs: number;
-  /** Delay before each retry; its length is the number of retries. */
+  /** Delay before each retry (Lambda: about 1 and 2 minutes); MaximumRetryAttempts takes the first n. */
   retryDelaysMs: readonly number[];
+  region: string;
   invoke(functionName: string, qualifier: string, payload: string, invocationId: string): Promise<InvokeResult>;
 }
+
+/** Lambda's defaults where a function has no event invoke config. */
+export const DEFAULT_MAX_RETRIES = 2;
+export const DEFAULT_MAX_EVENT_AGE_S = 21_600;
 
 /** Longer than any function may run (900 s), so a live delivery is never taken twice. */
 const LEASE_MS = 16 * 60_000;
@@ -31,15 +41,26 @@ export class EventQueue {
   #closed = false;
   /** Deliveries that ended, in order, for tests and the API: id, attempt, outcome. */
   readonly history: { id: string; attempt: number; outcome: 'delivered' | 'retry' | 'dropped'; reason: string }[] = [];
+  /** Deliveries that started again after an earlier one was cut off (may have run twice). */
+  redeliveries = 0;
 
   constructor(options: EventQueueOptions) { this.#o = options; }
 
+  /** Stores the event (durably: the caller answers 202 after this) and returns its id, the invocation's. */
   async enqueue(functionName: string, qualifier: string, payload: string): Promise<string> {
     const now = this.#o.clock.now();
     const id = newInvocationId();
     await this.#o.store.enqueueEvent({ id, functionName, qualifier, payload, attempts: 0, enqueuedAt: now, nextAttemptAt: now });
     this.#schedule(0);
     return id;
+  }
+
+  /** The config in force for an event: its qualifier's, else the unqualified function's, else Lambda's defaults. */
+  async #config(ev: QueuedEvent): Promise<EventInvokeConfig> {
+    const { store, clock } = this.#o;
+    return await store.getEventInvokeConfig(ev.functionName, ev.qualifier)
+      ?? (ev.qualifier !== LATEST ? await store.getEventInvokeConfig(ev.functionName, LATEST) : null)
+      ?? { functionName: ev.functionName, qualifier: ev.qualifier, maximumRetryAttempts: DEFAULT_MAX_RETRIES, maximumEventAgeSeconds: DEFAULT_MAX_EVENT_AGE_S, onSuccess: null, onFailure: null, updatedAt: clock.now() };
   }
 
   start() { this.#schedule(0); }
@@ -70,11 +91,25 @@ export class EventQueue {
   }
 
   async #deliver(ev: QueuedEvent): Promise<void> {
+    const { store, clock, retryDelaysMs } = this.#o;
     const attempt = ev.attempts + 1;
+    if ((ev.leases ?? 0) > attempt) {
+      this.redeliveries++;
+      process.stderr.write(`thaw: event ${ev.id} for ${ev.functionName} is delivered again: an earlier delivery was cut off and may have run\n`);
+    }
+    const cfg = await this.#config(ev);
+    if (clock.now() - ev.enqueuedAt > cfg.maximumEventAgeSeconds * 1000) {
+      await this.#fail(ev, cfg, attempt - 1, null, 'EventAgeExceeded', null, `older than MaximumEventAgeInSeconds ${cfg.maximumEventAgeSeconds}`);
+      return;
+    }
     let failure: string | null = null;
     let retryable = true;
+    let record: InvocationRecord | null = null;
+    let response = 'null';
     try {
       const r = await this.#o.invoke(ev.functionName, ev.qualifier, ev.payload, ev.id);
+      record = r.record;
+      response = r.payload;
       if (r.functionError) failure = `${r.record.errorType}: ${r.record.errorMessage}`;
     } catch (err) {
       const e = asThawError(err);
@@ -82,23 +117,64 @@ export class EventQueue {
       // A function that no longer exists or a malformed event will not get better by waiting.
       retryable = e.retryable;
     }
-    const { store, clock, retryDelaysMs } = this.#o;
     if (failure === null) {
-      await store.completeEvent(ev.id);
+      const dest = cfg.onSuccess ? this.#destinationEvent(cfg.onSuccess, ev, attempt, 'Success', record, response) : null;
+      await store.completeEvent(ev.id, { record, enqueue: dest });
       this.#remember({ id: ev.id, attempt, outcome: 'delivered', reason: 'success' });
-    } else if (retryable && ev.attempts < retryDelaysMs.length) {
-      await store.retryEvent(ev.id, clock.now() + retryDelaysMs[ev.attempts]);
+      if (dest) this.#schedule(0);
+    } else if (retryable && ev.attempts < Math.min(cfg.maximumRetryAttempts, retryDelaysMs.length)) {
+      const due = clock.now() + retryDelaysMs[ev.attempts];
+      // A retry that would come after the event's maximum age is not made: the event fails now.
+      if (due - ev.enqueuedAt > cfg.maximumEventAgeSeconds * 1000) {
+        await this.#fail(ev, cfg, attempt, record, 'EventAgeExceeded', response, failure);
+        return;
+      }
+      await store.retryEvent(ev.id, due, record);
       this.#remember({ id: ev.id, attempt, outcome: 'retry', reason: failure });
     } else {
-      await store.completeEvent(ev.id);
-      this.#remember({ id: ev.id, attempt, outcome: 'dropped', reason: failure });
-      process.stderr.write(`thaw: dropped event ${ev.id} for ${ev.functionName} after ${attempt} attempt(s): ${failure}\n`);
+      await this.#fail(ev, cfg, attempt, record, retryable ? 'RetriesExhausted' : 'Refused', response, failure);
     }
+  }
+
+  /** Ends a failed event: its record, an OnFailure destination event if configured, and a dead letter. */
+  async #fail(ev: QueuedEvent, cfg: EventInvokeConfig, attempts: number, record: InvocationRecord | null, condition: string, response: string | null, failure: string) {
+    const { store, clock } = this.#o;
+    const dest = cfg.onFailure ? this.#destinationEvent(cfg.onFailure, ev, attempts, condition, record, response) : null;
+    const deadLetter: DeadLetter = {
+      id: ev.id, functionName: ev.functionName, qualifier: ev.qualifier, payload: ev.payload, condition,
+      errorType: record?.errorType ?? failure.split(':')[0] ?? null, errorMessage: record?.errorMessage ?? failure,
+      attempts, enqueuedAt: ev.enqueuedAt, failedAt: clock.now(),
+    };
+    await store.completeEvent(ev.id, { record, enqueue: dest, deadLetter });
+    this.#remember({ id: ev.id, attempt: attempts, outcome: 'dropped', reason: `${condition}: ${failure}` });
+    process.stderr.write(`thaw: event ${ev.id} for ${ev.functionName} failed for good after ${attempts} attempt(s) (${condition}): ${failure}\n`);
+    if (dest) this.#schedule(0);
+  }
+
+  /** Lambda's invocation record, sent as an Event to a destination function. */
+  #destinationEvent(destination: string, ev: QueuedEvent, attempts: number, condition: string, record: InvocationRecord | null, response: string | null): QueuedEvent {
+    const { name, qualifier } = parseFunctionRef(destination);
+    const now = this.#o.clock.now();
+    const parse = (s: string | null) => { if (s === null) return null; try { return JSON.parse(s); } catch { return s; } };
+    const body = {
+      version: '1.0',
+      timestamp: new Date(now).toISOString(),
+      requestContext: { requestId: ev.id, functionArn: functionArn(this.#o.region, ev.functionName, ev.qualifier), condition, approximateInvokeCount: attempts },
+      requestPayload: parse(ev.payload),
+      responseContext: { statusCode: 200, executedVersion: record?.version ?? ev.qualifier, ...(record?.errorType ? { functionError: 'Unhandled' } : {}) },
+      responsePayload: parse(response),
+    };
+    return { id: newInvocationId(), functionName: name, qualifier: qualifier ?? LATEST, payload: JSON.stringify(body), attempts: 0, enqueuedAt: now, nextAttemptAt: now };
   }
 
   #remember(entry: EventQueue['history'][number]) {
     this.history.push(entry);
     if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY);
+  }
+
+  /** Settles when the deliveries under way now have finished (tests step the queue with it). */
+  async settled(): Promise<void> {
+    while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
   }
 
   /** Stops polling and waits for deliveries under way. Events not yet taken stay queued in the store. */

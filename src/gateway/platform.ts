@@ -105,7 +105,7 @@ export class Platform implements AsyncDisposable {
       onCall: (call) => this.#onCall(call),
     });
     this.events = new EventQueue({
-      store, clock, pollIntervalMs: options.eventPollIntervalMs, retryDelaysMs: options.eventRetryDelaysMs,
+      store, clock, pollIntervalMs: options.eventPollIntervalMs, retryDelaysMs: options.eventRetryDelaysMs, region: options.region,
       invoke: (name, qualifier, payload, id) => this.invoke(name, qualifier, payload, { trigger: 'event', invocationId: id }),
     });
     this.schedules = new Scheduler({

@@ -9,6 +9,7 @@ import { Router, prereadBody, sendError, type RequestContext } from './http.ts';
 import { lambdaRoutes } from './lambda-api.ts';
 import { resolveOptions, type UserOptions } from './options.ts';
 import { Platform } from './platform.ts';
+import { eventConfigRoutes } from './event-config-api.ts';
 import { thawRoutes } from './thaw-api.ts';
 import { triggerRoutes } from './triggers.ts';
 
@@ -51,6 +52,7 @@ export async function startThaw(userOptions: UserOptions = {}): Promise<RunningT
   const router = new Router();
   thawRoutes(router, platform);
   lambdaRoutes(router, platform, () => url);
+  eventConfigRoutes(router, platform);
   triggerRoutes(router, platform);
 
   const server = createServer({

@@ -88,7 +88,7 @@ export function thawRoutes(router: Router, platform: Platform): void {
   });
 
   router.on('GET', '/thaw/v1/events', async (ctx) => {
-    sendJson(ctx, 200, { queued: await store.countEvents(), recent: platform.events.history.slice(-100) });
+    sendJson(ctx, 200, { queued: await store.countEvents(), redeliveries: platform.events.redeliveries, recent: platform.events.history.slice(-100) });
   });
 
   // Policies: the spec in force per function, what the engine has learned, and its recent decisions.

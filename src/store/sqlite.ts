@@ -2,7 +2,7 @@
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type AccessKey, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, type AccessKey, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -107,6 +107,20 @@ const MIGRATIONS: string[] = [
      revoked_at INTEGER,
      body TEXT NOT NULL
    ) STRICT;`,
+  `ALTER TABLE events ADD COLUMN leases INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE event_invoke_configs (
+     function_name TEXT NOT NULL,
+     qualifier TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (function_name, qualifier)
+   ) STRICT;
+   CREATE TABLE dead_letters (
+     id TEXT PRIMARY KEY,
+     function_name TEXT NOT NULL,
+     failed_at INTEGER NOT NULL,
+     body TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX dead_letters_fn ON dead_letters(function_name, failed_at);`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -195,6 +209,8 @@ export class SqliteStore implements Store {
       // Versions and aliases go by ON DELETE CASCADE; invocation records and call edges stay as history.
       this.#run('DELETE FROM logs WHERE function_name = ?', name);
       this.#run('DELETE FROM events WHERE function_name = ?', name);
+      this.#run('DELETE FROM event_invoke_configs WHERE function_name = ?', name);
+      this.#run('DELETE FROM dead_letters WHERE function_name = ?', name);
       this.#run('DELETE FROM snapshots WHERE function_name = ?', name);
       this.#run('DELETE FROM provisioned WHERE function_name = ?', name);
       this.#run('DELETE FROM policies WHERE function_name = ?', name);
@@ -273,6 +289,10 @@ export class SqliteStore implements Store {
   }
 
   async recordInvocation(rec: InvocationRecord): Promise<void> {
+    this.#putInvocation(rec);
+  }
+
+  #putInvocation(rec: InvocationRecord) {
     this.#run('INSERT OR REPLACE INTO invocations (id, function_name, received_at, body) VALUES (?, ?, ?, ?)', rec.id, rec.functionName, rec.receivedAt, JSON.stringify(rec));
   }
 
@@ -329,6 +349,10 @@ export class SqliteStore implements Store {
   }
 
   async enqueueEvent(ev: QueuedEvent): Promise<void> {
+    this.#insertEvent(ev);
+  }
+
+  #insertEvent(ev: QueuedEvent) {
     this.#run('INSERT INTO events (id, function_name, qualifier, payload, attempts, enqueued_at, next_attempt_at, leased_until) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)',
       ev.id, ev.functionName, ev.qualifier, ev.payload, ev.attempts, ev.enqueuedAt, ev.nextAttemptAt);
   }
@@ -336,18 +360,59 @@ export class SqliteStore implements Store {
   async leaseEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]> {
     return this.#tx(() => {
       const rows = this.#all('SELECT * FROM events WHERE next_attempt_at <= ? AND (leased_until IS NULL OR leased_until <= ?) ORDER BY next_attempt_at, enqueued_at LIMIT ?', now, now, limit);
-      const lease = this.#db.prepare('UPDATE events SET leased_until = ? WHERE id = ?');
+      const lease = this.#db.prepare('UPDATE events SET leased_until = ?, leases = leases + 1 WHERE id = ?');
       for (const r of rows) lease.run(now + leaseMs, r.id);
-      return rows.map(toEvent);
+      return rows.map((r) => ({ ...toEvent(r), leases: Number(r.leases) + 1 }));
     });
   }
 
-  async completeEvent(id: string): Promise<void> {
-    this.#run('DELETE FROM events WHERE id = ?', id);
+  async completeEvent(id: string, outcome: { record?: InvocationRecord | null; enqueue?: QueuedEvent | null; deadLetter?: DeadLetter | null } = {}): Promise<void> {
+    this.#tx(() => {
+      if (outcome.record) this.#putInvocation(outcome.record);
+      if (outcome.enqueue) this.#insertEvent(outcome.enqueue);
+      if (outcome.deadLetter) {
+        const d = outcome.deadLetter;
+        this.#run('INSERT OR REPLACE INTO dead_letters (id, function_name, failed_at, body) VALUES (?, ?, ?, ?)', d.id, d.functionName, d.failedAt, JSON.stringify(d));
+      }
+      this.#run('DELETE FROM events WHERE id = ?', id);
+    });
   }
 
-  async retryEvent(id: string, nextAttemptAt: number): Promise<void> {
-    this.#run('UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, leased_until = NULL WHERE id = ?', nextAttemptAt, id);
+  async retryEvent(id: string, nextAttemptAt: number, record: InvocationRecord | null = null): Promise<void> {
+    this.#tx(() => {
+      if (record) this.#putInvocation(record);
+      this.#run('UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, leased_until = NULL WHERE id = ?', nextAttemptAt, id);
+    });
+  }
+
+  async putEventInvokeConfig(cfg: EventInvokeConfig): Promise<void> {
+    this.#run('INSERT OR REPLACE INTO event_invoke_configs (function_name, qualifier, body) VALUES (?, ?, ?)', cfg.functionName, cfg.qualifier, JSON.stringify(cfg));
+  }
+
+  async getEventInvokeConfig(functionName: string, qualifier: string): Promise<EventInvokeConfig | null> {
+    const row = this.#get('SELECT body FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?', functionName, qualifier);
+    return row ? JSON.parse(row.body as string) as EventInvokeConfig : null;
+  }
+
+  async listEventInvokeConfigs(functionName: string): Promise<EventInvokeConfig[]> {
+    return this.#all('SELECT body FROM event_invoke_configs WHERE function_name = ? ORDER BY qualifier', functionName).map((r) => JSON.parse(r.body as string) as EventInvokeConfig);
+  }
+
+  async deleteEventInvokeConfig(functionName: string, qualifier: string): Promise<boolean> {
+    return this.#run('DELETE FROM event_invoke_configs WHERE function_name = ? AND qualifier = ?', functionName, qualifier) > 0;
+  }
+
+  async listDeadLetters(functionName: string, limit: number): Promise<DeadLetter[]> {
+    return this.#all('SELECT body FROM dead_letters WHERE function_name = ? ORDER BY failed_at DESC, id LIMIT ?', functionName, limit).map((r) => JSON.parse(r.body as string) as DeadLetter);
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetter | null> {
+    const row = this.#get('SELECT body FROM dead_letters WHERE id = ?', id);
+    return row ? JSON.parse(row.body as string) as DeadLetter : null;
+  }
+
+  async deleteDeadLetter(id: string): Promise<boolean> {
+    return this.#run('DELETE FROM dead_letters WHERE id = ?', id) > 0;
   }
 
   async releaseLeases(): Promise<number> {

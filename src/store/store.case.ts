@@ -190,12 +190,12 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal(await s.countEvents(), 3);
       const first = await s.leaseEvents(100, 1000, 10);
       assert.deepEqual(first.map((e) => e.id), ['e1', 'e2'], 'only due events, oldest first');
-      assert.deepEqual(first[0], ev('e1', 10));
+      assert.deepEqual(first[0], { ...ev('e1', 10), leases: 1 }, 'a leased event says how often it was taken, this time included');
       assert.deepEqual(await s.leaseEvents(200, 1000, 10), [], 'leased events are not handed out twice');
       await s.retryEvent('e1', 300);
       await s.completeEvent('e2');
       const again = await s.leaseEvents(600, 1000, 10);
-      assert.deepEqual(again.map((e) => [e.id, e.attempts]), [['e1', 1], ['e3', 0]]);
+      assert.deepEqual(again.map((e) => [e.id, e.attempts, e.leases]), [['e1', 1, 2], ['e3', 0, 1]]);
       assert.deepEqual((await s.leaseEvents(1700, 1000, 1)).map((e) => e.id), ['e1'], 'an expired lease makes the event due again; limit applies');
       assert.equal(await s.releaseLeases(), 2);
       assert.deepEqual((await s.leaseEvents(700, 1000, 10)).map((e) => e.id), ['e1', 'e3'], 'released leases are due at once');

@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { AccessKey, Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
+import type { AccessKey, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -69,9 +69,13 @@ export interface Store extends AsyncDisposable {
   enqueueEvent(ev: QueuedEvent): Promise<void>;
   /** Takes up to `limit` events due at `now`, leasing them until now + leaseMs so no one else takes them. */
   leaseEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]>;
-  completeEvent(id: string): Promise<void>;
-  /** Puts a leased event back with attempts + 1, due at nextAttemptAt. */
-  retryEvent(id: string, nextAttemptAt: number): Promise<void>;
+  /**
+   * Ends an event, atomically with what its delivery produced: its invocation record, an event for a
+   * destination, a dead letter. After a crash either all of it happened or none (and it runs again).
+   */
+  completeEvent(id: string, outcome?: { record?: InvocationRecord | null; enqueue?: QueuedEvent | null; deadLetter?: DeadLetter | null }): Promise<void>;
+  /** Puts a leased event back with attempts + 1, due at nextAttemptAt, with the failed attempt's record. */
+  retryEvent(id: string, nextAttemptAt: number, record?: InvocationRecord | null): Promise<void>;
   /**
    * Makes every leased event due again at once; called when a node starts, so events a crashed process
    * had leased are redelivered (at-least-once). Returns how many.
@@ -101,6 +105,17 @@ export interface Store extends AsyncDisposable {
   listSchedules(functionName?: string): Promise<Schedule[]>;
   /** Returns whether there was one. */
   deleteSchedule(id: string): Promise<boolean>;
+
+  putEventInvokeConfig(cfg: EventInvokeConfig): Promise<void>;
+  getEventInvokeConfig(functionName: string, qualifier: string): Promise<EventInvokeConfig | null>;
+  listEventInvokeConfigs(functionName: string): Promise<EventInvokeConfig[]>;
+  /** Returns whether there was one. */
+  deleteEventInvokeConfig(functionName: string, qualifier: string): Promise<boolean>;
+
+  /** Newest first. */
+  listDeadLetters(functionName: string, limit: number): Promise<DeadLetter[]>;
+  getDeadLetter(id: string): Promise<DeadLetter | null>;
+  deleteDeadLetter(id: string): Promise<boolean>;
 
   /** Throws if the id exists. */
   createKey(key: AccessKey): Promise<void>;
