@@ -79,6 +79,10 @@ async function latencyAndThroughput(label: string, call: () => Promise<unknown>)
     lat.push(await timed(call));
     if (i % 100 === 0) progress(`${label}: latency ${i}/${WARM_REQUESTS}`);
   }
+  // Concurrency first, unmeasured: the autoscaler starts an instance per client (their cold starts are
+  // measured below, not here).
+  const warmUntil = performance.now() + 2000;
+  await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, async () => { while (performance.now() < warmUntil) await call(); }));
   let count = 0;
   const until = performance.now() + LOAD_SECONDS * 1000;
   const worker = async () => { while (performance.now() < until) { await call(); count++; } };

@@ -19,8 +19,9 @@ export class BlobStore {
     return join(this.dir, hash.slice(0, 2), hash);
   }
 
-  async put(bytes: Buffer): Promise<{ sha256: string; size: number; created: boolean }> {
-    const hash = sha256(bytes);
+  /** Stores bytes under their hash (given when the caller computed it already, off the event loop). */
+  async put(bytes: Buffer, known?: string): Promise<{ sha256: string; size: number; created: boolean }> {
+    const hash = known ?? sha256(bytes);
     const target = this.path(hash);
     if (await this.has(hash)) return { sha256: hash, size: bytes.length, created: false };
     await mkdir(join(this.dir, hash.slice(0, 2)), { recursive: true });

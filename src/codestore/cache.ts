@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { systemClock } from '../core/clock.ts';
 import type { BlobStore } from './blobs.ts';
 import type { PackageLimits } from './entries.ts';
-import { extractPackage } from './package.ts';
+import { unpackOffLoop } from './unpacker.ts';
 
 export interface CodeDir {
   dir: string;
@@ -147,7 +147,7 @@ export class CodeCache {
     const bytes = await blobs.get(sha256);
     const t1 = this.#monotonic();
     const tmp = await this.tempPath(sha256);
-    const { unpackedBytes } = await extractPackage(bytes, tmp, limits);
+    const { unpackedBytes } = await unpackOffLoop(bytes, tmp, limits);
     const t2 = this.#monotonic();
     const dir = await this.adopt(sha256, tmp, unpackedBytes);
     this.#evictSoon();

@@ -2,12 +2,12 @@
 // file and export) before storing anything, then store the blob and cache the unpacked tree. A failure at
 // any step leaves nothing behind. Imports node built-ins and the other codestore modules (hence src/core).
 import { rm } from 'node:fs/promises';
-import { relative } from 'node:path';
-import { sha256 as hashOf, type BlobStore } from './blobs.ts';
+import type { BlobStore } from './blobs.ts';
 import type { CodeCache } from './cache.ts';
 import type { PackageLimits } from './entries.ts';
-import { checkHandlerExport, parseHandler, resolveHandlerFile } from './handler.ts';
-import { checkPackageSize, extractPackage, scanPackage, type PackageFormat } from './package.ts';
+import { parseHandler } from './handler.ts';
+import { checkPackageSize, type PackageFormat } from './package.ts';
+import { unpackOffLoop } from './unpacker.ts';
 
 export interface Ingested {
   sha256: string;
@@ -22,25 +22,21 @@ export interface Ingested {
 export async function ingestPackage(o: { bytes: Buffer; handler: string; blobs: BlobStore; cache: CodeCache; limits: PackageLimits }): Promise<Ingested> {
   checkPackageSize(o.bytes, o.limits);
   parseHandler(o.handler);
-  // Structure, paths, links and limits, before anything touches the disk; each file's data (CRC, true
-  // size) is checked as it is extracted into the temporary directory below.
-  const { format } = scanPackage(o.bytes, o.limits);
-  const hash = hashOf(o.bytes);
-  const tmp = await o.cache.tempPath(hash);
-  let created = false;
+  const tmp = await o.cache.tempPath();
+  let created: string | null = null;
   try {
-    const { unpackedBytes } = await extractPackage(o.bytes, tmp, o.limits);
-    const { file } = await resolveHandlerFile(tmp, o.handler);
-    await checkHandlerExport(tmp, o.handler);
-    const handlerFile = relative(tmp, file);
-    const put = await o.blobs.put(o.bytes);
-    created = put.created;
+    // Structure, paths, links and limits before anything is written, then each file's data (CRC, true
+    // size) as it is extracted into the temporary directory, then the handler: off the event loop.
+    const { sha256: hash, format, unpackedBytes, handlerFile: rel } = await unpackOffLoop(o.bytes, tmp, o.limits, o.handler);
+    const handlerFile = rel!;
+    const put = await o.blobs.put(o.bytes, hash);
+    if (put.created) created = hash;
     const dir = await o.cache.adopt(hash, tmp, unpackedBytes);
     return { sha256: hash, size: o.bytes.length, format, dir, handlerFile };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     // A blob that was already there belongs to other versions: only ever delete our own.
-    if (created) await o.blobs.delete(hash);
+    if (created) await o.blobs.delete(created);
     throw err;
   }
 }

@@ -60,6 +60,8 @@ export async function startThaw(userOptions: UserOptions = {}): Promise<RunningT
     // A client that sends its headers slowly, or never finishes its body, is dropped rather than held.
     headersTimeout: HEADERS_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
+    // How often those timeouts are checked (Node's default, 30 s, would hold a slow client up to 40 s).
+    connectionsCheckingInterval: 1000,
   }, (req, res) => {
     const receivedMono = platform.clock.monotonic();
     const abort = new AbortController();

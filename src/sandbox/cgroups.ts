@@ -185,8 +185,9 @@ export class InstanceCgroup {
   /** Stops every process of the group, including ones the function forked (SIGSTOP cannot reach those reliably). */
   async freeze(): Promise<void> {
     const dir = this.#dir('freezer');
-    if (!dir) return;
     this.#frozen = true;
+    // No freezer on this host: stop every process the group's other hierarchies list.
+    if (!dir) { this.#signalAll('SIGSTOP'); return; }
     if (this.#scope.enforced.freezer === 'v2') {
       write(join(dir, 'cgroup.freeze'), '1');
       await this.#until(() => /^frozen 1$/m.test(readOr(join(dir, 'cgroup.events'))));
@@ -198,8 +199,8 @@ export class InstanceCgroup {
 
   async thaw(): Promise<void> {
     const dir = this.#dir('freezer');
-    if (!dir) return;
     this.#frozen = false;
+    if (!dir) { this.#signalAll('SIGCONT'); return; }
     if (this.#scope.enforced.freezer === 'v2') {
       write(join(dir, 'cgroup.freeze'), '0');
       await this.#until(() => /^frozen 0$/m.test(readOr(join(dir, 'cgroup.events'), 'frozen 0')));
@@ -210,6 +211,10 @@ export class InstanceCgroup {
   }
 
   get frozen() { return this.#frozen; }
+
+  #signalAll(signal: NodeJS.Signals) {
+    for (const pid of this.pids()) { try { process.kill(pid, signal); } catch { /* gone */ } }
+  }
 
   /** Polls a cgroup state file until the kernel has finished the transition (bounded; it takes µs to ms). */
   async #until(done: () => boolean): Promise<void> {
