@@ -142,4 +142,21 @@ describe('snapshots', () => {
     assert.equal(left.length, others.filter((s: { sha256: string | null }) => s.sha256).length);
     assert.equal(readdirSync(join(t.cacheDir, 'snapshots')).some((f) => readFileSync(join(t.cacheDir, 'snapshots', f)).includes(Buffer.from(SECRET))), false);
   });
+
+  test('a function deleted while its snapshot builds leaves no snapshot file or record behind', async () => {
+    const snaps = () => (existsSync(join(t.dataDir, 'snapshots')) ? readdirSync(join(t.dataDir, 'snapshots'), { recursive: true }).map(String).filter((f) => f.endsWith('.snap')) : []);
+    const before = new Set(snaps());
+    for (let i = 0; i < 3; i++) {
+      const name = `gone${i}`;
+      // An init slow enough (a busy second) that the delete lands while the build runs.
+      await create(t, name, { 'index.mjs': 'const until = Date.now() + 1000; while (Date.now() < until);\nexport const handler = async () => 1;' });
+      await eventually(async () => (await getJson(`${t.url}/thaw/v1/functions/${name}/snapshots`)).snapshots.some((x: { status: string; progress?: { stage: string } }) => x.status === 'pending' && x.progress?.stage === 'initializing') || null, `the build of ${name} to run`, 30_000);
+      await t.lambda.send(new DeleteFunctionCommand({ FunctionName: name }));
+    }
+    // Once the builds under way have ended, only the snapshots that existed before remain.
+    await t.thaw.platform.agent.snapshots.settled();
+    const left = snaps().filter((f) => !before.has(f));
+    assert.deepEqual(left, [], 'encrypted snapshots of deleted functions');
+    assert.deepEqual((await t.thaw.platform.store.listSnapshots()).filter((r) => r.functionName.startsWith('gone')), [], 'snapshot records of deleted functions');
+  });
 });

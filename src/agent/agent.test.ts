@@ -38,7 +38,8 @@ function fakeNodeRuntime(units: MemoryUnit[], hung: (invocationId: string) => vo
     unit.onMessage((raw) => {
       const m = raw as HostMessage;
       switch (m.type) {
-        case 'init': unit.send({ type: 'initDone', durationMs: 0 }); break;
+        // A function named broken* throws at init, as a module with a bug would.
+        case 'init': unit.send(m.spec.functionName.startsWith('broken') ? { type: 'initError', error: { errorType: 'Error', errorMessage: 'init boom', trace: [] }, durationMs: 0 } : { type: 'initDone', durationMs: 0 }); break;
         case 'ping': unit.send({ type: 'pong', id: m.id }); break;
         case 'prepareFreeze': unit.send({ type: 'freezeReady', heapUsedBytes: 1024 }); break;
         case 'invoke': {
@@ -82,7 +83,7 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
   });
 
   /** An agent of its own per test, with the units its driver made and a way to end it that checks for leaks. */
-  function rig() {
+  function rig(policy = 'fixed:10m') {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     const units: MemoryUnit[] = [];
     const waiting: ((id: string) => void)[] = [];
@@ -90,7 +91,7 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
     const agent = new Agent({
       driver: memoryDriver(fakeNodeRuntime(units, (id) => { const w = waiting.shift(); if (w) w(id); else hung.push(id); })),
       blobs, cache, packageLimits: defaultPackageLimits, clock, store,
-      policy: parsePolicy('fixed:10m'), memoryBudgetMb: 1 << 20, freezeAfterMs: FREEZE_AFTER_MS,
+      policy: parsePolicy(policy), memoryBudgetMb: 1 << 20, freezeAfterMs: FREEZE_AFTER_MS,
       poolSize: 0, poolRefillDelayMs: 0, compileCacheDir: null,
       snapshots: { enabled: false, dir: join(dir, 'snapshots'), localDir: join(dir, 'snapshots-local'), keyFile: join(dir, 'snapshot.key'), timeoutMs: 1000 },
       defaultConcurrencyLimit: 10, sweepIntervalMs: 1e9, startTimeoutMs: 5000, initTimeoutMs: 5000,
@@ -224,6 +225,28 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
     const next = await invoke(v, 'echo');
     assert.equal(next.record.start, 'cold');
     assert.equal(next.record.outcome, 'success');
+    await end();
+  });
+
+  test('pre-warms whose init keeps failing back off (1 s, doubling) instead of restarting on every arrival', async () => {
+    const { clock, agent, version, invoke, end } = rig('thaw,buffer=1');
+    const v = version('broken-init');
+    const prewarms = () => agent.decisions('broken-init').filter((d) => d.action === 'prewarm').map((d) => d.outcome);
+    assert.equal((await invoke(v, 'echo')).record.outcome, 'init_error');
+    await agent.prewarmsSettled();
+    assert.deepEqual(prewarms(), ['done'], 'the buffer asked for a spare, which was started (and failed at init)');
+    assert.equal((await invoke(v, 'echo')).record.outcome, 'init_error');
+    await agent.prewarmsSettled();
+    assert.equal(prewarms().at(-1), 'skipped', 'within the back-off the next spare is not started');
+    clock.advance(1001);
+    await invoke(v, 'echo');
+    await agent.prewarmsSettled();
+    assert.equal(prewarms().at(-1), 'done', 'after it, one is tried again');
+    await invoke(v, 'echo');
+    assert.equal(prewarms().at(-1), 'skipped', 'and failing again doubles the wait');
+    clock.advance(1500);
+    await invoke(v, 'echo');
+    assert.equal(prewarms().at(-1), 'skipped', '1.5 s is inside the doubled 2 s');
     await end();
   });
 });

@@ -88,6 +88,9 @@ export interface InvokeResult {
 }
 
 const MAX_LOG_LINES_KEPT = 2000;
+/** Back-off after a failed pre-warm: 1 s, doubling per consecutive failure, at most a minute. */
+const PREWARM_BACKOFF_MS = 1000;
+const PREWARM_BACKOFF_MAX_MS = 60_000;
 const DECISIONS_KEPT = 1000;
 
 /** A policy decision as the agent took it: what the engine decided, and what came of it. */
@@ -157,6 +160,8 @@ export class Agent implements AsyncDisposable {
   #planTimers = new Map<string, { at: number; handle: TimerHandle }>();
   #decisions: TakenDecision[] = [];
   #prewarming = new Set<Promise<void>>();
+  /** Per function: consecutive failed pre-warms, and until when no new one starts. */
+  #prewarmBackoff = new Map<string, { failures: number; until: number }>();
   /** Instances being started for the invocation that will run on them (not by a prewarm or reservation). */
   #claimed = new WeakSet<Instance>();
 
@@ -277,6 +282,9 @@ export class Agent implements AsyncDisposable {
     // Warm-ups keep instances warm; they are not traffic, so the policies do not learn from them.
     const counted = USER_TRIGGERS.includes(req.trigger);
     if (counted) {
+      // A new version (a fix, perhaps) gets its pre-warms tried again at once.
+      const previous = this.#latest.get(fn);
+      if (previous && functionKey(previous.version) !== functionKey(req.version)) this.#prewarmBackoff.delete(fn);
       this.#latest.set(fn, { version: req.version, qualifier: req.qualifier });
       this.#running.set(req.invocationId, fn);
       const caller = req.callerInvocationId ? this.#running.get(req.callerInvocationId) : undefined;
@@ -338,7 +346,11 @@ export class Agent implements AsyncDisposable {
     let outcome: TakenDecision['outcome'] = 'done';
     if (d.action === 'prewarm') {
       const target = this.#latest.get(d.fn);
+      const backoff = this.#prewarmBackoff.get(d.fn);
       if (!target || this.#closing) outcome = 'skipped';
+      // Pre-warms that keep failing (an init that throws) wait out a growing back-off instead of
+      // starting a failing batch on every completion.
+      else if (backoff && this.#o.clock.monotonic() < backoff.until) outcome = 'skipped';
       else for (let k = 0; k < d.count; k++) this.#prewarm(target.version, target.qualifier, d.reason, d.spare ?? false);
     } else {
       const instance = this.#byId.get(d.instanceId);
@@ -379,6 +391,7 @@ export class Agent implements AsyncDisposable {
   /** A deleted function: nothing is pre-warmed for it any more and its next look is cancelled. */
   forget(fn: string): void {
     this.#latest.delete(fn);
+    this.#prewarmBackoff.delete(fn);
     this.#planTimers.get(fn)?.handle.cancel();
     this.#planTimers.delete(fn);
   }
@@ -402,13 +415,19 @@ export class Agent implements AsyncDisposable {
     const path = d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold';
     const phases = new Phases(req.receivedMono);
     const p = (async () => {
+      const failed = () => {
+        const n = (this.#prewarmBackoff.get(v.functionName)?.failures ?? 0) + 1;
+        this.#prewarmBackoff.set(v.functionName, { failures: n, until: this.#o.clock.monotonic() + Math.min(PREWARM_BACKOFF_MAX_MS, PREWARM_BACKOFF_MS * 2 ** (n - 1)) });
+      };
       try {
         const started = await this.#start(req, phases, path);
-        if ('failure' in started) return;
+        if ('failure' in started) { failed(); return; }
+        this.#prewarmBackoff.delete(v.functionName);
         started.instance.prewarmed = !spare;
         this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
         this.#plan(v.functionName);
       } catch (err) {
+        failed();
         process.stderr.write(`thaw: prewarm of ${v.functionName} (${reason}) failed: ${asThawError(err).message}\n`);
       }
     })();

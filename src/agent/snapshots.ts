@@ -46,6 +46,8 @@ export class SnapshotManager {
   #progress = new Map<string, { stage: string; detail: string; startedAt: number }>();
   #queue: FunctionVersion[] = [];
   #running: Promise<void> | null = null;
+  /** The version whose build is under way, and whether it was removed meanwhile (its result is then discarded). */
+  #building: { key: string; removed: boolean } | null = null;
   #abort = new AbortController();
   #key: Buffer | null = null;
 
@@ -116,6 +118,8 @@ export class SnapshotManager {
   async remove(functionName: string, version?: string, known?: SnapshotRecord[]): Promise<void> {
     const recs = (known ?? await this.#d.store.listSnapshots(functionName)).filter((r) => version === undefined || r.version === version);
     this.#queue = this.#queue.filter((q) => q.functionName !== functionName || (version !== undefined && q.version !== version));
+    const b = this.#building;
+    if (b && b.key.startsWith(`${functionName}@`) && (version === undefined || b.key === key(functionName, version))) b.removed = true;
     for (const r of recs) {
       this.#ready.delete(key(r.functionName, r.version));
       await this.#d.store.deleteSnapshot(r.functionName, r.version);
@@ -124,6 +128,11 @@ export class SnapshotManager {
         await rm(this.#localPath(r.sha256), { force: true });
       }
     }
+  }
+
+  /** Settles when no build is running or queued (tests; shutdown uses close). */
+  async settled(): Promise<void> {
+    while (this.#running) await this.#running.catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -135,7 +144,8 @@ export class SnapshotManager {
   #pump() {
     if (this.#running || !this.#queue.length) return;
     const v = this.#queue.shift()!;
-    this.#running = this.#build(v).finally(() => { this.#running = null; this.#pump(); });
+    this.#building = { key: key(v.functionName, v.version), removed: false };
+    this.#running = this.#build(v).finally(() => { this.#running = null; this.#building = null; this.#pump(); });
   }
 
   async #build(v: FunctionVersion): Promise<void> {
@@ -161,15 +171,35 @@ export class SnapshotManager {
       });
       progress('encrypting', 'encrypting the snapshot at rest');
       const { sha256, size } = await this.#encrypt(plain);
-      if (!(await this.#d.store.getVersion(v.functionName, v.version))) { await this.remove(v.functionName, v.version); return; }
+      // Deleted while it built: nothing of it may stay (the encrypted file has no record to find it by).
+      const gone = async () => this.#building?.removed || !(await this.#d.store.getVersion(v.functionName, v.version));
+      const discard = async () => {
+        this.#ready.delete(k);
+        await this.#d.store.deleteSnapshot(v.functionName, v.version);
+        if (!(await this.#d.store.isSnapshotInUse(sha256))) {
+          await rm(this.#encPath(sha256), { force: true });
+          await rm(this.#localPath(sha256), { force: true });
+        }
+      };
+      if (await gone()) { await discard(); return; }
       this.#ready.set(k, { sha256, local: this.#localPath(sha256), decrypting: false });
       await rename(plain, this.#localPath(sha256));
-      await this.#put(v, 'ready', null, { sha256, sizeBytes: size, buildMs: Math.round(this.#d.clock.monotonic() - t0) });
+      try {
+        await this.#put(v, 'ready', null, { sha256, sizeBytes: size, buildMs: Math.round(this.#d.clock.monotonic() - t0) });
+      } catch (err) {
+        if (await gone()) { await discard(); return; }
+        throw err;
+      }
+      if (await gone()) { await discard(); return; }
       this.#d.log(v, `snapshot of version ${v.version}: ready (${(size / 1024 / 1024).toFixed(1)} MB, ${Math.round(this.#d.clock.monotonic() - t0)} ms)`);
     } catch (err) {
       const reason = err instanceof SnapshotUnsupported ? err.message : `build failed: ${(err as Error).message}`;
-      if (!this.#abort.signal.aborted) {
-        await this.#put(v, 'failed', reason);
+      // The version may be gone by now (deleted while it built; its code then goes too, which fails the
+      // build): then there is nothing to record.
+      const deleted = this.#building?.removed || !(await this.#d.store.getVersion(v.functionName, v.version).catch(() => null));
+      if (deleted) await this.#d.store.deleteSnapshot(v.functionName, v.version).catch(() => {});
+      else if (!this.#abort.signal.aborted) {
+        await this.#put(v, 'failed', reason).catch(() => {});
         this.#d.log(v, `snapshot of version ${v.version} failed; the version runs without one: ${reason}`);
       }
     } finally {
