@@ -28,6 +28,8 @@ const { values: args } = parseArgs({
     'load-seconds': { type: 'string' },
     'ladder-runs': { type: 'string' },
     'no-ladder': { type: 'boolean', default: false },
+    soak: { type: 'boolean', default: false },
+    'soak-seconds': { type: 'string' },
   },
 });
 const COLD_RUNS = Number(args['cold-runs'] ?? (args.quick ? 8 : 30));
@@ -201,6 +203,13 @@ async function coreFigures(drivers: Driver[], dataRoot: string, cacheRoot: strin
 }
 
 async function main() {
+  if (args.soak) {
+    const { soak, writeSoakReport } = await import('./soak.ts');
+    const r = await soak({ root, seconds: Number(args['soak-seconds'] ?? 180), progress, done });
+    process.stdout.write(`${await writeSoakReport(root, r)}\n`);
+    agent.destroy();
+    return;
+  }
   await mkdir(out, { recursive: true });
   const dataDir = await mkdtemp(join(tmpdir(), 'thaw-bench-'));
   const cacheDir = await mkdtemp('/dev/shm/thaw-bench-');

@@ -113,6 +113,20 @@ describe('with access keys: every API call signed', () => {
     await assert.rejects(sdk(t, admin.AccessKeyId, 'wrong-secret').send(new ListFunctionsCommand({})), (e: Error) => e.name === 'InvalidSignatureException');
     await assert.rejects(sdk(t, 'AKTHAAAAAAAAAAAAAAAA', 'x').send(new ListFunctionsCommand({})), (e: Error) => e.name === 'UnrecognizedClientException');
     await assert.rejects(t.lambda.send(new DeleteFunctionCommand({ FunctionName: 'f' })), (e: Error) => e.name === 'UnrecognizedClientException');
+    // Every date-versioned Lambda API, not only the ones first thought of (found by review: 2017-10-31).
+    for (const [method, path] of [['PUT', '/2017-10-31/functions/f/concurrency'], ['DELETE', '/2017-10-31/functions/f/concurrency'], ['GET', '/2019-09-25/functions/f/event-invoke-config'], ['GET', '/2099-01-01/functions/f']]) {
+      const u = await fetch(`${t.url}${path}`, { method, body: method === 'PUT' ? '{"ReservedConcurrentExecutions":0}' : undefined });
+      assert.equal(u.status, 403, `${method} ${path} unsigned`);
+    }
+    // Headers that are not there (nor inherited names like constructor) are a refused signature, not a crash.
+    const url = new URL(`${t.url}/2015-03-31/functions`);
+    const h = await signRequest({ method: 'GET', url, headers: {}, body: undefined, accessKeyId: admin.AccessKeyId, secretAccessKey: admin.SecretAccessKey, region: 'us-east-1' });
+    const forged = await fetch(url, { headers: { ...h, authorization: h.authorization.replace('SignedHeaders=', 'SignedHeaders=constructor;') } });
+    assert.equal(forged.status, 403);
+    // A header signature with X-Amz-* names in the query is a header signature.
+    const qurl = new URL(`${t.url}/2015-03-31/functions?X-Amz-Algorithm=AWS4-HMAC-SHA256`);
+    const qh = await signRequest({ method: 'GET', url: qurl, headers: {}, body: undefined, accessKeyId: admin.AccessKeyId, secretAccessKey: admin.SecretAccessKey, region: 'us-east-1' });
+    assert.equal((await fetch(qurl, { headers: qh })).status, 200);
     const listed = await sdk(t, admin.AccessKeyId, admin.SecretAccessKey).send(new ListFunctionsCommand({}));
     assert.deepEqual(listed.Functions!.map((f) => f.FunctionName).sort(), ['f', 'g'], 'the functions are still there');
   });
@@ -162,6 +176,8 @@ describe('with access keys: every API call signed', () => {
       assert.equal(r.status, 201, await r.clone().text());
       return r.json() as Promise<{ AccessKeyId: string; SecretAccessKey: string }>;
     };
+    const empty = await fetch(`${t.url}/thaw/v1/keys`, { method: 'POST', headers: await signRequest({ method: 'POST', url: new URL(`${t.url}/thaw/v1/keys`), headers: { 'content-type': 'application/json' }, body: '{"Role":"invoker","Functions":[]}', accessKeyId: admin.AccessKeyId, secretAccessKey: admin.SecretAccessKey, region: 'us-east-1' }).then((x) => ({ 'content-type': 'application/json', ...x })), body: '{"Role":"invoker","Functions":[]}' });
+    assert.equal(empty.status, 400, 'an empty function list is refused, not read as "all functions"');
     const invoker = await mk({ Role: 'invoker', Functions: ['f'] });
     const inv = sdk(t, invoker.AccessKeyId, invoker.SecretAccessKey);
     await inv.send(new InvokeCommand({ FunctionName: 'f', Payload: Buffer.from('{}') }));

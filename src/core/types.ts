@@ -218,6 +218,8 @@ export interface QueuedEvent {
    * earlier delivery was cut off (the server died mid-way): it may have run already.
    */
   readonly leases?: number;
+  /** Destination hops that led to this event (0 for one a client sent); loops stop at a bound. */
+  readonly depth?: number;
 }
 
 /** Lambda's asynchronous-invocation settings of a function (per qualifier). */

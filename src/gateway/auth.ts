@@ -13,7 +13,8 @@ import { parseSignature, verifySignature, type SignableRequest } from './sigv4.t
 /** What a call does, for the roles: admin may do all, developer all but `admin`, invoker only `invoke`. */
 export type Action = 'invoke' | 'read' | 'write' | 'admin';
 
-const API = /^\/(2015-03-31|2019-09-25|2019-09-30|2021-10-31|2021-11-15|thaw\/v1)(\/|$)/;
+/** Lambda's APIs are versioned by date (/2015-03-31, /2017-10-31, ...); no function name starts with a digit. */
+const API = /^\/(\d{4}-\d{2}-\d{2}|thaw\/v1)(\/|$)/;
 
 /** Which paths are the management and invoke APIs (everything else is an HTTP trigger). */
 export const isApiPath = (path: string) => API.test(path) && path !== '/thaw/v1/health';
@@ -26,7 +27,7 @@ export function requiredAction(method: string, path: string): Action {
 
 /** The function a path is about, if any (name, name:qualifier or an ARN in the path). */
 export function functionOf(path: string): string | null {
-  const m = /^\/(?:2015-03-31|2019-09-25|2019-09-30|2021-10-31|2021-11-15|thaw\/v1)\/functions\/([^/]+)/.exec(path);
+  const m = /^\/(?:\d{4}-\d{2}-\d{2}|thaw\/v1)\/functions\/([^/]+)/.exec(path);
   if (!m) return null;
   try { return parseFunctionRef(decodeURIComponent(m[1])).name; } catch { return null; }
 }

@@ -1,7 +1,7 @@
 // Lambda's asynchronous-invocation configuration API (2019-09-25: Put, Update, Get, Delete and
 // ListFunctionEventInvokeConfigs) and Thaw's dead letters (/thaw/v1/functions/{name}/dead-letters: list,
 // read, delete, redrive). Imports src/core and the gateway's plumbing.
-import { functionArn, parseFunctionRef } from '../core/arn.ts';
+import { ACCOUNT_ID, functionArn, parseFunctionRef } from '../core/arn.ts';
 import { ThawError } from '../core/errors.ts';
 import { LATEST, type EventInvokeConfig } from '../core/types.ts';
 import { DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRIES } from './events.ts';
@@ -40,6 +40,8 @@ export function eventConfigRoutes(router: Router, platform: Platform): void {
     const arn = optString(d, 'Destination');
     if (arn === undefined || arn === '') return null;
     if (/^arn:[^:]+:(sqs|sns|events|s3):/.test(arn)) throw new ThawError('THAW_E_REQUEST_INVALID', `${which}.Destination: only functions are destinations on Thaw (SQS, SNS, EventBridge and S3 are not), got ${arn}`);
+    const full = /^arn:[^:]+:lambda:([^:]*):([^:]*):function:/.exec(arn);
+    if (full && (full[1] !== region || full[2] !== ACCOUNT_ID)) throw new ThawError('THAW_E_REQUEST_INVALID', `${which}.Destination: ${arn} is not a function of this Thaw (region ${region}, account ${ACCOUNT_ID})`);
     const ref = parseFunctionRef(arn);
     if (ref.qualifier && ref.qualifier !== LATEST) await control.getVersion(ref.name, ref.qualifier).catch(() => control.resolve(ref.name, ref.qualifier));
     else await control.getFunction(ref.name);

@@ -133,4 +133,49 @@ describe('EventQueue: Lambda\'s asynchronous invocation semantics', () => {
     assert.equal(f.calls.filter((c) => c.fn === 'fine').length, 20);
     assert.equal(await f.store.countEvents(), 1, 'only the poison event waits for its retry');
   });
+
+  test('a destination that leads back to its function stops after 16 hops', async () => {
+    await using f = await fixture(() => 'ok');
+    await f.put('loop', 0, 21_600, 'loop');
+    await f.q.enqueue('loop', '$LATEST', '{}');
+    for (let i = 0; i < 40; i++) await f.step();
+    assert.equal(f.calls.length, 17, 'the first delivery and 16 hops');
+    assert.equal(await f.store.countEvents(), 0);
+  });
+
+  test('a destination record too large for an Event leaves out the response, and says so', async () => {
+    await using f = await fixture(() => 'ok');
+    await f.put('big', 0, 21_600, 'sink');
+    const huge = JSON.stringify({ blob: 'x'.repeat(300_000) });
+    await f.q.enqueue('big', '$LATEST', '{}');
+    // The fake returns {"done":true}; make the response huge by queuing a request that is.
+    await f.q.enqueue('big', '$LATEST', huge);
+    await f.step();
+    const sinks = f.calls.filter((c) => c.fn === 'sink').map((c) => c.payload);
+    assert.equal(sinks.length, 2);
+    for (const p of sinks) assert.ok(Buffer.byteLength(p) <= 256 * 1024, `${Buffer.byteLength(p)} bytes`);
+    assert.ok(sinks.some((p) => JSON.parse(p).requestPayloadTruncated === true));
+  });
+
+  test('a throttled delivery does not use up a retry: it is tried again within the event\'s age', async () => {
+    let throttles = 3;
+    const store = await openStore(':memory:');
+    const clock = new ManualClock(1_700_000_000_000);
+    const calls: string[] = [];
+    const q = new EventQueue({
+      store, clock, pollIntervalMs: 1000, retryDelaysMs: [60_000, 120_000], region: 'us-east-1',
+      invoke: async (fn, _q, _p, id) => {
+        calls.push(id);
+        if (throttles-- > 0) throw new ThawError('THAW_E_THROTTLED', 'concurrency limit 1 reached');
+        return { record: { id, functionName: fn, version: '$LATEST', qualifier: '$LATEST', trigger: 'event', callerInvocationId: null, receivedAt: 0, durationMs: 1, memoryMb: 128, start: 'warm', instanceId: 'i', phases: [], initMs: 0, handlerMs: 1, billedMs: 1, outcome: 'success', errorType: null, errorMessage: null }, payload: '1', functionError: null, logs: [] };
+      },
+    });
+    await store.putEventInvokeConfig({ functionName: 'fn', qualifier: '$LATEST', maximumRetryAttempts: 0, maximumEventAgeSeconds: 3600, onSuccess: null, onFailure: null, updatedAt: 0 });
+    await q.enqueue('fn', '$LATEST', '{}');
+    for (let i = 0; i < 12; i++) { await q.poll(); await q.settled(); clock.advance(1000); }
+    assert.equal(calls.length, 4, 'three throttles, then it ran');
+    assert.equal(await store.countEvents(), 0);
+    assert.deepEqual(await store.listDeadLetters('fn', 10), [], 'MaximumRetryAttempts 0 did not make a throttle final');
+    await q.close(); await store.close();
+  });
 });

@@ -27,6 +27,13 @@ export interface EventQueueOptions {
 export const DEFAULT_MAX_RETRIES = 2;
 export const DEFAULT_MAX_EVENT_AGE_S = 21_600;
 
+/** Destination hops after which an event is not passed on (Lambda stops recursive loops after 16). */
+export const MAX_DESTINATION_DEPTH = 16;
+/** A destination's invocation record is an Event: held to the Event payload limit. */
+const MAX_RECORD_BYTES = 256 * 1024;
+/** A throttled delivery did not run: it is tried again soon, without using up a retry. */
+const THROTTLE_RETRY_MS = 1000;
+
 /** Longer than any function may run (900 s), so a live delivery is never taken twice. */
 const LEASE_MS = 16 * 60_000;
 const BATCH = 8;
@@ -79,7 +86,10 @@ export class EventQueue {
       const room = BATCH - this.#inFlight.size;
       const due = room > 0 ? await this.#o.store.leaseEvents(this.#o.clock.now(), LEASE_MS, room) : [];
       for (const ev of due) {
-        const p: Promise<void> = this.#deliver(ev).finally(() => { this.#inFlight.delete(p); this.#schedule(0); });
+        // A store that fails mid-delivery (disk full) loses nothing: the event stays leased and comes back.
+        const p: Promise<void> = this.#deliver(ev)
+          .catch((err) => { process.stderr.write(`thaw: delivery of event ${ev.id} could not be recorded: ${(err as Error).message}\n`); })
+          .finally(() => { this.#inFlight.delete(p); this.#schedule(0); });
         this.#inFlight.add(p);
       }
     } catch (err) {
@@ -104,6 +114,7 @@ export class EventQueue {
     }
     let failure: string | null = null;
     let retryable = true;
+    let throttled = false;
     let record: InvocationRecord | null = null;
     let response = 'null';
     try {
@@ -116,6 +127,17 @@ export class EventQueue {
       failure = `${e.code}: ${e.message}`;
       // A function that no longer exists or a malformed event will not get better by waiting.
       retryable = e.retryable;
+      throttled = e.code === 'THAW_E_THROTTLED';
+    }
+    if (throttled) {
+      // As on Lambda: throttles are retried within the event's maximum age, not counted as attempts.
+      if (clock.now() + THROTTLE_RETRY_MS - ev.enqueuedAt <= cfg.maximumEventAgeSeconds * 1000) {
+        await store.retryEvent(ev.id, clock.now() + THROTTLE_RETRY_MS, null, false);
+        this.#remember({ id: ev.id, attempt, outcome: 'retry', reason: failure! });
+        return;
+      }
+      await this.#fail(ev, cfg, attempt - 1, null, 'EventAgeExceeded', null, failure!);
+      return;
     }
     if (failure === null) {
       const dest = cfg.onSuccess ? this.#destinationEvent(cfg.onSuccess, ev, attempt, 'Success', record, response) : null;
@@ -152,7 +174,12 @@ export class EventQueue {
   }
 
   /** Lambda's invocation record, sent as an Event to a destination function. */
-  #destinationEvent(destination: string, ev: QueuedEvent, attempts: number, condition: string, record: InvocationRecord | null, response: string | null): QueuedEvent {
+  #destinationEvent(destination: string, ev: QueuedEvent, attempts: number, condition: string, record: InvocationRecord | null, response: string | null): QueuedEvent | null {
+    const depth = (ev.depth ?? 0) + 1;
+    if (depth > MAX_DESTINATION_DEPTH) {
+      process.stderr.write(`thaw: event ${ev.id} for ${ev.functionName} is not passed to ${destination}: ${MAX_DESTINATION_DEPTH} destination hops in a row (a loop?)\n`);
+      return null;
+    }
     const { name, qualifier } = parseFunctionRef(destination);
     const now = this.#o.clock.now();
     const parse = (s: string | null) => { if (s === null) return null; try { return JSON.parse(s); } catch { return s; } };
@@ -164,7 +191,13 @@ export class EventQueue {
       responseContext: { statusCode: 200, executedVersion: record?.version ?? ev.qualifier, ...(record?.errorType ? { functionError: 'Unhandled' } : {}) },
       responsePayload: parse(response),
     };
-    return { id: newInvocationId(), functionName: name, qualifier: qualifier ?? LATEST, payload: JSON.stringify(body), attempts: 0, enqueuedAt: now, nextAttemptAt: now };
+    let payload = JSON.stringify(body);
+    if (Buffer.byteLength(payload) > MAX_RECORD_BYTES) {
+      // Too large to pass on whole: the response (and if need be the request) is left out and said so.
+      payload = JSON.stringify({ ...body, responsePayload: null, responsePayloadTruncated: true });
+      if (Buffer.byteLength(payload) > MAX_RECORD_BYTES) payload = JSON.stringify({ ...body, requestPayload: null, requestPayloadTruncated: true, responsePayload: null, responsePayloadTruncated: true });
+    }
+    return { id: newInvocationId(), functionName: name, qualifier: qualifier ?? LATEST, payload, attempts: 0, enqueuedAt: now, nextAttemptAt: now, depth };
   }
 
   #remember(entry: EventQueue['history'][number]) {

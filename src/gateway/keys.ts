@@ -66,9 +66,11 @@ export class KeyRing {
 
   async create(role: KeyRole, functions: readonly string[] | null, now: number): Promise<{ key: AccessKey; secret: string }> {
     if (!KEY_ROLES.includes(role)) throw new ThawError('THAW_E_REQUEST_INVALID', `role must be one of ${KEY_ROLES.join(', ')}, got ${JSON.stringify(role)}`);
+    if (functions !== null && functions.length === 0) throw new ThawError('THAW_E_REQUEST_INVALID', 'Functions must name at least one function, or be omitted for a key that may act on all');
+    if (functions) functions = [...new Set(functions)];
     const id = `AKTH${[...randomBytes(16)].map((b) => BASE32[b & 31]).join('')}`;
     const secret = randomBytes(30).toString('base64').replace(/\+/g, 'x').replace(/\//g, 'y');
-    const key: AccessKey = { id, secretSealed: this.#seal(secret), role, functions: functions && functions.length ? [...functions] : null, createdAt: now, revokedAt: null };
+    const key: AccessKey = { id, secretSealed: this.#seal(secret), role, functions: functions ? [...functions] : null, createdAt: now, revokedAt: null };
     await this.#store.createKey(key);
     return { key, secret };
   }

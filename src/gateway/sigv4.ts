@@ -63,7 +63,8 @@ export function parseSignature(r: SignableRequest): ParsedSignature | null {
   const auth = r.headers.authorization;
   const header = Array.isArray(auth) ? auth[0] : auth;
   let credential: string; let signedHeaders: string; let signature: string; let when: string | null | undefined; let expiresSec: number | null = null;
-  const presigned = r.query.get('X-Amz-Algorithm') !== null;
+  // A header signature wins: query parameters of that name then are just query parameters.
+  const presigned = (header === undefined || header === '') && r.query.get('X-Amz-Algorithm') !== null;
   if (header !== undefined && header !== '') {
     const m = /^AWS4-HMAC-SHA256\s+(.*)$/s.exec(header);
     if (!m) throw invalid('the Authorization header is not AWS Signature Version 4 (AWS4-HMAC-SHA256)');
@@ -113,8 +114,8 @@ export async function verifySignature(r: SignableRequest, sig: ParsedSignature, 
   const signer = new SignatureV4({ credentials: { accessKeyId: sig.keyId, secretAccessKey: secret }, region: sig.region, service: sig.service, sha256: NodeSha256, uriEscapePath: sig.service !== 's3', applyChecksum: false });
   const headers: Record<string, string> = {};
   for (const h of sig.signedHeaders) {
-    const v = h === 'host' ? r.host : r.headers[h];
-    if (v === undefined) throw invalid(`the signed header ${h} is missing`);
+    const v = h === 'host' ? r.host : Object.hasOwn(r.headers, h) ? r.headers[h] : undefined;
+    if (v === undefined || (typeof v !== 'string' && !Array.isArray(v))) throw invalid(`the signed header ${h} is missing`);
     headers[h] = Array.isArray(v) ? v.join(',') : v;
   }
   const query: Record<string, string | string[]> = {};

@@ -108,6 +108,7 @@ const MIGRATIONS: string[] = [
      body TEXT NOT NULL
    ) STRICT;`,
   `ALTER TABLE events ADD COLUMN leases INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE events ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;
    CREATE TABLE event_invoke_configs (
      function_name TEXT NOT NULL,
      qualifier TEXT NOT NULL,
@@ -353,8 +354,8 @@ export class SqliteStore implements Store {
   }
 
   #insertEvent(ev: QueuedEvent) {
-    this.#run('INSERT INTO events (id, function_name, qualifier, payload, attempts, enqueued_at, next_attempt_at, leased_until) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)',
-      ev.id, ev.functionName, ev.qualifier, ev.payload, ev.attempts, ev.enqueuedAt, ev.nextAttemptAt);
+    this.#run('INSERT INTO events (id, function_name, qualifier, payload, attempts, enqueued_at, next_attempt_at, leased_until, depth) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)',
+      ev.id, ev.functionName, ev.qualifier, ev.payload, ev.attempts, ev.enqueuedAt, ev.nextAttemptAt, ev.depth ?? 0);
   }
 
   async leaseEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]> {
@@ -378,10 +379,10 @@ export class SqliteStore implements Store {
     });
   }
 
-  async retryEvent(id: string, nextAttemptAt: number, record: InvocationRecord | null = null): Promise<void> {
+  async retryEvent(id: string, nextAttemptAt: number, record: InvocationRecord | null = null, countAttempt = true): Promise<void> {
     this.#tx(() => {
       if (record) this.#putInvocation(record);
-      this.#run('UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, leased_until = NULL WHERE id = ?', nextAttemptAt, id);
+      this.#run(`UPDATE events SET attempts = attempts + ${countAttempt ? 1 : 0}, next_attempt_at = ?, leased_until = NULL WHERE id = ?`, nextAttemptAt, id);
     });
   }
 
@@ -588,5 +589,6 @@ function toEvent(r: Row): QueuedEvent {
   return {
     id: r.id as string, functionName: r.function_name as string, qualifier: r.qualifier as string, payload: r.payload as string,
     attempts: Number(r.attempts), enqueuedAt: Number(r.enqueued_at), nextAttemptAt: Number(r.next_attempt_at),
+    ...(r.depth !== undefined && Number(r.depth) > 0 ? { depth: Number(r.depth) } : {}),
   };
 }

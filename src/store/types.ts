@@ -74,8 +74,11 @@ export interface Store extends AsyncDisposable {
    * destination, a dead letter. After a crash either all of it happened or none (and it runs again).
    */
   completeEvent(id: string, outcome?: { record?: InvocationRecord | null; enqueue?: QueuedEvent | null; deadLetter?: DeadLetter | null }): Promise<void>;
-  /** Puts a leased event back with attempts + 1, due at nextAttemptAt, with the failed attempt's record. */
-  retryEvent(id: string, nextAttemptAt: number, record?: InvocationRecord | null): Promise<void>;
+  /**
+   * Puts a leased event back, due at nextAttemptAt, with the failed attempt's record; attempts + 1 unless
+   * countAttempt is false (a throttled delivery did not run).
+   */
+  retryEvent(id: string, nextAttemptAt: number, record?: InvocationRecord | null, countAttempt?: boolean): Promise<void>;
   /**
    * Makes every leased event due again at once; called when a node starts, so events a crashed process
    * had leased are redelivered (at-least-once). Returns how many.

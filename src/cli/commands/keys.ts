@@ -53,7 +53,7 @@ export const keysCommand: Command = {
       if (id !== undefined) throw new ThawError('THAW_E_CLI_USAGE', `keys create takes no argument, got ${JSON.stringify(id)}`);
       const fns = list(args, 'function');
       const made: KeyShape = data
-        ? await offline(data, async (ring, now) => { const { key, secret } = await ring.create(role(args), fns, now); return { ...keyView(key), SecretAccessKey: secret }; })
+        ? await offline(data, async (ring, now) => { const { key, secret } = await ring.create(role(args), fns.length ? fns : null, now); return { ...keyView(key), SecretAccessKey: secret }; })
         : (await client.call('POST', '/thaw/v1/keys', { json: { Role: role(args), Functions: fns.length ? fns : null } })).json();
       if (args.values.json) { io.out(`${JSON.stringify({ AccessKeyId: made.AccessKeyId, SecretAccessKey: made.SecretAccessKey, Role: made.Role, Functions: made.Functions }, null, 2)}\n`); return 0; }
       io.out([
