@@ -111,13 +111,13 @@ export async function invokeHttp(url: string, name: string, payload: unknown = {
 }
 
 /** Polls until check() returns a truthy value (bounded, so a broken feature fails instead of hanging). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000, everyMs = 50): Promise<T> {
   const until = performance.now() + timeoutMs;
   for (;;) {
     const v = await check();
     if (v) return v;
     if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

@@ -133,6 +133,9 @@ export class Platform implements AsyncDisposable {
     }
     // One node owns the queue: leases held by a process that died are void, so those events run again.
     await store.releaseLeases();
+    // A run killed mid-write (a deploy, a cache fill, a snapshot build) left temporaries: never valid, removed.
+    const swept = sweepTemporaries([[join(options.cacheDir, 'code'), 0], [join(options.dataDir, 'blobs'), 1], [join(options.cacheDir, 'snapshots'), 0], [join(options.dataDir, 'snapshots'), 1]]);
+    if (swept) process.stderr.write(`thaw: removed ${swept} unfinished file(s) left by an earlier run\n`);
     const platform = new Platform(options, store, clock);
     platform.#lock = lock;
     await platform.driver.start();
@@ -309,3 +312,22 @@ export function validatePayload(payload: string, maxBytes: number): string {
 }
 
 const readdirSafe = (dir: string) => { try { return readdirSync(dir); } catch { return []; } };
+
+/**
+ * Removes what a write in progress names `*.tmp-*` or `.build-*` (files and directories), in each dir and
+ * as many levels below as given (never inside an unpacked package, whose files are the user's).
+ */
+function sweepTemporaries(dirs: [string, number][]): number {
+  let n = 0;
+  const visit = (dir: string, depth: number) => {
+    for (const e of readdirSafeDirents(dir)) {
+      const p = join(dir, e.name);
+      if (/\.tmp-[0-9a-f]+$|^\.build-[0-9a-f]+(\.blob)?$/.test(e.name)) { rmSync(p, { recursive: true, force: true }); n++; }
+      else if (e.isDirectory() && depth > 0) visit(p, depth - 1);
+    }
+  };
+  for (const [d, depth] of dirs) visit(d, depth);
+  return n;
+}
+
+const readdirSafeDirents = (dir: string) => { try { return readdirSync(dir, { withFileTypes: true }); } catch { return []; } };

@@ -1,0 +1,121 @@
+// Fault injection: the server killed with SIGKILL in the middle of a deploy (a large package on its way in),
+// of publishes and alias updates, and of a snapshot build. After a restart the state is consistent: a
+// function is wholly there or not at all, versions and aliases agree, no half-written file is left, and an
+// interrupted snapshot build is started again and finishes. Real `thaw up` processes.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { eventually, fnSource, getJson, pkg } from './helpers.ts';
+import { zipEntries } from '../src/codestore/index.ts';
+
+const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'thaw.js');
+
+describe('the server killed mid-operation', () => {
+  let dataDir = '';
+  let cacheDir = '';
+  let server: ChildProcess | null = null;
+  const up = async () => {
+    const child = spawn(process.execPath, [bin, 'up', '--port', '0', '--data', dataDir, '--cache', cacheDir, '--pool-size', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c) => { out += c; });
+    child.stderr!.on('data', (c) => { err += c; });
+    const url = await eventually(async () => /Thaw is up at (http:\/\/\S+)/.exec(out)?.[1], `thaw up (stderr: ${err})`, 60_000);
+    server = child;
+    return { child, url, stderr: () => err };
+  };
+  const kill = async (c: ChildProcess) => { c.kill('SIGKILL'); if (c.exitCode === null && c.signalCode === null) await new Promise((r) => c.once('exit', r)); };
+  /** Files a write in progress leaves: temporaries of the code cache, the blob store and snapshots. */
+  const temporaries = () => [join(cacheDir, 'code'), join(dataDir, 'blobs'), join(cacheDir, 'snapshots'), join(dataDir, 'snapshots')]
+    .flatMap((d) => (existsSync(d) ? readdirSync(d, { recursive: true }).map(String) : []))
+    .filter((f) => /\.tmp-|(^|\/)\.build-/.test(f));
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'thaw-faults-data-'));
+    cacheDir = await mkdtemp('/dev/shm/thaw-faults-cache-');
+  });
+  after(async () => {
+    // The last server was killed: one more start and a clean stop takes down what it left mounted.
+    if (server && (server.exitCode !== null || server.signalCode !== null)) await up();
+    if (server && server.exitCode === null && server.signalCode === null) { server.kill('SIGTERM'); await new Promise((r) => server!.once('exit', r)); }
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  test('during deploys of a large package: each function is wholly there or absent, and no temporary is left', { timeout: 300_000 }, async (t) => {
+    const outcomes: string[] = [];
+    // Incompressible files, so the server spends a while hashing, checking and extracting.
+    const big = zipEntries([{ path: 'index.mjs', data: Buffer.from('export const handler = async () => "big";') }, ...Array.from({ length: 40 }, (_, i) => ({ path: `blob/${i}.bin`, data: randomBytes(400_000) }))]);
+    const body = JSON.stringify({ FunctionName: 'x', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: big.toString('base64') } });
+    for (let round = 0; round < 4; round++) {
+      const s = await up();
+      const name = `big${round}`;
+      const sent = fetch(`${s.url}/2015-03-31/functions`, { method: 'POST', body: body.replace('"x"', `"${name}"`) }).catch(() => null);
+      // Kill at a different moment each round: while the package is being extracted (the first write
+      // appears), at once, or well after.
+      if (round < 2) await eventually(async () => temporaries().length > 0 || null, 'the extraction to start writing', 30_000, 1).catch(() => null);
+      else await new Promise((r) => setTimeout(r, [0, 0, 20, 3000][round]));
+      await kill(s.child);
+      await sent;
+      const again = await up();
+      const fn = await fetch(`${again.url}/2015-03-31/functions/${name}`);
+      outcomes.push(`${name}: ${fn.status === 200 ? 'deployed' : 'absent'}${/removed \d+ unfinished/.test(again.stderr()) ? ', temporaries of the killed run removed at start' : ''}`);
+      if (fn.status === 200) {
+        const r = await fetch(`${again.url}/2015-03-31/functions/${name}/invocations`, { method: 'POST', body: '{}' });
+        assert.equal(await r.text(), '"big"', `${name} exists, so it runs`);
+      } else {
+        assert.equal(fn.status, 404, `${name}: ${fn.status}`);
+      }
+      assert.deepEqual(temporaries(), [], 'no half-written package is left');
+      await kill(again.child);
+    }
+    t.diagnostic(outcomes.join('; '));
+  });
+
+  test('during publishes and alias updates: versions and aliases agree after a restart', { timeout: 300_000 }, async () => {
+    let s = await up();
+    await fetch(`${s.url}/2015-03-31/functions`, { method: 'POST', body: JSON.stringify({ FunctionName: 'pub', Runtime: 'nodejs24', Handler: 'index.handler', Publish: true, Code: { ZipFile: pkg({ 'index.mjs': fnSource('return 1;') }).toString('base64') } }) });
+    await fetch(`${s.url}/2015-03-31/functions/pub/aliases`, { method: 'POST', body: JSON.stringify({ Name: 'live', FunctionVersion: '1' }) });
+    for (let round = 0; round < 5; round++) {
+      const ops = (async () => {
+        for (let i = 0; i < 20; i++) {
+          const u = await fetch(`${s.url}/2015-03-31/functions/pub/configuration`, { method: 'PUT', body: JSON.stringify({ Description: `r${round}-${i}` }) }).catch(() => null);
+          if (!u) return;
+          const p = await fetch(`${s.url}/2015-03-31/functions/pub/versions`, { method: 'POST', body: '{}' }).catch(() => null);
+          if (!p || !p.ok) return;
+          const v = ((await p.json()) as { Version: string }).Version;
+          await fetch(`${s.url}/2015-03-31/functions/pub/aliases/live`, { method: 'PUT', body: JSON.stringify({ FunctionVersion: v }) }).catch(() => null);
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 100 + 80 * round));
+      await kill(s.child);
+      await ops;
+      s = await up();
+      const versions = (await getJson(`${s.url}/2015-03-31/functions/pub/versions`)).Versions.map((v: { Version: string }) => v.Version).filter((v: string) => v !== '$LATEST').map(Number);
+      assert.deepEqual(versions, versions.map((_: number, i: number) => i + 1), 'published versions are 1..n with no gap or duplicate');
+      const alias = await getJson(`${s.url}/2015-03-31/functions/pub/aliases/live`);
+      assert.ok(versions.includes(Number(alias.FunctionVersion)), `the alias points at a version that exists (${alias.FunctionVersion})`);
+      const r = await fetch(`${s.url}/2015-03-31/functions/pub/invocations?Qualifier=live`, { method: 'POST', body: '{}' });
+      assert.equal(r.status, 200);
+    }
+    await kill(s.child);
+  });
+
+  test('during a snapshot build: the build starts again after the restart and finishes; its temporaries are gone', { timeout: 300_000 }, async () => {
+    let s = await up();
+    // An init of a busy second and a half, so the kill lands while the build runs.
+    await fetch(`${s.url}/2015-03-31/functions`, { method: 'POST', body: JSON.stringify({ FunctionName: 'snap', Runtime: 'nodejs24', Handler: 'index.handler', Publish: true, Code: { ZipFile: pkg({ 'index.mjs': 'const until = Date.now() + 1500; while (Date.now() < until);\nexport const handler = async () => "restored?";' }).toString('base64') } }) });
+    await eventually(async () => (await getJson(`${s.url}/thaw/v1/functions/snap/snapshots`)).snapshots.some((x: { status: string; progress?: { stage: string } }) => x.progress?.stage === 'initializing') || null, 'the build to run', 60_000);
+    await kill(s.child);
+    s = await up();
+    const snap = await eventually(async () => (await getJson(`${s.url}/thaw/v1/functions/snap/snapshots`)).snapshots.find((x: { status: string }) => x.status !== 'pending'), 'the build to finish after the restart', 120_000);
+    assert.equal(snap.status, 'ready', snap.reason);
+    assert.deepEqual(temporaries(), []);
+    await kill(s.child);
+  });
+});
