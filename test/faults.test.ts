@@ -119,3 +119,43 @@ describe('the server killed mid-operation', () => {
     await kill(s.child);
   });
 });
+
+describe('the data dir runs out of space during a deploy', { skip: process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs as the data dir (run the tests as root)' }, () => {
+  let dataDir = '';
+  let cacheDir = '';
+  let stop: (() => Promise<void>) | null = null;
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'thaw-full-data-'));
+    cacheDir = await mkdtemp('/dev/shm/thaw-full-cache-');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'thaw-test-full', dataDir]);
+  });
+  after(async () => {
+    await stop?.();
+    const { execFileSync } = await import('node:child_process');
+    try { execFileSync('umount', [dataDir]); } catch { /* not mounted */ }
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  test('the deploy is refused with THAW_E_STORAGE_FULL, nothing of it is left, and the platform serves on', { timeout: 120_000 }, async () => {
+    const { startThaw } = await import('../src/gateway/index.ts');
+    const t = await startThaw({ port: 0, dataDir, cacheDir, poolSize: 0, snapshots: false });
+    stop = () => t.close();
+    const small = await fetch(`${t.url}/2015-03-31/functions`, { method: 'POST', body: JSON.stringify({ FunctionName: 'small', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: pkg({ 'index.mjs': fnSource('return "small";') }).toString('base64') } }) });
+    assert.equal(small.status, 201);
+    const blobsBefore = readdirSync(join(dataDir, 'blobs'), { recursive: true }).map(String).sort();
+    // Incompressible: a 14 MB package cannot fit in what is left of 12 MB.
+    const big = zipEntries([{ path: 'index.mjs', data: Buffer.from('export const handler = async () => 1;') }, { path: 'data.bin', data: randomBytes(14 * 1024 * 1024) }]);
+    const r = await fetch(`${t.url}/2015-03-31/functions`, { method: 'POST', body: JSON.stringify({ FunctionName: 'big', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: big.toString('base64') } }) });
+    const body = await r.json() as { code: string; message: string };
+    assert.equal(r.status, 507, JSON.stringify(body));
+    assert.equal(body.code, 'THAW_E_STORAGE_FULL');
+    assert.ok(!body.message.includes(dataDir), 'no server path in the message');
+    assert.equal((await fetch(`${t.url}/2015-03-31/functions/big`)).status, 404, 'no function was created');
+    assert.deepEqual(readdirSync(join(dataDir, 'blobs'), { recursive: true }).map(String).sort(), blobsBefore, 'no blob or temporary of it is left');
+    assert.deepEqual(readdirSync(join(cacheDir, 'code')).filter((f) => f.includes('.tmp-')), [], 'no half-extracted tree is left');
+    const again = await fetch(`${t.url}/2015-03-31/functions/small/invocations`, { method: 'POST', body: '{}' });
+    assert.equal(await again.text(), '"small"', 'the platform serves on');
+  });
+});

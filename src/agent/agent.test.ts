@@ -83,16 +83,16 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
   });
 
   /** An agent of its own per test, with the units its driver made and a way to end it that checks for leaks. */
-  function rig(policy = 'fixed:10m') {
+  function rig(policy = 'fixed:10m', o: { poolSize?: number; program?: (unit: MemoryUnit) => void } = {}) {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     const units: MemoryUnit[] = [];
     const waiting: ((id: string) => void)[] = [];
     const hung: string[] = [];
     const agent = new Agent({
-      driver: memoryDriver(fakeNodeRuntime(units, (id) => { const w = waiting.shift(); if (w) w(id); else hung.push(id); })),
+      driver: memoryDriver(o.program ? (u) => { units.push(u); o.program!(u); } : fakeNodeRuntime(units, (id) => { const w = waiting.shift(); if (w) w(id); else hung.push(id); })),
       blobs, cache, packageLimits: defaultPackageLimits, clock, store,
       policy: parsePolicy(policy), memoryBudgetMb: 1 << 20, freezeAfterMs: FREEZE_AFTER_MS,
-      poolSize: 0, poolRefillDelayMs: 0, compileCacheDir: null,
+      poolSize: o.poolSize ?? 0, poolRefillDelayMs: 0, compileCacheDir: null,
       snapshots: { enabled: false, dir: join(dir, 'snapshots'), localDir: join(dir, 'snapshots-local'), keyFile: join(dir, 'snapshot.key'), timeoutMs: 1000 },
       defaultConcurrencyLimit: 10, sweepIntervalMs: 1e9, startTimeoutMs: 5000, initTimeoutMs: 5000,
       region: 'us-east-1', scratchDir: dir,
@@ -247,6 +247,20 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
     clock.advance(1500);
     await invoke(v, 'echo');
     assert.equal(prewarms().at(-1), 'skipped', '1.5 s is inside the doubled 2 s');
+    await end();
+  });
+
+  test('a runtime that fails to start every time is not restarted in a storm: the pool gives up after 3 failures', async () => {
+    // Every unit dies before it is ready, as a runtime that cannot start would.
+    const { clock, agent, units, version, invoke, end } = rig('fixed:10m', { poolSize: 2, program: (u) => { queueMicrotask(() => u.exit(1)); } });
+    for (let i = 0; i < 120; i++) { clock.advance(1000); await settle(); }
+    const afterTwoMinutes = units.length;
+    assert.ok(afterTwoMinutes <= 4, `${afterTwoMinutes} starts in two minutes of a pool of 2 that never starts`);
+    // An invocation still gets its answer (a start failure), and asks for at most its own start.
+    await assert.rejects(invoke(version('never-starts'), 'echo'), (e: Error & { code?: string }) => e.code === 'THAW_E_SANDBOX_START_FAILED');
+    for (let i = 0; i < 60; i++) { clock.advance(1000); await settle(); }
+    assert.ok(units.length <= afterTwoMinutes + 1 + 2, `${units.length - afterTwoMinutes} starts after one failed invocation (its own, and one round of the pool)`);
+    assert.equal(agent.instances().length, 0);
     await end();
   });
 });

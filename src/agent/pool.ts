@@ -73,7 +73,9 @@ export class RuntimePool {
     const shape = this.#shapes.get(k);
     if (shape) {
       const stalled = shape.failures >= MAX_FAILURES;
-      shape.failures = 0;
+      // A shape that had stopped after failures gets one more round, not a fresh budget: a runtime that
+      // cannot start is not restarted in a storm by the traffic that keeps asking for it.
+      shape.failures = stalled ? MAX_FAILURES - 1 : 0;
       // Most recently wanted last, so the oldest shape is the first dropped.
       this.#shapes.delete(k);
       this.#shapes.set(k, shape);

@@ -1,7 +1,7 @@
 // The origin store of packages as uploaded, content-addressed by SHA-256: dir/ab/abcdef… Writes go to a
 // temporary file and are renamed into place, so a reader never sees half a blob. Imports src/core.
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ThawError } from '../core/errors.ts';
 
@@ -38,6 +38,9 @@ export class BlobStore {
       return { sha256: hash, size: bytes.length, created: true };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { sha256: hash, size: bytes.length, created: false };
+      // A write that failed (a full disk) leaves nothing: not even the directory it made for its prefix.
+      await rm(tmp, { force: true });
+      await rmdir(join(this.dir, hash.slice(0, 2))).catch(() => {});
       throw err;
     } finally {
       await rm(tmp, { force: true });

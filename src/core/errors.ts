@@ -88,6 +88,7 @@ export const errorRegistry = {
   THAW_E_SHUTTING_DOWN: spec('platform', 503, 'ServiceException', 'Thaw is shutting down; retry against a running instance.', true),
   THAW_E_SANDBOX_UNAVAILABLE: spec('user', 400, 'InvalidParameterValueException', 'Install bubblewrap (apt-get install bubblewrap) and run thaw up as root, or choose --sandbox process (instances are then not isolated).'),
   THAW_E_SANDBOX_START_FAILED: spec('platform', 502, 'ServiceException', 'The instance could not be started; check the server log and retry.', true),
+  THAW_E_STORAGE_FULL: spec('platform', 507, 'ServiceException', 'The data or cache directory is full: free space there (or raise its quota), then retry; nothing of the refused request was kept.', true),
   THAW_E_INTERNAL: spec('platform', 500, 'ServiceException', 'This is a bug in Thaw; the server log has the details.', true),
   THAW_E_ABORTED: spec('user', 499, 'ServiceException', 'The client went away or the request was cancelled before it finished.', true),
 
@@ -131,5 +132,10 @@ export const isThawError = (e: unknown): e is ThawError => e instanceof ThawErro
 export function asThawError(e: unknown): ThawError {
   if (e instanceof ThawError) return e;
   const message = e instanceof Error ? e.message : String(e);
+  const errno = (e as { code?: unknown })?.code;
+  // A full disk is the operator's to fix, not a bug: say so (the message keeps no path; see sendError).
+  if (errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'SQLITE_FULL' || /database or disk is full/.test(message)) {
+    return new ThawError('THAW_E_STORAGE_FULL', 'no space left to store this', { cause: e });
+  }
   return new ThawError('THAW_E_INTERNAL', message, { cause: e });
 }
