@@ -159,3 +159,46 @@ describe('the data dir runs out of space during a deploy', { skip: process.getui
     assert.equal(await again.text(), '"small"', 'the platform serves on');
   });
 });
+
+describe('the store is locked by another writer during a deploy', () => {
+  let dataDir = '';
+  let cacheDir = '';
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'thaw-busy-data-'));
+    cacheDir = await mkdtemp('/dev/shm/thaw-busy-cache-');
+  });
+  after(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  test('the deploy waits out the busy timeout, then is refused with THAW_E_STORE_BUSY and leaves no package behind', { timeout: 120_000 }, async () => {
+    const { startThaw } = await import('../src/gateway/index.ts');
+    const { DatabaseSync } = await import('node:sqlite');
+    const t = await startThaw({ port: 0, dataDir, cacheDir, poolSize: 0, snapshots: false });
+    try {
+      const blobs = () => (existsSync(join(dataDir, 'blobs')) ? readdirSync(join(dataDir, 'blobs'), { recursive: true }).map(String).sort() : []);
+      const code = () => (existsSync(join(cacheDir, 'code')) ? readdirSync(join(cacheDir, 'code')).sort() : []);
+      const before = { blobs: blobs(), code: code() };
+      // Another writer (a backup tool, say) holds the write lock past the store's 5 s busy timeout.
+      const other = new DatabaseSync(join(dataDir, 'thaw.db'));
+      other.exec('BEGIN IMMEDIATE');
+      let r: Response;
+      try {
+        r = await fetch(`${t.url}/2015-03-31/functions`, { method: 'POST', body: JSON.stringify({ FunctionName: 'locked', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: pkg({ 'index.mjs': fnSource('return "here";'), 'lib.js': 'x'.repeat(1000) }).toString('base64') } }) });
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      const body = await r.json() as { code: string };
+      assert.equal(r.status, 503, JSON.stringify(body));
+      assert.equal(body.code, 'THAW_E_STORE_BUSY');
+      assert.deepEqual({ blobs: blobs(), code: code() }, before, 'the package was rolled back: no blob, no unpacked tree');
+      // The lock gone, the same deploy succeeds.
+      const again = await fetch(`${t.url}/2015-03-31/functions`, { method: 'POST', body: JSON.stringify({ FunctionName: 'locked', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: pkg({ 'index.mjs': fnSource('return "here";') }).toString('base64') } }) });
+      assert.equal(again.status, 201);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -64,6 +64,8 @@ export class BlobStore {
 
   async delete(hash: string): Promise<void> {
     await rm(this.path(hash), { force: true });
+    // Its prefix directory goes too once empty (rmdir refuses a directory that still holds other blobs).
+    await rmdir(join(this.dir, hash.slice(0, 2))).catch(() => {});
   }
 
   async list(): Promise<string[]> {

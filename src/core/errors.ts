@@ -88,6 +88,7 @@ export const errorRegistry = {
   THAW_E_SHUTTING_DOWN: spec('platform', 503, 'ServiceException', 'Thaw is shutting down; retry against a running instance.', true),
   THAW_E_SANDBOX_UNAVAILABLE: spec('user', 400, 'InvalidParameterValueException', 'Install bubblewrap (apt-get install bubblewrap) and run thaw up as root, or choose --sandbox process (instances are then not isolated).'),
   THAW_E_SANDBOX_START_FAILED: spec('platform', 502, 'ServiceException', 'The instance could not be started; check the server log and retry.', true),
+  THAW_E_STORE_BUSY: spec('platform', 503, 'ServiceException', 'The store stayed locked by another writer longer than its busy timeout (5 s); retry, and check what else holds the database (a backup, a second tool).', true),
   THAW_E_STORAGE_FULL: spec('platform', 507, 'ServiceException', 'The data or cache directory is full: free space there (or raise its quota), then retry; nothing of the refused request was kept.', true),
   THAW_E_INTERNAL: spec('platform', 500, 'ServiceException', 'This is a bug in Thaw; the server log has the details.', true),
   THAW_E_ABORTED: spec('user', 499, 'ServiceException', 'The client went away or the request was cancelled before it finished.', true),
@@ -137,5 +138,6 @@ export function asThawError(e: unknown): ThawError {
   if (errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'SQLITE_FULL' || /database or disk is full/.test(message)) {
     return new ThawError('THAW_E_STORAGE_FULL', 'no space left to store this', { cause: e });
   }
+  if (errno === 'SQLITE_BUSY' || /database is locked/.test(message)) return new ThawError('THAW_E_STORE_BUSY', 'the store is locked by another writer', { cause: e });
   return new ThawError('THAW_E_INTERNAL', message, { cause: e });
 }
