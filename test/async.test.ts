@@ -11,7 +11,7 @@ import {
   CreateFunctionCommand, DeleteFunctionEventInvokeConfigCommand, GetFunctionEventInvokeConfigCommand, InvokeCommand,
   ListFunctionEventInvokeConfigsCommand, PutFunctionEventInvokeConfigCommand, UpdateFunctionEventInvokeConfigCommand,
 } from '@aws-sdk/client-lambda';
-import { eventually, fnSource, getJson, pkg, startTestThaw, type TestThaw } from './helpers.ts';
+import { eventually, fnSource, getJson, pkg, startTestThaw, type TestThaw, thawUp } from './helpers.ts';
 
 const create = (t: TestThaw, name: string, body: string) =>
   t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg({ 'index.mjs': fnSource(body) }) } }));
@@ -84,14 +84,10 @@ describe('kill -9 of the server with events accepted, running and queued', () =>
   let cacheDir = '';
   let server: ChildProcess | null = null;
   const up = async () => {
-    const child = spawn(process.execPath, [bin, 'up', '--port', '0', '--data', dataDir, '--cache', cacheDir, '--pool-size', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (c) => { out += c; });
-    child.stderr!.on('data', (c) => { err += c; });
-    const url = await eventually(async () => /Thaw is up at (http:\/\/\S+)/.exec(out)?.[1], `thaw up (stderr: ${err})`, 60_000);
-    return { child, url, stderr: () => err };
+    const s = await thawUp(dataDir, cacheDir, ['--pool-size', '0']);
+    return s;
   };
+
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'thaw-async-data-'));
     cacheDir = await mkdtemp('/dev/shm/thaw-async-cache-');

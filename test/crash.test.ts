@@ -3,28 +3,19 @@
 // (cgroups, mounts, slots) before it starts. Real `thaw up` processes, real sandboxes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CreateFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { detectCgroups, probeNamespaces, scopeTagFor } from '../src/sandbox/index.ts';
-import { eventually, fnSource, getJson, invokeHttp, pkg, processesUnder } from './helpers.ts';
+import { eventually, fnSource, getJson, invokeHttp, pkg, processesUnder, thawUp } from './helpers.ts';
 
-const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'thaw.js');
 const probe = probeNamespaces();
 const skip = probe.ok ? false : `the namespaces sandbox is not available here: ${probe.reason} (to enable: ${probe.fix})`;
 
-async function up(dataDir: string, cacheDir: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [bin, 'up', '--port', '0', '--data', dataDir, '--cache', cacheDir, '--freeze-after', '0.2', '--pool-size', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c) => { out += c; });
-  child.stderr!.on('data', (c) => { err += c; });
-  const url = await eventually(async () => /Thaw is up at (http:\/\/\S+)/.exec(out)?.[1], `thaw up to start (stderr: ${err})`, 60_000);
-  return { child, url, stderr: () => err };
-}
+const up = (dataDir: string, cacheDir: string) => thawUp(dataDir, cacheDir, ['--freeze-after', '0.2', '--pool-size', '1']);
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 

@@ -5,30 +5,25 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { eventually, fnSource, getJson, pkg } from './helpers.ts';
+import { join } from 'node:path';
+import { eventually, fnSource, getJson, pkg, thawUp } from './helpers.ts';
 import { zipEntries } from '../src/codestore/index.ts';
 
-const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'thaw.js');
 
 describe('the server killed mid-operation', () => {
   let dataDir = '';
   let cacheDir = '';
   let server: ChildProcess | null = null;
   const up = async () => {
-    const child = spawn(process.execPath, [bin, 'up', '--port', '0', '--data', dataDir, '--cache', cacheDir, '--pool-size', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (c) => { out += c; });
-    child.stderr!.on('data', (c) => { err += c; });
-    const url = await eventually(async () => /Thaw is up at (http:\/\/\S+)/.exec(out)?.[1], `thaw up (stderr: ${err})`, 60_000);
-    server = child;
-    return { child, url, stderr: () => err };
+    const s = await thawUp(dataDir, cacheDir, ['--pool-size', '0']);
+    server = s.child;
+    return s;
   };
+
   const kill = async (c: ChildProcess) => { c.kill('SIGKILL'); if (c.exitCode === null && c.signalCode === null) await new Promise((r) => c.once('exit', r)); };
   /** Files a write in progress leaves: temporaries of the code cache, the blob store and snapshots. */
   const temporaries = () => [join(cacheDir, 'code'), join(dataDir, 'blobs'), join(cacheDir, 'snapshots'), join(dataDir, 'snapshots')]

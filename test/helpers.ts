@@ -1,6 +1,8 @@
 // Fixtures for end-to-end tests: a real Thaw server on a free port with its own data and cache dirs,
 // packages built in memory, and a leak check that no instance process outlives its server.
 import { before, after } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
 import { mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,4 +126,17 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
 /** GET a Thaw URL and parse its JSON body (tests read fields freely). */
 export async function getJson(url: string): Promise<any> {
   return (await fetch(url)).json();
+}
+
+const THAW_BIN = join(resolve(import.meta.dirname, '..'), 'bin', 'thaw.js');
+
+/** `thaw up` as a real child process on a free port with these dirs and extra flags; resolves once it serves. */
+export async function thawUp(dataDir: string, cacheDir: string, flags: string[] = []): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const child = spawn(process.execPath, [THAW_BIN, 'up', '--port', '0', '--data', dataDir, '--cache', cacheDir, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c) => { out += c; });
+  child.stderr!.on('data', (c) => { err += c; });
+  const url = await eventually(async () => /Thaw is up at (http:\/\/\S+)/.exec(out)?.[1], `thaw up to start (stderr: ${err})`, 60_000);
+  return { child, url, stderr: () => err };
 }

@@ -183,30 +183,24 @@ export class InstanceCgroup {
   }
 
   /** Stops every process of the group, including ones the function forked (SIGSTOP cannot reach those reliably). */
-  async freeze(): Promise<void> {
-    const dir = this.#dir('freezer');
-    this.#frozen = true;
-    // No freezer on this host: stop every process the group's other hierarchies list.
-    if (!dir) { this.#signalAll('SIGSTOP'); return; }
-    if (this.#scope.enforced.freezer === 'v2') {
-      write(join(dir, 'cgroup.freeze'), '1');
-      await this.#until(() => /^frozen 1$/m.test(readOr(join(dir, 'cgroup.events'))));
-    } else {
-      write(join(dir, 'freezer.state'), 'FROZEN');
-      await this.#until(() => readOr(join(dir, 'freezer.state')).trim() === 'FROZEN');
-    }
-  }
+  freeze(): Promise<void> { return this.#setFrozen(true); }
 
-  async thaw(): Promise<void> {
+  thaw(): Promise<void> { return this.#setFrozen(false); }
+
+  /** Asks the freezer for the state and waits until the kernel has reached it (v2 cgroup.freeze or v1 freezer.state). */
+  async #setFrozen(on: boolean): Promise<void> {
     const dir = this.#dir('freezer');
-    this.#frozen = false;
-    if (!dir) { this.#signalAll('SIGCONT'); return; }
+    this.#frozen = on;
+    // No freezer on this host: signal every process the group's other hierarchies list.
+    if (!dir) { this.#signalAll(on ? 'SIGSTOP' : 'SIGCONT'); return; }
     if (this.#scope.enforced.freezer === 'v2') {
-      write(join(dir, 'cgroup.freeze'), '0');
-      await this.#until(() => /^frozen 0$/m.test(readOr(join(dir, 'cgroup.events'), 'frozen 0')));
+      write(join(dir, 'cgroup.freeze'), on ? '1' : '0');
+      // A group that is gone reads as thawed.
+      await this.#until(() => new RegExp(`^frozen ${on ? 1 : 0}$`, 'm').test(readOr(join(dir, 'cgroup.events'), 'frozen 0')));
     } else {
-      write(join(dir, 'freezer.state'), 'THAWED');
-      await this.#until(() => readOr(join(dir, 'freezer.state'), 'THAWED').trim() === 'THAWED');
+      const state = on ? 'FROZEN' : 'THAWED';
+      write(join(dir, 'freezer.state'), state);
+      await this.#until(() => readOr(join(dir, 'freezer.state'), 'THAWED').trim() === state);
     }
   }
 

@@ -3,11 +3,18 @@
 // to fd 3 by the function throws in the server and takes it down. Here every line is parsed defensively;
 // anything that is not a JSON object, or a line past the size bound, is a protocol violation: the channel
 // stops and the driver ends the unit. Imports node built-ins.
+import type { ChildProcess } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import type { SandboxChannel } from './types.ts';
 
 /** Larger than any message the protocol carries (a 6 MB response, JSON-escaped, plus its envelope). */
 export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+
+/** The channel at a child's fd 3, or one that carries nothing for a unit spawned without it. */
+export function childChannel(child: ChildProcess, onViolation: (why: string) => void): SandboxChannel {
+  const stream = child.stdio[3] as Duplex | null | undefined;
+  return stream ? streamChannel(stream, onViolation) : { send: () => false, onMessage: () => {} };
+}
 
 export function streamChannel(stream: Duplex, onViolation: (why: string) => void, maxBytes = MAX_MESSAGE_BYTES): SandboxChannel {
   const listeners: ((m: unknown) => void)[] = [];

@@ -10,8 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { ThawError } from '../core/errors.ts';
 import { CgroupScope, PIDS_MAX, detectCgroups, type CgroupLayout, type InstanceCgroup } from './cgroups.ts';
-import type { Duplex } from 'node:stream';
-import { streamChannel } from './channel.ts';
+import { childChannel } from './channel.ts';
 import { Mounter } from './mounter.ts';
 import { seccompFilter } from './seccomp.ts';
 import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
@@ -100,9 +99,7 @@ class NamespaceSandbox implements Sandbox {
     this.#slot = slot;
     this.#driver = driver;
     this.#rootPid = child.pid!;
-    this.channel = child.stdio[3]
-      ? streamChannel(child.stdio[3] as Duplex, (why) => this.kill(`protocol violation: ${why}`))
-      : { send: () => false, onMessage: () => {} };
+    this.channel = childChannel(child, (why) => this.kill(`protocol violation: ${why}`));
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exited = true;

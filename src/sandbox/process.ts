@@ -5,8 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ThawError } from '../core/errors.ts';
-import type { Duplex } from 'node:stream';
-import { streamChannel } from './channel.ts';
+import { childChannel } from './channel.ts';
 import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
 
 class ProcessSandbox implements Sandbox {
@@ -22,9 +21,7 @@ class ProcessSandbox implements Sandbox {
     this.id = id;
     this.#child = child;
     this.pid = child.pid!;
-    this.channel = child.stdio[3]
-      ? streamChannel(child.stdio[3] as Duplex, (why) => this.kill(`protocol violation: ${why}`))
-      : { send: () => false, onMessage: () => {} };
+    this.channel = childChannel(child, (why) => this.kill(`protocol violation: ${why}`));
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exited = true;
