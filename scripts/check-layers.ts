@@ -12,15 +12,16 @@ export const allowed: Record<string, string[]> = {
   store: ['core'],
   codestore: ['core'],
   sandbox: ['core'],
+  network: ['core', 'sandbox'],
   runtimes: ['core', 'sandbox'],
   policies: ['core'],
   telemetry: ['core', 'store'],
-  control: ['core', 'store', 'codestore', 'policies'],
-  agent: ['core', 'store', 'codestore', 'sandbox', 'runtimes', 'policies'],
+  control: ['core', 'store', 'codestore', 'network', 'policies'],
+  agent: ['core', 'store', 'codestore', 'sandbox', 'network', 'runtimes', 'policies'],
   sim: ['core', 'policies'],
-  gateway: ['core', 'store', 'codestore', 'sandbox', 'runtimes', 'policies', 'telemetry', 'control', 'agent'],
+  gateway: ['core', 'store', 'codestore', 'sandbox', 'network', 'runtimes', 'policies', 'telemetry', 'control', 'agent'],
   web: ['core', 'telemetry'],
-  cli: ['core', 'store', 'codestore', 'sandbox', 'runtimes', 'policies', 'telemetry', 'control', 'agent', 'gateway', 'sim', 'web'],
+  cli: ['core', 'store', 'codestore', 'sandbox', 'network', 'runtimes', 'policies', 'telemetry', 'control', 'agent', 'gateway', 'sim', 'web'],
 };
 
 const IO_MODULES = /^node:(fs|fs\/promises|net|http|https|child_process|dgram|dns|worker_threads|cluster|tls|sqlite)$/;

@@ -15,6 +15,7 @@ import type { SandboxDriver } from '../sandbox/index.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
 import { crashError, functionEnv, reportLine, runtimeEnv, timeoutError } from './lambda.ts';
 import { RuntimePool } from './pool.ts';
+import { DEFAULT_EGRESS, type InstanceNetwork } from '../network/index.ts';
 import { SnapshotManager, type SnapshotOptions } from './snapshots.ts';
 import type { Store } from '../store/index.ts';
 import { functionArn } from '../core/arn.ts';
@@ -58,6 +59,8 @@ export interface AgentOptions {
   region: string;
   /** Working directory of a runtime before it is bound to its code. */
   scratchDir: string;
+  /** Egress grants and the proxy settings of confined instances; null where instances share the host's network. */
+  network?: InstanceNetwork | null;
   /** context.invoke from inside a function; wired by the composition root. */
   onCall(call: CallRequest): Promise<CallResult>;
 }
@@ -169,7 +172,8 @@ export class Agent implements AsyncDisposable {
     this.#o = options;
     this.snapshots = new SnapshotManager(options.snapshots, {
       driver: options.driver, store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, clock: options.clock,
-      env: (v, codeDir) => ({ ...this.#runtimeEnv(), ...functionEnv(v, codeDir) }),
+      // Without the proxy settings: node --build-snapshot cannot snapshot a process that set up its proxy agents.
+      env: (v, codeDir) => ({ ...runtimeEnv(options.region, options.scratchDir), ...functionEnv(v, codeDir) }),
       log: (v, line) => publishLog({ functionName: v.functionName, version: v.version, instanceId: 'snapshot', invocationId: null, stream: 'platform', at: options.clock.now(), line }),
     });
     this.policies = new PolicyEngine({
@@ -179,11 +183,11 @@ export class Agent implements AsyncDisposable {
     });
     this.#runtimePool = new RuntimePool({
       driver: options.driver, clock: options.clock, size: options.poolSize, refillDelayMs: options.poolRefillDelayMs, maxShapes: 4,
-      scratchDir: options.scratchDir, runtimeEnv: () => this.#runtimeEnv(),
+      scratchDir: options.scratchDir, runtimeEnv: () => this.#runtimeEnv(), binds: () => options.network?.binds() ?? [], network: options.network,
       onError: (m) => process.stderr.write(`thaw: ${m}\n`),
     });
     // The common shape is ready before the first request.
-    this.#runtimePool.want({ runtime: 'nodejs24', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB }, true);
+    this.#runtimePool.want({ runtime: 'nodejs24', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB, vpc: null }, true);
     this.#scheduleSweep();
   }
 
@@ -508,6 +512,7 @@ export class Agent implements AsyncDisposable {
     const v = req.version;
     const runtime = runtimes.get(v.config.runtime);
     if (!runtime) throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `runtime ${v.config.runtime} is not available on this node`);
+    const vpc = v.config.vpc?.networks.length ? v.config.vpc : null;
     this.#runtimePool.want(shapeOf(v));
     // Room under the node's memory budget: idle instances of the lowest Greedy-Dual priority go first.
     for (const d of this.policies.admit(clock.monotonic(), v.config.memoryMb)) this.#take(d);
@@ -516,8 +521,11 @@ export class Agent implements AsyncDisposable {
     let id: string;
     let conn: RuntimeConnection;
     let origin: StartKind = path;
+    // A pooled runtime of a private network's shape was attached to it before it started.
     const pooled = path === 'pooled' ? this.#runtimePool.take(shapeOf(v)) : null;
     const snapshotBlob = path === 'restored' ? this.snapshots.blobFor(v) : null;
+    /** The private network attach: when it started and how long it took (a ready namespace: microseconds). */
+    let attach: { start: number; ms: number } | null = null;
     if (pooled) {
       id = pooled.id;
       conn = pooled.conn;
@@ -525,8 +533,20 @@ export class Agent implements AsyncDisposable {
       if (path === 'restored' && !snapshotBlob) origin = 'cold';
       if (path === 'pooled') origin = 'cold';
       id = newInstanceId();
-      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [], snapshotBlob: snapshotBlob ?? undefined });
-      conn = new RuntimeConnection(await this.#o.driver.create(spec), nullHooks);
+      let netns: string | undefined;
+      if (vpc) {
+        if (!this.#o.network) throw new ThawError('THAW_E_NETWORK_UNAVAILABLE', `${v.functionName} is on a private network, which needs the namespaces sandbox; this node runs ${this.#o.driver.name}`);
+        const start = clock.monotonic();
+        netns = (await this.#o.network.attach(id, vpc)).netns;
+        attach = { start, ms: clock.monotonic() - start };
+      }
+      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [], binds: this.#o.network?.binds(), netns, snapshotBlob: snapshotBlob ?? undefined });
+      try {
+        conn = new RuntimeConnection(await this.#o.driver.create(spec), nullHooks);
+      } catch (err) {
+        this.#o.network?.release(id);
+        throw err;
+      }
     }
     const sandbox = conn.sandbox;
     const sandboxEnd = clock.monotonic();
@@ -571,8 +591,12 @@ export class Agent implements AsyncDisposable {
       };
       const envEnd = clock.monotonic();
       phases.add('env', envStart, envEnd);
-      // No private networks yet: the phase exists so records keep one shape when they arrive.
-      phases.add('network', envEnd, envEnd);
+      // The instance's way out: an egress grant under its function's policy, presented by its relay.
+      if (this.#o.network) initSpec.egressToken = this.#o.network.grant(id, `${v.functionName}:${v.version}`, v.config.egress ?? DEFAULT_EGRESS);
+      const grantMs = clock.monotonic() - envEnd;
+      // The network phase: the private network attach (before the sandbox started) and the egress grant.
+      if (attach) phases.add('network', attach.start, attach.start + attach.ms + grantMs);
+      else phases.add('network', envEnd, envEnd + grantMs);
 
       const readyAt = pooled ? sandboxEnd : await withTimeout(booted, this.#o.startTimeoutMs, () => sandbox.kill('runtime start timed out'), clock, 'the runtime did not start in time');
       phases.add('runtime', sandboxEnd, readyAt);
@@ -727,7 +751,7 @@ export class Agent implements AsyncDisposable {
   }
 
   /** A clean environment, as on Lambda (a confining driver points HOME at the sandbox's own /tmp). */
-  #runtimeEnv(): Record<string, string> { return runtimeEnv(this.#o.region, this.#o.scratchDir); }
+  #runtimeEnv(): Record<string, string> { return { ...runtimeEnv(this.#o.region, this.#o.scratchDir), ...this.#o.network?.runtimeEnv() }; }
 
   #adopt(instance: Instance) {
     const pool = this.#pools.get(instance.key) ?? [];
@@ -739,6 +763,7 @@ export class Agent implements AsyncDisposable {
       if (!exit.killReason) this.#platformLog(instance, null, `instance ${instance.id} ${reason}`);
       if (instance.state !== 'gone') instance.transition('gone', reason);
       if (instance.codePinned) this.#o.cache.unpin(instance.version.config.codeSha256);
+      this.#o.network?.release(instance.id);
       // A reserved instance that died is replaced.
       if (instance.reserved) for (const [k, r] of this.#reserved) if (functionKey(r.version) === instance.key) void this.#reconcile(k);
       const rest = (this.#pools.get(instance.key) ?? []).filter((i) => i !== instance);
@@ -832,4 +857,4 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void, clock:
 }
 
 /** The pool shape a version's instances need. */
-const shapeOf = (v: FunctionVersion) => ({ runtime: v.config.runtime, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config) });
+const shapeOf = (v: FunctionVersion) => ({ runtime: v.config.runtime, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), vpc: v.config.vpc?.networks.length ? v.config.vpc : null });

@@ -5,7 +5,8 @@
 // Imports src/core, src/runtimes, src/sandbox.
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { newInstanceId } from '../core/ids.ts';
-import type { Runtime } from '../core/types.ts';
+import type { Runtime, VpcConfig } from '../core/types.ts';
+import type { InstanceNetwork } from '../network/index.ts';
 import { RuntimeConnection, runtimes } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 
@@ -14,6 +15,7 @@ export interface PooledRuntime {
   readonly runtime: Runtime;
   readonly memoryMb: number;
   readonly tmpMb: number;
+  readonly vpc: VpcConfig | null;
   readonly conn: RuntimeConnection;
   readonly startedAt: number;
 }
@@ -29,6 +31,10 @@ export interface RuntimePoolOptions {
   maxShapes: number;
   scratchDir: string;
   runtimeEnv(): Record<string, string>;
+  /** Platform directories every sandbox sees (the egress proxies' sockets). */
+  binds(): { host: string; inside: string }[];
+  /** Attaches runtimes of a private network's shape to it (a ready namespace each) before they start. */
+  network?: InstanceNetwork | null;
   onError(message: string): void;
 }
 
@@ -37,9 +43,11 @@ export interface Shape {
   readonly runtime: Runtime;
   readonly memoryMb: number;
   readonly tmpMb: number;
+  /** The private networks it is attached to (its network namespace is fixed when it starts); null: none. */
+  readonly vpc: VpcConfig | null;
 }
 
-const key = (s: Shape) => `${s.runtime}:${s.memoryMb}:${s.tmpMb}`;
+const key = (s: Shape) => `${s.runtime}:${s.memoryMb}:${s.tmpMb}:${s.vpc?.networks.join(',') ?? ''}`;
 /** Consecutive failed starts after which a shape stops refilling until it is wanted again. */
 const MAX_FAILURES = 3;
 
@@ -81,7 +89,7 @@ export class RuntimePool {
       this.#shapes.set(k, shape);
       if (!stalled) return;
     } else {
-      this.#shapes.set(k, { runtime: want.runtime, memoryMb: want.memoryMb, tmpMb: want.tmpMb, ready: [], starting: 0, failures: 0 });
+      this.#shapes.set(k, { runtime: want.runtime, memoryMb: want.memoryMb, tmpMb: want.tmpMb, vpc: want.vpc, ready: [], starting: 0, failures: 0 });
       while (this.#shapes.size > this.#o.maxShapes) this.#drop(this.#shapes.keys().next().value!);
     }
     this.#scheduleRefill(now ? 0 : this.#o.refillDelayMs);
@@ -110,7 +118,7 @@ export class RuntimePool {
   specialized(): void { this.#scheduleRefill(this.#o.refillDelayMs); }
 
   view() {
-    return [...this.#shapes.values()].map((s) => ({ runtime: s.runtime, memoryMb: s.memoryMb, tmpMb: s.tmpMb, ready: s.ready.length, starting: s.starting, target: this.#o.size }));
+    return [...this.#shapes.values()].map((s) => ({ runtime: s.runtime, memoryMb: s.memoryMb, tmpMb: s.tmpMb, networks: s.vpc?.networks ?? [], ready: s.ready.length, starting: s.starting, target: this.#o.size }));
   }
 
   #scheduleRefill(ms: number) {
@@ -131,11 +139,18 @@ export class RuntimePool {
     const kind = runtimes.get(shape.runtime)!;
     const id = newInstanceId();
     try {
-      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(), readPaths: [] }));
+      let netns: string | undefined;
+      if (shape.vpc) {
+        if (!this.#o.network) throw new Error('private networks need the namespaces sandbox');
+        netns = (await this.#o.network.attach(id, shape.vpc)).netns;
+      }
+      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(), readPaths: [], binds: this.#o.binds(), netns }))
+        .catch((err: unknown) => { this.#o.network?.release(id); throw err; });
       const conn = new RuntimeConnection(sandbox, { onLog: () => {}, onCall: async () => ({ ok: false, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function', trace: [] } }) });
       this.#all.add(conn);
       void sandbox.exited.then(() => {
-        // Died while waiting in the pool: forget it and start another.
+        // Died while waiting in the pool: forget it and start another. (Taken, the agent releases it.)
+        if (this.#all.has(conn)) this.#o.network?.release(id);
         this.#all.delete(conn);
         const i = shape.ready.findIndex((p) => p.conn === conn);
         if (i >= 0) { shape.ready.splice(i, 1); this.#scheduleRefill(this.#o.refillDelayMs); }
@@ -145,7 +160,7 @@ export class RuntimePool {
       if (this.#closed || sandbox.hasExited) { sandbox.kill('pool closed'); return; }
       shape.failures = 0;
       if (this.#shapes.get(key(shape)) !== shape) { sandbox.kill('pool shape dropped'); return; }
-      shape.ready.push({ id, runtime: shape.runtime, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, conn, startedAt: this.#o.clock.monotonic() });
+      shape.ready.push({ id, runtime: shape.runtime, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, vpc: shape.vpc, conn, startedAt: this.#o.clock.monotonic() });
     } catch (err) {
       if (this.#closed) return;
       shape.failures++;

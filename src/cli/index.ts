@@ -7,6 +7,7 @@ import { aliasCommand } from './commands/alias.ts';
 import { deployCommand } from './commands/deploy.ts';
 import { invokeCommand } from './commands/invoke.ts';
 import { keysCommand } from './commands/keys.ts';
+import { networkCommand } from './commands/network.ts';
 import { listCommand } from './commands/list.ts';
 import { logsCommand } from './commands/logs.ts';
 import { reserveCommand } from './commands/reserve.ts';
@@ -22,7 +23,7 @@ import type { Command, Io } from './command.ts';
 
 export type { Command, Io } from './command.ts';
 
-const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, policyCommand, scheduleCommand, rmCommand, keysCommand, simCommand, replayCommand];
+const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, policyCommand, scheduleCommand, rmCommand, keysCommand, networkCommand, simCommand, replayCommand];
 
 const globalOptions = {
   endpoint: { type: 'string' },

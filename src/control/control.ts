@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type Alias, type AliasRouting, type FunctionConfig, type FunctionRecord, type FunctionVersion } from '../core/types.ts';
+import { LATEST, type Alias, type AliasRouting, type FunctionConfig, type FunctionRecord, type FunctionVersion, type VpcConfig } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import { checkHandlerExport, ingestPackage, type BlobStore, type CodeCache, type PackageLimits } from '../codestore/index.ts';
 import { defaultConfig, parseOr, parseQualifier, routingSchema, validateAliasName, validateConfig, validateFunctionName, type ConfigInput } from './validate.ts';
@@ -60,6 +60,7 @@ export class Control {
     const name = validateFunctionName(input.name);
     const { name: _n, code, publish, ...configInput } = input;
     const cfg = { ...defaultConfig, ...validateConfig({ runtime: 'nodejs24', ...configInput }) };
+    await this.#checkNetworks(cfg.vpc);
     if (await this.#o.store.getFunction(name)) throw new ThawError('THAW_E_FUNCTION_EXISTS', `function ${name} already exists`);
     const pkg = await this.#ingest(code, cfg.handler);
     const now = this.#o.clock.now();
@@ -94,11 +95,19 @@ export class Control {
     const fn = await this.getFunction(name);
     const { revisionId, ...rest } = input;
     const patch = validateConfig(rest);
+    await this.#checkNetworks(patch.vpc);
     if (patch.handler !== undefined && patch.handler !== fn.latest.config.handler) {
       const code = await this.#o.cache.ensure(fn.latest.config.codeSha256, this.#o.blobs, this.#o.limits);
       await checkHandlerExport(code.dir, patch.handler);
     }
     return this.#replaceLatest(fn, patch as Partial<FunctionConfig>, revisionId, []);
+  }
+
+  /** Every network a VpcConfig names exists (`thaw network create`). */
+  async #checkNetworks(vpc: VpcConfig | undefined) {
+    for (const n of vpc?.networks ?? []) {
+      if (!(await this.#o.store.getNetwork(n))) throw new ThawError('THAW_E_NETWORK_NOT_FOUND', `VpcConfig.SubnetIds names network ${n}, which does not exist; create it with \`thaw network create ${n} --subnet CIDR\``);
+    }
   }
 
   async #replaceLatest(fn: FunctionRecord, patch: Partial<FunctionConfig>, expectedRevisionId: string | undefined, newCode: string[]) {

@@ -2,7 +2,8 @@
 // findings into THAW_E_* errors whose messages name the field and the rule. Imports src/core and zod.
 import { z } from 'zod';
 import { ThawError, type ErrorCode } from '../core/errors.ts';
-import { LATEST, RUNTIMES, type Runtime } from '../core/types.ts';
+import { LATEST, RUNTIMES, type EgressPolicy, type Runtime, type VpcConfig } from '../core/types.ts';
+import { validateEgress } from '../network/index.ts';
 
 /** First path segments the gateway uses itself; a function of that name could never be reached by URL. */
 export const RESERVED_NAMES = new Set(['thaw', 'metrics', 'health', 'favicon.ico']);
@@ -59,16 +60,32 @@ export const configInputSchema = z.strictObject({
   instanceConcurrency: z.number().int().min(1).max(1000),
 }).partial();
 
-export type ConfigInput = z.infer<typeof configInputSchema> & { runtime?: string };
+export type ConfigInput = z.infer<typeof configInputSchema> & { runtime?: string; egress?: unknown; vpc?: unknown };
+
+export const NETWORK_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** A VpcConfig as given: network names (each checked against the store by control). */
+export function validateVpc(v: unknown): VpcConfig {
+  const o = v as Record<string, unknown>;
+  if (typeof o !== 'object' || o === null || !Array.isArray(o.networks)) throw new ThawError('THAW_E_VPC_INVALID', 'VpcConfig needs SubnetIds: a list of Thaw network names');
+  if (o.networks.length > 16) throw new ThawError('THAW_E_VPC_INVALID', 'VpcConfig.SubnetIds names at most 16 networks');
+  for (const n of o.networks) if (typeof n !== 'string' || !NETWORK_NAME.test(n)) throw new ThawError('THAW_E_VPC_INVALID', `VpcConfig.SubnetIds: ${JSON.stringify(n)} is not a Thaw network name (1-32 lowercase letters, digits and hyphens)`);
+  return { networks: [...new Set(o.networks as string[])] };
+}
 
 export const defaultConfig = { handler: 'index.handler', memoryMb: 128, ephemeralStorageMb: 512, timeoutMs: 3000, env: {}, description: '', instanceConcurrency: 1 } as const;
 
-export function validateConfig(input: ConfigInput): z.infer<typeof configInputSchema> & { runtime?: Runtime } {
-  const { runtime, ...rest } = input;
+export function validateConfig(input: ConfigInput): z.infer<typeof configInputSchema> & { runtime?: Runtime; egress?: EgressPolicy; vpc?: VpcConfig } {
+  const { runtime, egress, vpc, ...rest } = input;
   const parsed = parseOr('THAW_E_CONFIG_INVALID', configInputSchema, rest);
   if (parsed.handler !== undefined) parseOr('THAW_E_HANDLER_INVALID', handlerSchema, parsed.handler, 'handler');
   if (parsed.env) validateEnv(parsed.env);
-  return { ...parsed, ...(runtime !== undefined ? { runtime: normalizeRuntime(runtime) } : {}) };
+  return {
+    ...parsed,
+    ...(runtime !== undefined ? { runtime: normalizeRuntime(runtime) } : {}),
+    ...(egress !== undefined ? { egress: validateEgress(egress) } : {}),
+    ...(vpc !== undefined ? { vpc: validateVpc(vpc) } : {}),
+  };
 }
 
 function validateEnv(env: Record<string, string>) {

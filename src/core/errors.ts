@@ -35,6 +35,15 @@ export const errorRegistry = {
   THAW_E_SCHEDULE_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give the schedule as rate(<n> minutes|hours|days) or a cron expression of 5 fields (minute hour day-of-month month day-of-week), e.g. cron(*/5 * * * *).'),
   THAW_E_SCHEDULE_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'List the schedules with `thaw schedule ls <function>` and use one of their ids.'),
   THAW_E_TRACE_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Point --trace at a directory with Azure Functions 2019 files (<n>_inv.csv, <n>_run.csv, <n>_mem.csv) or a single invocations CSV.'),
+  THAW_E_EGRESS_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give the egress policy as none, public, or a list of HOST[:PORTS] / CIDR[:PORTS] rules, e.g. api.example.com:443,10.0.0.0/24:5432 (ports N, N-M or N|M).'),
+  THAW_E_EGRESS_DENIED: spec('function', 403, 'AccessDeniedException', 'The function\'s egress policy does not allow this destination; change it with `thaw deploy --egress` (or ThawEgress in the API).'),
+  THAW_E_EGRESS_UNREACHABLE: spec('function', 502, 'ServiceException', 'The egress proxy could not reach the destination (it does not resolve or refused the connection); check the address.', true),
+  THAW_E_VPC_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give VpcConfig.SubnetIds as names of Thaw networks (`thaw network list`); SecurityGroupIds are not supported yet, leave them empty.'),
+  THAW_E_NETWORK_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Name the network with 1-32 letters, digits and hyphens and give its subnet as an IPv4 CIDR with a prefix of /16 to /29, e.g. 10.77.0.0/24.'),
+  THAW_E_NETWORK_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Create the network first with `thaw network create NAME --subnet CIDR`; `thaw network list` shows them.'),
+  THAW_E_NETWORK_EXISTS: spec('user', 409, 'ResourceConflictException', 'Pick another name or subnet, or delete the existing network first (`thaw network delete NAME`).'),
+  THAW_E_NETWORK_IN_USE: spec('user', 409, 'ResourceConflictException', 'Remove the network from the VpcConfig of the functions that use it first.'),
+  THAW_E_NETWORK_UNAVAILABLE: spec('user', 400, 'InvalidParameterValueException', 'Private networks need the namespaces sandbox (root, bubblewrap) and iproute2: apt-get install iproute2 bubblewrap and run thaw up as root.'),
   THAW_E_HANDLER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give the handler as FILE.EXPORT, e.g. index.handler for export `handler` of index.js.'),
 
   // Packages

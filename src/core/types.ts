@@ -17,9 +17,24 @@ export interface FunctionConfig {
   readonly description: string;
   /** How many invocations one instance serves at once (Lambda: 1). */
   readonly instanceConcurrency: number;
+  /** Where its instances may connect through the egress proxy (src/network/egress.ts); absent: public. */
+  readonly egress?: EgressPolicy;
+  /** Thaw private networks its instances join (Lambda's VpcConfig.SubnetIds); absent: none. */
+  readonly vpc?: VpcConfig;
   /** Hex SHA-256 of the package as uploaded; names the blob in the code store. */
   readonly codeSha256: string;
   readonly codeSize: number;
+}
+
+/** `none`, `public` (any public address) or `allow` (the rules: HOST[:PORTS] or CIDR[:PORTS]). */
+export interface EgressPolicy {
+  readonly mode: 'none' | 'public' | 'allow';
+  readonly allow?: readonly string[];
+}
+
+export interface VpcConfig {
+  /** Names of Thaw networks (`thaw network create`). */
+  readonly networks: readonly string[];
 }
 
 export const LATEST = '$LATEST';
@@ -183,6 +198,16 @@ export const KEY_ROLES = ['admin', 'developer', 'invoker'] as const;
 export type KeyRole = (typeof KEY_ROLES)[number];
 
 /** An access key for SigV4-signed API calls; its secret is stored encrypted (AES-256-GCM). */
+/** A Thaw private network: a bridge on each node; functions join it through VpcConfig.SubnetIds. */
+export interface NetworkRecord {
+  readonly name: string;
+  /** IPv4 CIDR; instances get addresses from .2 up; .1 is the host's address when hostAccess is on. */
+  readonly subnet: string;
+  /** Whether this host has an address (.1) on the network, so services it runs there are reachable. */
+  readonly hostAccess: boolean;
+  readonly createdAt: number;
+}
+
 export interface AccessKey {
   readonly id: string;
   /** base64 of iv (12) | tag (16) | ciphertext, under the node's access-key key. */

@@ -3,6 +3,7 @@
 // Imports the gateway's platform and http helpers, control, core.
 import { functionArn, parseFunctionRef } from '../core/arn.ts';
 import { ThawError } from '../core/errors.ts';
+import { DEFAULT_EGRESS } from '../network/index.ts';
 import { LATEST, ephemeralStorageMb, type Alias, type FunctionVersion } from '../core/types.ts';
 import type { ConfigInput } from '../control/index.ts';
 import { serverTiming } from '../telemetry/index.ts';
@@ -38,6 +39,8 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     Architectures: [process.arch === 'arm64' ? 'arm64' : 'x86_64'],
     EphemeralStorage: { Size: ephemeralStorageMb(v.config) },
     ThawInstanceConcurrency: v.config.instanceConcurrency,
+    VpcConfig: { SubnetIds: [...(v.config.vpc?.networks ?? [])], SecurityGroupIds: [], VpcId: v.config.vpc?.networks.length ? 'thaw' : '' },
+    ThawEgress: { Mode: (v.config.egress ?? DEFAULT_EGRESS).mode, Allow: [...(v.config.egress?.allow ?? [])] },
   });
 
   const aliasShape = (a: Alias) => ({
@@ -74,8 +77,28 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
       env: vars as Record<string, string> | undefined,
       description: optString(body, 'Description'),
       instanceConcurrency: optNumber(body, 'ThawInstanceConcurrency'),
+      egress: egressInput(body),
+      vpc: vpcInput(body),
     };
     return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as ConfigInput;
+  };
+
+  /** ThawEgress: { Mode: none|public|allow, Allow: [rules] } (a Thaw extension). */
+  const egressInput = (body: Record<string, unknown>) => {
+    const e = optObject(body, 'ThawEgress');
+    if (!e) return undefined;
+    return { mode: optString(e, 'Mode'), ...(e.Allow !== undefined ? { allow: e.Allow } : {}) };
+  };
+
+  /** Lambda's VpcConfig: SubnetIds name Thaw networks; an empty list leaves every network. */
+  const vpcInput = (body: Record<string, unknown>) => {
+    const v = optObject(body, 'VpcConfig');
+    if (!v) return undefined;
+    const groups = v.SecurityGroupIds;
+    if (groups !== undefined && groups !== null && (!Array.isArray(groups) || groups.length)) {
+      throw new ThawError('THAW_E_VPC_INVALID', 'VpcConfig.SecurityGroupIds are not supported yet: a function on a Thaw network reaches every host of it; leave SecurityGroupIds empty');
+    }
+    return { networks: v.SubnetIds ?? [] };
   };
 
   const zipFile = (body: Record<string, unknown>, container?: Record<string, unknown>): Buffer | undefined => {

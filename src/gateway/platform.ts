@@ -13,6 +13,8 @@ import type { Alias, InvocationTrigger } from '../core/types.ts';
 import { Agent, type CallRequest, type CallResult, type InvokeResult } from '../agent/index.ts';
 import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
+import { NetworkPlane } from '../network/index.ts';
+import { publishLog } from '../core/events.ts';
 import { NamespacesDriver, processDriver, scopeTagFor, type SandboxDriver } from '../sandbox/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { Recorder } from '../telemetry/index.ts';
@@ -46,6 +48,8 @@ export class Platform implements AsyncDisposable {
   readonly agent: Agent;
   /** How instances are confined on this node. */
   readonly driver: SandboxDriver;
+  /** Egress proxies (and private networks) of confined instances; null where instances share the host's network. */
+  readonly network: NetworkPlane | null;
   /** Access keys for signed API calls. */
   readonly keys: KeyRing;
   readonly recorder: Recorder;
@@ -76,11 +80,24 @@ export class Platform implements AsyncDisposable {
       onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
     });
     this.keys = new KeyRing(store, options.dataDir);
-    this.driver = options.sandbox === 'namespaces'
+    const confining = options.sandbox === 'namespaces'
       ? new NamespacesDriver({ runDir: join(options.cacheDir, 'sandboxes'), compileRoot: join(options.cacheDir, 'compile'), scopeTag: scopeTagFor(options.cacheDir) })
-      : processDriver;
+      : null;
+    this.driver = confining ?? processDriver;
+    this.network = confining
+      ? new NetworkPlane({
+        dir: join(options.cacheDir, 'egress'), netnsDir: join(options.cacheDir, 'netns'), scopeTag: scopeTagFor(options.cacheDir), mounter: confining.mounter, clock,
+        // A denied connection is written into the function's log with its code.
+        onDenied: (d) => {
+          const i = d.label.indexOf(':');
+          publishLog({ functionName: d.label.slice(0, i), version: d.label.slice(i + 1), instanceId: d.instanceId, invocationId: null, stream: 'platform', at: clock.now(), line: `THAW_E_EGRESS_DENIED connection to ${d.target} refused: ${d.reason}` });
+        },
+        onError: (m) => process.stderr.write(`thaw: ${m}\n`),
+      })
+      : null;
     this.agent = new Agent({
       driver: this.driver,
+      network: this.network,
       blobs: this.blobs,
       cache: this.cache,
       packageLimits: this.limits,
@@ -138,11 +155,19 @@ export class Platform implements AsyncDisposable {
     if (swept) process.stderr.write(`thaw: removed ${swept} unfinished file(s) left by an earlier run\n`);
     const platform = new Platform(options, store, clock);
     platform.#lock = lock;
-    await platform.driver.start();
-    await platform.agent.snapshots.start();
-    await platform.applyProvisioned();
-    await platform.applyPolicies();
-    await platform.schedules.start();
+    try {
+      await platform.driver.start();
+      const stale = await platform.network?.start(await store.listNetworks());
+      if (stale) process.stderr.write(`thaw: removed ${stale} network namespace(s) left by an earlier run\n`);
+      await platform.agent.snapshots.start();
+      await platform.applyProvisioned();
+      await platform.applyPolicies();
+      await platform.schedules.start();
+    } catch (err) {
+      // Nothing of a failed start stays behind: proxies, pooled runtimes, the lock.
+      await platform.destroy().catch(() => {});
+      throw err;
+    }
     platform.events.start();
     return platform;
   }
@@ -280,6 +305,7 @@ export class Platform implements AsyncDisposable {
       await this.schedules.close();
       await this.events.close();
       await this.agent.close();
+      await this.network?.close();
       await this.driver.close();
       await this.recorder.close();
       await this.store.close();

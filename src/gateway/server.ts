@@ -10,6 +10,7 @@ import { lambdaRoutes } from './lambda-api.ts';
 import { resolveOptions, type UserOptions } from './options.ts';
 import { Platform } from './platform.ts';
 import { eventConfigRoutes } from './event-config-api.ts';
+import { networkRoutes } from './network-api.ts';
 import { thawRoutes } from './thaw-api.ts';
 import { triggerRoutes } from './triggers.ts';
 
@@ -51,6 +52,7 @@ export async function startThaw(userOptions: UserOptions = {}): Promise<RunningT
   const maxBodyBytes = Math.ceil(options.maxPackageBytes * 4 / 3) + 1024 * 1024;
   const router = new Router();
   thawRoutes(router, platform);
+  networkRoutes(router, platform);
   lambdaRoutes(router, platform, () => url);
   eventConfigRoutes(router, platform);
   triggerRoutes(router, platform);

@@ -19,6 +19,10 @@ export interface RuntimeStartOptions {
   /** The runtime's own variables (no function's yet); the function's arrive with init. */
   env: Record<string, string>;
   readPaths: string[];
+  /** Platform directories bound at other paths inside (see SandboxSpec.binds). */
+  binds?: { host: string; inside: string }[];
+  /** A private network's namespace to join (see SandboxSpec.netns). */
+  netns?: string;
   /** Start from this V8 startup snapshot (user code already initialized) instead of the bootstrap. */
   snapshotBlob?: string;
 }
@@ -46,6 +50,8 @@ export const nodeRuntime: RuntimeKind = {
       memoryBytes: o.memoryMb * 1024 * 1024,
       tmpBytes: o.tmpMb * 1024 * 1024,
       readPaths: [...o.readPaths, process.execPath, o.snapshotBlob ?? nodeBootstrapPath],
+      binds: o.binds ?? [],
+      ...(o.netns ? { netns: o.netns } : {}),
     };
   },
 };

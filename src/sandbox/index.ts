@@ -2,5 +2,6 @@
 export type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
 export { processDriver } from './process.ts';
 export { NamespacesDriver, namespacesDriver, probeNamespaces, scopeTagFor, type NamespacesOptions } from './namespaces.ts';
+export { Mounter } from './mounter.ts';
 export { memoryDriver, type MemoryProgram, type MemoryUnit } from './memory.ts';
 export { detectCgroups, enforcement, PIDS_MAX, type CgroupLayout } from './cgroups.ts';

@@ -14,16 +14,26 @@
 #                                made later appear in sandboxes that bound a path below it)
 #   tmpfs  DIR BYTES MODE GID    mount a tmpfs of at most BYTES on DIR (nosuid, nodev), root-owned, group GID
 #   umount DIR                   detach whatever is mounted on DIR (lazily: open files keep it alive)
+#   netns  FILE                  create a network namespace with its loopback up and keep it alive by a bind
+#                                mount on FILE (an empty file), as `ip netns add` does; the helper itself
+#                                stays in the namespace it started in
 use strict;
 use warnings;
 use POSIX ();
 
-my %nr = (x86_64 => [165, 166], aarch64 => [40, 39], riscv64 => [40, 39]);
+use Socket qw(AF_INET SOCK_DGRAM);
+
+# mount, umount2, unshare, setns
+my %nr = (x86_64 => [165, 166, 272, 308], aarch64 => [40, 39, 97, 268], riscv64 => [40, 39, 97, 268]);
 my $arch = (POSIX::uname())[4];
-my ($SYS_MOUNT, $SYS_UMOUNT2) = @{ $nr{$arch} // die "thaw mounter: unsupported architecture $arch\n" };
+my ($SYS_MOUNT, $SYS_UMOUNT2, $SYS_UNSHARE, $SYS_SETNS) = @{ $nr{$arch} // die "thaw mounter: unsupported architecture $arch\n" };
 
 use constant { MS_RDONLY => 1, MS_NOSUID => 2, MS_NODEV => 4, MS_REMOUNT => 32, MS_BIND => 4096,
-  MS_REC => 16384, MS_PRIVATE => 1 << 18, MS_SHARED => 1 << 20, MNT_DETACH => 2 };
+  MS_REC => 16384, MS_PRIVATE => 1 << 18, MS_SHARED => 1 << 20, MNT_DETACH => 2,
+  CLONE_NEWNET => 0x40000000, SIOCGIFFLAGS => 0x8913, SIOCSIFFLAGS => 0x8914, IFF_UP => 1 };
+
+# The namespace the helper returns to after making one.
+open(my $home_net, '<', '/proc/self/ns/net') or die "thaw mounter: /proc/self/ns/net: $!\n";
 
 $| = 1;
 
@@ -37,6 +47,28 @@ sub sys_mount {
 sub sys_umount {
   my $p = "$_[0]";
   return syscall($SYS_UMOUNT2, $p, MNT_DETACH) == 0;
+}
+
+# A new network namespace pinned at $file, loopback up; back in the helper's own namespace either way.
+sub make_netns {
+  my ($file) = @_;
+  open(my $f, '>>', $file) or return 0;
+  close($f);
+  return 0 unless syscall($SYS_UNSHARE, CLONE_NEWNET) == 0;
+  my $ok = eval {
+    socket(my $s, AF_INET, SOCK_DGRAM, 0) or return 0;
+    my $ifr = pack('Z16 x24', 'lo');
+    ioctl($s, SIOCGIFFLAGS, $ifr) or return 0;
+    my $flags = unpack('x16 s', $ifr);
+    $ifr = pack('Z16 s x22', 'lo', $flags | IFF_UP);
+    ioctl($s, SIOCSIFFLAGS, $ifr) or return 0;
+    close($s);
+    return sys_mount('/proc/thread-self/ns/net', $file, MS_BIND);
+  };
+  my $e = $! + 0;
+  syscall($SYS_SETNS, fileno($home_net), CLONE_NEWNET) == 0 or die "thaw mounter: cannot return to its network namespace: $!\n";
+  $! = $e;
+  return $ok;
 }
 
 # Runs the steps in order; on a failure undoes the mounts made so far and keeps the first errno.
@@ -74,6 +106,8 @@ while (my $line = <STDIN>) {
     $ok = sys_mount($a[0], $a[0], MS_BIND | MS_REC) && sys_mount(undef, $a[0], MS_SHARED | MS_REC);
   } elsif ($verb eq 'tmpfs' && @a == 4 && $a[1] =~ /^\d+$/ && $a[2] =~ /^[0-7]{3,4}$/ && $a[3] =~ /^\d+$/) {
     $ok = sys_mount('tmpfs', $a[0], MS_NOSUID | MS_NODEV, 'tmpfs', "size=$a[1],mode=$a[2],uid=0,gid=$a[3]");
+  } elsif ($verb eq 'netns' && @a == 1) {
+    $ok = make_netns($a[0]);
   } elsif ($verb eq 'umount' && @a == 1) {
     $ok = sys_umount($a[0]);
   } else {

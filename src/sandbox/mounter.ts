@@ -59,6 +59,8 @@ export class Mounter {
   tmpfs(dir: string, bytes: number, mode: number, gid: number): Promise<void> { return this.#request('tmpfs', dir, String(Math.floor(bytes)), mode.toString(8).padStart(4, '0'), String(gid)); }
   /** Makes dir a mount point with shared propagation: later mounts below it reach the sandboxes that bound it. */
   shared(dir: string): Promise<void> { return this.#request('shared', dir); }
+  /** A new network namespace, loopback up, kept alive by a bind mount on `file` (created if absent). */
+  netns(file: string): Promise<void> { return this.#request('netns', file); }
   /** Detaches what is mounted on dir. */
   umount(dir: string): Promise<void> { return this.#request('umount', dir); }
 

@@ -40,6 +40,7 @@ const COMPILE_CACHE_BYTES = 256 * 1024 * 1024;
 /** The fd bwrap reads the seccomp filter from (0-2 stdio, 3 the IPC channel). */
 const SECCOMP_FD = 4;
 const SETPRIV = '/usr/bin/setpriv';
+const NSENTER = '/usr/bin/nsenter';
 const PERL = '/usr/bin/perl';
 /** Where the code and the compile cache appear inside, as on Lambda. */
 const TASK = '/var/task';
@@ -260,8 +261,8 @@ export class NamespacesDriver implements SandboxDriver {
 
   report(): SandboxReport {
     const e = this.#scope.enforced;
-    const enforced = ['own mount, PID, IPC, UTS and network namespaces (loopback only: no network of the host)', 'read-only minimal root (code at /var/task)', 'private size-limited /tmp', 'per-instance unprivileged uid, no capabilities, no_new_privs'];
-    const notEnforced = ['outbound network: none at all yet (no egress proxy)'];
+    const enforced = ['own mount, PID, IPC, UTS and network namespaces (loopback only: no network of the host; HTTP(S) out through the egress proxy under the function\'s egress policy)', 'read-only minimal root (code at /var/task)', 'private size-limited /tmp', 'per-instance unprivileged uid, no capabilities, no_new_privs'];
+    const notEnforced: string[] = [];
     if (this.#seccompFile || seccompFilter()) enforced.push('seccomp: no user namespaces, ptrace, keyrings, eBPF, perf events, userfaultfd, io_uring');
     else notEnforced.push(`seccomp: no filter for the ${process.arch} architecture`);
     const say = (what: string, c: keyof typeof e) => (e[c] ? enforced.push(`${what} (cgroup ${e[c]})`) : notEnforced.push(`${what}: no ${c} cgroup controller on this host`));
@@ -304,7 +305,10 @@ export class NamespacesDriver implements SandboxDriver {
       throw new ThawError('THAW_E_SANDBOX_START_FAILED', `could not prepare the sandbox of ${spec.id}: ${(err as Error).message}`, { cause: err });
     }
     const args = [
-      ...cgroup.procsFiles, '--', this.#o.bwrap ?? BWRAP, ...this.#bwrapArgs(spec, slot),
+      ...cgroup.procsFiles, '--',
+      // A private network's instance joins its ready namespace (one setns) instead of getting a new one.
+      ...(spec.netns ? [NSENTER, `--net=${spec.netns}`] : []),
+      this.#o.bwrap ?? BWRAP, ...this.#bwrapArgs(spec, slot),
       SETPRIV, `--reuid=${uid}`, `--regid=${this.gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all',
       spec.command, ...spec.args,
     ];
@@ -345,7 +349,7 @@ export class NamespacesDriver implements SandboxDriver {
 
   #bwrapArgs(spec: SandboxSpec, slot: string): string[] {
     const a = [
-      '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup-try', '--hostname', 'thaw',
+      '--unshare-pid', '--unshare-ipc', '--unshare-uts', ...(spec.netns ? [] : ['--unshare-net']), '--unshare-cgroup-try', '--hostname', 'thaw',
       '--die-with-parent', '--new-session',
       '--ro-bind', '/usr', '/usr',
       '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin', '--symlink', 'usr/lib', '/lib',
@@ -360,10 +364,12 @@ export class NamespacesDriver implements SandboxDriver {
     const dirs = new Set<string>(['/var', '/var/thaw', '/opt']);
     for (const p of spec.readPaths) for (let d = dirname(p); d !== '/' && !d.startsWith('/usr'); d = dirname(d)) dirs.add(d);
     for (const p of spec.writePaths ?? []) for (let d = dirname(p); d !== '/' && !d.startsWith('/usr'); d = dirname(d)) dirs.add(d);
+    for (const b of spec.binds ?? []) for (let d = dirname(b.inside); d !== '/' && !d.startsWith('/usr'); d = dirname(d)) dirs.add(d);
     for (const d of [...dirs].sort((x, y) => x.length - y.length)) a.push('--perms', '0755', '--dir', d);
     a.push('--ro-bind', join(slot, 'task'), TASK, '--bind', join(slot, 'cc'), COMPILE_CACHE);
     for (const p of spec.readPaths) a.push('--ro-bind', p, p);
     for (const p of spec.writePaths ?? []) a.push('--bind', p, p);
+    for (const b of spec.binds ?? []) a.push('--ro-bind', b.host, b.inside);
     a.push('--remount-ro', '/', '--chdir', '/tmp');
     // Only to let setpriv switch to the instance's uid; it then drops every capability before the runtime starts.
     a.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');

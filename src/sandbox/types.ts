@@ -21,6 +21,13 @@ export interface SandboxSpec {
   readonly channel?: boolean;
   /** Files the runtime must read before any code is attached (its binary, bootstrap, snapshot); a confining driver binds them read-only at the same paths. */
   readonly readPaths: readonly string[];
+  /**
+   * Platform directories a confining driver binds read-only at another path inside (`inside`, e.g. the
+   * egress proxies' sockets at /run/thaw/egress), so that no host path is revealed. Non-confining drivers ignore them.
+   */
+  readonly binds?: readonly { readonly host: string; readonly inside: string }[];
+  /** A network namespace (file) to join instead of a new loopback-only one: a private network's. Confining drivers only. */
+  readonly netns?: string;
 }
 
 /** A function's code on the host, and the V8 compile cache its instances share. */

@@ -2,7 +2,7 @@
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type AccessKey, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, type AccessKey, type NetworkRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -122,6 +122,10 @@ const MIGRATIONS: string[] = [
      body TEXT NOT NULL
    ) STRICT;
    CREATE INDEX dead_letters_fn ON dead_letters(function_name, failed_at);`,
+  `CREATE TABLE networks (
+     name TEXT PRIMARY KEY,
+     body TEXT NOT NULL
+   ) STRICT;`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -480,6 +484,26 @@ export class SqliteStore implements Store {
       ? this.#all('SELECT body FROM schedules ORDER BY function_name, id')
       : this.#all('SELECT body FROM schedules WHERE function_name = ? ORDER BY id', functionName);
     return rows.map((r) => JSON.parse(r.body as string) as Schedule);
+  }
+
+  async createNetwork(n: NetworkRecord): Promise<void> {
+    this.#tx(() => {
+      if (this.#get('SELECT name FROM networks WHERE name = ?', n.name)) throw new ThawError('THAW_E_NETWORK_EXISTS', `network ${n.name} already exists`);
+      this.#run('INSERT INTO networks (name, body) VALUES (?, ?)', n.name, JSON.stringify(n));
+    });
+  }
+
+  async getNetwork(name: string): Promise<NetworkRecord | null> {
+    const row = this.#get('SELECT body FROM networks WHERE name = ?', name);
+    return row ? JSON.parse(row.body as string) as NetworkRecord : null;
+  }
+
+  async listNetworks(): Promise<NetworkRecord[]> {
+    return this.#all('SELECT body FROM networks ORDER BY name').map((r) => JSON.parse(r.body as string) as NetworkRecord);
+  }
+
+  async deleteNetwork(name: string): Promise<boolean> {
+    return this.#run('DELETE FROM networks WHERE name = ?', name) > 0;
   }
 
   async createKey(key: AccessKey): Promise<void> {

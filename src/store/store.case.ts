@@ -276,6 +276,19 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal(await s.hasActiveKeys(), false);
     });
 
+    withStore('networks: created once (a second create is THAW_E_NETWORK_EXISTS), listed by name, deleted once', async (s) => {
+      const net = { name: 'db', subnet: '10.77.0.0/24', hostAccess: false, createdAt: 1 };
+      await s.createNetwork(net);
+      await assert.rejects(s.createNetwork({ ...net, subnet: '10.78.0.0/24' }), (e: unknown) => (e as { code?: string }).code === 'THAW_E_NETWORK_EXISTS');
+      await s.createNetwork({ ...net, name: 'app', subnet: '10.79.0.0/24' });
+      assert.deepEqual(await s.getNetwork('db'), net);
+      assert.equal(await s.getNetwork('nope'), null);
+      assert.deepEqual((await s.listNetworks()).map((n) => n.name), ['app', 'db']);
+      assert.equal(await s.deleteNetwork('db'), true);
+      assert.equal(await s.deleteNetwork('db'), false);
+      assert.deepEqual((await s.listNetworks()).map((n) => n.name), ['app']);
+    });
+
     withStore('close is idempotent and asyncDispose closes', async (s) => {
       await s.close();
       await s.close();

@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { AccessKey, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
+import type { AccessKey, NetworkRecord, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -121,6 +121,13 @@ export interface Store extends AsyncDisposable {
   deleteDeadLetter(id: string): Promise<boolean>;
 
   /** Throws if the id exists. */
+  /** Fails (THAW_E_NETWORK_EXISTS) when the name is taken. */
+  createNetwork(n: NetworkRecord): Promise<void>;
+  getNetwork(name: string): Promise<NetworkRecord | null>;
+  listNetworks(): Promise<NetworkRecord[]>;
+  /** Returns whether it existed. */
+  deleteNetwork(name: string): Promise<boolean>;
+
   createKey(key: AccessKey): Promise<void>;
   getKey(id: string): Promise<AccessKey | null>;
   listKeys(): Promise<AccessKey[]>;

@@ -3,12 +3,13 @@
 import { readFile, stat } from 'node:fs/promises';
 import { ThawError } from '../../core/errors.ts';
 import { zipDirectory } from '../../codestore/index.ts';
+import { parseEgressSpec } from '../../network/index.ts';
 import { fnPath } from '../client.ts';
 import { list, mb, num, positionals, progress, str, type Command, type CommandArgs } from '../command.ts';
 
 export const deployCommand: Command = {
   name: 'deploy',
-  usage: 'deploy PATH --name N [--handler F.E] [--memory MB] [--tmp MB] [--timeout S] [--env K=V]...',
+  usage: 'deploy PATH --name N [--handler F.E] [--memory MB] [--tmp MB] [--timeout S] [--env K=V]... [--egress POLICY] [--network NET]...',
   summary: 'package PATH (directory, .zip or .tgz), upload it and publish a version',
   help: [
     '  --name N        function name (created when it does not exist)',
@@ -18,6 +19,10 @@ export const deployCommand: Command = {
     '  --tmp MB        size of the private /tmp (EphemeralStorage), 512-10240 (default 512)',
     '  --timeout S     timeout in seconds, 1-900 (default 3)',
     '  --env K=V       environment variable; repeat for more. When given, replaces all of them',
+    '  --egress P      where instances may connect: none, public (default: public addresses only) or an',
+    '                  allow-list HOST[:PORTS],CIDR[:PORTS],... e.g. api.example.com:443,10.0.0.0/24:5432',
+    '  --network NET   join the Thaw private network NET (`thaw network create`); repeat for more;',
+    '                  --network none leaves them all',
     '  --description D',
     '  --no-publish    update $LATEST only',
     '',
@@ -31,6 +36,8 @@ export const deployCommand: Command = {
     timeout: { type: 'string' },
     env: { type: 'string', multiple: true, short: 'e' },
     description: { type: 'string' },
+    egress: { type: 'string' },
+    network: { type: 'string', multiple: true },
     'no-publish': { type: 'boolean' },
   },
   async run(args) {
@@ -78,6 +85,8 @@ function configFromFlags(args: CommandArgs) {
   const memory = num(args, 'memory', 'MB');
   const timeout = num(args, 'timeout', 'seconds');
   const tmp = num(args, 'tmp', 'MB');
+  const egress = str(args, 'egress');
+  const networks = list(args, 'network');
   const cfg: Record<string, unknown> = {
     Handler: str(args, 'handler'),
     Runtime: str(args, 'runtime'),
@@ -86,10 +95,19 @@ function configFromFlags(args: CommandArgs) {
     EphemeralStorage: tmp === undefined ? undefined : { Size: tmp },
     Description: str(args, 'description'),
     Environment: env.length ? { Variables: vars } : undefined,
+    ThawEgress: egress === undefined ? undefined : egressFlag(egress),
+    VpcConfig: networks.length ? { SubnetIds: networks.includes('none') ? [] : networks, SecurityGroupIds: [] } : undefined,
   };
   return Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined)) as {
     Handler?: string; Runtime?: string; MemorySize?: number; EphemeralStorage?: { Size: number }; Timeout?: number; Description?: string; Environment?: { Variables: Record<string, string> };
+    ThawEgress?: { Mode: string; Allow?: readonly string[] }; VpcConfig?: { SubnetIds: string[]; SecurityGroupIds: string[] };
   };
+}
+
+/** --egress none|public|RULE,RULE… as the API's ThawEgress (checked here, so a typo fails before the upload). */
+function egressFlag(spec: string) {
+  const p = parseEgressSpec(spec);
+  return { Mode: p.mode, ...(p.allow ? { Allow: p.allow } : {}) };
 }
 
 async function packageBytes(args: CommandArgs, path: string): Promise<Buffer> {

@@ -126,6 +126,9 @@ function sandboxBanner(platform: Platform): string {
   if (platform.options.sandboxFallback) lines.push(`thaw:   namespaces are off: ${platform.options.sandboxFallback}`);
   for (const e of r.enforced) lines.push(`thaw:   on:  ${e}`);
   for (const n of r.notEnforced) lines.push(`thaw:   off: ${n}`);
+  const net = platform.network?.view();
+  if (net) lines.push(`thaw:   on:  egress proxy pair (active/standby, pids ${net.proxies.map((p) => p.pid).join(', ')}); per-function policy, default public addresses only`);
+  else lines.push('thaw:   off: egress policies and private networks: instances share this host\'s network (they need the namespaces sandbox)');
   return lines.join('\n') + '\n';
 }
 

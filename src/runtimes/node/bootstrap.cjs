@@ -60,6 +60,54 @@ function collector() {
 let gc;
 
 /**
+ * The egress relay: inside a sandbox the network has only loopback, so outbound HTTP(S) goes to a local
+ * proxy address (HTTP_PROXY / HTTPS_PROXY, used by fetch, http and https under NODE_USE_ENV_PROXY) where
+ * this relay passes each connection to the platform's egress proxy on a Unix socket, first line
+ * `THAW <token>` (the instance's grant). Two sockets, active and standby: a connection goes to the one that
+ * answered last and moves to the other when it does not answer.
+ * @param {string} listen host:port
+ * @param {string[]} sockets
+ * @returns {{ setToken(t: string | null): void }}
+ */
+function startEgressRelay(listen, sockets) {
+  const net = require('node:net');
+  /** @type {string | null} */
+  let token = null;
+  let preferred = 0;
+  const server = net.createServer((client) => {
+    client.on('error', () => {});
+    if (!token) { client.destroy(); return; }
+    client.pause();
+    const attempt = (/** @type {number} */ tries) => {
+      const i = (preferred + tries) % sockets.length;
+      const up = net.connect(sockets[i]);
+      let connected = false;
+      up.on('error', () => {
+        if (connected) { client.destroy(); return; }
+        if (tries + 1 < sockets.length) attempt(tries + 1);
+        else client.destroy();
+      });
+      up.once('connect', () => {
+        connected = true;
+        preferred = i;
+        up.write(`THAW ${token}\n`);
+        client.pipe(up);
+        up.pipe(client);
+        client.resume();
+        client.once('close', () => up.destroy());
+        up.once('close', () => client.destroy());
+      });
+    };
+    attempt(0);
+  });
+  server.on('error', (err) => { process.stderr.write(`thaw bootstrap: the egress relay could not listen on ${listen}: ${err.message}\n`); });
+  const i = listen.lastIndexOf(':');
+  server.listen(Number(listen.slice(i + 1)), listen.slice(0, i));
+  server.unref();
+  return { setToken(t) { token = t; } };
+}
+
+/**
  * Starts the runtime loop. `preloaded` is the handler when this process was restored from a snapshot
  * with the user's module already loaded and initialized.
  * @param {{ handler: Function } | null} preloaded
@@ -76,6 +124,10 @@ function main(preloaded) {
   const send = /** @type {(m: RuntimeMessage, cb?: () => void) => void} */ (
     (m, cb) => { channel.write(`${JSON.stringify(m)}\n`, cb); }
   );
+
+  const relay = process.env.THAW_EGRESS_RELAY && process.env.THAW_EGRESS_SOCKETS
+    ? startEgressRelay(process.env.THAW_EGRESS_RELAY, process.env.THAW_EGRESS_SOCKETS.split(':'))
+    : null;
 
   /** @type {AsyncLocalStorage<string>} the invocation id a piece of code runs for */
   const current = new AsyncLocalStorage();
@@ -130,6 +182,7 @@ function main(preloaded) {
     await warming;
     try {
       for (const [k, v] of Object.entries(spec.env)) process.env[k] = v;
+      relay?.setToken(spec.egressToken ?? null);
       process.chdir(spec.codeDir);
       fn = spec;
       if (preloaded) {

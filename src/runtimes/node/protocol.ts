@@ -22,6 +22,8 @@ export interface InitSpec {
   env: Record<string, string>;
   /** V8 compile cache directory for this version (module.enableCompileCache); null to disable. */
   compileCacheDir: string | null;
+  /** The instance's egress grant, presented by the relay to the egress proxy; null: no egress. */
+  egressToken?: string | null;
 }
 
 export interface InvokeSpec {

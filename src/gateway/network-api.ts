@@ -1,0 +1,70 @@
+// Thaw private networks under /thaw/v1/networks (admin to change, see auth.ts): create a network (a bridge
+// on the node with an IPv4 subnet), list them with what each node holds ready, delete one no function uses.
+// A refused create leaves nothing: the bridge is made before the record is kept, and removed if keeping fails.
+import { ThawError } from '../core/errors.ts';
+import type { NetworkRecord } from '../core/types.ts';
+import { NETWORK_NAME } from '../control/index.ts';
+import { parseSubnet } from '../network/index.ts';
+import { optBoolean, optString, readJson, sendJson, type Router } from './http.ts';
+import type { Platform } from './platform.ts';
+
+const overlaps = (a: string, b: string) => {
+  const x = parseSubnet(a); const y = parseSubnet(b);
+  const p = Math.min(x.prefix, y.prefix);
+  const mask = (0xffffffff << (32 - p)) >>> 0;
+  return ((x.base & mask) >>> 0) === ((y.base & mask) >>> 0);
+};
+
+export function networkRoutes(router: Router, platform: Platform): void {
+  const { store } = platform;
+
+  const shape = (n: NetworkRecord) => {
+    const node = platform.network?.vpc.view().find((v) => v.name === n.name);
+    return { Name: n.name, Subnet: n.subnet, HostAccess: n.hostAccess, HostAddress: n.hostAccess ? hostAddress(n.subnet) : null, CreatedAt: new Date(n.createdAt).toISOString(), Node: node ?? null };
+  };
+
+  router.on('GET', '/thaw/v1/networks', async (ctx) => {
+    sendJson(ctx, 200, { networks: (await store.listNetworks()).map(shape) });
+  });
+
+  router.on('POST', '/thaw/v1/networks', async (ctx) => {
+    const body = await readJson(ctx.req, 16 * 1024);
+    const name = optString(body, 'Name');
+    if (!name || !NETWORK_NAME.test(name)) throw new ThawError('THAW_E_NETWORK_INVALID', `network name ${JSON.stringify(name ?? '')} is not valid: use 1-32 lowercase letters, digits and hyphens, starting with a letter`);
+    const subnet = optString(body, 'Subnet') ?? '';
+    parseSubnet(subnet);
+    if (!platform.network) throw new ThawError('THAW_E_NETWORK_UNAVAILABLE', `private networks need the namespaces sandbox; this node runs ${platform.driver.name}`);
+    const existing = await store.listNetworks();
+    if (existing.some((n) => n.name === name)) throw new ThawError('THAW_E_NETWORK_EXISTS', `network ${name} already exists`);
+    const clash = existing.find((n) => overlaps(n.subnet, subnet));
+    if (clash) throw new ThawError('THAW_E_NETWORK_EXISTS', `subnet ${subnet} overlaps network ${clash.name} (${clash.subnet})`);
+    const record: NetworkRecord = { name, subnet, hostAccess: optBoolean(body, 'HostAccess') ?? false, createdAt: platform.clock.now() };
+    await platform.network.vpc.ensure(record);
+    try {
+      await store.createNetwork(record);
+    } catch (err) {
+      await platform.network.vpc.remove(name);
+      throw err;
+    }
+    sendJson(ctx, 201, shape(record));
+  });
+
+  router.on('DELETE', '/thaw/v1/networks/{name}', async (ctx) => {
+    const name = ctx.params.name;
+    if (!(await store.getNetwork(name))) throw new ThawError('THAW_E_NETWORK_NOT_FOUND', `network ${name} does not exist`);
+    const users: string[] = [];
+    for (const fn of await store.listFunctions()) {
+      const versions = [fn.latest, ...(await store.listVersions(fn.name))];
+      if (versions.some((v) => v.config.vpc?.networks.includes(name))) users.push(fn.name);
+    }
+    if (users.length) throw new ThawError('THAW_E_NETWORK_IN_USE', `network ${name} is in the VpcConfig of ${users.join(', ')} (a version or $LATEST); change or delete them first`);
+    await store.deleteNetwork(name);
+    await platform.network?.vpc.remove(name);
+    sendJson(ctx, 204, undefined);
+  });
+}
+
+function hostAddress(subnet: string): string {
+  const { base } = parseSubnet(subnet);
+  return [24, 16, 8, 0].map((s) => ((base + 1) >>> s) & 255).join('.');
+}

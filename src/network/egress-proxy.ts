@@ -1,0 +1,187 @@
+// The egress proxy, one process of the active/standby pair (`node egress-proxy.ts SOCKET`): an HTTP proxy
+// (CONNECT for HTTPS and anything over TCP, absolute-form requests for plain HTTP) on a Unix socket that
+// sandboxes see. Each connection starts with one line, `THAW <token>`, written by the runtime's relay; the
+// token names the instance and so its function's egress policy (granted by the platform over IPC). A
+// destination is checked before and after resolving: names on the allow-list, every resolved address
+// against the policy and this host's own addresses. Denials answer 403 with THAW_E_EGRESS_DENIED and are
+// reported to the platform, which writes them into the function's log. Imports node built-ins and
+// src/network's policy module.
+import { once } from 'node:events';
+import { chmodSync, unlinkSync } from 'node:fs';
+import http from 'node:http';
+import { lookup } from 'node:dns/promises';
+import net, { BlockList, isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { EgressRules, type EgressPolicy } from './egress.ts';
+
+export type ProxyCommand =
+  | { type: 'grant'; token: string; label: string; policy: EgressPolicy }
+  | { type: 'revoke'; token: string };
+export type ProxyReport =
+  | { type: 'ready'; socket: string }
+  | { type: 'denied'; token: string; target: string; reason: string };
+
+interface Grant { label: string; rules: EgressRules }
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const PREAMBLE_MAX = 128;
+
+export function startEgressProxy(socketPath: string, report: (r: ProxyReport) => void) {
+  const grants = new Map<string, Grant>();
+  const owner = new WeakMap<net.Socket, { token: string; grant: Grant }>();
+  let own = ownAddresses();
+  const refresh = setInterval(() => { own = ownAddresses(); }, 10_000);
+  refresh.unref();
+
+  const deny = (token: string, target: string, reason: string) => {
+    report({ type: 'denied', token, target, reason });
+    return `THAW_E_EGRESS_DENIED: connection to ${target} refused: ${reason}. Change the function's egress policy (thaw deploy --egress, or ThawEgress in the API) to allow it.`;
+  };
+
+  /** The address to connect to, or the reason there is none. */
+  async function resolve(who: { token: string; grant: Grant }, host: string, port: number): Promise<{ address: string } | { denied: string } | { failed: string }> {
+    const target = `${host}:${port}`;
+    const byName = who.grant.rules.checkName(host, port);
+    if (byName) return { denied: deny(who.token, target, byName) };
+    let addresses: { address: string }[];
+    try {
+      addresses = isIP(host) ? [{ address: host }] : await lookup(host, { all: true, verbatim: true });
+    } catch (err) {
+      return { failed: `THAW_E_EGRESS_UNREACHABLE: ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+    }
+    let why = '';
+    for (const { address } of addresses) {
+      const reason = who.grant.rules.checkAddress(host, address, port, own);
+      if (!reason) return { address };
+      why ||= reason;
+    }
+    return { denied: deny(who.token, target, why || 'no address') };
+  }
+
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 30_000 });
+
+  // CONNECT host:port: a tunnel (HTTPS, or any TCP the policy allows).
+  server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    const who = owner.get(req.socket);
+    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(req.url ?? '');
+    client.on('error', () => {});
+    if (!who || !m) return void client.end(plain(400, 'THAW_E_EGRESS_INVALID: CONNECT needs host:port'));
+    const host = m[1]; const port = Number(m[2]);
+    void resolve(who, host, port).then((r) => {
+      if ('denied' in r) return void client.end(plain(403, r.denied));
+      if ('failed' in r) return void client.end(plain(502, r.failed));
+      const upstream = net.connect({ host: r.address, port, timeout: CONNECT_TIMEOUT_MS });
+      let connected = false;
+      upstream.once('timeout', () => upstream.destroy(new Error('timed out')));
+      upstream.on('error', (err) => {
+        if (!connected) client.end(plain(502, `THAW_E_EGRESS_UNREACHABLE: ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+        else client.destroy();
+      });
+      upstream.once('connect', () => {
+        connected = true;
+        upstream.setTimeout(0);
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length) upstream.write(head);
+        upstream.pipe(client).on('error', () => {});
+        client.pipe(upstream);
+        client.once('close', () => upstream.destroy());
+        upstream.once('close', () => client.destroy());
+      });
+    });
+  });
+
+  // GET http://host/path: plain HTTP, forwarded.
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const who = owner.get(req.socket);
+    let url: URL | null = null;
+    try { url = new URL(req.url ?? ''); } catch { /* not absolute */ }
+    if (!who || !url || url.protocol !== 'http:') return void res.writeHead(400, { 'content-type': 'text/plain', 'x-thaw-error': 'THAW_E_EGRESS_INVALID' }).end('THAW_E_EGRESS_INVALID: send absolute http:// URLs, or CONNECT for anything else\n');
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(url.port || 80);
+    void resolve(who, host, port).then((r) => {
+      if ('denied' in r || 'failed' in r) {
+        const [status, text] = 'denied' in r ? [403, r.denied] : [502, r.failed];
+        return void res.writeHead(status, { 'content-type': 'text/plain', 'x-thaw-error': text.split(':')[0], connection: 'close' }).end(text + '\n');
+      }
+      const headers = { ...req.headers };
+      for (const h of ['proxy-authorization', 'proxy-connection']) delete headers[h];
+      const up = http.request({ host: r.address, port, method: req.method, path: url.pathname + url.search, headers, setHost: false, timeout: CONNECT_TIMEOUT_MS }, (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      });
+      up.once('timeout', () => up.destroy(new Error('timed out')));
+      up.on('error', (err) => {
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain', 'x-thaw-error': 'THAW_E_EGRESS_UNREACHABLE' }).end(`THAW_E_EGRESS_UNREACHABLE: ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? err.message}\n`);
+        else res.destroy();
+      });
+      req.pipe(up);
+    });
+  });
+  server.on('clientError', (_err, socket) => { socket.destroy(); });
+
+  // The Unix socket: read the relay's preamble, then hand the connection to the HTTP server.
+  const front = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const nl = buf.indexOf(10);
+      if (nl < 0) { if (buf.length > PREAMBLE_MAX) socket.destroy(); return; }
+      socket.off('data', onData);
+      socket.pause();
+      const m = /^THAW ([A-Za-z0-9_-]{16,64})$/.exec(buf.subarray(0, nl).toString('latin1'));
+      const grant = m ? grants.get(m[1]) : undefined;
+      if (!m || !grant) return void socket.end(plain(407, 'THAW_E_EGRESS_DENIED: this instance has no egress grant (not yet bound to a function, or already stopped)'));
+      owner.set(socket, { token: m[1], grant });
+      const rest = buf.subarray(nl + 1);
+      if (rest.length) socket.unshift(rest);
+      server.emit('connection', socket);
+      socket.resume();
+    };
+    socket.on('data', onData);
+  });
+
+  return {
+    command(c: ProxyCommand) {
+      if (c.type === 'grant') grants.set(c.token, { label: c.label, rules: new EgressRules(c.policy) });
+      else grants.delete(c.token);
+    },
+    async listen() {
+      try { unlinkSync(socketPath); } catch { /* none */ }
+      front.listen(socketPath);
+      await once(front, 'listening');
+      // Sandboxes run as their own uids: the socket is open to all; the token is what admits.
+      chmodSync(socketPath, 0o666);
+      report({ type: 'ready', socket: socketPath });
+    },
+    close() { clearInterval(refresh); front.close(); server.close(); },
+  };
+}
+
+function plain(status: number, text: string): string {
+  const body = text + '\n';
+  const code = text.split(':')[0];
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain\r\nx-thaw-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/** This host's addresses (every interface): the proxy never connects to them unless a CIDR rule says so. */
+function ownAddresses(): BlockList {
+  const list = new BlockList();
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      const addr = a.address.split('%')[0];
+      list.addAddress(addr, a.family === 'IPv6' ? 'ipv6' : 'ipv4');
+    }
+  }
+  return list;
+}
+
+// Run as the proxy process: commands from the platform over IPC, reports back.
+if (import.meta.main) {
+  const socketPath = process.argv[2];
+  const send = (r: ProxyReport) => { process.send?.(r); };
+  const proxy = startEgressProxy(socketPath, send);
+  process.on('message', (m) => proxy.command(m as ProxyCommand));
+  process.on('disconnect', () => process.exit(0));
+  await proxy.listen();
+}

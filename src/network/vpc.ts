@@ -1,0 +1,225 @@
+// Thaw private networks (VPC attach): each network is a Linux bridge on this node with an IPv4 subnet.
+// An instance of a function whose VpcConfig names the network runs in a network namespace with one veth
+// port on that bridge, an address of the subnet and a route to the subnet only (no default route): raw TCP
+// and UDP to the network's hosts, nothing else. The bridge has no address of the host unless the network
+// was created with host access, and no IPv6, so the host's own services stay out of reach.
+//
+// Creating such a namespace (namespace, veth pair, bridge port, address, route) costs two `ip` runs and
+// tens of milliseconds, so namespaces are made ahead, a few per network, and an instance joins a ready one
+// (nsenter in the sandbox's start, a setns call). A namespace serves one instance and is destroyed after.
+// Needs root and iproute2. Imports node built-ins, src/core and src/sandbox (the mount helper).
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../core/clock.ts';
+import { ThawError } from '../core/errors.ts';
+import type { NetworkRecord } from '../core/types.ts';
+import type { Mounter } from '../sandbox/index.ts';
+
+export interface Attached {
+  /** The namespace file to join (nsenter --net=). */
+  readonly netns: string;
+  readonly network: string;
+  readonly address: string;
+  /** Whether it was ready (pooled) or made for this instance. */
+  readonly pooled: boolean;
+}
+
+interface Ready { netns: string; address: string; hostNumber: number }
+
+interface NetState {
+  record: NetworkRecord;
+  bridge: string;
+  base: number;
+  prefix: number;
+  used: Set<number>;
+  ready: Ready[];
+  making: number;
+  failures: number;
+}
+
+/** Ready namespaces kept per network that has VPC functions. */
+export const NETNS_POOL_SIZE = 2;
+
+/** Parses an IPv4 CIDR of /16 to /29 into its base address (as a number) and prefix. */
+export function parseSubnet(cidr: string): { base: number; prefix: number } {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const prefix = Number(m?.[5]);
+  if (!m || octets.some((o) => o > 255) || prefix < 16 || prefix > 29) {
+    throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${JSON.stringify(cidr)} is not an IPv4 CIDR with a prefix of /16 to /29 (e.g. 10.77.0.0/24)`);
+  }
+  const addr = ((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3];
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  if ((addr & mask) >>> 0 !== addr) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} has host bits set; did you mean ${ipOf((addr & mask) >>> 0)}/${prefix}?`);
+  for (const [net, bits] of [[0x7f000000, 8], [0xa9fe0000, 16], [0xe0000000, 3], [0, 8]] as const) {
+    const m2 = (0xffffffff << (32 - bits)) >>> 0;
+    if (((addr & m2) >>> 0) === net) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} is in a reserved range (loopback, link-local, multicast or 0/8)`);
+  }
+  return { base: addr, prefix };
+}
+
+const ipOf = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+
+/** Runs `ip -batch -` (optionally inside a namespace), rejecting with its stderr. */
+function ipBatch(lines: string[], netns?: string): Promise<void> {
+  const [cmd, args] = netns ? ['/usr/bin/nsenter', [`--net=${netns}`, 'ip', '-batch', '-']] : ['ip', ['-batch', '-']];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => { err += t; });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ip: ${err.trim() || `exit ${code}`}`))));
+    child.stdin!.end(lines.join('\n') + '\n');
+  });
+}
+
+const sysctl = (key: string, value: string) => { try { writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value); } catch { /* absent (no IPv6) */ } };
+
+export interface PrivateNetworksOptions {
+  mounter: Mounter;
+  /** Where the namespace files live (made 0700). */
+  dir: string;
+  scopeTag: string;
+  clock: Clock;
+  onError(m: string): void;
+}
+
+export class PrivateNetworks {
+  #o: PrivateNetworksOptions;
+  #nets = new Map<string, NetState>();
+  /** Every namespace made and not yet destroyed, with its network and host number. */
+  #owners = new Map<string, { net: NetState; host: number }>();
+  #seq = 0;
+  #closed = false;
+  created = 0;
+  taken = 0;
+
+  constructor(o: PrivateNetworksOptions) { this.#o = o; }
+
+  /** Removes what a killed run left: namespace files (and with them their veths) and this node's bridges. */
+  async start(records: NetworkRecord[]): Promise<number> {
+    mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
+    let removed = 0;
+    for (const f of readdirSync(this.#o.dir)) {
+      await this.#o.mounter.umount(join(this.#o.dir, f)).catch(() => {});
+      try { unlinkSync(join(this.#o.dir, f)); removed++; } catch { /* gone */ }
+    }
+    for (const r of records) await this.ensure(r);
+    return removed;
+  }
+
+  /** The bridge's interface name: short (15 bytes), one per network and server. */
+  bridgeName(name: string) { return `tb${createHash('sha256').update(`${this.#o.scopeTag}/${name}`).digest('hex').slice(0, 10)}`; }
+
+  /** Makes the network's bridge on this node (idempotent). */
+  async ensure(record: NetworkRecord): Promise<void> {
+    if (this.#nets.has(record.name)) return;
+    const { base, prefix } = parseSubnet(record.subnet);
+    const bridge = this.bridgeName(record.name);
+    await ipBatch([`link del ${bridge}`]).catch(() => {});
+    await ipBatch([`link add ${bridge} type bridge`]);
+    sysctl(`net.ipv6.conf.${bridge}.disable_ipv6`, '1');
+    const lines = [`link set ${bridge} up`];
+    if (record.hostAccess) lines.push(`addr add ${ipOf(base + 1)}/${prefix} dev ${bridge}`);
+    await ipBatch(lines);
+    this.#nets.set(record.name, { record, bridge, base, prefix, used: new Set(), ready: [], making: 0, failures: 0 });
+  }
+
+  /** Removes the network's bridge and its ready namespaces (instances still on it keep their port until they end). */
+  async remove(name: string): Promise<void> {
+    const n = this.#nets.get(name);
+    if (!n) return;
+    this.#nets.delete(name);
+    for (const r of n.ready.splice(0)) await this.#destroy(r.netns);
+    await ipBatch([`link del ${n.bridge}`]).catch(() => {});
+  }
+
+  /**
+   * A namespace on one of the networks for a new instance: a ready one at once, else one made now.
+   * The pool of each is refilled in the background.
+   */
+  async attach(networks: readonly string[]): Promise<Attached> {
+    const states = networks.map((name) => {
+      const n = this.#nets.get(name);
+      if (!n) throw new ThawError('THAW_E_NETWORK_NOT_FOUND', `network ${name} does not exist on this node`);
+      return n;
+    });
+    const n = states.find((s) => s.ready.length) ?? states[0];
+    const ready = n.ready.shift();
+    for (const s of states) this.#refill(s);
+    if (ready) {
+      this.taken++;
+      return { netns: ready.netns, network: n.record.name, address: ready.address, pooled: true };
+    }
+    const made = await this.#make(n);
+    return { netns: made.netns, network: n.record.name, address: made.address, pooled: false };
+  }
+
+  /** The instance that used it is gone: the namespace goes too (its veth with it) and its address is free. */
+  async detach(netns: string): Promise<void> {
+    await this.#destroy(netns);
+  }
+
+  #refill(n: NetState) {
+    while (!this.#closed && n.failures < 3 && n.ready.length + n.making < NETNS_POOL_SIZE) {
+      n.making++;
+      void this.#make(n).then((r) => {
+        n.failures = 0;
+        if (this.#closed || this.#nets.get(n.record.name) !== n) void this.#destroy(r.netns);
+        else n.ready.push(r);
+      }, (err) => {
+        n.failures++;
+        this.#o.onError(`could not prepare a namespace on network ${n.record.name}: ${(err as Error).message}`);
+      }).finally(() => { n.making--; });
+    }
+  }
+
+  async #make(n: NetState): Promise<Ready> {
+    const size = 2 ** (32 - n.prefix);
+    let host = 2;
+    while (n.used.has(host)) host++;
+    if (host >= size - 1) throw new ThawError('THAW_E_SANDBOX_START_FAILED', `network ${n.record.name} (${n.record.subnet}) has no free address`);
+    n.used.add(host);
+    const seq = ++this.#seq;
+    const netns = join(this.#o.dir, `ns-${n.record.name}-${seq}-${host}`);
+    const hostEnd = `tv${this.#o.scopeTag.slice(0, 4)}${seq.toString(36).padStart(9, '0')}`.slice(0, 15);
+    const address = ipOf(n.base + host);
+    try {
+      this.#owners.set(netns, { net: n, host });
+      await this.#o.mounter.netns(netns);
+      // Inside: the veth's far end comes back to this (the server's) namespace as hostEnd.
+      await ipBatch([
+        `link add eth0 type veth peer name ${hostEnd} netns ${process.pid}`,
+        `addr add ${address}/${n.prefix} dev eth0`,
+        'link set eth0 up',
+      ], netns);
+      sysctl(`net.ipv6.conf.${hostEnd}.disable_ipv6`, '1');
+      await ipBatch([`link set ${hostEnd} master ${n.bridge} up`]);
+      this.created++;
+      return { netns, address, hostNumber: host };
+    } catch (err) {
+      await this.#destroy(netns);
+      throw err;
+    }
+  }
+
+  async #destroy(netns: string) {
+    const owner = this.#owners.get(netns);
+    this.#owners.delete(netns);
+    owner?.net.used.delete(owner.host);
+    await this.#o.mounter.umount(netns).catch(() => {});
+    try { unlinkSync(netns); } catch { /* gone */ }
+  }
+
+  view() {
+    return [...this.#nets.values()].map((n) => ({ name: n.record.name, subnet: n.record.subnet, bridge: n.bridge, hostAccess: n.record.hostAccess, ready: n.ready.length, making: n.making, attached: n.used.size - n.ready.length - n.making }));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const n of [...this.#nets.keys()]) await this.remove(n);
+    for (const p of [...this.#owners.keys()]) await this.#destroy(p);
+  }
+}
