@@ -5,7 +5,7 @@
 //   each of those, and the instance ladder, with the confining sandbox driver against the process driver
 // Thaw runs in its own process (bench/server.ts) so the load generator does not share its event loop.
 // Medians over many runs; never a single absolute figure. Writes bench/out/results.json and docs/bench.md.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
 import { PATHS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
+import { networkBench, type NetworkResults } from './network.ts';
 import { existsSync } from 'node:fs';
 import { KPA_DEFAULTS, parsePolicy } from '../src/policies/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,6 +30,8 @@ const { values: args } = parseArgs({
     'ladder-runs': { type: 'string' },
     'no-ladder': { type: 'boolean', default: false },
     soak: { type: 'boolean', default: false },
+    'no-network': { type: 'boolean', default: false },
+    'network-only': { type: 'boolean', default: false },
     'soak-seconds': { type: 'string' },
   },
 });
@@ -211,6 +214,15 @@ async function main() {
     return;
   }
   await mkdir(out, { recursive: true });
+  const netSkip = networkSkip();
+  if (args['network-only']) {
+    if (netSkip) throw new Error(`network figures not measured: ${netSkip}`);
+    const net = await networkBench({ root, runs: LADDER_RUNS, request, progress, done });
+    await writeFile(join(out, 'network.json'), JSON.stringify(net, null, 2));
+    process.stdout.write(renderNetwork(net).join('\n'));
+    agent.destroy();
+    return;
+  }
   const dataDir = await mkdtemp(join(tmpdir(), 'thaw-bench-'));
   const cacheDir = await mkdtemp('/dev/shm/thaw-bench-');
   const children: ChildProcess[] = [];
@@ -248,9 +260,12 @@ async function main() {
     const ladders: Partial<Record<Driver, LadderResults>> = args['no-ladder'] ? {} : await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done, sandboxes: drivers });
     const ladder = ladders.namespaces ?? ladders.process ?? null;
 
+    if (netSkip) done(`network figures not measured: ${netSkip}`);
+    const network = netSkip || args['no-network'] ? null : await networkBench({ root, runs: LADDER_RUNS, request, progress, done });
     const policies = policyFigures(ladder, progress, done);
     const results: Results = {
       ladders,
+      network,
       policies,
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, date: new Date().toISOString() },
       runs: { cold: COLD_RUNS, warmRequests: WARM_REQUESTS, loadSeconds: LOAD_SECONDS, loadConcurrency: LOAD_CONCURRENCY },
@@ -293,6 +308,7 @@ function policyFigures(ladder: LadderResults | null, progress: (s: string) => vo
 
 type Results = {
   policies: ReturnType<typeof policyFigures>;
+  network: NetworkResults | null;
   ladders: Partial<Record<Driver, LadderResults>>;
   machine: { cpus: number; node: string; date: string };
   runs: { cold: number; warmRequests: number; loadSeconds: number; loadConcurrency: number };
@@ -350,6 +366,7 @@ function render(r: Results): string {
     '',
     ...renderSandboxCost(r),
     ...(r.ladders[mainDriver] ? renderLadder(r.ladders[mainDriver]!, r.bareProcessStartMs.p50, mainDriver) : []),
+    ...(r.network ? renderNetwork(r.network) : []),
     '## Policies (simulated with this run\'s start costs)',
     '',
     `Trace ${r.policies.trace}; start costs (ms) ${Object.entries(r.policies.costs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}. Ratios against fixed:10m in the same run; the sweep and chart are in [policies.md](policies.md).`,
@@ -405,6 +422,35 @@ function renderSandboxCost(r: Results): string[] {
     lines.push(`A frozen hello instance: confined ${ns.frozenRssMb.frozen.toFixed(1)} MB resident (all processes of its sandbox; ${ns.frozenRssMb.idle.toFixed(1)} MB idle before freezing), unconfined ${pr.frozenRssMb.frozen.toFixed(1)} MB (${pr.frozenRssMb.idle.toFixed(1)} MB idle).`, '');
   }
   return lines;
+}
+
+/** Why the network figures cannot be measured here, or null. */
+function networkSkip(): string | null {
+  const probe = probeNamespaces();
+  if (!probe.ok) return `${probe.reason} (${probe.fix})`;
+  if (spawnSync('ip', ['-V']).status !== 0) return 'iproute2 is missing (apt-get install iproute2)';
+  return null;
+}
+
+function renderNetwork(n: NetworkResults): string[] {
+  const f = (v: number) => (Number.isNaN(v) ? '-' : v < 1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v.toFixed(1));
+  const attach = n.attachMs.pooled.p50 / n.attachMs.created.p50;
+  const egress = n.egressMs.proxied.p50 / n.egressMs.direct.p50;
+  const dp = n.coldStartMs.pooled.vpc - n.coldStartMs.pooled.none;
+  const dc = n.coldStartMs.cold.vpc - n.coldStartMs.cold.none;
+  return [
+    '## Networks (namespaces driver)',
+    '',
+    `Each against a baseline of this run: a private network's namespace taken ready from its pool vs made for the instance (namespace, veth pair, bridge port, address; ${n.coldStartMs.runs} each); a request from inside a function through the relay and the egress proxy vs the same \`fetch\` loop in a process on the host straight to the server (keep-alive both); the first request of a fresh version of a function on a private network vs the same function on none, alternating run by run (${n.coldStartMs.runs} each).`,
+    '',
+    '| | measured (p50 / p90 ms) | baseline (p50 / p90 ms) | ratio or difference | target | met |',
+    '|---|---|---|---|---|---|',
+    `| network attach: ready namespace vs made now | ${f(n.attachMs.pooled.p50)} / ${f(n.attachMs.pooled.p90)} | ${f(n.attachMs.created.p50)} / ${f(n.attachMs.created.p90)} | ${attach.toFixed(4)}× | ≤ 0.05× | ${attach <= 0.05 ? 'yes' : 'no'} |`,
+    `| egress request through the proxy vs direct from the host | ${f(n.egressMs.proxied.p50)} / ${f(n.egressMs.proxied.p90)} | ${f(n.egressMs.direct.p50)} / ${f(n.egressMs.direct.p90)} | ${egress.toFixed(2)}× | - | - |`,
+    `| pooled start (hello): on a private network vs none | ${f(n.coldStartMs.pooled.vpc)} | ${f(n.coldStartMs.pooled.none)} | ${dp >= 0 ? '+' : ''}${f(dp)} ms | within +2 ms | ${dp <= 2 ? 'yes' : 'no'} |`,
+    `| full cold start (hello, no pool): on a private network vs none | ${f(n.coldStartMs.cold.vpc)} | ${f(n.coldStartMs.cold.none)} | ${dc >= 0 ? '+' : ''}${f(dc)} ms | within +2 ms | ${dc <= 2 ? 'yes' : 'no'} |`,
+    '',
+  ];
 }
 
 function renderLadder(l: LadderResults, bare: number, driver: Driver): string[] {

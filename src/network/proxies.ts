@@ -43,6 +43,9 @@ export class EgressProxies {
     this.#onDenied = o.onDenied;
     this.#onError = o.onError;
     this.#members = NAMES.map((name) => ({ name, socket: join(o.dir, `egress-${name}.sock`), child: null, ready: false, restarts: 0, failures: 0, timer: null }));
+    // Passable by every sandbox uid (the sockets themselves are 0666); made now: sandboxes bind it, and the runtime pool may start one before the proxies are up.
+    mkdirSync(this.dir, { recursive: true, mode: 0o711 });
+    chmodSync(this.dir, 0o711);
   }
 
   /** The socket paths, active first: what the relay inside a sandbox connects to. */
@@ -50,9 +53,6 @@ export class EgressProxies {
 
   /** Starts both proxies and waits until at least one listens. */
   async start(): Promise<void> {
-    // Passable by every sandbox uid (the sockets themselves are 0666); listing it shows nothing secret.
-    mkdirSync(this.dir, { recursive: true, mode: 0o711 });
-    chmodSync(this.dir, 0o711);
     const first = Promise.withResolvers<void>();
     for (const m of this.#members) this.#spawn(m, first.resolve);
     const timeout = this.#clock.setTimer(() => first.resolve(), 10_000);

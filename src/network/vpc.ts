@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock } from '../core/clock.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError } from '../core/errors.ts';
 import type { NetworkRecord } from '../core/types.ts';
 import type { Mounter } from '../sandbox/index.ts';
@@ -41,6 +41,8 @@ interface NetState {
 
 /** Ready namespaces kept per network that has VPC functions. */
 export const NETNS_POOL_SIZE = 2;
+/** How long after an attach its network's pool is refilled (off the start that took one). */
+const REFILL_DELAY_MS = 300;
 
 /** Parses an IPv4 CIDR of /16 to /29 into its base address (as a number) and prefix. */
 export function parseSubnet(cidr: string): { base: number; prefix: number } {
@@ -84,6 +86,8 @@ export interface PrivateNetworksOptions {
   scopeTag: string;
   clock: Clock;
   onError(m: string): void;
+  /** Ready namespaces kept per network in use (default NETNS_POOL_SIZE; 0: each made when needed). */
+  poolSize?: number;
 }
 
 export class PrivateNetworks {
@@ -91,6 +95,7 @@ export class PrivateNetworks {
   #nets = new Map<string, NetState>();
   /** Every namespace made and not yet destroyed, with its network and host number. */
   #owners = new Map<string, { net: NetState; host: number }>();
+  #timers = new Set<TimerHandle>();
   #seq = 0;
   #closed = false;
   created = 0;
@@ -148,7 +153,9 @@ export class PrivateNetworks {
     });
     const n = states.find((s) => s.ready.length) ?? states[0];
     const ready = n.ready.shift();
-    for (const s of states) this.#refill(s);
+    // Later, not now: each namespace made runs `ip` twice, and a fork blocks the server's event loop for
+    // milliseconds, which would land on the start that is under way.
+    this.#scheduleRefill(states);
     if (ready) {
       this.taken++;
       return { netns: ready.netns, network: n.record.name, address: ready.address, pooled: true };
@@ -162,14 +169,21 @@ export class PrivateNetworks {
     await this.#destroy(netns);
   }
 
+  #scheduleRefill(states: NetState[]) {
+    const timer = this.#o.clock.setTimer(() => { this.#timers.delete(timer); for (const s of states) this.#refill(s); }, REFILL_DELAY_MS);
+    this.#timers.add(timer);
+  }
+
   #refill(n: NetState) {
-    while (!this.#closed && n.failures < 3 && n.ready.length + n.making < NETNS_POOL_SIZE) {
+    while (!this.#closed && n.failures < 3 && n.ready.length + n.making < (this.#o.poolSize ?? NETNS_POOL_SIZE)) {
       n.making++;
       void this.#make(n).then((r) => {
         n.failures = 0;
         if (this.#closed || this.#nets.get(n.record.name) !== n) void this.#destroy(r.netns);
         else n.ready.push(r);
       }, (err) => {
+        // Removed (or closing) while it was being made: its bridge is gone, nothing to report.
+        if (this.#closed || this.#nets.get(n.record.name) !== n) return;
         n.failures++;
         this.#o.onError(`could not prepare a namespace on network ${n.record.name}: ${(err as Error).message}`);
       }).finally(() => { n.making--; });
@@ -219,6 +233,8 @@ export class PrivateNetworks {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const t of this.#timers) t.cancel();
+    this.#timers.clear();
     for (const n of [...this.#nets.keys()]) await this.remove(n);
     for (const p of [...this.#owners.keys()]) await this.#destroy(p);
   }
