@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
+import { nftAvailable } from '../src/network/index.ts';
 import { probeNamespaces } from '../src/sandbox/index.ts';
 import { eventually, fnSource, getJson, invokeHttp, pkg, startTestThaw, type TestThaw } from './helpers.ts';
 import { ECHO_SERVER, HTTP_SERVER, canMakeNetHosts, onBridge, pointToPoint, type NetHost } from './nethost.ts';
@@ -207,7 +208,7 @@ describe('private networks (VpcConfig)', { skip }, () => {
     await db.run(ECHO_SERVER);
 
     assert.equal((await deploy('vpc-missing', { VpcConfig: { SubnetIds: ['nope'] } })).json.code, 'THAW_E_NETWORK_NOT_FOUND');
-    assert.equal((await deploy('vpc-sg', { VpcConfig: { SubnetIds: ['backend'], SecurityGroupIds: ['sg-1'] } })).json.code, 'THAW_E_VPC_INVALID');
+    assert.equal((await deploy('vpc-sg', { VpcConfig: { SubnetIds: ['backend'], SecurityGroupIds: ['nope'] } })).json.code, 'THAW_E_SECURITY_GROUP_NOT_FOUND');
     assert.equal((await api('GET', '/2015-03-31/functions/vpc-missing')).status, 404, 'a refused create leaves nothing');
 
     const created = await deploy('in-vpc', { VpcConfig: { SubnetIds: ['backend'], SecurityGroupIds: [] } });
@@ -227,6 +228,26 @@ describe('private networks (VpcConfig)', { skip }, () => {
     assert.ok(toHost.json.error, `the host has no address on a network without host access: ${JSON.stringify(toHost.json)}`);
     const beyond = await invokeHttp(t.url, 'in-vpc', { host: '10.251.0.1', port: 80, timeoutMs: 1500 });
     assert.equal(beyond.json.error, 'ENETUNREACH', `no route beyond the subnet: ${JSON.stringify(beyond.json)}`);
+  });
+
+  test('a security group limits a function to what it allows on the network: the rest fails at once', { skip: nftAvailable() ? false : 'nftables is not installed (apt-get install nftables)' }, async () => {
+    await db!.run(ECHO_SERVER.replace('7000', '7001'));
+    const bad = await api('POST', '/thaw/v1/security-groups', { Name: 'echo-only', Allow: ['db.example:7000'] });
+    assert.deepEqual({ status: bad.status, code: bad.json.code }, { status: 400, code: 'THAW_E_SECURITY_GROUP_INVALID' });
+    const sg = await api('POST', '/thaw/v1/security-groups', { Name: 'echo-only', Allow: [`${dbAddress}/32:7000/tcp`], Description: 'the echo port' });
+    assert.equal(sg.status, 201, JSON.stringify(sg.json));
+    const made = await deploy('guarded', { VpcConfig: { SubnetIds: ['backend'], SecurityGroupIds: ['echo-only'] } });
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    assert.deepEqual(made.json.VpcConfig.SecurityGroupIds, ['echo-only']);
+    assert.equal((await invokeHttp(t.url, 'guarded', { host: dbAddress, port: 7000 })).json.echo, 'ping');
+    const other = await invokeHttp(t.url, 'guarded', { host: dbAddress, port: 7001, timeoutMs: 5000 });
+    assert.equal(other.json.error, 'EHOSTUNREACH', `port 7001 is not in the group: ${JSON.stringify(other.json)}`);
+    assert.ok(other.json.ms < 5000, 'refused at once, not timed out');
+    // Without the group the same function reaches both.
+    assert.equal((await invokeHttp(t.url, 'in-vpc', { host: dbAddress, port: 7001 })).json.echo, 'ping');
+    assert.equal((await api('DELETE', '/thaw/v1/security-groups/echo-only')).json.code, 'THAW_E_SECURITY_GROUP_IN_USE');
+    assert.equal((await api('DELETE', '/2015-03-31/functions/guarded')).status, 204);
+    assert.equal((await api('DELETE', '/thaw/v1/security-groups/echo-only')).status, 204);
   });
 
   test('each instance gets its own address; the next cold start joins a ready namespace', async () => {

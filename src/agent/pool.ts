@@ -47,7 +47,7 @@ export interface Shape {
   readonly vpc: VpcConfig | null;
 }
 
-const key = (s: Shape) => `${s.runtime}:${s.memoryMb}:${s.tmpMb}:${s.vpc?.networks.join(',') ?? ''}`;
+const key = (s: Shape) => `${s.runtime}:${s.memoryMb}:${s.tmpMb}:${s.vpc?.networks.join(',') ?? ''}:${s.vpc?.securityGroups?.join(',') ?? ''}`;
 /** Consecutive failed starts after which a shape stops refilling until it is wanted again. */
 const MAX_FAILURES = 3;
 
@@ -118,7 +118,7 @@ export class RuntimePool {
   specialized(): void { this.#scheduleRefill(this.#o.refillDelayMs); }
 
   view() {
-    return [...this.#shapes.values()].map((s) => ({ runtime: s.runtime, memoryMb: s.memoryMb, tmpMb: s.tmpMb, networks: s.vpc?.networks ?? [], ready: s.ready.length, starting: s.starting, target: this.#o.size }));
+    return [...this.#shapes.values()].map((s) => ({ runtime: s.runtime, memoryMb: s.memoryMb, tmpMb: s.tmpMb, networks: s.vpc?.networks ?? [], securityGroups: s.vpc?.securityGroups ?? [], ready: s.ready.length, starting: s.starting, target: this.#o.size }));
   }
 
   #scheduleRefill(ms: number) {

@@ -103,10 +103,13 @@ export class Control {
     return this.#replaceLatest(fn, patch as Partial<FunctionConfig>, revisionId, []);
   }
 
-  /** Every network a VpcConfig names exists (`thaw network create`). */
+  /** Every network and security group a VpcConfig names exists. */
   async #checkNetworks(vpc: VpcConfig | undefined) {
     for (const n of vpc?.networks ?? []) {
       if (!(await this.#o.store.getNetwork(n))) throw new ThawError('THAW_E_NETWORK_NOT_FOUND', `VpcConfig.SubnetIds names network ${n}, which does not exist; create it with \`thaw network create ${n} --subnet CIDR\``);
+    }
+    for (const g of vpc?.securityGroups ?? []) {
+      if (!(await this.#o.store.getSecurityGroup(g))) throw new ThawError('THAW_E_SECURITY_GROUP_NOT_FOUND', `VpcConfig.SecurityGroupIds names security group ${g}, which does not exist; create it with \`thaw network sg create ${g} --allow CIDR[:PORTS]\``);
     }
   }
 

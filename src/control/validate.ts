@@ -70,7 +70,12 @@ export function validateVpc(v: unknown): VpcConfig {
   if (typeof o !== 'object' || o === null || !Array.isArray(o.networks)) throw new ThawError('THAW_E_VPC_INVALID', 'VpcConfig needs SubnetIds: a list of Thaw network names');
   if (o.networks.length > 16) throw new ThawError('THAW_E_VPC_INVALID', 'VpcConfig.SubnetIds names at most 16 networks');
   for (const n of o.networks) if (typeof n !== 'string' || !NETWORK_NAME.test(n)) throw new ThawError('THAW_E_VPC_INVALID', `VpcConfig.SubnetIds: ${JSON.stringify(n)} is not a Thaw network name (1-32 lowercase letters, digits and hyphens)`);
-  return { networks: [...new Set(o.networks as string[])] };
+  const groups = o.securityGroups ?? [];
+  if (!Array.isArray(groups) || groups.length > 5) throw new ThawError('THAW_E_VPC_INVALID', 'VpcConfig.SecurityGroupIds is a list of at most 5 security group names');
+  for (const g of groups) if (typeof g !== 'string' || !NETWORK_NAME.test(g)) throw new ThawError('THAW_E_VPC_INVALID', `VpcConfig.SecurityGroupIds: ${JSON.stringify(g)} is not a Thaw security group name`);
+  if (groups.length && !o.networks.length) throw new ThawError('THAW_E_VPC_INVALID', 'VpcConfig.SecurityGroupIds without SubnetIds: security groups apply on a network');
+  const sorted = [...new Set(groups as string[])].sort();
+  return { networks: [...new Set(o.networks as string[])], ...(sorted.length ? { securityGroups: sorted } : {}) };
 }
 
 export const defaultConfig = { handler: 'index.handler', memoryMb: 128, ephemeralStorageMb: 512, timeoutMs: 3000, env: {}, description: '', instanceConcurrency: 1 } as const;

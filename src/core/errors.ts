@@ -38,12 +38,16 @@ export const errorRegistry = {
   THAW_E_EGRESS_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give the egress policy as none, public, or a list of HOST[:PORTS] / CIDR[:PORTS] rules, e.g. api.example.com:443,10.0.0.0/24:5432 (ports N, N-M or N|M).'),
   THAW_E_EGRESS_DENIED: spec('function', 403, 'AccessDeniedException', 'The function\'s egress policy does not allow this destination; change it with `thaw deploy --egress` (or ThawEgress in the API).'),
   THAW_E_EGRESS_UNREACHABLE: spec('function', 502, 'ServiceException', 'The egress proxy could not reach the destination (it does not resolve or refused the connection); check the address.', true),
-  THAW_E_VPC_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give VpcConfig.SubnetIds as names of Thaw networks (`thaw network list`); SecurityGroupIds are not supported yet, leave them empty.'),
+  THAW_E_VPC_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give VpcConfig.SubnetIds as names of Thaw networks (`thaw network list`) and SecurityGroupIds as names of Thaw security groups (`thaw network sg list`).'),
+  THAW_E_SECURITY_GROUP_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Name the group with 1-32 lowercase letters, digits and hyphens and give 1-64 rules CIDR[:PORTS][/tcp|/udp], e.g. 10.77.0.5/32:5432/tcp (ports N, N-M or N|M).'),
+  THAW_E_SECURITY_GROUP_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Create the group first with `thaw network sg create NAME --allow RULE`; `thaw network sg list` shows them.'),
+  THAW_E_SECURITY_GROUP_EXISTS: spec('user', 409, 'ResourceConflictException', 'Pick another name (groups are immutable: create a new one and point the function at it).'),
+  THAW_E_SECURITY_GROUP_IN_USE: spec('user', 409, 'ResourceConflictException', 'Remove the group from the VpcConfig of the functions that use it first.'),
   THAW_E_NETWORK_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Name the network with 1-32 letters, digits and hyphens and give its subnet as an IPv4 CIDR with a prefix of /16 to /29, e.g. 10.77.0.0/24.'),
   THAW_E_NETWORK_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Create the network first with `thaw network create NAME --subnet CIDR`; `thaw network list` shows them.'),
   THAW_E_NETWORK_EXISTS: spec('user', 409, 'ResourceConflictException', 'Pick another name or subnet, or delete the existing network first (`thaw network delete NAME`).'),
   THAW_E_NETWORK_IN_USE: spec('user', 409, 'ResourceConflictException', 'Remove the network from the VpcConfig of the functions that use it first.'),
-  THAW_E_NETWORK_UNAVAILABLE: spec('user', 400, 'InvalidParameterValueException', 'Private networks need the namespaces sandbox (root, bubblewrap) and iproute2: apt-get install iproute2 bubblewrap and run thaw up as root.'),
+  THAW_E_NETWORK_UNAVAILABLE: spec('user', 400, 'InvalidParameterValueException', 'Private networks need the namespaces sandbox (root, bubblewrap) and iproute2, security groups also nftables: apt-get install iproute2 bubblewrap nftables and run thaw up as root.'),
   THAW_E_HANDLER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give the handler as FILE.EXPORT, e.g. index.handler for export `handler` of index.js.'),
 
   // Packages

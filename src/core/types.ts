@@ -35,6 +35,17 @@ export interface EgressPolicy {
 export interface VpcConfig {
   /** Names of Thaw networks (`thaw network create`). */
   readonly networks: readonly string[];
+  /** Names of Thaw security groups: with any, only the destinations they allow are reachable on the network. */
+  readonly securityGroups?: readonly string[];
+}
+
+/** A named allow-list of destinations on a private network (Lambda's SecurityGroupIds; egress rules only). */
+export interface SecurityGroupRecord {
+  readonly name: string;
+  /** `CIDR[:PORTS][/tcp|/udp]`: PORTS N, N-M or N|M; no ports: every port and protocol. */
+  readonly allow: readonly string[];
+  readonly description: string;
+  readonly createdAt: number;
 }
 
 export const LATEST = '$LATEST';

@@ -21,7 +21,7 @@ export const isApiPath = (path: string) => API.test(path) && path !== '/thaw/v1/
 
 export function requiredAction(method: string, path: string): Action {
   if (/^\/thaw\/v1\/keys(\/|$)/.test(path)) return 'admin';
-  if (/^\/thaw\/v1\/networks(\/|$)/.test(path) && method !== 'GET' && method !== 'HEAD') return 'admin';
+  if (/^\/thaw\/v1\/(networks|security-groups)(\/|$)/.test(path) && method !== 'GET' && method !== 'HEAD') return 'admin';
   if (method === 'POST' && /\/functions\/[^/]+\/(invocations|response-streaming-invocations)\/?$/.test(path)) return 'invoke';
   return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
 }

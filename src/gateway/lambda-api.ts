@@ -39,7 +39,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     Architectures: [process.arch === 'arm64' ? 'arm64' : 'x86_64'],
     EphemeralStorage: { Size: ephemeralStorageMb(v.config) },
     ThawInstanceConcurrency: v.config.instanceConcurrency,
-    VpcConfig: { SubnetIds: [...(v.config.vpc?.networks ?? [])], SecurityGroupIds: [], VpcId: v.config.vpc?.networks.length ? 'thaw' : '' },
+    VpcConfig: { SubnetIds: [...(v.config.vpc?.networks ?? [])], SecurityGroupIds: [...(v.config.vpc?.securityGroups ?? [])], VpcId: v.config.vpc?.networks.length ? 'thaw' : '' },
     ThawEgress: { Mode: (v.config.egress ?? DEFAULT_EGRESS).mode, Allow: [...(v.config.egress?.allow ?? [])] },
   });
 
@@ -90,15 +90,11 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     return { mode: optString(e, 'Mode'), ...(e.Allow !== undefined ? { allow: e.Allow } : {}) };
   };
 
-  /** Lambda's VpcConfig: SubnetIds name Thaw networks; an empty list leaves every network. */
+  /** Lambda's VpcConfig: SubnetIds name Thaw networks, SecurityGroupIds Thaw security groups; empty lists leave them. */
   const vpcInput = (body: Record<string, unknown>) => {
     const v = optObject(body, 'VpcConfig');
     if (!v) return undefined;
-    const groups = v.SecurityGroupIds;
-    if (groups !== undefined && groups !== null && (!Array.isArray(groups) || groups.length)) {
-      throw new ThawError('THAW_E_VPC_INVALID', 'VpcConfig.SecurityGroupIds are not supported yet: a function on a Thaw network reaches every host of it; leave SecurityGroupIds empty');
-    }
-    return { networks: v.SubnetIds ?? [] };
+    return { networks: v.SubnetIds ?? [], securityGroups: v.SecurityGroupIds ?? [] };
   };
 
   const zipFile = (body: Record<string, unknown>, container?: Record<string, unknown>): Buffer | undefined => {

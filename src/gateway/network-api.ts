@@ -2,11 +2,12 @@
 // on the node with an IPv4 subnet), list them with what each node holds ready, delete one no function uses.
 // A refused create leaves nothing: the bridge is made before the record is kept, and removed if keeping fails.
 import { ThawError } from '../core/errors.ts';
-import type { NetworkRecord } from '../core/types.ts';
+import type { FunctionVersion, NetworkRecord, SecurityGroupRecord } from '../core/types.ts';
 import { NETWORK_NAME } from '../control/index.ts';
-import { parseSubnet } from '../network/index.ts';
+import { parseSubnet, validateSecurityGroup } from '../network/index.ts';
 import { optBoolean, optString, readJson, sendJson, type Router } from './http.ts';
 import type { Platform } from './platform.ts';
+import type { Store } from '../store/index.ts';
 
 const overlaps = (a: string, b: string) => {
   const x = parseSubnet(a); const y = parseSubnet(b);
@@ -15,8 +16,18 @@ const overlaps = (a: string, b: string) => {
   return ((x.base & mask) >>> 0) === ((y.base & mask) >>> 0);
 };
 
+/** Functions with a version (or $LATEST) that matches. */
+async function usersOf(store: Store, uses: (v: FunctionVersion) => boolean): Promise<string[]> {
+  const users: string[] = [];
+  for (const fn of await store.listFunctions()) {
+    if ([fn.latest, ...(await store.listVersions(fn.name))].some(uses)) users.push(fn.name);
+  }
+  return users;
+}
+
 export function networkRoutes(router: Router, platform: Platform): void {
   const { store } = platform;
+
 
   const shape = (n: NetworkRecord) => {
     const node = platform.network?.vpc.view().find((v) => v.name === n.name);
@@ -52,14 +63,39 @@ export function networkRoutes(router: Router, platform: Platform): void {
   router.on('DELETE', '/thaw/v1/networks/{name}', async (ctx) => {
     const name = ctx.params.name;
     if (!(await store.getNetwork(name))) throw new ThawError('THAW_E_NETWORK_NOT_FOUND', `network ${name} does not exist`);
-    const users: string[] = [];
-    for (const fn of await store.listFunctions()) {
-      const versions = [fn.latest, ...(await store.listVersions(fn.name))];
-      if (versions.some((v) => v.config.vpc?.networks.includes(name))) users.push(fn.name);
-    }
+    const users = await usersOf(store, (v) => v.config.vpc?.networks.includes(name) ?? false);
     if (users.length) throw new ThawError('THAW_E_NETWORK_IN_USE', `network ${name} is in the VpcConfig of ${users.join(', ')} (a version or $LATEST); change or delete them first`);
     await store.deleteNetwork(name);
     await platform.network?.vpc.remove(name);
+    sendJson(ctx, 204, undefined);
+  });
+}
+
+/** Security groups under /thaw/v1/security-groups: immutable named allow-lists (create, list, delete). */
+export function securityGroupRoutes(router: Router, platform: Platform): void {
+  const { store } = platform;
+  const shape = (g: SecurityGroupRecord) => ({ Name: g.name, Allow: g.allow, Description: g.description, CreatedAt: new Date(g.createdAt).toISOString() });
+
+  router.on('GET', '/thaw/v1/security-groups', async (ctx) => {
+    sendJson(ctx, 200, { securityGroups: (await store.listSecurityGroups()).map(shape) });
+  });
+
+  router.on('POST', '/thaw/v1/security-groups', async (ctx) => {
+    const body = await readJson(ctx.req, 64 * 1024);
+    const { name, allow } = validateSecurityGroup(body.Name, body.Allow);
+    const description = optString(body, 'Description') ?? '';
+    if (description.length > 256) throw new ThawError('THAW_E_SECURITY_GROUP_INVALID', 'Description is at most 256 characters');
+    const record: SecurityGroupRecord = { name, allow, description, createdAt: platform.clock.now() };
+    await store.createSecurityGroup(record);
+    sendJson(ctx, 201, shape(record));
+  });
+
+  router.on('DELETE', '/thaw/v1/security-groups/{name}', async (ctx) => {
+    const name = ctx.params.name;
+    if (!(await store.getSecurityGroup(name))) throw new ThawError('THAW_E_SECURITY_GROUP_NOT_FOUND', `security group ${name} does not exist`);
+    const users = await usersOf(store, (v) => v.config.vpc?.securityGroups?.includes(name) ?? false);
+    if (users.length) throw new ThawError('THAW_E_SECURITY_GROUP_IN_USE', `security group ${name} is in the VpcConfig of ${users.join(', ')} (a version or $LATEST); change or delete them first`);
+    await store.deleteSecurityGroup(name);
     sendJson(ctx, 204, undefined);
   });
 }

@@ -87,6 +87,11 @@ export class Platform implements AsyncDisposable {
     this.network = confining
       ? new NetworkPlane({
         dir: join(options.cacheDir, 'egress'), netnsDir: join(options.cacheDir, 'netns'), scopeTag: scopeTagFor(options.cacheDir), mounter: confining.mounter, clock,
+        securityGroups: async (names) => Promise.all(names.map(async (n) => {
+          const g = await store.getSecurityGroup(n);
+          if (!g) throw new ThawError('THAW_E_SECURITY_GROUP_NOT_FOUND', `security group ${n} does not exist`);
+          return g;
+        })),
         // A denied connection is written into the function's log with its code.
         onDenied: (d) => {
           const i = d.label.indexOf(':');

@@ -10,7 +10,7 @@ import { lambdaRoutes } from './lambda-api.ts';
 import { resolveOptions, type UserOptions } from './options.ts';
 import { Platform } from './platform.ts';
 import { eventConfigRoutes } from './event-config-api.ts';
-import { networkRoutes } from './network-api.ts';
+import { networkRoutes, securityGroupRoutes } from './network-api.ts';
 import { thawRoutes } from './thaw-api.ts';
 import { triggerRoutes } from './triggers.ts';
 
@@ -53,6 +53,7 @@ export async function startThaw(userOptions: UserOptions = {}): Promise<RunningT
   const router = new Router();
   thawRoutes(router, platform);
   networkRoutes(router, platform);
+  securityGroupRoutes(router, platform);
   lambdaRoutes(router, platform, () => url);
   eventConfigRoutes(router, platform);
   triggerRoutes(router, platform);

@@ -4,7 +4,7 @@
 import { basename, join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { ThawError } from '../core/errors.ts';
-import type { NetworkRecord, VpcConfig } from '../core/types.ts';
+import type { NetworkRecord, SecurityGroupRecord, VpcConfig } from '../core/types.ts';
 import type { Mounter } from '../sandbox/index.ts';
 import type { EgressPolicy } from './egress.ts';
 import { EgressProxies, type EgressDenial } from './proxies.ts';
@@ -12,7 +12,8 @@ import { PrivateNetworks } from './vpc.ts';
 
 export { DEFAULT_EGRESS, EgressRules, formatEgress, parseEgressSpec, validateEgress, type EgressMode, type EgressPolicy } from './egress.ts';
 export { EgressProxies, type EgressDenial } from './proxies.ts';
-export { NETNS_POOL_SIZE, PrivateNetworks, parseSubnet, type Attached } from './vpc.ts';
+export { NETNS_POOL_SIZE, PrivateNetworks, nftAvailable, parseSubnet, type Attached } from './vpc.ts';
+export { SG_NAME, parseSgRule, sgRuleset, validateSecurityGroup } from './sg.ts';
 
 /** Where the relay inside every sandbox listens (the sandbox's own loopback; nothing else is there). */
 export const RELAY_ADDRESS = '127.0.0.1:3128';
@@ -38,7 +39,15 @@ export class NetworkPlane implements InstanceNetwork {
   readonly vpc: PrivateNetworks;
   #attached = new Map<string, string>();
 
-  constructor(o: { dir: string; netnsDir: string; scopeTag: string; mounter: Mounter; clock: Clock; onDenied(d: EgressDenial): void; onError(m: string): void }) {
+  #securityGroups: (names: readonly string[]) => Promise<SecurityGroupRecord[]>;
+
+  constructor(o: {
+    dir: string; netnsDir: string; scopeTag: string; mounter: Mounter; clock: Clock;
+    /** The records of security groups named in a VpcConfig (from the store). */
+    securityGroups(names: readonly string[]): Promise<SecurityGroupRecord[]>;
+    onDenied(d: EgressDenial): void; onError(m: string): void;
+  }) {
+    this.#securityGroups = o.securityGroups;
     this.egress = new EgressProxies({ dir: o.dir, clock: o.clock, onDenied: o.onDenied, onError: o.onError });
     this.vpc = new PrivateNetworks({ mounter: o.mounter, dir: o.netnsDir, scopeTag: o.scopeTag, clock: o.clock, onError: o.onError });
   }
@@ -51,7 +60,8 @@ export class NetworkPlane implements InstanceNetwork {
 
   async attach(instanceId: string, vpc: VpcConfig) {
     if (!vpc.networks.length) throw new ThawError('THAW_E_VPC_INVALID', 'a VpcConfig without networks has nothing to attach');
-    const a = await this.vpc.attach(vpc.networks);
+    const groups = vpc.securityGroups?.length ? await this.#securityGroups(vpc.securityGroups) : [];
+    const a = await this.vpc.attach(vpc.networks, groups);
     this.#attached.set(instanceId, a.netns);
     return a;
   }

@@ -10,11 +10,12 @@
 // Needs root and iproute2. Imports node built-ins, src/core and src/sandbox (the mount helper).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError } from '../core/errors.ts';
-import type { NetworkRecord } from '../core/types.ts';
+import type { NetworkRecord, SecurityGroupRecord } from '../core/types.ts';
+import { sgRuleset } from './sg.ts';
 import type { Mounter } from '../sandbox/index.ts';
 
 export interface Attached {
@@ -28,16 +29,25 @@ export interface Attached {
 
 interface Ready { netns: string; address: string; hostNumber: number }
 
+/** Ready namespaces of one network with one set of security groups (their rules are loaded when made). */
+interface Pool {
+  groups: readonly SecurityGroupRecord[];
+  ready: Ready[];
+  making: number;
+  failures: number;
+}
+
 interface NetState {
   record: NetworkRecord;
   bridge: string;
   base: number;
   prefix: number;
   used: Set<number>;
-  ready: Ready[];
-  making: number;
-  failures: number;
+  /** By the names of the security groups, sorted ('' for none). */
+  pools: Map<string, Pool>;
 }
+
+const groupsKey = (groups: readonly SecurityGroupRecord[]) => groups.map((g) => g.name).sort().join(',');
 
 /** Ready namespaces kept per network that has VPC functions. */
 export const NETNS_POOL_SIZE = 2;
@@ -64,17 +74,27 @@ export function parseSubnet(cidr: string): { base: number; prefix: number } {
 
 const ipOf = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
 
-/** Runs `ip -batch -` (optionally inside a namespace), rejecting with its stderr. */
-function ipBatch(lines: string[], netns?: string): Promise<void> {
-  const [cmd, args] = netns ? ['/usr/bin/nsenter', [`--net=${netns}`, 'ip', '-batch', '-']] : ['ip', ['-batch', '-']];
+/** Runs a command with `input` on its stdin, rejecting with its stderr. */
+function run(cmd: string, args: string[], input: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (t: string) => { err += t; });
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ip: ${err.trim() || `exit ${code}`}`))));
-    child.stdin!.end(lines.join('\n') + '\n');
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.includes(NFT) ? 'nft' : 'ip'}: ${err.trim() || `exit ${code}`}`))));
+    child.stdin!.on('error', () => { /* reported through exit */ });
+    child.stdin!.end(input);
   });
+}
+
+/** Runs `ip -batch -` (optionally inside a namespace). */
+const ipBatch = (lines: string[], netns?: string) => (netns
+  ? run('/usr/bin/nsenter', [`--net=${netns}`, 'ip', '-batch', '-'], lines.join('\n') + '\n')
+  : run('ip', ['-batch', '-'], lines.join('\n') + '\n'));
+
+const NFT = '/usr/sbin/nft';
+export function nftAvailable(): boolean {
+  try { accessSync(NFT, constants.X_OK); return true; } catch { return false; }
 }
 
 const sysctl = (key: string, value: string) => { try { writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value); } catch { /* absent (no IPv6) */ } };
@@ -129,7 +149,7 @@ export class PrivateNetworks {
     const lines = [`link set ${bridge} up`];
     if (record.hostAccess) lines.push(`addr add ${ipOf(base + 1)}/${prefix} dev ${bridge}`);
     await ipBatch(lines);
-    this.#nets.set(record.name, { record, bridge, base, prefix, used: new Set(), ready: [], making: 0, failures: 0 });
+    this.#nets.set(record.name, { record, bridge, base, prefix, used: new Set(), pools: new Map() });
   }
 
   /** Removes the network's bridge and its ready namespaces (instances still on it keep their port until they end). */
@@ -137,30 +157,34 @@ export class PrivateNetworks {
     const n = this.#nets.get(name);
     if (!n) return;
     this.#nets.delete(name);
-    for (const r of n.ready.splice(0)) await this.#destroy(r.netns);
+    for (const p of n.pools.values()) for (const r of p.ready.splice(0)) await this.#destroy(r.netns);
     await ipBatch([`link del ${n.bridge}`]).catch(() => {});
   }
 
   /**
-   * A namespace on one of the networks for a new instance: a ready one at once, else one made now.
-   * The pool of each is refilled in the background.
+   * A namespace on one of the networks for a new instance, with the security groups' rules loaded (none:
+   * the whole network is reachable): a ready one at once, else one made now. Pools refill in the background.
    */
-  async attach(networks: readonly string[]): Promise<Attached> {
-    const states = networks.map((name) => {
+  async attach(networks: readonly string[], groups: readonly SecurityGroupRecord[] = []): Promise<Attached> {
+    if (groups.length && !nftAvailable()) throw new ThawError('THAW_E_NETWORK_UNAVAILABLE', 'security groups are enforced with nftables, which is not installed here: apt-get install nftables');
+    const key = groupsKey(groups);
+    const pools = networks.map((name) => {
       const n = this.#nets.get(name);
       if (!n) throw new ThawError('THAW_E_NETWORK_NOT_FOUND', `network ${name} does not exist on this node`);
-      return n;
+      let p = n.pools.get(key);
+      if (!p) { p = { groups, ready: [], making: 0, failures: 0 }; n.pools.set(key, p); }
+      return { n, p };
     });
-    const n = states.find((s) => s.ready.length) ?? states[0];
-    const ready = n.ready.shift();
+    const { n, p } = pools.find((x) => x.p.ready.length) ?? pools[0];
+    const ready = p.ready.shift();
     // Later, not now: each namespace made runs `ip` twice, and a fork blocks the server's event loop for
     // milliseconds, which would land on the start that is under way.
-    this.#scheduleRefill(states);
+    this.#scheduleRefill(pools);
     if (ready) {
       this.taken++;
       return { netns: ready.netns, network: n.record.name, address: ready.address, pooled: true };
     }
-    const made = await this.#make(n);
+    const made = await this.#make(n, p);
     return { netns: made.netns, network: n.record.name, address: made.address, pooled: false };
   }
 
@@ -169,28 +193,28 @@ export class PrivateNetworks {
     await this.#destroy(netns);
   }
 
-  #scheduleRefill(states: NetState[]) {
-    const timer = this.#o.clock.setTimer(() => { this.#timers.delete(timer); for (const s of states) this.#refill(s); }, REFILL_DELAY_MS);
+  #scheduleRefill(pools: { n: NetState; p: Pool }[]) {
+    const timer = this.#o.clock.setTimer(() => { this.#timers.delete(timer); for (const { n, p } of pools) this.#refill(n, p); }, REFILL_DELAY_MS);
     this.#timers.add(timer);
   }
 
-  #refill(n: NetState) {
-    while (!this.#closed && n.failures < 3 && n.ready.length + n.making < (this.#o.poolSize ?? NETNS_POOL_SIZE)) {
-      n.making++;
-      void this.#make(n).then((r) => {
-        n.failures = 0;
+  #refill(n: NetState, p: Pool) {
+    while (!this.#closed && p.failures < 3 && p.ready.length + p.making < (this.#o.poolSize ?? NETNS_POOL_SIZE)) {
+      p.making++;
+      void this.#make(n, p).then((r) => {
+        p.failures = 0;
         if (this.#closed || this.#nets.get(n.record.name) !== n) void this.#destroy(r.netns);
-        else n.ready.push(r);
+        else p.ready.push(r);
       }, (err) => {
         // Removed (or closing) while it was being made: its bridge is gone, nothing to report.
         if (this.#closed || this.#nets.get(n.record.name) !== n) return;
-        n.failures++;
+        p.failures++;
         this.#o.onError(`could not prepare a namespace on network ${n.record.name}: ${(err as Error).message}`);
-      }).finally(() => { n.making--; });
+      }).finally(() => { p.making--; });
     }
   }
 
-  async #make(n: NetState): Promise<Ready> {
+  async #make(n: NetState, pool: Pool): Promise<Ready> {
     const size = 2 ** (32 - n.prefix);
     let host = 2;
     while (n.used.has(host)) host++;
@@ -209,6 +233,8 @@ export class PrivateNetworks {
         `addr add ${address}/${n.prefix} dev eth0`,
         'link set eth0 up',
       ], netns);
+      // The security groups' rules before the namespace is handed out (nothing runs in it yet).
+      if (pool.groups.length) await run('/usr/bin/nsenter', [`--net=${netns}`, NFT, '-f', '-'], sgRuleset(pool.groups));
       sysctl(`net.ipv6.conf.${hostEnd}.disable_ipv6`, '1');
       await ipBatch([`link set ${hostEnd} master ${n.bridge} up`]);
       this.created++;
@@ -228,7 +254,12 @@ export class PrivateNetworks {
   }
 
   view() {
-    return [...this.#nets.values()].map((n) => ({ name: n.record.name, subnet: n.record.subnet, bridge: n.bridge, hostAccess: n.record.hostAccess, ready: n.ready.length, making: n.making, attached: n.used.size - n.ready.length - n.making }));
+    return [...this.#nets.values()].map((n) => {
+      const pools = [...n.pools.values()];
+      const ready = pools.reduce((k, p) => k + p.ready.length, 0);
+      const making = pools.reduce((k, p) => k + p.making, 0);
+      return { name: n.record.name, subnet: n.record.subnet, bridge: n.bridge, hostAccess: n.record.hostAccess, ready, making, attached: n.used.size - ready - making, securityGroupSets: pools.map((p) => p.groups.map((g) => g.name)) };
+    });
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { ThawError } from '../core/errors.ts';
-import { LATEST, type AccessKey, type NetworkRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, type AccessKey, type NetworkRecord, type SecurityGroupRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -123,6 +123,10 @@ const MIGRATIONS: string[] = [
    ) STRICT;
    CREATE INDEX dead_letters_fn ON dead_letters(function_name, failed_at);`,
   `CREATE TABLE networks (
+     name TEXT PRIMARY KEY,
+     body TEXT NOT NULL
+   ) STRICT;
+   CREATE TABLE security_groups (
      name TEXT PRIMARY KEY,
      body TEXT NOT NULL
    ) STRICT;`,
@@ -504,6 +508,26 @@ export class SqliteStore implements Store {
 
   async deleteNetwork(name: string): Promise<boolean> {
     return this.#run('DELETE FROM networks WHERE name = ?', name) > 0;
+  }
+
+  async createSecurityGroup(g: SecurityGroupRecord): Promise<void> {
+    this.#tx(() => {
+      if (this.#get('SELECT name FROM security_groups WHERE name = ?', g.name)) throw new ThawError('THAW_E_SECURITY_GROUP_EXISTS', `security group ${g.name} already exists`);
+      this.#run('INSERT INTO security_groups (name, body) VALUES (?, ?)', g.name, JSON.stringify(g));
+    });
+  }
+
+  async getSecurityGroup(name: string): Promise<SecurityGroupRecord | null> {
+    const row = this.#get('SELECT body FROM security_groups WHERE name = ?', name);
+    return row ? JSON.parse(row.body as string) as SecurityGroupRecord : null;
+  }
+
+  async listSecurityGroups(): Promise<SecurityGroupRecord[]> {
+    return this.#all('SELECT body FROM security_groups ORDER BY name').map((r) => JSON.parse(r.body as string) as SecurityGroupRecord);
+  }
+
+  async deleteSecurityGroup(name: string): Promise<boolean> {
+    return this.#run('DELETE FROM security_groups WHERE name = ?', name) > 0;
   }
 
   async createKey(key: AccessKey): Promise<void> {

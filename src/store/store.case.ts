@@ -289,6 +289,18 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.deepEqual((await s.listNetworks()).map((n) => n.name), ['app']);
     });
 
+    withStore('security groups: created once (a second create is THAW_E_SECURITY_GROUP_EXISTS), listed by name, deleted once', async (s) => {
+      const g = { name: 'sg-db', allow: ['10.77.0.5:5432/tcp'], description: 'the database', createdAt: 1 };
+      await s.createSecurityGroup(g);
+      await assert.rejects(s.createSecurityGroup(g), (e: unknown) => (e as { code?: string }).code === 'THAW_E_SECURITY_GROUP_EXISTS');
+      await s.createSecurityGroup({ ...g, name: 'sg-all', allow: ['10.77.0.0/24'] });
+      assert.deepEqual(await s.getSecurityGroup('sg-db'), g);
+      assert.equal(await s.getSecurityGroup('nope'), null);
+      assert.deepEqual((await s.listSecurityGroups()).map((x) => x.name), ['sg-all', 'sg-db']);
+      assert.equal(await s.deleteSecurityGroup('sg-db'), true);
+      assert.equal(await s.deleteSecurityGroup('sg-db'), false);
+    });
+
     withStore('close is idempotent and asyncDispose closes', async (s) => {
       await s.close();
       await s.close();

@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { AccessKey, NetworkRecord, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
+import type { AccessKey, NetworkRecord, SecurityGroupRecord, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -127,6 +127,12 @@ export interface Store extends AsyncDisposable {
   listNetworks(): Promise<NetworkRecord[]>;
   /** Returns whether it existed. */
   deleteNetwork(name: string): Promise<boolean>;
+
+  /** Fails (THAW_E_SECURITY_GROUP_EXISTS) when the name is taken. */
+  createSecurityGroup(g: SecurityGroupRecord): Promise<void>;
+  getSecurityGroup(name: string): Promise<SecurityGroupRecord | null>;
+  listSecurityGroups(): Promise<SecurityGroupRecord[]>;
+  deleteSecurityGroup(name: string): Promise<boolean>;
 
   createKey(key: AccessKey): Promise<void>;
   getKey(id: string): Promise<AccessKey | null>;

@@ -9,7 +9,7 @@ import { list, mb, num, positionals, progress, str, type Command, type CommandAr
 
 export const deployCommand: Command = {
   name: 'deploy',
-  usage: 'deploy PATH --name N [--handler F.E] [--memory MB] [--tmp MB] [--timeout S] [--env K=V]... [--egress POLICY] [--network NET]...',
+  usage: 'deploy PATH --name N [--handler F.E] [--memory MB] [--tmp MB] [--timeout S] [--env K=V]... [--egress POLICY] [--network NET]... [--security-group G]...',
   summary: 'package PATH (directory, .zip or .tgz), upload it and publish a version',
   help: [
     '  --name N        function name (created when it does not exist)',
@@ -23,6 +23,7 @@ export const deployCommand: Command = {
     '                  allow-list HOST[:PORTS],CIDR[:PORTS],... e.g. api.example.com:443,10.0.0.0/24:5432',
     '  --network NET   join the Thaw private network NET (`thaw network create`); repeat for more;',
     '                  --network none leaves them all',
+    '  --security-group G  on its networks reach only what group G allows (`thaw network sg create`); repeat',
     '  --description D',
     '  --no-publish    update $LATEST only',
     '',
@@ -38,6 +39,7 @@ export const deployCommand: Command = {
     description: { type: 'string' },
     egress: { type: 'string' },
     network: { type: 'string', multiple: true },
+    'security-group': { type: 'string', multiple: true },
     'no-publish': { type: 'boolean' },
   },
   async run(args) {
@@ -87,6 +89,8 @@ function configFromFlags(args: CommandArgs) {
   const tmp = num(args, 'tmp', 'MB');
   const egress = str(args, 'egress');
   const networks = list(args, 'network');
+  const groups = list(args, 'security-group');
+  if (groups.length && !networks.length) throw new ThawError('THAW_E_CLI_USAGE', '--security-group applies on a network: give --network NAME too');
   const cfg: Record<string, unknown> = {
     Handler: str(args, 'handler'),
     Runtime: str(args, 'runtime'),
@@ -96,7 +100,7 @@ function configFromFlags(args: CommandArgs) {
     Description: str(args, 'description'),
     Environment: env.length ? { Variables: vars } : undefined,
     ThawEgress: egress === undefined ? undefined : egressFlag(egress),
-    VpcConfig: networks.length ? { SubnetIds: networks.includes('none') ? [] : networks, SecurityGroupIds: [] } : undefined,
+    VpcConfig: networks.length ? { SubnetIds: networks.includes('none') ? [] : networks, SecurityGroupIds: networks.includes('none') ? [] : groups } : undefined,
   };
   return Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined)) as {
     Handler?: string; Runtime?: string; MemorySize?: number; EphemeralStorage?: { Size: number }; Timeout?: number; Description?: string; Environment?: { Variables: Record<string, string> };
