@@ -89,10 +89,11 @@ function run(cmd: string, args: string[], input: string): Promise<void> {
 
 /** Runs `ip -batch -` (optionally inside a namespace). */
 const ipBatch = (lines: string[], netns?: string) => (netns
-  ? run('/usr/bin/nsenter', [`--net=${netns}`, 'ip', '-batch', '-'], lines.join('\n') + '\n')
-  : run('ip', ['-batch', '-'], lines.join('\n') + '\n'));
+  ? run('/usr/bin/nsenter', [`--net=${netns}`, IP, '-batch', '-'], lines.join('\n') + '\n')
+  : run(IP, ['-batch', '-'], lines.join('\n') + '\n'));
 
 const NFT = '/usr/sbin/nft';
+const IP = '/usr/sbin/ip';
 export function nftAvailable(): boolean {
   try { accessSync(NFT, constants.X_OK); return true; } catch { return false; }
 }
@@ -133,6 +134,11 @@ export class PrivateNetworks {
     }
     for (const r of records) await this.ensure(r);
     return removed;
+  }
+
+  /** Whether this host can make private networks (iproute2 is there). */
+  available(): boolean {
+    try { accessSync(IP, constants.X_OK); return true; } catch { return false; }
   }
 
   /** The bridge's interface name: short (15 bytes), one per network and server. */

@@ -6,6 +6,7 @@ import { ThawError } from '../../core/errors.ts';
 import { parseSizeMb } from '../../policies/index.ts';
 import { zipDirectory } from '../../codestore/index.ts';
 import { startThaw, type Platform, type UserOptions } from '../../gateway/index.ts';
+import { nftAvailable } from '../../network/index.ts';
 import { num, positionals, str, type Command, type Io } from '../command.ts';
 
 const EXAMPLES = resolve(import.meta.dirname, '..', '..', '..', 'examples');
@@ -127,8 +128,13 @@ function sandboxBanner(platform: Platform): string {
   for (const e of r.enforced) lines.push(`thaw:   on:  ${e}`);
   for (const n of r.notEnforced) lines.push(`thaw:   off: ${n}`);
   const net = platform.network?.view();
-  if (net) lines.push(`thaw:   on:  egress proxy pair (active/standby, pids ${net.proxies.map((p) => p.pid).join(', ')}); per-function policy, default public addresses only`);
-  else lines.push('thaw:   off: egress policies and private networks: instances share this host\'s network (they need the namespaces sandbox)');
+  if (net) {
+    lines.push(`thaw:   on:  egress proxy pair (active/standby, pids ${net.proxies.map((p) => p.pid).join(', ')}); per-function policy, default public addresses only`);
+    lines.push(platform.network!.vpc.available() ? `thaw:   on:  private networks (thaw network create; ${net.networks.length} here)` : 'thaw:   off: private networks: iproute2 is missing (apt-get install iproute2)');
+    lines.push(nftAvailable() ? 'thaw:   on:  security groups on private networks (nftables)' : 'thaw:   off: security groups: nftables is missing (apt-get install nftables)');
+  } else {
+    lines.push('thaw:   off: egress policies and private networks: instances share this host\'s network (they need the namespaces sandbox)');
+  }
   return lines.join('\n') + '\n';
 }
 
