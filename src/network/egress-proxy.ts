@@ -12,11 +12,14 @@ import http from 'node:http';
 import { lookup } from 'node:dns/promises';
 import net, { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { systemClock } from '../core/clock.ts';
 import { EgressRules, type EgressPolicy } from './egress.ts';
 
 export type ProxyCommand =
   | { type: 'grant'; token: string; label: string; policy: EgressPolicy }
-  | { type: 'revoke'; token: string };
+  | { type: 'revoke'; token: string }
+  /** The subnets of Thaw's private networks: reached only by joining them, never through the proxy. */
+  | { type: 'networks'; subnets: string[] };
 export type ProxyReport =
   | { type: 'ready'; socket: string }
   | { type: 'denied'; token: string; target: string; reason: string };
@@ -25,16 +28,37 @@ interface Grant { label: string; rules: EgressRules }
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const PREAMBLE_MAX = 128;
+/** A connection that has not said who it is within this is closed (a slow or idle opener holds an fd). */
+const PREAMBLE_TIMEOUT_MS = 5_000;
+/** Open connections at most, per instance and in all: fds are the proxy's to run out of. */
+const MAX_PER_TOKEN = 256;
+const MAX_CONNECTIONS = 8_192;
+/** Denials reported per instance per window; the rest are counted and reported as one line. */
+const DENIALS_PER_WINDOW = 20;
+const DENIAL_WINDOW_MS = 10_000;
+const validPort = (p: number) => Number.isInteger(p) && p >= 1 && p <= 65535;
 
 export function startEgressProxy(socketPath: string, report: (r: ProxyReport) => void) {
   const grants = new Map<string, Grant>();
   const owner = new WeakMap<net.Socket, { token: string; grant: Grant }>();
-  let own = ownAddresses();
-  const refresh = setInterval(() => { own = ownAddresses(); }, 10_000);
+  const open = new Map<string, number>();
+  let connections = 0;
+  let own = ownAddresses(new BlockList());
+  let thawNets: string[] = [];
+  const refresh = setInterval(() => { own = ownAddresses(own, thawNets); }, 10_000);
   refresh.unref();
+  const denials = new Map<string, { since: number; n: number; suppressed: number }>();
 
   const deny = (token: string, target: string, reason: string) => {
-    report({ type: 'denied', token, target, reason });
+    const now = systemClock.monotonic();
+    let d = denials.get(token);
+    if (!d || now - d.since > DENIAL_WINDOW_MS) {
+      if (d?.suppressed) report({ type: 'denied', token, target: `${d.suppressed} more destinations`, reason: 'denials beyond 20 in 10 s are not listed one by one' });
+      d = { since: now, n: 0, suppressed: 0 };
+      denials.set(token, d);
+    }
+    if (++d.n <= DENIALS_PER_WINDOW) report({ type: 'denied', token, target, reason });
+    else d.suppressed++;
     return `THAW_E_EGRESS_DENIED: connection to ${target} refused: ${reason}. Change the function's egress policy (thaw deploy --egress, or ThawEgress in the API) to allow it.`;
   };
 
@@ -58,6 +82,11 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
     return { denied: deny(who.token, target, why || 'no address') };
   }
 
+  /** Runs a request's handling; whatever it throws answers 502 on that request only. */
+  const guarded = (fail: (text: string) => void, fn: () => Promise<void>) => {
+    fn().catch((err: Error) => { try { fail(`THAW_E_EGRESS_UNREACHABLE: ${err.message}`); } catch { /* the socket is gone */ } });
+  };
+
   const server = http.createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 30_000 });
 
   // CONNECT host:port: a tunnel (HTTPS, or any TCP the policy allows).
@@ -65,9 +94,10 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
     const who = owner.get(req.socket);
     const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(req.url ?? '');
     client.on('error', () => {});
-    if (!who || !m) return void client.end(plain(400, 'THAW_E_EGRESS_INVALID: CONNECT needs host:port'));
+    if (!who || !m || !validPort(Number(m[2]))) return void client.end(plain(400, 'THAW_E_EGRESS_INVALID: CONNECT needs host:port with a port of 1-65535'));
     const host = m[1]; const port = Number(m[2]);
-    void resolve(who, host, port).then((r) => {
+    guarded((t) => client.end(plain(502, t)), async () => {
+      const r = await resolve(who, host, port);
       if ('denied' in r) return void client.end(plain(403, r.denied));
       if ('failed' in r) return void client.end(plain(502, r.failed));
       const upstream = net.connect({ host: r.address, port, timeout: CONNECT_TIMEOUT_MS });
@@ -98,7 +128,10 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
     if (!who || !url || url.protocol !== 'http:') return void res.writeHead(400, { 'content-type': 'text/plain', 'x-thaw-error': 'THAW_E_EGRESS_INVALID' }).end('THAW_E_EGRESS_INVALID: send absolute http:// URLs, or CONNECT for anything else\n');
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || 80);
-    void resolve(who, host, port).then((r) => {
+    if (!validPort(port)) return void res.writeHead(400, { 'content-type': 'text/plain', 'x-thaw-error': 'THAW_E_EGRESS_INVALID' }).end('THAW_E_EGRESS_INVALID: the port must be 1-65535\n');
+    const fail = (text: string) => { if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain', 'x-thaw-error': 'THAW_E_EGRESS_UNREACHABLE' }).end(text + '\n'); else res.destroy(); };
+    guarded(fail, async () => {
+      const r = await resolve(who, host, port);
       if ('denied' in r || 'failed' in r) {
         const [status, text] = 'denied' in r ? [403, r.denied] : [502, r.failed];
         return void res.writeHead(status, { 'content-type': 'text/plain', 'x-thaw-error': text.split(':')[0], connection: 'close' }).end(text + '\n');
@@ -106,8 +139,12 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
       const headers = { ...req.headers };
       for (const h of ['proxy-authorization', 'proxy-connection']) delete headers[h];
       const up = http.request({ host: r.address, port, method: req.method, path: url.pathname + url.search, headers, setHost: false, timeout: CONNECT_TIMEOUT_MS }, (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        const status = upRes.statusCode ?? 0;
+        // What the upstream sends is not trusted: a status Node would refuse to write answers 502.
+        if (status < 100 || status > 999) { upRes.destroy(); return fail(`THAW_E_EGRESS_UNREACHABLE: ${host}:${port} answered with status ${status}`); }
+        try { res.writeHead(status, upRes.headers); } catch (err) { upRes.destroy(); return fail(`THAW_E_EGRESS_UNREACHABLE: ${host}:${port}: ${(err as Error).message}`); }
         upRes.pipe(res);
+        upRes.on('error', () => res.destroy());
       });
       up.once('timeout', () => up.destroy(new Error('timed out')));
       up.on('error', (err) => {
@@ -122,17 +159,28 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
   // The Unix socket: read the relay's preamble, then hand the connection to the HTTP server.
   const front = net.createServer((socket) => {
     socket.on('error', () => {});
+    if (connections >= MAX_CONNECTIONS) return void socket.destroy();
+    connections++;
+    socket.once('close', () => { connections--; });
     let buf = Buffer.alloc(0);
+    const unnamed = setTimeout(() => socket.destroy(), PREAMBLE_TIMEOUT_MS);
+    socket.once('close', () => clearTimeout(unnamed));
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       const nl = buf.indexOf(10);
       if (nl < 0) { if (buf.length > PREAMBLE_MAX) socket.destroy(); return; }
       socket.off('data', onData);
+      clearTimeout(unnamed);
       socket.pause();
       const m = /^THAW ([A-Za-z0-9_-]{16,64})$/.exec(buf.subarray(0, nl).toString('latin1'));
       const grant = m ? grants.get(m[1]) : undefined;
       if (!m || !grant) return void socket.end(plain(407, 'THAW_E_EGRESS_DENIED: this instance has no egress grant (not yet bound to a function, or already stopped)'));
-      owner.set(socket, { token: m[1], grant });
+      const token = m[1];
+      const mine = open.get(token) ?? 0;
+      if (mine >= MAX_PER_TOKEN) return void socket.end(plain(429, `THAW_E_EGRESS_DENIED: at most ${MAX_PER_TOKEN} connections at once per instance`));
+      open.set(token, mine + 1);
+      socket.once('close', () => { const n = (open.get(token) ?? 1) - 1; if (n > 0) open.set(token, n); else open.delete(token); });
+      owner.set(socket, { token, grant });
       const rest = buf.subarray(nl + 1);
       if (rest.length) socket.unshift(rest);
       server.emit('connection', socket);
@@ -144,7 +192,8 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
   return {
     command(c: ProxyCommand) {
       if (c.type === 'grant') grants.set(c.token, { label: c.label, rules: new EgressRules(c.policy) });
-      else grants.delete(c.token);
+      else if (c.type === 'revoke') { grants.delete(c.token); denials.delete(c.token); }
+      else { thawNets = c.subnets; own = ownAddresses(own, thawNets); }
     },
     async listen() {
       try { unlinkSync(socketPath); } catch { /* none */ }
@@ -164,16 +213,28 @@ function plain(status: number, text: string): string {
   return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain\r\nx-thaw-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
-/** This host's addresses (every interface): the proxy never connects to them unless a CIDR rule says so. */
-function ownAddresses(): BlockList {
-  const list = new BlockList();
-  for (const addrs of Object.values(networkInterfaces())) {
-    for (const a of addrs ?? []) {
-      const addr = a.address.split('%')[0];
-      list.addAddress(addr, a.family === 'IPv6' ? 'ipv6' : 'ipv4');
+/**
+ * What the proxy never connects to unless a rule names it exactly: this host's addresses (every
+ * interface), and Thaw's private networks (reached by joining them, under their security groups). On a
+ * failure to read them (out of fds) the last list stays.
+ */
+function ownAddresses(last: BlockList, thawNets: string[] = []): BlockList {
+  try {
+    const list = new BlockList();
+    for (const addrs of Object.values(networkInterfaces())) {
+      for (const a of addrs ?? []) {
+        const addr = a.address.split('%')[0];
+        list.addAddress(addr, a.family === 'IPv6' ? 'ipv6' : 'ipv4');
+      }
     }
+    for (const cidr of thawNets) {
+      const [addr, prefix] = cidr.split('/');
+      list.addSubnet(addr, Number(prefix), 'ipv4');
+    }
+    return list;
+  } catch {
+    return last;
   }
-  return list;
 }
 
 // Run as the proxy process: commands from the platform over IPC, reports back.

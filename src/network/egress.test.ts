@@ -44,3 +44,14 @@ test('allow-list: names match exactly or by wildcard, addresses by CIDR, each wi
   assert.equal(r.checkAddress('127.0.0.1', '127.0.0.1', 9000, own), null);
   assert.ok(new EgressRules({ mode: 'none' }).checkName('api.example.com', 443));
 });
+
+test('local and own addresses need a rule that names them, not one that happens to cover them; CIDR rules admit no names', () => {
+  const wide = new EgressRules(parseEgressSpec('0.0.0.0/0,10.0.0.0/8'));
+  assert.ok(wide.checkAddress('127.0.0.1', '127.0.0.1', 80, own), '0.0.0.0/0 does not name loopback');
+  assert.ok(wide.checkAddress('169.254.169.254', '169.254.169.254', 80, own), 'nor link-local');
+  assert.ok(wide.checkAddress('203.0.113.7', '203.0.113.7', 80, own), 'nor this host');
+  assert.equal(wide.checkAddress('10.1.2.3', '10.1.2.3', 80, own), null);
+  assert.ok(wide.checkName('anything.example', 80), 'a name is looked up only when a host rule lists it');
+  assert.equal(new EgressRules(parseEgressSpec('203.0.113.7/32:22')).checkAddress('203.0.113.7', '203.0.113.7', 22, own), null, 'exactly that address');
+  assert.equal(new EgressRules(parseEgressSpec('127.0.0.0/8:9000')).checkAddress('127.0.0.1', '127.0.0.1', 9000, own), null, 'a loopback range');
+});

@@ -17,7 +17,7 @@ export const DEFAULT_EGRESS: EgressPolicy = { mode: 'public' };
 interface PortRange { lo: number; hi: number }
 type Rule =
   | { kind: 'host'; host: string; wildcard: boolean; ports: PortRange[] | null; text: string }
-  | { kind: 'cidr'; net: BlockList; ports: PortRange[] | null; text: string };
+  | { kind: 'cidr'; net: BlockList; base: string; prefix: number; family: 4 | 6; ports: PortRange[] | null; text: string };
 
 const MAX_RULES = 64;
 const HOST = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -56,7 +56,7 @@ function parseRule(raw: string): Rule {
     if (prefix > (family === 4 ? 32 : 128)) throw invalid(`egress rule ${JSON.stringify(raw)}: prefix /${prefix} is too long for IPv${family}`);
     const net = new BlockList();
     net.addSubnet(addr, prefix, family === 4 ? 'ipv4' : 'ipv6');
-    return { kind: 'cidr', net, ports, text: raw };
+    return { kind: 'cidr', net, base: addr, prefix, family: family as 4 | 6, ports, text: raw };
   }
   if (cidr || !HOST.test(target) || target.length > 253) throw invalid(`egress rule ${JSON.stringify(raw)} is neither a host name (api.example.com, *.example.com) nor an address or CIDR (10.0.0.0/8), each optionally followed by :PORTS`);
   const wildcard = target.startsWith('*.');
@@ -87,15 +87,22 @@ export function parseEgressSpec(spec: string): EgressPolicy {
 export const formatEgress = (p: EgressPolicy) => (p.mode === 'allow' ? (p.allow ?? []).join(',') : p.mode);
 
 /** Never reached unless a CIDR rule names it: this host and the addresses that mean "here". */
+const SPECIAL_BLOCKS = [['127.0.0.0', 8, 'ipv4'], ['169.254.0.0', 16, 'ipv4'], ['0.0.0.0', 8, 'ipv4'], ['224.0.0.0', 3, 'ipv4'],
+  ['::1', 128, 'ipv6'], ['::', 128, 'ipv6'], ['fe80::', 10, 'ipv6'], ['ff00::', 8, 'ipv6']] as const;
 const SPECIAL = new BlockList();
-for (const [a, n, t] of [['127.0.0.0', 8, 'ipv4'], ['169.254.0.0', 16, 'ipv4'], ['0.0.0.0', 8, 'ipv4'], ['224.0.0.0', 3, 'ipv4'],
-  ['::1', 128, 'ipv6'], ['::', 128, 'ipv6'], ['fe80::', 10, 'ipv6'], ['ff00::', 8, 'ipv6']] as const) SPECIAL.addSubnet(a, n, t);
+for (const [a, n, t] of SPECIAL_BLOCKS) SPECIAL.addSubnet(a, n, t);
 /** Not public: allowed only when the allow-list names the host or the range. */
 const PRIVATE = new BlockList();
 for (const [a, n, t] of [['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['100.64.0.0', 10, 'ipv4'],
   ['192.0.0.0', 24, 'ipv4'], ['198.18.0.0', 15, 'ipv4'], ['fc00::', 7, 'ipv6']] as const) PRIVATE.addSubnet(a, n, t);
 
 const family = (ip: string) => (isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+
+/** Whether a CIDR rule's whole range lies inside one local block (so the rule names local addresses). */
+function rangeIsSpecial(r: { base: string; prefix: number; family: 4 | 6 }): boolean {
+  return SPECIAL_BLOCKS.some(([addr, bits, t]) => (t === 'ipv6') === (r.family === 6) && r.prefix >= bits && blockOf(addr, bits, t).check(r.base, t));
+}
+const blockOf = (addr: string, bits: number, t: 'ipv4' | 'ipv6') => { const b = new BlockList(); b.addSubnet(addr, bits, t); return b; };
 const portOk = (ports: PortRange[] | null, port: number) => ports === null || ports.some((r) => port >= r.lo && port <= r.hi);
 
 /** A policy compiled for checking connections. */
@@ -108,14 +115,17 @@ export class EgressRules {
     this.#rules = policy.mode === 'allow' ? (policy.allow ?? []).map(parseRule) : [];
   }
 
-  /** Whether the host name (as asked for, before resolving) may be looked up at all: null if so, else why not. */
+  /**
+   * Whether the host name (as asked for, before resolving) may be looked up at all: null if so, else why
+   * not. Under an allow-list only names on it are looked up (CIDR rules admit addresses, not names), so
+   * the platform resolves nothing a function was not granted.
+   */
   checkName(host: string, port: number): string | null {
     if (this.policy.mode === 'none') return 'the function\'s egress policy is none';
     if (this.policy.mode === 'public' || isIP(host)) return null;
     const name = host.toLowerCase().replace(/\.$/, '');
     const named = this.#rules.some((r) => r.kind === 'host' && (r.wildcard ? name.endsWith(r.host) : name === r.host) && portOk(r.ports, port));
-    const anyCidr = this.#rules.some((r) => r.kind === 'cidr' && portOk(r.ports, port));
-    return named || anyCidr ? null : `${name}:${port} is not on the function's egress allow-list`;
+    return named ? null : `${name}:${port} is not on the function's egress allow-list (CIDR rules admit addresses, not names)`;
   }
 
   /**
@@ -127,10 +137,17 @@ export class EgressRules {
     // An IPv4-mapped IPv6 address is the IPv4 address it carries.
     const address = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(resolved)?.[1] ?? resolved;
     const t = family(address);
-    const cidrNames = this.#rules.some((r) => r.kind === 'cidr' && r.net.check(address, t) && portOk(r.ports, port));
-    if (cidrNames) return null;
-    if (SPECIAL.check(address, t)) return `${address} is a loopback, link-local or other local address`;
-    if (own.check(address, t)) return `${address} is an address of the Thaw host itself`;
+    const covering = this.#rules.filter((r): r is Extract<Rule, { kind: 'cidr' }> => r.kind === 'cidr' && r.net.check(address, t) && portOk(r.ports, port));
+    const shown = isIP(host) ? address : host;
+    if (SPECIAL.check(address, t)) {
+      // Only a rule that lies wholly inside the local ranges names them (0.0.0.0/0 does not).
+      return covering.some((r) => rangeIsSpecial(r)) ? null : `${shown} is a loopback, link-local or other local address`;
+    }
+    if (own.check(address, t)) {
+      // This host's own addresses and Thaw's private networks: only a rule for exactly that address.
+      return covering.some((r) => r.prefix === (r.family === 4 ? 32 : 128)) ? null : `${shown} is this host's own address or on a Thaw private network (join the network to reach it)`;
+    }
+    if (covering.length) return null;
     if (this.policy.mode === 'public') return PRIVATE.check(address, t) ? `${address} is a private address (egress policy public allows public addresses only)` : null;
     const name = host.toLowerCase().replace(/\.$/, '');
     const named = !isIP(host) && this.#rules.some((r) => r.kind === 'host' && (r.wildcard ? name.endsWith(r.host) : name === r.host) && portOk(r.ports, port));

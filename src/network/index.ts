@@ -49,7 +49,11 @@ export class NetworkPlane implements InstanceNetwork {
   }) {
     this.#securityGroups = o.securityGroups;
     this.egress = new EgressProxies({ dir: o.dir, clock: o.clock, onDenied: o.onDenied, onError: o.onError });
-    this.vpc = new PrivateNetworks({ mounter: o.mounter, dir: o.netnsDir, scopeTag: o.scopeTag, clock: o.clock, onError: o.onError });
+    this.vpc = new PrivateNetworks({
+      mounter: o.mounter, dir: o.netnsDir, scopeTag: o.scopeTag, clock: o.clock, onError: o.onError,
+      // The proxies never connect into a private network: it is reached by joining it, under its groups.
+      onChange: () => this.egress.setNetworks(this.vpc.view().map((n) => n.subnet)),
+    });
   }
 
   /** Starts the proxies and makes the bridges of the stored networks; returns leftover namespaces removed. */
@@ -68,8 +72,8 @@ export class NetworkPlane implements InstanceNetwork {
 
   runtimeEnv(): Record<string, string> {
     const proxy = `http://${RELAY_ADDRESS}`;
+    // Not NODE_USE_ENV_PROXY: the bootstrap turns the proxy on at the first use of fetch, http or https.
     return {
-      NODE_USE_ENV_PROXY: '1',
       HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy,
       NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1',
       THAW_EGRESS_RELAY: RELAY_ADDRESS,

@@ -35,6 +35,7 @@ export class EgressProxies {
   #onDenied: (d: EgressDenial) => void;
   #onError: (m: string) => void;
   #byToken = new Map<string, string>();
+  #subnets: string[] = [];
   denied = 0;
 
   constructor(o: { dir: string; clock: Clock; onDenied(d: EgressDenial): void; onError(m: string): void }) {
@@ -77,6 +78,7 @@ export class EgressProxies {
       if (r.type === 'ready') {
         m.ready = true;
         m.failures = 0;
+        this.#send(m, { type: 'networks', subnets: this.#subnets });
         for (const g of this.#grants.values()) this.#send(m, { type: 'grant', ...g });
         onReady?.();
       } else if (r.type === 'denied') {
@@ -112,6 +114,12 @@ export class EgressProxies {
     this.#byToken.set(token, instanceId);
     for (const m of this.#members) this.#send(m, { type: 'grant', token, label, policy });
     return token;
+  }
+
+  /** The subnets of Thaw's private networks, which the proxies never connect into. */
+  setNetworks(subnets: string[]): void {
+    this.#subnets = subnets;
+    for (const m of this.#members) this.#send(m, { type: 'networks', subnets });
   }
 
   revoke(instanceId: string): void {

@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError } from '../core/errors.ts';
@@ -63,6 +64,14 @@ export function parseSubnet(cidr: string): { base: number; prefix: number } {
     throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${JSON.stringify(cidr)} is not an IPv4 CIDR with a prefix of /16 to /29 (e.g. 10.77.0.0/24)`);
   }
   const addr = ((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3];
+  const mask0 = (0xffffffff << (32 - prefix)) >>> 0;
+  for (const [ifname, addrs] of Object.entries(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family !== 'IPv4' || ifname.startsWith('tb')) continue;
+      const n = a.address.split('.').reduce((x, o) => x * 256 + Number(o), 0);
+      if (((n & mask0) >>> 0) === ((addr & mask0) >>> 0)) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} holds ${a.address}, an address of this host (${ifname}); pick a subnet no interface of the host uses`);
+    }
+  }
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   if ((addr & mask) >>> 0 !== addr) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} has host bits set; did you mean ${ipOf((addr & mask) >>> 0)}/${prefix}?`);
   for (const [net, bits] of [[0x7f000000, 8], [0xa9fe0000, 16], [0xe0000000, 3], [0, 8]] as const) {
@@ -109,6 +118,8 @@ export interface PrivateNetworksOptions {
   onError(m: string): void;
   /** Ready namespaces kept per network in use (default NETNS_POOL_SIZE; 0: each made when needed). */
   poolSize?: number;
+  /** Called after a network was made or removed on this node. */
+  onChange?(): void;
 }
 
 export class PrivateNetworks {
@@ -152,10 +163,16 @@ export class PrivateNetworks {
     await ipBatch([`link del ${bridge}`]).catch(() => {});
     await ipBatch([`link add ${bridge} type bridge`]);
     sysctl(`net.ipv6.conf.${bridge}.disable_ipv6`, '1');
+    // What arrives on the bridge for this host is taken only when it could have come from there (strict
+    // reverse-path filter: without host access nothing routes back through the bridge, so broadcast and
+    // multicast from instances are dropped too), and ARP is answered only for the bridge's own address.
+    sysctl(`net.ipv4.conf.${bridge}.rp_filter`, '1');
+    sysctl(`net.ipv4.conf.${bridge}.arp_ignore`, record.hostAccess ? '1' : '8');
     const lines = [`link set ${bridge} up`];
     if (record.hostAccess) lines.push(`addr add ${ipOf(base + 1)}/${prefix} dev ${bridge}`);
     await ipBatch(lines);
     this.#nets.set(record.name, { record, bridge, base, prefix, used: new Set(), pools: new Map() });
+    this.#o.onChange?.();
   }
 
   /** Removes the network's bridge and its ready namespaces (instances still on it keep their port until they end). */
@@ -163,6 +180,7 @@ export class PrivateNetworks {
     const n = this.#nets.get(name);
     if (!n) return;
     this.#nets.delete(name);
+    this.#o.onChange?.();
     for (const p of n.pools.values()) for (const r of p.ready.splice(0)) await this.#destroy(r.netns);
     await ipBatch([`link del ${n.bridge}`]).catch(() => {});
   }
