@@ -87,7 +87,7 @@ function proxyOnFirstUse() {
 
 /**
  * The egress relay: inside a sandbox the network has only loopback, so outbound HTTP(S) goes to a local
- * proxy address (HTTP_PROXY / HTTPS_PROXY, used by fetch, http and https under NODE_USE_ENV_PROXY) where
+ * proxy address (HTTP_PROXY / HTTPS_PROXY, used by fetch, http and https once proxyOnFirstUse turns them on) where
  * this relay passes each connection to the platform's egress proxy on a Unix socket, first line
  * `THAW <token>` (the instance's grant). Two sockets, active and standby: a connection goes to the one that
  * answered last and moves to the other when it does not answer.
