@@ -15,6 +15,7 @@ import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
 import { PATHS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
 import { networkBench, type NetworkResults } from './network.ts';
+import { pagedBench, pagedSkip, type PagedResults } from './paged.ts';
 import { existsSync } from 'node:fs';
 import { KPA_DEFAULTS, parsePolicy } from '../src/policies/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
     soak: { type: 'boolean', default: false },
     'no-network': { type: 'boolean', default: false },
     'network-only': { type: 'boolean', default: false },
+    'paged-only': { type: 'boolean', default: false },
     'soak-seconds': { type: 'string' },
   },
 });
@@ -215,6 +217,14 @@ async function main() {
   }
   await mkdir(out, { recursive: true });
   const netSkip = networkSkip();
+  const pageSkip = pagedSkip() ?? (probeNamespaces().ok ? null : 'needs the namespaces sandbox');
+  if (args['paged-only']) {
+    if (pageSkip) throw new Error(`paged figures not measured: ${pageSkip}`);
+    const paged = await pagedBench({ root, runs: LADDER_RUNS, request, progress, done });
+    process.stdout.write(renderPaged(paged).join('\n'));
+    agent.destroy();
+    return;
+  }
   if (args['network-only']) {
     if (netSkip) throw new Error(`network figures not measured: ${netSkip}`);
     const net = await networkBench({ root, runs: LADDER_RUNS, request, progress, done });
@@ -262,10 +272,13 @@ async function main() {
 
     if (netSkip) done(`network figures not measured: ${netSkip}`);
     const network = netSkip || args['no-network'] ? null : await networkBench({ root, runs: LADDER_RUNS, request, progress, done });
+    if (pageSkip) done(`paged tier not measured: ${pageSkip}`);
+    const paged = pageSkip ? null : await pagedBench({ root, runs: LADDER_RUNS, request, progress, done });
     const policies = policyFigures(ladder, progress, done);
     const results: Results = {
       ladders,
       network,
+      paged,
       policies,
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, date: new Date().toISOString() },
       runs: { cold: COLD_RUNS, warmRequests: WARM_REQUESTS, loadSeconds: LOAD_SECONDS, loadConcurrency: LOAD_CONCURRENCY },
@@ -309,6 +322,7 @@ function policyFigures(ladder: LadderResults | null, progress: (s: string) => vo
 type Results = {
   policies: ReturnType<typeof policyFigures>;
   network: NetworkResults | null;
+  paged: PagedResults | null;
   ladders: Partial<Record<Driver, LadderResults>>;
   machine: { cpus: number; node: string; date: string };
   runs: { cold: number; warmRequests: number; loadSeconds: number; loadConcurrency: number };
@@ -366,6 +380,7 @@ function render(r: Results): string {
     '',
     ...renderSandboxCost(r),
     ...(r.ladders[mainDriver] ? renderLadder(r.ladders[mainDriver]!, r.bareProcessStartMs.p50, mainDriver) : []),
+    ...(r.paged ? renderPaged(r.paged, r.bareProcessStartMs.p50) : []),
     ...(r.network ? renderNetwork(r.network) : []),
     '## Policies (simulated with this run\'s start costs)',
     '',
@@ -430,6 +445,25 @@ function networkSkip(): string | null {
   if (!probe.ok) return `${probe.reason} (${probe.fix})`;
   if (spawnSync('ip', ['-V']).status !== 0) return 'iproute2 is missing (apt-get install iproute2)';
   return null;
+}
+
+function renderPaged(p: PagedResults, bare?: number): string[] {
+  const f = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
+  const fns = Object.entries(p.functions);
+  return [
+    '## The paged tier (namespaces driver, zram)',
+    '',
+    `A frozen instance's memory pushed out to a zram swap device (lzo-rle) after it was frozen a while; the next request resumes it and its pages come back as they are touched. Per function, ${fns[0]?.[1].n ?? 0} fresh versions (MemorySize 512), each: the first request after a freeze (thawed), after a page-out (paged), and the next one (warm), in this run${bare ? `; a bare \`node\` process start took ${f(bare)} ms` : ''}. Resident: the instance's private (anonymous) memory from its cgroup, frozen just before the page-out and paged just after; file pages (the node binary, shared by all instances) are not counted in either.`,
+    '',
+    '| function | paged first request ms | thawed ms | warm ms | paged vs warm | resident frozen MB | resident paged MB | in swap MB | paged RAM vs frozen | target paged ≤ | met |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...fns.map(([fn, x]) => {
+      const target = fn === 'hello' ? 5 : 10;
+      return `| ${fn} | ${f(x.paged)} | ${f(x.thawed)} | ${f(x.warm)} | ${(x.paged / x.warm).toFixed(1)}× | ${f(x.frozenResidentMb)} | ${f(x.pagedResidentMb)} | ${f(x.swappedMb)} | ${(x.pagedResidentMb / x.frozenResidentMb).toFixed(3)}× (target ≤ 0.2×: ${x.pagedResidentMb / x.frozenResidentMb <= 0.2 ? 'met' : 'missed'}) | ${target} ms | ${x.paged <= target ? 'yes' : 'no'} |`;
+    }),
+    '',
+    ...(p.zram ? [`zram at the end: ${f(p.zram.origMb)} MB stored in ${f(p.zram.comprMb)} MB (${(p.zram.origMb / Math.max(p.zram.comprMb, 1e-9)).toFixed(1)}:1).`, ''] : []),
+  ];
 }
 
 function renderNetwork(n: NetworkResults): string[] {

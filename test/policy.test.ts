@@ -38,7 +38,7 @@ describe('the live agent and the simulator take the same decisions', () => {
     const simulated: PolicyDecision[] = [];
     simulate(trace, {
       policy: parsePolicy(policy), arrivals, freezeAfterMs, poolSize: 0, snapshots: false,
-      costs: { warm: 0, thawed: 0, restored: 0, pooled: 0, cold: 0 }, onDecision: (d) => simulated.push(d),
+      costs: { warm: 0, thawed: 0, paged: 0, restored: 0, pooled: 0, cold: 0 }, onDecision: (d) => simulated.push(d),
     });
 
     // The live platform on a manual clock: real processes, real freezes; time moves only when told.

@@ -91,7 +91,7 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
     const agent = new Agent({
       driver: memoryDriver(o.program ? (u) => { units.push(u); o.program!(u); } : fakeNodeRuntime(units, (id) => { const w = waiting.shift(); if (w) w(id); else hung.push(id); })),
       blobs, cache, packageLimits: defaultPackageLimits, clock, store,
-      policy: parsePolicy(policy), memoryBudgetMb: 1 << 20, freezeAfterMs: FREEZE_AFTER_MS,
+      policy: parsePolicy(policy), memoryBudgetMb: 1 << 20, pageAfterMs: -1, freezeAfterMs: FREEZE_AFTER_MS,
       poolSize: o.poolSize ?? 0, poolRefillDelayMs: 0, compileCacheDir: null,
       snapshots: { enabled: false, dir: join(dir, 'snapshots'), localDir: join(dir, 'snapshots-local'), keyFile: join(dir, 'snapshot.key'), timeoutMs: 1000 },
       defaultConcurrencyLimit: 10, sweepIntervalMs: 1e9, startTimeoutMs: 5000, initTimeoutMs: 5000,

@@ -38,6 +38,8 @@ export interface AgentOptions {
   memoryBudgetMb: number;
   /** Idle instances are frozen (SIGSTOP) this long after they went idle; < 0: never. */
   freezeAfterMs: number;
+  /** Frozen instances have their memory pushed out to swap (the paged tier) this long after; < 0: never. */
+  pageAfterMs: number;
   /** Generic runtimes kept started per runtime kind and memory size (0: no pool). */
   poolSize: number;
   poolRefillDelayMs: number;
@@ -133,6 +135,7 @@ class Phases {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+const mb = (bytes: number | null) => (bytes === null ? '? MB' : `${(bytes / 1048576).toFixed(1)} MB`);
 
 export class Agent implements AsyncDisposable {
   #o: AgentOptions;
@@ -319,7 +322,8 @@ export class Agent implements AsyncDisposable {
       // An instance started for an invocation is that invocation's from its first moment, as in the
       // simulator: busy to the policies, never a spare (else an arrival meanwhile tops up no buffer).
       const starting = i.state === 'starting' || i.state === 'initializing';
-      const state = starting ? (this.#claimed.has(i) ? 'busy' : 'starting') : i.state;
+      // Paged is frozen to the policies (its keep-alive and stop decisions are a frozen instance's).
+      const state = starting ? (this.#claimed.has(i) ? 'busy' : 'starting') : i.state === 'paged' ? 'frozen' : i.state;
       if (state === 'stopping' || state === 'gone') continue;
       out.push({ instanceId: i.id, fn: i.version.functionName, state, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, reserved: i.reserved, prewarmed: i.prewarmed });
     }
@@ -452,9 +456,9 @@ export class Agent implements AsyncDisposable {
     // A thaw can find its instance killed while frozen; then the ladder is walked again without it.
     for (let attempt = 0; ; attempt++) {
       const decision: LadderDecision = attempt < 4 ? this.#decide(v) : { path: 'cold', reason: 'thawing kept failing' };
-      if (decision.path === 'warm' || decision.path === 'thawed') {
+      if (decision.path === 'warm' || decision.path === 'thawed' || decision.path === 'paged') {
         const instance = this.#byId.get(decision.instanceId)!;
-        if (decision.path === 'thawed') {
+        if (decision.path !== 'warm') {
           const alive = await this.#thaw(instance);
           // The slot #thaw claimed becomes this invocation's in the same synchronous step (acquire).
           instance.inFlight--;
@@ -636,11 +640,15 @@ export class Agent implements AsyncDisposable {
   async #thaw(instance: Instance): Promise<boolean> {
     // Claimed while it wakes: an idle instance with a free slot would otherwise be taken by another invocation.
     instance.inFlight++;
-    if (instance.state !== 'frozen') return false;
-    const freezing = instance.freezing;
-    instance.transition('idle', 'thawed for an invocation');
+    if (instance.state !== 'frozen' && instance.state !== 'paged') return false;
+    const { freezing, paging } = instance;
+    instance.transition('idle', instance.state === 'paged' ? 'thawed from the paged tier for an invocation' : 'thawed for an invocation');
     instance.frozenRssBytes = null;
+    instance.paged = null;
+    instance.pageTimer?.cancel();
+    instance.pageTimer = null;
     await freezing?.catch(() => {});
+    await paging?.catch(() => {});
     // Alive means it answers: a process killed while frozen can look runnable for a moment before it dies.
     if (await instance.conn.sandbox.thaw()) {
       const answered = await withTimeout(instance.conn.ping(), 2000, () => instance.conn.sandbox.kill('did not answer after a thaw'), this.#o.clock, 'no answer after a thaw').catch(() => false);
@@ -663,6 +671,25 @@ export class Agent implements AsyncDisposable {
       if (instance.state !== 'frozen') return;
       await instance.conn.sandbox.freeze();
       instance.frozenRssBytes = instance.conn.sandbox.rssBytes();
+      if (instance.state === 'frozen' && this.#o.pageAfterMs >= 0) {
+        instance.pageTimer = this.#o.clock.setTimer(() => { instance.pageTimer = null; this.#pageOut(instance); }, this.#o.pageAfterMs);
+      }
+    })();
+  }
+
+  /**
+   * The paged tier: a frozen instance's memory is pushed out to swap (compressed, with zram); it stays
+   * frozen and comes back on demand, its pages faulted in as they are touched.
+   */
+  #pageOut(instance: Instance) {
+    if (instance.state !== 'frozen') return;
+    instance.transition('paged', `frozen for ${Math.round(this.#o.pageAfterMs / 1000)} s: memory to swap`);
+    instance.paging = (async () => {
+      const r = await instance.conn.sandbox.pageOut().catch(() => null);
+      if (instance.state !== 'paged') return;
+      if (!r) { instance.transition('frozen', 'could not page out (no swap, or no memory cgroup)'); return; }
+      instance.paged = r;
+      this.#platformLog(instance, null, `instance ${instance.id} paged out: ${mb(r.beforeBytes)} private resident before, ${mb(r.residentBytes)} after, ${mb(r.swappedBytes)} in swap`);
     })();
   }
 
@@ -762,6 +789,7 @@ export class Agent implements AsyncDisposable {
       const reason = exit.killReason ?? (exit.signal ? `died by ${exit.signal}` : `exited with status ${exit.code}`);
       if (!exit.killReason) this.#platformLog(instance, null, `instance ${instance.id} ${reason}`);
       if (instance.state !== 'gone') instance.transition('gone', reason);
+      instance.pageTimer?.cancel();
       if (instance.codePinned) this.#o.cache.unpin(instance.version.config.codeSha256);
       this.#o.network?.release(instance.id);
       // A reserved instance that died is replaced.
@@ -773,6 +801,8 @@ export class Agent implements AsyncDisposable {
   }
 
   #stopInstance(instance: Instance, reason: string) {
+    instance.pageTimer?.cancel();
+    instance.pageTimer = null;
     if (instance.state === 'gone' || instance.state === 'stopping') return;
     instance.transition('stopping', reason);
     // SIGKILL ends a stopped (frozen) process too.

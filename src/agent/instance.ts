@@ -1,6 +1,6 @@
 // One instance: a sandboxed runtime bound to one function version for its whole life, as a named state
 // machine whose transition table the tests check. Imports src/core and src/runtimes.
-import type { Clock } from '../core/clock.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
 import { publishInstanceState } from '../core/events.ts';
 import type { FunctionVersion, InstanceState, StartKind } from '../core/types.ts';
 import type { RuntimeConnection } from '../runtimes/index.ts';
@@ -12,7 +12,9 @@ export const instanceTransitions: Readonly<Record<InstanceState, readonly Instan
   idle: ['busy', 'frozen', 'stopping', 'gone'],
   busy: ['idle', 'stopping', 'gone'],
   // Thawing goes back to idle; the invocation that thawed it then takes it (idle -> busy).
-  frozen: ['idle', 'stopping', 'gone'],
+  frozen: ['idle', 'paged', 'stopping', 'gone'],
+  // Paged: frozen with its memory in swap. Back to frozen when the page-out could not be done.
+  paged: ['idle', 'frozen', 'stopping', 'gone'],
   stopping: ['gone'],
   gone: [],
 };
@@ -45,6 +47,12 @@ export class Instance {
   prewarmed = false;
   /** Resident memory measured once frozen, after the heap was shrunk. */
   frozenRssBytes: number | null = null;
+  /** Settles when a page-out under way has finished, so a thaw can wait for it. */
+  paging: Promise<void> | null = null;
+  /** The page-out due after it has been frozen a while. */
+  pageTimer: TimerHandle | null = null;
+  /** Private resident memory before and after the page-out, and what went to swap. */
+  paged: { beforeBytes: number; residentBytes: number; swappedBytes: number } | null = null;
 
   constructor(id: string, version: FunctionVersion, conn: RuntimeConnection, clock: Clock, origin: StartKind = 'cold') {
     this.id = id;
@@ -102,6 +110,10 @@ export class Instance {
       prewarmed: this.prewarmed,
       rssBytes: this.conn.sandbox.rssBytes(),
       frozenRssBytes: this.frozenRssBytes,
+      swappedBytes: this.paged?.swappedBytes ?? null,
+      /** Private (anonymous) resident memory before the page-out and after it, like for like. */
+      pagedFromBytes: this.paged?.beforeBytes ?? null,
+      pagedToBytes: this.paged?.residentBytes ?? null,
     };
   }
 }

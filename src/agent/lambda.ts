@@ -58,5 +58,5 @@ export function crashError(invocationId: string, memoryMb: number, exit: Sandbox
 export function reportLine(r: { invocationId: string; handlerMs: number; billedMs: number; memoryMb: number; peakMemoryBytes: number | null; start: StartKind; initMs: number }): string {
   const maxMb = r.peakMemoryBytes === null || Number.isNaN(r.peakMemoryBytes) ? null : Math.ceil(r.peakMemoryBytes / 1024 / 1024);
   return `REPORT RequestId: ${r.invocationId}\tDuration: ${r.handlerMs.toFixed(2)} ms\tBilled Duration: ${r.billedMs} ms\tMemory Size: ${r.memoryMb} MB` +
-    (maxMb ? `\tMax Memory Used: ${maxMb} MB` : '') + (r.start !== 'warm' && r.start !== 'thawed' ? `\tInit Duration: ${r.initMs.toFixed(2)} ms` : '');
+    (maxMb ? `\tMax Memory Used: ${maxMb} MB` : '') + (r.start !== 'warm' && r.start !== 'thawed' && r.start !== 'paged' ? `\tInit Duration: ${r.initMs.toFixed(2)} ms` : '');
 }

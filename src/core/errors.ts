@@ -100,6 +100,7 @@ export const errorRegistry = {
   THAW_E_DATA_DIR_IN_USE: spec('user', 409, 'ResourceConflictException', 'Stop the Thaw that serves this data dir first, or start this one with its own --data.'),
   THAW_E_SHUTTING_DOWN: spec('platform', 503, 'ServiceException', 'Thaw is shutting down; retry against a running instance.', true),
   THAW_E_SANDBOX_UNAVAILABLE: spec('user', 400, 'InvalidParameterValueException', 'Install bubblewrap (apt-get install bubblewrap) and run thaw up as root, or choose --sandbox process (instances are then not isolated).'),
+  THAW_E_ZRAM_UNAVAILABLE: spec('user', 400, 'InvalidParameterValueException', 'Run thaw up as root on a host with a free zram device (modprobe zram; zramctl shows them), or leave out --zram and give the host swap of its own; without swap the paged tier is off.'),
   THAW_E_SANDBOX_START_FAILED: spec('platform', 502, 'ServiceException', 'The instance could not be started; check the server log and retry.', true),
   THAW_E_STORE_BUSY: spec('platform', 503, 'ServiceException', 'The store stayed locked by another writer longer than its busy timeout (5 s); retry, and check what else holds the database (a backup, a second tool).', true),
   THAW_E_STORAGE_FULL: spec('platform', 507, 'ServiceException', 'The data or cache directory is full: free space there (or raise its quota), then retry; nothing of the refused request was kept.', true),

@@ -106,11 +106,12 @@ export interface PhaseSpan {
 
 /**
  * How the invocation found its instance: the rung of the instance ladder it took, fastest first.
- * warm: an idle initialized instance; thawed: a frozen one, resumed; restored: a new process from the
+ * warm: an idle initialized instance; thawed: a frozen one, resumed; paged: a frozen one whose memory
+ * was pushed out to swap, resumed (its pages come back as they are touched); restored: a new process from the
  * version's snapshot (user init already done); pooled: a started generic runtime, specialized now;
  * cold: everything from process start.
  */
-export const START_KINDS = ['warm', 'thawed', 'restored', 'pooled', 'cold'] as const;
+export const START_KINDS = ['warm', 'thawed', 'paged', 'restored', 'pooled', 'cold'] as const;
 export type StartKind = (typeof START_KINDS)[number];
 
 /**
@@ -152,7 +153,7 @@ export interface InvocationRecord {
 }
 
 /** Instance lifecycle; the transition table lives in agent/instance.ts. */
-export const INSTANCE_STATES = ['starting', 'initializing', 'idle', 'busy', 'frozen', 'stopping', 'gone'] as const;
+export const INSTANCE_STATES = ['starting', 'initializing', 'idle', 'busy', 'frozen', 'paged', 'stopping', 'gone'] as const;
 export type InstanceState = (typeof INSTANCE_STATES)[number];
 
 /** A version's snapshot (user init already run): built in the background when the version is published. */

@@ -30,6 +30,10 @@ export const userOptionsSchema = z.strictObject({
   policySweepMs: z.number().int().min(10).default(30_000),
   /** Idle time after which an instance is frozen (no CPU, memory kept); -1 never freezes. */
   freezeAfterMs: z.number().int().min(-1).default(10_000),
+  /** Time frozen after which an instance's memory goes to swap (the paged tier); -1 never. Needs swap. */
+  pageAfterMs: z.number().int().min(-1).default(60_000),
+  /** Set up a zram swap device of this size (MB) for the paged tier, released on stop (root only). */
+  zramMb: z.number().int().min(16).max(1_048_576).optional(),
   /** Generic runtimes kept started per runtime kind and memory size; 0 disables the pool. */
   poolSize: z.number().int().min(0).max(64).default(2),
   poolRefillDelayMs: z.number().int().min(0).default(100),
@@ -70,6 +74,8 @@ export interface ResolvedOptions {
   readonly memoryBudgetMb: number;
   readonly policySweepMs: number;
   readonly freezeAfterMs: number;
+  readonly pageAfterMs: number;
+  readonly zramBytes: number | null;
   readonly poolSize: number;
   readonly poolRefillDelayMs: number;
   readonly compileCache: boolean;
@@ -105,6 +111,8 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     memoryBudgetMb: o.memoryBudgetMb ?? Math.floor((totalmem() / 1024 / 1024) * 0.75),
     policySweepMs: o.policySweepMs,
     freezeAfterMs: o.freezeAfterMs,
+    pageAfterMs: o.pageAfterMs,
+    zramBytes: o.zramMb === undefined ? null : o.zramMb * 1024 * 1024,
     poolSize: o.poolSize,
     poolRefillDelayMs: o.poolRefillDelayMs,
     compileCache: o.compileCache,

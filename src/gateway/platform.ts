@@ -15,7 +15,7 @@ import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '
 import { Control } from '../control/index.ts';
 import { NetworkPlane } from '../network/index.ts';
 import { publishLog } from '../core/events.ts';
-import { NamespacesDriver, processDriver, scopeTagFor, type SandboxDriver } from '../sandbox/index.ts';
+import { NamespacesDriver, enableZramSwap, processDriver, swapDevices, zramStats, scopeTagFor, type SandboxDriver } from '../sandbox/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { Recorder } from '../telemetry/index.ts';
 import { EventQueue } from './events.ts';
@@ -59,6 +59,17 @@ export class Platform implements AsyncDisposable {
   #running = new Map<string, { functionName: string; depth: number }>();
   #closed: Promise<void> | null = null;
   #lock: { release(): void } | null = null;
+  #zram: { device: string; release(): void } | null = null;
+
+  /** Whether frozen instances are paged out to swap here, and why (not). */
+  pagedTier(): { on: boolean; how: string; swap: ReturnType<typeof swapDevices>; zram: ReturnType<typeof zramStats> } {
+    const swap = swapDevices();
+    const zram = this.#zram ? zramStats(this.#zram.device) : null;
+    if (this.options.sandbox !== 'namespaces') return { on: false, how: 'needs the namespaces sandbox (a memory cgroup to reclaim)', swap, zram };
+    if (this.options.pageAfterMs < 0) return { on: false, how: '--page-after -1', swap, zram };
+    if (!swap.length) return { on: false, how: 'no swap on this host (thaw up --zram SIZE sets up a zram device, as root)', swap, zram };
+    return { on: true, how: this.#zram ? `zram swap ${this.#zram.device}, set up by thaw` : `the host's swap: ${swap.map((d) => d.name).join(', ')}`, swap, zram };
+  }
 
   private constructor(options: ResolvedOptions, store: Store, clock: Clock) {
     this.options = options;
@@ -110,6 +121,8 @@ export class Platform implements AsyncDisposable {
       policy: options.policy,
       memoryBudgetMb: options.memoryBudgetMb,
       freezeAfterMs: options.freezeAfterMs,
+      // The paged tier needs a memory cgroup to reclaim (the namespaces driver); the swap is checked at each page-out.
+      pageAfterMs: confining ? options.pageAfterMs : -1,
       poolSize: options.poolSize,
       poolRefillDelayMs: options.poolRefillDelayMs,
       compileCacheDir: options.compileCache ? join(options.cacheDir, 'compile') : null,
@@ -161,6 +174,7 @@ export class Platform implements AsyncDisposable {
     const platform = new Platform(options, store, clock);
     platform.#lock = lock;
     try {
+      if (options.zramBytes !== null) platform.#zram = enableZramSwap(options.zramBytes);
       await platform.driver.start();
       const stale = await platform.network?.start(await store.listNetworks());
       if (stale) process.stderr.write(`thaw: removed ${stale} network namespace(s) left by an earlier run\n`);
@@ -312,6 +326,8 @@ export class Platform implements AsyncDisposable {
       await this.agent.close();
       await this.network?.close();
       await this.driver.close();
+      // After every instance is gone, so nothing of theirs is still in it.
+      this.#zram?.release();
       await this.recorder.close();
       await this.store.close();
       this.#lock?.release();

@@ -76,7 +76,7 @@ export function thawRoutes(router: Router, platform: Platform): void {
   });
 
   router.on('GET', '/thaw/v1/node', async (ctx) => {
-    sendJson(ctx, 200, { sandbox: { ...platform.driver.report(), fallback: platform.options.sandboxFallback }, network: platform.network?.view() ?? null, pool: platform.agent.pool(), codeCache: platform.cache.stats(), instances: platform.agent.instances().length, snapshots: platform.agent.snapshots.enabled });
+    sendJson(ctx, 200, { sandbox: { ...platform.driver.report(), fallback: platform.options.sandboxFallback }, network: platform.network?.view() ?? null, pagedTier: platform.pagedTier(), pool: platform.agent.pool(), codeCache: platform.cache.stats(), instances: platform.agent.instances().length, snapshots: platform.agent.snapshots.enabled });
   });
 
   router.on('GET', '/thaw/v1/instances', async (ctx) => {

@@ -30,7 +30,7 @@ export interface LadderInputs {
 
 export type LadderDecision =
   | { readonly path: 'warm'; readonly instanceId: string; readonly reason: string }
-  | { readonly path: 'thawed'; readonly instanceId: string; readonly reason: string }
+  | { readonly path: 'thawed' | 'paged'; readonly instanceId: string; readonly reason: string }
   | { readonly path: 'restored' | 'pooled' | 'cold'; readonly reason: string };
 
 /** The same order as START_KINDS: each rung is taken only when every faster one is unavailable. */
@@ -39,6 +39,8 @@ export function decideLadder(inputs: LadderInputs): LadderDecision {
   if (warm) return { path: 'warm', instanceId: warm.instanceId, reason: warm.reserved ? 'reserved instance with spare capacity' : 'instance with spare capacity' };
   const frozen = mostRecent(inputs.instances.filter((c) => c.state === 'frozen'));
   if (frozen) return { path: 'thawed', instanceId: frozen.instanceId, reason: 'frozen instance' };
+  const paged = mostRecent(inputs.instances.filter((c) => c.state === 'paged'));
+  if (paged) return { path: 'paged', instanceId: paged.instanceId, reason: 'paged-out instance' };
   if (inputs.snapshotReady && inputs.pooledRuntimes > 0) {
     // Both are available: a pooled runtime pays user init, a restore pays a process start from the
     // snapshot. Take the pool unless init is known to cost more than a restore.

@@ -32,6 +32,8 @@ test('each rung is taken only when every faster one is missing', () => {
   const all = { instances: [inst('w'), inst('f', { state: 'frozen' })], pooledRuntimes: 2, snapshotReady: true, expectedInitMs: 400, expectedRestoreMs: 60 };
   assert.equal(path(all), 'warm');
   assert.equal(path({ ...all, instances: [inst('f', { state: 'frozen' })] }), 'thawed');
+  assert.equal(path({ ...all, instances: [inst('p', { state: 'paged' }), inst('f', { state: 'frozen' })] }), 'thawed', 'frozen (all in RAM) before paged');
+  assert.equal(path({ ...all, instances: [inst('p', { state: 'paged' })] }), 'paged', 'paged before any new process');
   assert.equal(path({ ...all, instances: [] }), 'restored', 'heavy init: a restore beats running init on a pooled runtime');
   assert.equal(path({ ...all, instances: [], snapshotReady: false }), 'pooled');
   assert.equal(path({ ...all, instances: [], snapshotReady: false, pooledRuntimes: 0 }), 'cold');

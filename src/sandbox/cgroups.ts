@@ -3,6 +3,7 @@
 // instance, pids, CPU weight proportional to memory), freezes, kills and measures it, and removes the
 // leftovers of an earlier run. Imports node built-ins only.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -240,6 +241,50 @@ export class InstanceCgroup {
       return { rssBytes: statField(stat, 'anon'), peakBytes: Number(readOr(join(dir, 'memory.peak'), 'NaN')) };
     }
     return { rssBytes: statField(stat, 'total_rss'), peakBytes: Number(readOr(join(dir, 'memory.max_usage_in_bytes'), 'NaN')) };
+  }
+
+  /**
+   * Reclaims the group's memory into swap (the paged tier): on cgroup v2 through memory.reclaim (swap
+   * allowed for the moment it takes), on v1 by lowering the group's limit step by step and restoring it.
+   * The pages come back on demand when the processes touch them. Runs off the event loop (the kernel
+   * compresses in the writing thread). Null when the group has no memory controller.
+   */
+  async pageOut(): Promise<{ beforeBytes: number; residentBytes: number; swappedBytes: number } | null> {
+    const dir = this.#dir('memory');
+    if (!dir) return null;
+    const beforeBytes = this.swap()?.residentBytes ?? 0;
+    if (this.#scope.enforced.memory === 'v2') {
+      const current = Number(readOr(join(dir, 'memory.current'), '0'));
+      const swapMax = join(dir, 'memory.swap.max');
+      const hadSwapMax = existsSync(swapMax);
+      if (hadSwapMax) await writeFile(swapMax, 'max');
+      try { await writeFile(join(dir, 'memory.reclaim'), String(current)); } catch { /* EAGAIN: reclaimed what it could */ } finally {
+        if (hadSwapMax) await writeFile(swapMax, '0').catch(() => {});
+      }
+    } else {
+      const limitFile = join(dir, 'memory.limit_in_bytes');
+      const limit = readOr(limitFile).trim();
+      const usage = Number(readOr(join(dir, 'memory.usage_in_bytes'), '0'));
+      try {
+        // The lowest limit the kernel can reach by reclaiming (EBUSY when it cannot): a few MB stay.
+        for (const target of [2 << 20, 8 << 20, usage / 4, usage / 2]) {
+          try { await writeFile(limitFile, String(Math.floor(target))); break; } catch { /* try a higher one */ }
+        }
+      } finally {
+        await writeFile(limitFile, limit);
+      }
+    }
+    const after = this.swap();
+    return after && { beforeBytes, ...after };
+  }
+
+  /** Resident (anonymous) and swapped-out bytes of the group now. */
+  swap(): { residentBytes: number; swappedBytes: number } | null {
+    const dir = this.#dir('memory');
+    if (!dir) return null;
+    const stat = readOr(join(dir, 'memory.stat'));
+    if (this.#scope.enforced.memory === 'v2') return { residentBytes: statField(stat, 'anon'), swappedBytes: Number(readOr(join(dir, 'memory.swap.current'), '0')) };
+    return { residentBytes: statField(stat, 'total_rss'), swappedBytes: statField(stat, 'total_swap') };
   }
 
   /** How many times the kernel's OOM killer acted in this group (its memory limit was hit). */

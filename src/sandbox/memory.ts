@@ -61,6 +61,7 @@ class MemorySandbox implements Sandbox, MemoryUnit {
   #code: CodeView | null;
   #rss: number | null = null;
   #peak: number | null = null;
+  #swapped = 0;
 
   constructor(spec: SandboxSpec, pid: number) {
     this.id = spec.id;
@@ -99,6 +100,16 @@ class MemorySandbox implements Sandbox, MemoryUnit {
     this.#held = [];
     for (const h of held) queueMicrotask(() => this.#arrive(h.to, h.message));
     return true;
+  }
+
+  /** A frozen unit's memory "goes to swap": what stays resident drops to at most 1 MB. */
+  async pageOut(): Promise<{ beforeBytes: number; residentBytes: number; swappedBytes: number } | null> {
+    if (this.#ended || !this.#frozen || this.#rss === null) return null;
+    const before = this.#rss;
+    const resident = Math.min(before, 1 << 20);
+    this.#swapped += before - resident;
+    this.#rss = resident;
+    return { beforeBytes: before, residentBytes: resident, swappedBytes: this.#swapped };
   }
 
   rssBytes(): number | null { return this.#ended ? null : this.#rss; }

@@ -13,6 +13,7 @@ import { CgroupScope, PIDS_MAX, detectCgroups, type CgroupLayout, type InstanceC
 import { childChannel } from './channel.ts';
 import { Mounter } from './mounter.ts';
 import { seccompFilter } from './seccomp.ts';
+import { swapDevices } from './swap.ts';
 import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
 
 export interface NamespacesOptions {
@@ -154,6 +155,11 @@ class NamespaceSandbox implements Sandbox {
     if (this.#exited || this.#killReason !== null) return false;
     await this.#cgroup.thaw();
     return !this.#exited && this.#killReason === null;
+  }
+
+  async pageOut(): Promise<{ beforeBytes: number; residentBytes: number; swappedBytes: number } | null> {
+    if (this.#exited || !swapDevices().length) return null;
+    return this.#cgroup.pageOut();
   }
 
   /** Resident memory of every process in the sandbox (as the process driver counts its one process). */

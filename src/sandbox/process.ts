@@ -76,6 +76,9 @@ class ProcessSandbox implements Sandbox {
     }
   }
 
+  /** No memory cgroup of its own to reclaim: the paged tier needs a confining driver. */
+  async pageOut(): Promise<null> { return null; }
+
   rssBytes(): number | null { return this.#status('VmRSS'); }
   peakMemoryBytes(): number | null { return this.#status('VmHWM'); }
 

@@ -28,6 +28,7 @@ export const CASES = {
   freezeHolds: 'freeze() holds the unit: a ping sent while frozen is answered only after thaw(), which returns true',
   freezeCpu: 'freeze() resolves once the unit is stopped: a spinning process is off the CPU and uses no CPU time until thaw()',
   thawKilled: 'thaw() of a unit killed while frozen returns false, even before its exit is seen',
+  pageOut: 'pageOut() of a frozen unit resolves with what stays resident and what went to swap (or null where it cannot); thawed, the unit answers',
   thawExited: 'thaw() of a unit that has exited returns false',
   aborted: 'create() with an aborted signal rejects with THAW_E_ABORTED',
   env: 'the environment is exactly spec.env (and what the driver sets on purpose): nothing of the platform\'s leaks in',
@@ -376,6 +377,21 @@ export function sandboxConformance(name: string, makeDriver: () => Promise<Sandb
       sandbox.kill('killed while frozen');
       assert.equal(await sandbox.thaw(), false);
       assert.equal((await exitOf(sandbox)).killReason, 'killed while frozen');
+    });
+
+    must('pageOut', async () => {
+      const { sandbox, inbox } = await create();
+      sandbox.channel.send({ type: 'ping', id: 1 });
+      await inbox.take('pong', 1);
+      await sandbox.freeze();
+      const r = await sandbox.pageOut();
+      if (r !== null) {
+        assert.ok(Number.isFinite(r.residentBytes) && r.residentBytes >= 0, `residentBytes ${r.residentBytes}`);
+        assert.ok(Number.isFinite(r.swappedBytes) && r.swappedBytes >= 0, `swappedBytes ${r.swappedBytes}`);
+      }
+      assert.equal(await sandbox.thaw(), true);
+      sandbox.channel.send({ type: 'ping', id: 2 });
+      await inbox.take('pong', 2);
     });
 
     must('thawExited', async () => {

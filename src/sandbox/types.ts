@@ -66,6 +66,12 @@ export interface Sandbox extends AsyncDisposable {
   freeze(): Promise<void>;
   /** Resumes a frozen unit; false when it is dead (killed while frozen), even if its exit is not seen yet. */
   thaw(): Promise<boolean>;
+  /**
+   * Pushes a frozen unit's memory out to swap (the paged tier); its pages come back on demand after a
+   * thaw. Resolves with the unit's private (anonymous) resident memory before and after, and what is in
+   * swap, or null where the driver cannot (no memory cgroup, no swap on the host).
+   */
+  pageOut(): Promise<{ beforeBytes: number; residentBytes: number; swappedBytes: number } | null>;
   /** Resident memory of the unit now, in bytes: of its cgroup where it has one, else of its main process (null where unknown). */
   rssBytes(): number | null;
   /** The most memory the unit has used since it started, in bytes (Lambda's Max Memory Used; null where unknown). */

@@ -17,7 +17,7 @@ import { DURATION_POINTS, rng, type Trace, type TraceFunction } from './trace.ts
 export type PathCosts = Record<StartKind, number>;
 
 /** Medians of `npm run bench` for the hello function on this machine (docs/bench.md). */
-export const BENCH_COSTS: PathCosts = { warm: 2.9, thawed: 4.2, restored: 85.8, pooled: 14.3, cold: 69.0 };
+export const BENCH_COSTS: PathCosts = { warm: 2.9, thawed: 4.2, paged: 8.0, restored: 85.8, pooled: 14.3, cold: 69.0 };
 
 export interface SimOptions {
   readonly policy: PolicySpec;
@@ -202,7 +202,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
   const started = new Uint8Array(fns.length);
   const invocations = new Float64Array(fns.length);
   const colds = new Float64Array(fns.length);
-  const byPath: Record<StartKind, number> = { warm: 0, thawed: 0, restored: 0, pooled: 0, cold: 0 };
+  const byPath: Record<StartKind, number> = { warm: 0, thawed: 0, paged: 0, restored: 0, pooled: 0, cold: 0 };
   const decisions: Record<string, number> = {};
   let wastedMbMs = 0, instanceStarts = 0, prewarms = 0, evictions = 0, penaltyMs = 0, nextId = 0;
   const poolSize = o.poolSize ?? 2;

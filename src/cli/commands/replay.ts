@@ -141,7 +141,7 @@ async function runLive(slice: Slice, o: { policy: string; speed: number; freezeA
     }
     const per = slice.trace.functions.map((f) => {
       const rs = records.filter((r) => r.functionName === f.id);
-      return { invocations: rs.length, coldStarts: rs.filter((r) => r.start !== 'warm' && r.start !== 'thawed').length };
+      return { invocations: rs.length, coldStarts: rs.filter((r) => r.start !== 'warm' && r.start !== 'thawed' && r.start !== 'paged').length };
     });
     const byPath = Object.fromEntries(START_KINDS.map((k) => [k, records.filter((r) => r.start === k).length])) as Record<StartKind, number>;
     // What each rung cost in this run, from the records' start phases (trace time).
@@ -155,7 +155,7 @@ async function runLive(slice: Slice, o: { policy: string; speed: number; freezeA
     for (const d of platform.agent.decisions(undefined, 1000)) decisions[d.action] = (decisions[d.action] ?? 0) + 1;
     const result: SimResult = {
       trace: slice.trace.name, policy: o.policy, model: 'invocation', ...coldStartSummary(per), wastedMemoryGBs: Math.round(wastedMbMs / 1024 / 1000),
-      instanceStarts: records.filter((r) => r.start !== 'warm' && r.start !== 'thawed').length + (decisions.prewarm ?? 0),
+      instanceStarts: records.filter((r) => r.start !== 'warm' && r.start !== 'thawed' && r.start !== 'paged').length + (decisions.prewarm ?? 0),
       prewarms: decisions.prewarm ?? 0, evictions: decisions.evict ?? 0, byPath,
       startPenaltySeconds: Math.round(records.reduce((s, r) => s + startMs(r), 0) / 10) / 100, decisions,
       simulatedMinutes: slice.trace.minutes, wallMs: Math.round((clock.now() - t0) / o.speed),

@@ -38,6 +38,9 @@ export const upCommand: Command = {
     '  --max-package-mb N, --max-unpacked-mb N   package limits (default 50 and 250)',
     '  --pool-size N     generic runtimes kept started per memory size (default 2; 0: none)',
     '  --freeze-after S  seconds idle before an instance is frozen (default 10; -1: never)',
+    '  --page-after S    seconds frozen before its memory goes to swap, the paged tier (default 60; -1: never)',
+    '  --zram SIZE       set up a zram swap device of SIZE (e.g. 2g) for the paged tier, released on stop',
+    '                    (root; otherwise the host\'s own swap is used, and without swap the tier is off)',
     '  --no-snapshots    do not snapshot published versions',
     '  --code-cache-mb N bound of the node-local unpacked code cache (default 4096)',
     '  --sandbox KIND    auto (default: namespaces where the host allows it), namespaces, or process',
@@ -58,6 +61,8 @@ export const upCommand: Command = {
     'max-unpacked-mb': { type: 'string' },
     'pool-size': { type: 'string' },
     'freeze-after': { type: 'string' },
+    'page-after': { type: 'string' },
+    zram: { type: 'string' },
     'no-snapshots': { type: 'boolean' },
     'code-cache-mb': { type: 'string' },
     sandbox: { type: 'string' },
@@ -79,6 +84,8 @@ export const upCommand: Command = {
       maxUnpackedMb: num(args, 'max-unpacked-mb', 'MB'),
       poolSize: num(args, 'pool-size'),
       freezeAfterMs: freezeAfter(str(args, 'freeze-after')),
+      pageAfterMs: freezeAfter(str(args, 'page-after'), '--page-after'),
+      zramMb: zram(str(args, 'zram')),
       snapshots: args.values['no-snapshots'] ? false : undefined,
       codeCacheMb: num(args, 'code-cache-mb', 'MB'),
       policy: str(args, 'policy'),
@@ -127,6 +134,8 @@ function sandboxBanner(platform: Platform): string {
   if (platform.options.sandboxFallback) lines.push(`thaw:   namespaces are off: ${platform.options.sandboxFallback}`);
   for (const e of r.enforced) lines.push(`thaw:   on:  ${e}`);
   for (const n of r.notEnforced) lines.push(`thaw:   off: ${n}`);
+  const paged = platform.pagedTier();
+  lines.push(paged.on ? `thaw:   on:  paged tier: frozen instances go to swap after ${platform.options.pageAfterMs / 1000} s (${paged.how})` : `thaw:   off: paged tier: ${paged.how}`);
   const net = platform.network?.view();
   if (net) {
     lines.push(`thaw:   on:  egress proxy pair (active/standby, pids ${net.proxies.map((p) => p.pid).join(', ')}); per-function policy, default public addresses only`);
@@ -145,11 +154,18 @@ function budget(v: string | undefined): number | undefined {
   return mb;
 }
 
+function zram(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const mb = parseSizeMb(v);
+  if (mb === null || mb < 16) throw new ThawError('THAW_E_CLI_USAGE', `--zram takes a size of at least 16m, such as 2g, got ${JSON.stringify(v)}`);
+  return mb;
+}
+
 /** Seconds from the flag to ms; any negative value means never. */
-function freezeAfter(v: string | undefined): number | undefined {
+function freezeAfter(v: string | undefined, flag = '--freeze-after'): number | undefined {
   if (v === undefined) return undefined;
   const s = Number(v);
-  if (!Number.isFinite(s)) throw new ThawError('THAW_E_CLI_USAGE', `--freeze-after takes seconds (or -1 for never), got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(s)) throw new ThawError('THAW_E_CLI_USAGE', `${flag} takes seconds (or -1 for never), got ${JSON.stringify(v)}`);
   return s < 0 ? -1 : Math.round(s * 1000);
 }
 
