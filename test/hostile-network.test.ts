@@ -1,7 +1,7 @@
 // Hostile functions against the network isolation of confined instances (issue 12), deployed through the
 // real API: each probe asserts that the attack is blocked and that the platform and its egress proxy pair
-// keep serving. Probes that currently get through are kept as tests marked `todo` (with what the hole is),
-// so the suite stays green while the hole is on record; when a hole is closed its test passes as it is.
+// keep serving. A probe that gets through is kept as a test marked `todo` (with what the hole is) until the
+// hole is closed; the ten its first run found are closed.
 //
 // Every function here runs the same code: a small toolkit (raw connections to the relay and to the proxies'
 // Unix sockets, sh, TCP and UDP helpers) and then `event.code`, the probe. All traffic stays on this
@@ -282,9 +282,7 @@ describe('hostile functions against the network isolation', { skip }, () => {
   });
 
   let stolen = '';
-  test('a grant is a bearer token: lifted from one function\'s instance, it lets a function with egress none out under the other\'s policy', {
-    todo: 'the proxy admits any connection that presents a valid token, whoever connects: a token read out of an instance (the relay writes it with net.Socket#write, which the function can wrap) works from any other sandbox; bind grants to the instance (SO_PEERCRED uid, or a socket per instance)',
-  }, async () => {
+  test('a grant lifted from one function\'s instance is useless in another sandbox: a connection is the instance\'s whose socket it came in on', async () => {
     await deploy('lender', { ThawEgress: { Mode: 'allow', Allow: [`${web.address}:8080`] } });
     stolen = await run('lender', `
       let token = null;

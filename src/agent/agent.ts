@@ -186,7 +186,7 @@ export class Agent implements AsyncDisposable {
     });
     this.#runtimePool = new RuntimePool({
       driver: options.driver, clock: options.clock, size: options.poolSize, refillDelayMs: options.poolRefillDelayMs, maxShapes: 4,
-      scratchDir: options.scratchDir, runtimeEnv: () => this.#runtimeEnv(), binds: () => options.network?.binds() ?? [], network: options.network,
+      scratchDir: options.scratchDir, runtimeEnv: () => this.#runtimeEnv(), binds: (id) => options.network?.binds(id) ?? [], network: options.network,
       onError: (m) => process.stderr.write(`thaw: ${m}\n`),
     });
     // The common shape is ready before the first request.
@@ -544,7 +544,7 @@ export class Agent implements AsyncDisposable {
         netns = (await this.#o.network.attach(id, vpc)).netns;
         attach = { start, ms: clock.monotonic() - start };
       }
-      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [], binds: this.#o.network?.binds(), netns, snapshotBlob: snapshotBlob ?? undefined });
+      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [], binds: this.#o.network?.binds(id), netns, snapshotBlob: snapshotBlob ?? undefined });
       try {
         conn = new RuntimeConnection(await this.#o.driver.create(spec), nullHooks);
       } catch (err) {

@@ -31,8 +31,8 @@ export interface RuntimePoolOptions {
   maxShapes: number;
   scratchDir: string;
   runtimeEnv(): Record<string, string>;
-  /** Platform directories every sandbox sees (the egress proxies' sockets). */
-  binds(): { host: string; inside: string }[];
+  /** What a new sandbox binds (its own directory of the egress proxies' sockets). */
+  binds(instanceId: string): { host: string; inside: string }[];
   /** Attaches runtimes of a private network's shape to it (a ready namespace each) before they start. */
   network?: InstanceNetwork | null;
   onError(message: string): void;
@@ -144,7 +144,7 @@ export class RuntimePool {
         if (!this.#o.network) throw new Error('private networks need the namespaces sandbox');
         netns = (await this.#o.network.attach(id, shape.vpc)).netns;
       }
-      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(), readPaths: [], binds: this.#o.binds(), netns }))
+      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(), readPaths: [], binds: this.#o.binds(id), netns }))
         .catch((err: unknown) => { this.#o.network?.release(id); throw err; });
       const conn = new RuntimeConnection(sandbox, { onLog: () => {}, onCall: async () => ({ ok: false, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function', trace: [] } }) });
       this.#all.add(conn);

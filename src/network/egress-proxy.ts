@@ -16,15 +16,17 @@ import { systemClock } from '../core/clock.ts';
 import { EgressRules, type EgressPolicy } from './egress.ts';
 
 export type ProxyCommand =
-  | { type: 'grant'; token: string; label: string; policy: EgressPolicy }
-  | { type: 'revoke'; token: string }
+  /** Listen for one instance on a socket of its own (bound into its sandbox only). */
+  | { type: 'listen'; instanceId: string; path: string }
+  | { type: 'grant'; instanceId: string; token: string; label: string; policy: EgressPolicy }
+  | { type: 'revoke'; instanceId: string }
   /** The subnets of Thaw's private networks: reached only by joining them, never through the proxy. */
   | { type: 'networks'; subnets: string[] };
 export type ProxyReport =
-  | { type: 'ready'; socket: string }
+  | { type: 'ready' }
   | { type: 'denied'; token: string; target: string; reason: string };
 
-interface Grant { label: string; rules: EgressRules }
+interface Grant { token: string; label: string; rules: EgressRules }
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const PREAMBLE_MAX = 128;
@@ -38,8 +40,10 @@ const DENIALS_PER_WINDOW = 20;
 const DENIAL_WINDOW_MS = 10_000;
 const validPort = (p: number) => Number.isInteger(p) && p >= 1 && p <= 65535;
 
-export function startEgressProxy(socketPath: string, report: (r: ProxyReport) => void) {
+export function startEgressProxy(report: (r: ProxyReport) => void) {
+  /** By instance id: its grant, and the listener on its own socket. */
   const grants = new Map<string, Grant>();
+  const listeners = new Map<string, net.Server>();
   const owner = new WeakMap<net.Socket, { token: string; grant: Grant }>();
   const open = new Map<string, number>();
   let connections = 0;
@@ -156,8 +160,10 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
   });
   server.on('clientError', (_err, socket) => { socket.destroy(); });
 
-  // The Unix socket: read the relay's preamble, then hand the connection to the HTTP server.
-  const front = net.createServer((socket) => {
+  // An instance's own Unix socket: read the relay's preamble (the instance's token: a connection is that
+  // instance's because it came in on its socket, and it proves it holds the grant), then hand the
+  // connection to the HTTP server.
+  const front = (instanceId: string) => net.createServer((socket) => {
     socket.on('error', () => {});
     if (connections >= MAX_CONNECTIONS) return void socket.destroy();
     connections++;
@@ -173,8 +179,8 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
       clearTimeout(unnamed);
       socket.pause();
       const m = /^THAW ([A-Za-z0-9_-]{16,64})$/.exec(buf.subarray(0, nl).toString('latin1'));
-      const grant = m ? grants.get(m[1]) : undefined;
-      if (!m || !grant) return void socket.end(plain(407, 'THAW_E_EGRESS_DENIED: this instance has no egress grant (not yet bound to a function, or already stopped)'));
+      const grant = grants.get(instanceId);
+      if (!m || !grant || grant.token !== m[1]) return void socket.end(plain(407, 'THAW_E_EGRESS_DENIED: this instance has no egress grant (not yet bound to a function, or already stopped)'));
       const token = m[1];
       const mine = open.get(token) ?? 0;
       if (mine >= MAX_PER_TOKEN) return void socket.end(plain(429, `THAW_E_EGRESS_DENIED: at most ${MAX_PER_TOKEN} connections at once per instance`));
@@ -189,21 +195,31 @@ export function startEgressProxy(socketPath: string, report: (r: ProxyReport) =>
     socket.on('data', onData);
   });
 
+  async function listenFor(instanceId: string, path: string) {
+    if (listeners.has(instanceId)) return;
+    const l = front(instanceId);
+    listeners.set(instanceId, l);
+    l.on('error', () => { listeners.delete(instanceId); });
+    try { unlinkSync(path); } catch { /* none */ }
+    l.listen(path);
+    await once(l, 'listening').catch(() => {});
+    // The sandbox runs as its own uid; only it sees this socket (its directory is bound into it alone).
+    try { chmodSync(path, 0o666); } catch { /* revoked meanwhile */ }
+  }
+
   return {
     command(c: ProxyCommand) {
-      if (c.type === 'grant') grants.set(c.token, { label: c.label, rules: new EgressRules(c.policy) });
-      else if (c.type === 'revoke') { grants.delete(c.token); denials.delete(c.token); }
-      else { thawNets = c.subnets; own = ownAddresses(own, thawNets); }
+      if (c.type === 'listen') void listenFor(c.instanceId, c.path);
+      else if (c.type === 'grant') grants.set(c.instanceId, { token: c.token, label: c.label, rules: new EgressRules(c.policy) });
+      else if (c.type === 'revoke') {
+        const g = grants.get(c.instanceId);
+        if (g) denials.delete(g.token);
+        grants.delete(c.instanceId);
+        listeners.get(c.instanceId)?.close();
+        listeners.delete(c.instanceId);
+      } else { thawNets = c.subnets; own = ownAddresses(own, thawNets); }
     },
-    async listen() {
-      try { unlinkSync(socketPath); } catch { /* none */ }
-      front.listen(socketPath);
-      await once(front, 'listening');
-      // Sandboxes run as their own uids: the socket is open to all; the token is what admits.
-      chmodSync(socketPath, 0o666);
-      report({ type: 'ready', socket: socketPath });
-    },
-    close() { clearInterval(refresh); front.close(); server.close(); },
+    close() { clearInterval(refresh); for (const l of listeners.values()) l.close(); server.close(); },
   };
 }
 
@@ -239,10 +255,9 @@ function ownAddresses(last: BlockList, thawNets: string[] = []): BlockList {
 
 // Run as the proxy process: commands from the platform over IPC, reports back.
 if (import.meta.main) {
-  const socketPath = process.argv[2];
   const send = (r: ProxyReport) => { process.send?.(r); };
-  const proxy = startEgressProxy(socketPath, send);
+  const proxy = startEgressProxy(send);
   process.on('message', (m) => proxy.command(m as ProxyCommand));
   process.on('disconnect', () => process.exit(0));
-  await proxy.listen();
+  send({ type: 'ready' });
 }

@@ -1,7 +1,7 @@
 // Networks of instances: what a confined instance may reach. Public entry of src/network; imports src/core.
 // Every confined instance has a network namespace of its own with only loopback; outbound HTTP(S) goes
 // through the platform's egress proxy pair, checked against the function's egress policy.
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { ThawError } from '../core/errors.ts';
 import type { NetworkRecord, SecurityGroupRecord, VpcConfig } from '../core/types.ts';
@@ -24,8 +24,11 @@ export const EGRESS_INSIDE = '/run/thaw/egress';
 export interface InstanceNetwork {
   /** Variables every runtime starts with: the proxy settings its relay serves. */
   runtimeEnv(): Record<string, string>;
-  /** Platform directories every sandbox sees (the proxies' sockets), bound at their inside paths. */
-  binds(): { host: string; inside: string }[];
+  /**
+   * What a new sandbox binds (its own directory of the proxies' sockets, at its inside path); prepares the
+   * sockets. Released with the instance.
+   */
+  binds(instanceId: string): { host: string; inside: string }[];
   /** Lets an instance out under its function's policy; the token goes to its relay with init. */
   grant(instanceId: string, label: string, policy: EgressPolicy): string;
   /** A namespace on one of the VPC's networks for a new instance (a ready one when there is one). */
@@ -77,11 +80,11 @@ export class NetworkPlane implements InstanceNetwork {
       HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy,
       NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1',
       THAW_EGRESS_RELAY: RELAY_ADDRESS,
-      THAW_EGRESS_SOCKETS: this.egress.sockets.map((p) => join(EGRESS_INSIDE, basename(p))).join(':'),
+      THAW_EGRESS_SOCKETS: this.egress.sockets.map((p) => join(EGRESS_INSIDE, p)).join(':'),
     };
   }
 
-  binds() { return [{ host: this.egress.dir, inside: EGRESS_INSIDE }]; }
+  binds(instanceId: string) { return [{ host: this.egress.prepare(instanceId), inside: EGRESS_INSIDE }]; }
   grant(instanceId: string, label: string, policy: EgressPolicy): string { return this.egress.grant(instanceId, label, policy); }
   release(instanceId: string): void {
     this.egress.revoke(instanceId);

@@ -4,7 +4,7 @@
 // and given the grants again. Imports node built-ins and src/core.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock, TimerHandle } from '../core/clock.ts';
@@ -13,6 +13,7 @@ import type { ProxyCommand, ProxyReport } from './egress-proxy.ts';
 
 const SCRIPT = fileURLToPath(new URL('./egress-proxy.ts', import.meta.url));
 const NAMES = ['a', 'b'] as const;
+const socketName = (name: string) => `egress-${name}.sock`;
 
 export interface EgressDenial { instanceId: string; label: string; target: string; reason: string }
 
@@ -36,6 +37,8 @@ export class EgressProxies {
   #onError: (m: string) => void;
   #byToken = new Map<string, string>();
   #subnets: string[] = [];
+  /** Instances whose sockets the proxies listen on (from their sandbox's creation until they are gone). */
+  #prepared = new Set<string>();
   denied = 0;
 
   constructor(o: { dir: string; clock: Clock; onDenied(d: EgressDenial): void; onError(m: string): void }) {
@@ -43,17 +46,31 @@ export class EgressProxies {
     this.#clock = o.clock;
     this.#onDenied = o.onDenied;
     this.#onError = o.onError;
-    this.#members = NAMES.map((name) => ({ name, socket: join(o.dir, `egress-${name}.sock`), child: null, ready: false, restarts: 0, failures: 0, timer: null }));
-    // Passable by every sandbox uid (the sockets themselves are 0666); made now: sandboxes bind it, and the runtime pool may start one before the proxies are up.
-    mkdirSync(this.dir, { recursive: true, mode: 0o711 });
-    chmodSync(this.dir, 0o711);
+    this.#members = NAMES.map((name) => ({ name, socket: socketName(name), child: null, ready: false, restarts: 0, failures: 0, timer: null }));
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
   }
 
-  /** The socket paths, active first: what the relay inside a sandbox connects to. */
+  /** The sockets' names in an instance's directory, active first: what the relay inside connects to. */
   get sockets(): string[] { return this.#members.map((m) => m.socket); }
 
-  /** Starts both proxies and waits until at least one listens. */
+  /**
+   * An instance's own directory, with a socket of each proxy in it, bound into its sandbox alone: a
+   * connection on it is that instance's, whatever the function does with its token. Made now (the sandbox
+   * binds it when it starts); the proxies listen in it as soon as they hear of it.
+   */
+  prepare(instanceId: string): string {
+    const dir = join(this.dir, instanceId);
+    // Passable by the sandbox's uid (the sockets are 0666); nobody else's sandbox sees it.
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    chmodSync(dir, 0o711);
+    this.#prepared.add(instanceId);
+    for (const m of this.#members) this.#send(m, { type: 'listen', instanceId, path: join(dir, m.socket) });
+    return dir;
+  }
+
+  /** Starts both proxies and waits until at least one listens. Directories of a killed run go first. */
   async start(): Promise<void> {
+    for (const d of readdirSync(this.dir)) if (!this.#prepared.has(d)) rmSync(join(this.dir, d), { recursive: true, force: true });
     const first = Promise.withResolvers<void>();
     for (const m of this.#members) this.#spawn(m, first.resolve);
     const timeout = this.#clock.setTimer(() => first.resolve(), 10_000);
@@ -63,7 +80,7 @@ export class EgressProxies {
 
   #spawn(m: Member, onReady?: () => void) {
     if (this.#closed) return;
-    const child = fork(SCRIPT, [m.socket], {
+    const child = fork(SCRIPT, [m.name], {
       // A clean environment: the proxy needs no secrets and no proxy of its own.
       env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' },
       execArgv: ['--disable-warning=ExperimentalWarning'],
@@ -79,7 +96,8 @@ export class EgressProxies {
         m.ready = true;
         m.failures = 0;
         this.#send(m, { type: 'networks', subnets: this.#subnets });
-        for (const g of this.#grants.values()) this.#send(m, { type: 'grant', ...g });
+        for (const id of this.#prepared) this.#send(m, { type: 'listen', instanceId: id, path: join(this.dir, id, m.socket) });
+        for (const [instanceId, g] of this.#grants) this.#send(m, { type: 'grant', instanceId, ...g });
         onReady?.();
       } else if (r.type === 'denied') {
         this.denied++;
@@ -109,10 +127,11 @@ export class EgressProxies {
   /** Lets an instance's connections out under a policy; returns the token its relay presents. */
   grant(instanceId: string, label: string, policy: EgressPolicy): string {
     const token = randomBytes(18).toString('base64url');
-    this.revoke(instanceId);
+    const old = this.#grants.get(instanceId);
+    if (old) this.#byToken.delete(old.token);
     this.#grants.set(instanceId, { token, label, policy });
     this.#byToken.set(token, instanceId);
-    for (const m of this.#members) this.#send(m, { type: 'grant', token, label, policy });
+    for (const m of this.#members) this.#send(m, { type: 'grant', instanceId, token, label, policy });
     return token;
   }
 
@@ -122,18 +141,22 @@ export class EgressProxies {
     for (const m of this.#members) this.#send(m, { type: 'networks', subnets });
   }
 
+  /** The instance is gone: its grant, its sockets and its directory go. */
   revoke(instanceId: string): void {
     const g = this.#grants.get(instanceId);
-    if (!g) return;
+    if (!g && !this.#prepared.has(instanceId)) return;
     this.#grants.delete(instanceId);
-    this.#byToken.delete(g.token);
-    for (const m of this.#members) this.#send(m, { type: 'revoke', token: g.token });
+    if (g) this.#byToken.delete(g.token);
+    this.#prepared.delete(instanceId);
+    for (const m of this.#members) this.#send(m, { type: 'revoke', instanceId });
+    rmSync(join(this.dir, instanceId), { recursive: true, force: true });
   }
 
   view() {
     return {
-      proxies: this.#members.map((m) => ({ name: m.name, socket: m.socket, pid: m.child?.pid ?? null, ready: m.ready, restarts: m.restarts })),
+      proxies: this.#members.map((m) => ({ name: m.name, pid: m.child?.pid ?? null, ready: m.ready, restarts: m.restarts })),
       grants: this.#grants.size,
+      sockets: this.#prepared.size,
       denied: this.denied,
     };
   }
