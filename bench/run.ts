@@ -274,7 +274,7 @@ async function main() {
     const network = netSkip || args['no-network'] ? null : await networkBench({ root, runs: LADDER_RUNS, request, progress, done });
     if (pageSkip) done(`paged tier not measured: ${pageSkip}`);
     const paged = pageSkip ? null : await pagedBench({ root, runs: LADDER_RUNS, request, progress, done });
-    const policies = policyFigures(ladder, progress, done);
+    const policies = policyFigures(ladder, paged, progress, done);
     const results: Results = {
       ladders,
       network,
@@ -304,12 +304,13 @@ async function main() {
  * The policies on a trace (the Azure 200-function sample when present, else a synthetic day), simulated
  * with the start costs this run measured for hello: the same engine the agent runs, on virtual time.
  */
-function policyFigures(ladder: LadderResults | null, progress: (s: string) => void, done: (s: string) => void) {
+function policyFigures(ladder: LadderResults | null, paged: PagedResults | null, progress: (s: string) => void, done: (s: string) => void) {
   const dir = join(root, '..', 'shared', 'datasets', 'azure-functions-2019-invitro-sample');
   const trace = existsSync(join(dir, '200_inv.csv')) ? readAzureTrace(dir, '200') : syntheticTrace({ functions: 200, minutes: 1440, seed: 1 });
   const hello = ladder?.functions.hello;
   const costs: PathCosts = { ...BENCH_COSTS };
   for (const p of PATHS) if (hello?.[p]) costs[p] = hello[p]!.p50;
+  if (paged?.functions.hello) costs.paged = paged.functions.hello.paged;
   const runs: SimResult[] = [];
   for (const spec of ['fixed:10m', 'hybrid:4h', 'thaw']) {
     progress(`simulating ${spec} on ${trace.name}`);
