@@ -64,14 +64,15 @@ let gc;
  * the function uses them, not at process start: Node's NODE_USE_ENV_PROXY would load undici and the HTTP
  * agents in every runtime start (measured: user CPU of an empty script 70 -> 155 ms here under load), a
  * cost only functions that go out should pay. fetch is wrapped; the first import or require of http,
- * https or http2 is seen by a resolve hook.
+ * https, http2, net or tls is seen by a resolve hook. The relay itself starts then too.
  */
-function proxyOnFirstUse() {
+function proxyOnFirstUse(/** @type {() => void} */ startRelay) {
   const http = () => /** @type {any} */ (require('node:http'));
   let done = false;
   const setup = () => {
     if (done) return;
     done = true;
+    startRelay();
     const h = http();
     if (typeof h.setGlobalProxyFromEnv === 'function') h.setGlobalProxyFromEnv();
   };
@@ -79,7 +80,7 @@ function proxyOnFirstUse() {
   globalThis.fetch = /** @type {typeof fetch} */ (function fetch(input, init) { setup(); return realFetch(input, init); });
   nodeModule.registerHooks({
     resolve(specifier, context, next) {
-      if (!done && /^(node:)?(https?|http2)$/.test(specifier)) setup();
+      if (!done && /^(node:)?(https?|http2|net|tls)$/.test(specifier)) setup();
       return next(specifier, context);
     },
   });
@@ -93,16 +94,14 @@ function proxyOnFirstUse() {
  * answered last and moves to the other when it does not answer.
  * @param {string} listen host:port
  * @param {string[]} sockets
- * @returns {{ setToken(t: string | null): void }}
+ * @param {() => string | null} token the grant (null until init)
  */
-function startEgressRelay(listen, sockets) {
+function startEgressRelay(listen, sockets, token) {
   const net = require('node:net');
-  /** @type {string | null} */
-  let token = null;
   let preferred = 0;
   const server = net.createServer((client) => {
     client.on('error', () => {});
-    if (!token) { client.destroy(); return; }
+    if (!token()) { client.destroy(); return; }
     client.pause();
     const attempt = (/** @type {number} */ tries) => {
       const i = (preferred + tries) % sockets.length;
@@ -116,7 +115,7 @@ function startEgressRelay(listen, sockets) {
       up.once('connect', () => {
         connected = true;
         preferred = i;
-        up.write(`THAW ${token}\n`);
+        up.write(`THAW ${token()}\n`);
         client.pipe(up);
         up.pipe(client);
         client.resume();
@@ -130,7 +129,6 @@ function startEgressRelay(listen, sockets) {
   const i = listen.lastIndexOf(':');
   server.listen(Number(listen.slice(i + 1)), listen.slice(0, i));
   server.unref();
-  return { setToken(t) { token = t; } };
 }
 
 /**
@@ -151,10 +149,14 @@ function main(preloaded) {
     (m, cb) => { channel.write(`${JSON.stringify(m)}\n`, cb); }
   );
 
-  const relay = process.env.THAW_EGRESS_RELAY && process.env.THAW_EGRESS_SOCKETS
-    ? startEgressRelay(process.env.THAW_EGRESS_RELAY, process.env.THAW_EGRESS_SOCKETS.split(':'))
-    : null;
-  if (relay) proxyOnFirstUse();
+  /** The instance's egress grant, from init; the relay presents it. */
+  /** @type {string | null} */
+  let egressToken = null;
+  const relayAddress = process.env.THAW_EGRESS_RELAY;
+  const relaySockets = process.env.THAW_EGRESS_SOCKETS;
+  // Started at the first use of fetch, http or https, not now: a listening server costs every start's
+  // init ~10 ms here (its listen runs through Node's lookup path while the handler module loads).
+  if (relayAddress && relaySockets) proxyOnFirstUse(() => startEgressRelay(relayAddress, relaySockets.split(':'), () => egressToken));
 
   /** @type {AsyncLocalStorage<string>} the invocation id a piece of code runs for */
   const current = new AsyncLocalStorage();
@@ -209,7 +211,7 @@ function main(preloaded) {
     await warming;
     try {
       for (const [k, v] of Object.entries(spec.env)) process.env[k] = v;
-      relay?.setToken(spec.egressToken ?? null);
+      egressToken = spec.egressToken ?? null;
       process.chdir(spec.codeDir);
       fn = spec;
       if (preloaded) {
