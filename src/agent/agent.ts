@@ -168,6 +168,8 @@ export class Agent implements AsyncDisposable {
   #prewarming = new Set<Promise<void>>();
   /** Per function: consecutive failed pre-warms, and until when no new one starts. */
   #prewarmBackoff = new Map<string, { failures: number; until: number }>();
+  /** Per function, how many times it was deleted (forget): a prewarm that started before a deletion is dropped. */
+  #forgotten = new Map<string, number>();
   /** Instances being started for the invocation that will run on them (not by a prewarm or reservation). */
   #claimed = new WeakSet<Instance>();
 
@@ -398,6 +400,7 @@ export class Agent implements AsyncDisposable {
 
   /** A deleted function: nothing is pre-warmed for it any more and its next look is cancelled. */
   forget(fn: string): void {
+    this.#forgotten.set(fn, (this.#forgotten.get(fn) ?? 0) + 1);
     this.#latest.delete(fn);
     this.#prewarmBackoff.delete(fn);
     this.#planTimers.get(fn)?.handle.cancel();
@@ -422,6 +425,7 @@ export class Agent implements AsyncDisposable {
     const d = this.#decide(v);
     const path = d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold';
     const phases = new Phases(req.receivedMono);
+    const epoch = this.#forgotten.get(v.functionName) ?? 0;
     const p = (async () => {
       const failed = () => {
         const n = (this.#prewarmBackoff.get(v.functionName)?.failures ?? 0) + 1;
@@ -430,6 +434,8 @@ export class Agent implements AsyncDisposable {
       try {
         const started = await this.#start(req, phases, path);
         if ('failure' in started) { failed(); return; }
+        // The function was deleted while its instance started: it goes too.
+        if ((this.#forgotten.get(v.functionName) ?? 0) !== epoch) { this.#stopInstance(started.instance, 'function deleted during its prewarm'); return; }
         this.#prewarmBackoff.delete(v.functionName);
         started.instance.prewarmed = !spare;
         this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });

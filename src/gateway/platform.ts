@@ -9,7 +9,7 @@ import { parseFunctionRef } from '../core/arn.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { newInvocationId } from '../core/ids.ts';
-import type { Alias, InvocationTrigger } from '../core/types.ts';
+import type { Alias, FunctionVersion, InvocationTrigger } from '../core/types.ts';
 import { Agent, type CallRequest, type CallResult, type InvokeResult } from '../agent/index.ts';
 import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
@@ -36,6 +36,8 @@ export interface InvokeOptions {
 /** Synchronous payloads larger than Lambda's 6 MB are refused. */
 export const MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
 export const MAX_ASYNC_PAYLOAD_BYTES = 256 * 1024;
+/** Instances at most that a new version is warmed to ahead of its first request. */
+const MAX_VERSION_PREWARM = 8;
 
 export class Platform implements AsyncDisposable {
   readonly options: ResolvedOptions;
@@ -85,7 +87,7 @@ export class Platform implements AsyncDisposable {
         for (const d of readdirSafe(compileDir)) if (d.startsWith(`${sha.slice(0, 16)}-`)) rmSync(join(compileDir, d), { recursive: true, force: true });
       },
     });
-    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, onPublished: (v) => this.agent.snapshots.request(v) });
+    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, onPublished: (v) => this.#onPublished(v) });
     this.recorder = new Recorder({
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
       onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
@@ -313,9 +315,32 @@ export class Platform implements AsyncDisposable {
     }
   }
 
-  /** After $LATEST changed, instances of its previous revision are never picked again: stop them now. */
+  /**
+   * After $LATEST changed, instances of its previous revision are never picked again: stop them now, and
+   * warm the new revision to as many instances as the old one had (the traffic to $LATEST goes on).
+   */
   async retireStaleLatest(name: string, currentRevisionId: string): Promise<void> {
+    const demand = this.agent.instances().filter((i) => i.functionName === name && i.version === '$LATEST' && i.state !== 'stopping' && i.state !== 'gone').length;
+    const latest = (await this.control.getFunction(name)).latest;
+    if (latest.revisionId === currentRevisionId) this.#warmNewVersion(latest, '$LATEST', `$LATEST changed while it ran ${demand} instance(s)`, demand);
     await this.agent.retire(name, (v) => v.version !== '$LATEST' || v.revisionId === currentRevisionId);
+  }
+
+  /**
+   * Seed 001's version prewarm: a new version of a function that has instances now (traffic within its
+   * policy's window) gets as many instances as the function runs, at most MAX_VERSION_PREWARM, started
+   * ahead of its first request as recorded prewarm decisions. None when the function is idle.
+   */
+  #warmNewVersion(v: FunctionVersion, qualifier: string, reason: string, demand: number) {
+    if (demand <= 0) return;
+    this.agent.rollout(v.functionName, qualifier, [{ version: v, count: Math.min(demand, MAX_VERSION_PREWARM) }], reason);
+  }
+
+  /** A version was published: its snapshot is built, and it is warmed if the function has traffic. */
+  #onPublished(v: FunctionVersion) {
+    this.agent.snapshots.request(v);
+    const demand = this.agent.instances().filter((i) => i.functionName === v.functionName && i.state !== 'stopping' && i.state !== 'gone').length;
+    this.#warmNewVersion(v, v.version, `version ${v.version} published while the function ran ${demand} instance(s)`, demand);
   }
 
   /** Drains: stops taking events, lets running invocations finish, stops instances, flushes records. */
