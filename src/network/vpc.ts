@@ -128,6 +128,9 @@ export class PrivateNetworks {
   /** Every namespace made and not yet destroyed, with its network and host number. */
   #owners = new Map<string, { net: NetState; host: number }>();
   #timers = new Set<TimerHandle>();
+  /** Namespaces being made or destroyed: close() waits for them, so no mount request reaches the helper after it. */
+  #destroying = new Set<Promise<void>>();
+  #inFlight = new Set<Promise<unknown>>();
   #seq = 0;
   #closed = false;
   created = 0;
@@ -225,7 +228,10 @@ export class PrivateNetworks {
   #refill(n: NetState, p: Pool) {
     while (!this.#closed && p.failures < 3 && p.ready.length + p.making < (this.#o.poolSize ?? NETNS_POOL_SIZE)) {
       p.making++;
-      void this.#make(n, p).then((r) => {
+      const made = this.#make(n, p);
+      this.#inFlight.add(made);
+      void made.catch(() => {}).finally(() => this.#inFlight.delete(made));
+      void made.then((r) => {
         p.failures = 0;
         if (this.#closed || this.#nets.get(n.record.name) !== n) void this.#destroy(r.netns);
         else p.ready.push(r);
@@ -269,7 +275,14 @@ export class PrivateNetworks {
     }
   }
 
-  async #destroy(netns: string) {
+  #destroy(netns: string): Promise<void> {
+    const p = this.#destroyNow(netns);
+    this.#destroying.add(p);
+    void p.finally(() => this.#destroying.delete(p));
+    return p;
+  }
+
+  async #destroyNow(netns: string) {
     const owner = this.#owners.get(netns);
     this.#owners.delete(netns);
     owner?.net.used.delete(owner.host);
@@ -290,7 +303,9 @@ export class PrivateNetworks {
     this.#closed = true;
     for (const t of this.#timers) t.cancel();
     this.#timers.clear();
+    while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
     for (const n of [...this.#nets.keys()]) await this.remove(n);
     for (const p of [...this.#owners.keys()]) await this.#destroy(p);
+    while (this.#destroying.size) await Promise.allSettled([...this.#destroying]);
   }
 }

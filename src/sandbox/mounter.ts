@@ -12,6 +12,7 @@ export class Mounter {
   #pending = new Map<number, PromiseWithResolvers<void>>();
   #seq = 0;
   #perl: string;
+  #closed = false;
 
   constructor(perl = '/usr/bin/perl') { this.#perl = perl; }
 
@@ -41,6 +42,9 @@ export class Mounter {
   }
 
   #request(verb: string, ...args: string[]): Promise<void> {
+    // Closed: a late request (an instance's cleanup finishing after shutdown) must not start a new helper
+    // that nobody closes; what it would have unmounted the next start removes.
+    if (this.#closed) return Promise.reject(new ThawError('THAW_E_SANDBOX_START_FAILED', 'the mount helper is closed'));
     for (const a of args) if (/[\t\n]/.test(a)) throw new ThawError('THAW_E_SANDBOX_START_FAILED', `a mount path holds a tab or newline: ${JSON.stringify(a)}`);
     const child = this.#start();
     const id = ++this.#seq;
@@ -64,8 +68,12 @@ export class Mounter {
   /** Detaches what is mounted on dir. */
   umount(dir: string): Promise<void> { return this.#request('umount', dir); }
 
+  /** Ends the helper; later requests are refused. `open()` allows them again (a driver started anew). */
   close(): void {
+    this.#closed = true;
     this.#child?.stdin.end();
     this.#child = null;
   }
+
+  open(): void { this.#closed = false; }
 }

@@ -246,6 +246,7 @@ export class NamespacesDriver implements SandboxDriver {
 
   /** Removes what a previous run on this cache dir left (killed instances, cgroups, mounts), then prepares. */
   start(): Promise<void> {
+    this.mounter.open();
     this.#started ??= (async () => {
       const { runDir } = this.#o;
       mkdirSync(runDir, { recursive: true, mode: 0o700 });
