@@ -31,7 +31,7 @@ const code = (text: string) => zipEntries([{ path: 'index.mjs', data: Buffer.fro
 export async function soak(o: { root: string; seconds: number; progress(s: string): void; done(s: string): void }) {
   const dataDir = await mkdtemp(join(tmpdir(), 'thaw-soak-'));
   const cacheDir = await mkdtemp('/dev/shm/thaw-soak-');
-  const child = spawn(process.execPath, [join(o.root, 'bench', 'server.ts'), dataDir, cacheDir, JSON.stringify({ eventPollIntervalMs: 50, policy: 'fixed:20s', freezeAfterMs: 5000, keepInvocations: 10_000_000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(o.root, 'bench', 'server.ts'), dataDir, cacheDir, JSON.stringify({ eventPollIntervalMs: 50, policy: 'fixed:20s', freezeAfterMs: 5000, keepInvocations: 10_000_000, versionPrewarm: true })], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let buf = '';

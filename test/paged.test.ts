@@ -5,7 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { probeNamespaces, swapDevices } from '../src/sandbox/index.ts';
+import { mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { enableZramSwap, probeNamespaces, swapDevices } from '../src/sandbox/index.ts';
 import { eventually, fnSource, getJson, invokeHttp, pkg, startTestThaw, type TestThaw } from './helpers.ts';
 
 function why(): string | null {
@@ -61,5 +63,22 @@ describe('the paged tier (zram)', { skip: reason ? `${reason}; to enable: run as
     const rec = await getJson(`${t.url}/thaw/v1/invocations/${r.headers.get('x-thaw-invocation-id')}`);
     assert.equal(rec.start, 'paged');
     assert.equal(rec.initMs, 0, 'no init: the instance was already initialized');
+  });
+});
+
+describe('a zram device left behind by a killed run', { skip: reason ? `${reason}; to enable: run as root with bubblewrap and a free zram device` : false }, () => {
+  test('is released by the next start on the same cache dir, which says so', async () => {
+    const cacheDir = await mkdtemp('/dev/shm/thaw-test-cache-');
+    // What a run killed with its device set up leaves: the device in use as swap, and the note of it.
+    const left = enableZramSwap(32 * 1024 * 1024, join(cacheDir, 'zram.device'));
+    assert.ok(swapDevices().some((d) => d.name === left.device));
+    const t = await startTestThaw({ cacheDir });
+    try {
+      assert.ok(!swapDevices().some((d) => d.name === left.device), `${left.device} was released at start`);
+      assert.equal((await getJson(`${t.url}/thaw/v1/node`)).pagedTier.on, false, 'no swap now, and none asked for');
+    } finally {
+      await t.stop();
+      left.release();
+    }
   });
 });

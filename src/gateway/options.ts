@@ -41,6 +41,8 @@ export const userOptionsSchema = z.strictObject({
   codeCacheMb: z.number().positive().default(4096),
   /** V8 compile cache per package, shared by its instances on this node. */
   compileCache: z.boolean().default(true),
+  /** Warm a new version of a function with traffic before its first request ($LATEST changed, a version published). */
+  versionPrewarm: z.boolean().default(true),
   /** Build a snapshot (user init already run) of every published version, restored on cold starts. */
   snapshots: z.boolean().default(true),
   snapshotTimeoutMs: z.number().int().min(1000).max(30 * 60_000).default(5 * 60_000),
@@ -81,6 +83,7 @@ export interface ResolvedOptions {
   readonly compileCache: boolean;
   readonly codeCacheBytes: number;
   readonly snapshots: boolean;
+  readonly versionPrewarm: boolean;
   readonly snapshotTimeoutMs: number;
   readonly concurrencyLimit: number;
   readonly startTimeoutMs: number;
@@ -118,6 +121,7 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     compileCache: o.compileCache,
     codeCacheBytes: Math.round(o.codeCacheMb * 1024 * 1024),
     snapshots: o.snapshots,
+    versionPrewarm: o.versionPrewarm,
     snapshotTimeoutMs: o.snapshotTimeoutMs,
     concurrencyLimit: o.concurrencyLimit,
     startTimeoutMs: o.startTimeoutMs,

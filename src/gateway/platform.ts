@@ -15,7 +15,7 @@ import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '
 import { Control } from '../control/index.ts';
 import { NetworkPlane } from '../network/index.ts';
 import { publishLog } from '../core/events.ts';
-import { NamespacesDriver, enableZramSwap, processDriver, swapDevices, zramStats, scopeTagFor, type SandboxDriver } from '../sandbox/index.ts';
+import { NamespacesDriver, enableZramSwap, processDriver, releaseLeftoverZram, swapDevices, zramStats, scopeTagFor, type SandboxDriver } from '../sandbox/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { Recorder } from '../telemetry/index.ts';
 import { EventQueue } from './events.ts';
@@ -176,7 +176,10 @@ export class Platform implements AsyncDisposable {
     const platform = new Platform(options, store, clock);
     platform.#lock = lock;
     try {
-      if (options.zramBytes !== null) platform.#zram = enableZramSwap(options.zramBytes);
+      const marker = join(options.cacheDir, 'zram.device');
+      const leftover = releaseLeftoverZram(marker);
+      if (leftover) process.stderr.write(`thaw: released ${leftover}, the zram swap an earlier run set up and did not release (it was killed)\n`);
+      if (options.zramBytes !== null) platform.#zram = enableZramSwap(options.zramBytes, marker);
       await platform.driver.start();
       const stale = await platform.network?.start(await store.listNetworks());
       if (stale) process.stderr.write(`thaw: removed ${stale} network namespace(s) left by an earlier run\n`);
@@ -332,7 +335,7 @@ export class Platform implements AsyncDisposable {
    * ahead of its first request as recorded prewarm decisions. None when the function is idle.
    */
   #warmNewVersion(v: FunctionVersion, qualifier: string, reason: string, demand: number) {
-    if (demand <= 0) return;
+    if (demand <= 0 || !this.options.versionPrewarm) return;
     this.agent.rollout(v.functionName, qualifier, [{ version: v, count: Math.min(demand, MAX_VERSION_PREWARM) }], reason);
   }
 

@@ -3,6 +3,6 @@ export type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, San
 export { processDriver } from './process.ts';
 export { NamespacesDriver, namespacesDriver, probeNamespaces, scopeTagFor, type NamespacesOptions } from './namespaces.ts';
 export { Mounter } from './mounter.ts';
-export { enableZramSwap, swapDevices, zramStats, type SwapInfo } from './swap.ts';
+export { enableZramSwap, releaseLeftoverZram, swapDevices, zramStats, type SwapInfo } from './swap.ts';
 export { memoryDriver, type MemoryProgram, type MemoryUnit } from './memory.ts';
 export { detectCgroups, enforcement, PIDS_MAX, type CgroupLayout } from './cgroups.ts';

@@ -2,7 +2,7 @@
 // (`thaw up --zram SIZE`) and released on stop. Thaw never touches the host's swap otherwise.
 // Imports node built-ins and src/core.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { ThawError } from '../core/errors.ts';
 
 export interface SwapInfo {
@@ -40,7 +40,7 @@ const run = (cmd: string, args: string[]) => {
  * Refuses (THAW_E_ZRAM_UNAVAILABLE, with the reason) when not root, without a free zram device, or when
  * the tools are missing; changes nothing then.
  */
-export function enableZramSwap(bytes: number): { device: string; release(): void } {
+export function enableZramSwap(bytes: number, marker?: string): { device: string; release(): void } {
   const fail = (why: string) => new ThawError('THAW_E_ZRAM_UNAVAILABLE', `--zram: ${why}`);
   if (process.getuid?.() !== 0) throw fail('setting up a zram swap device needs root');
   let dev: string | null = null;
@@ -61,14 +61,31 @@ export function enableZramSwap(bytes: number): { device: string; release(): void
     try { writeFileSync(`${sys}/reset`, '1'); } catch { /* as it was */ }
     throw fail((err as Error).message);
   }
+  // Written down, so that a run killed before it could release the device has it released by the next.
+  if (marker) writeFileSync(marker, `/dev/${dev}\n`);
   let released = false;
   return {
     device: `/dev/${dev}`,
     release() {
       if (released) return;
       released = true;
-      try { run('swapoff', [`/dev/${dev}`]); } catch { /* in use: the kernel keeps it until its pages are gone */ }
-      try { writeFileSync(`${sys}/reset`, '1'); } catch { /* busy */ }
+      releaseZram(dev);
+      if (marker) rmSync(marker, { force: true });
     },
   };
+}
+
+function releaseZram(dev: string) {
+  try { run('swapoff', [`/dev/${dev}`]); } catch { /* in use: the kernel keeps it until its pages are gone */ }
+  try { writeFileSync(`/sys/block/${dev}/reset`, '1'); } catch { /* busy */ }
+}
+
+/** Releases the zram device a killed earlier run set up (named in `marker`); returns it, or null. */
+export function releaseLeftoverZram(marker: string): string | null {
+  let device = '';
+  try { device = readFileSync(marker, 'utf8').trim(); } catch { return null; }
+  const dev = /^\/dev\/(zram\d+)$/.exec(device)?.[1];
+  if (dev) releaseZram(dev);
+  rmSync(marker, { force: true });
+  return dev ? device : null;
 }
