@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipDirectory } from '../src/codestore/index.ts';
 import { generateBigPackage } from '../examples/big-package/generate.mjs';
+import { dist } from './stats.ts';
 
 export const PATHS = ['cold', 'pooled', 'restored', 'thawed', 'warm'] as const;
 export type Path = (typeof PATHS)[number];
@@ -20,13 +21,7 @@ export interface LadderResults {
 
 type Request = (url: string, method?: string, body?: string) => Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
-};
-const stats = (xs: number[]): PathStats => ({ p50: quantile(xs, 0.5), p90: quantile(xs, 0.9), n: xs.length });
+const stats = (xs: number[]): PathStats => ({ ...dist(xs), n: xs.length });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startServer(root: string, dataDir: string, cacheDir: string, options: Record<string, unknown>): Promise<{ url: string; child: ChildProcess }> {

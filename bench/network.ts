@@ -14,6 +14,7 @@ import { systemClock } from '../src/core/clock.ts';
 import { zipEntries } from '../src/codestore/index.ts';
 import { PrivateNetworks } from '../src/network/index.ts';
 import { Mounter } from '../src/sandbox/index.ts';
+import { dist, median } from './stats.ts';
 
 type Req = (url: string, method?: string, body?: string) => Promise<{ status: number; headers: Record<string, unknown>; body: string }>;
 export interface NetworkResults {
@@ -22,15 +23,6 @@ export interface NetworkResults {
   coldStartMs: { pooled: { vpc: number; none: number }; cold: { vpc: number; none: number }; runs: number };
 }
 
-const median = (xs: number[]) => quantile(xs, 0.5);
-function quantile(xs: number[], q: number) {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
-}
-const dist = (xs: number[]) => ({ p50: median(xs), p90: quantile(xs, 0.9) });
 const ip = (...a: string[]) => { const r = spawnSync('ip', a, { encoding: 'utf8' }); if (r.status !== 0) throw new Error(`ip ${a.join(' ')}: ${r.stderr}`); };
 
 /** Same code inside the function and on the host: n sequential fetches, each timed. */

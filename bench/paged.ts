@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipDirectory } from '../src/codestore/index.ts';
+import { median } from './stats.ts';
 
 type Req = (url: string, method?: string, body?: string) => Promise<{ status: number; headers: Record<string, unknown>; body: string }>;
 export interface PagedResults {
@@ -15,7 +16,6 @@ export interface PagedResults {
   zram: { origMb: number; comprMb: number } | null;
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN; };
 
 /** Why the paged figures cannot be measured here, or null. */
 export function pagedSkip(): string | null {

@@ -15,6 +15,7 @@ import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
 import { PATHS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
 import { networkBench, type NetworkResults } from './network.ts';
+import { median, quantile } from './stats.ts';
 import { pagedBench, pagedSkip, type PagedResults } from './paged.ts';
 import { existsSync } from 'node:fs';
 import { KPA_DEFAULTS, parsePolicy } from '../src/policies/index.ts';
@@ -49,14 +50,6 @@ const out = join(root, 'bench', 'out');
 const progress = (s: string) => { if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${s}`); };
 const done = (s: string) => process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${s}\n` : `${s}\n`);
 
-const median = (xs: number[]) => quantile(xs, 0.5);
-function quantile(xs: number[], q: number) {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
-}
 const cleanEnv = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: LOAD_CONCURRENCY });
