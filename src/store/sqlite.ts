@@ -1,7 +1,7 @@
 // The embedded Store: one SQLite file through the built-in node:sqlite, WAL mode, schema migrations by
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
-import { ThawError } from '../core/errors.ts';
+import { ThawError, type ErrorCode } from '../core/errors.ts';
 import { LATEST, type AccessKey, type NetworkRecord, type SecurityGroupRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
@@ -133,6 +133,8 @@ const MIGRATIONS: string[] = [
 ];
 
 type Row = Record<string, SQLInputValue>;
+/** The tables #createNamed and its kin serve (constants: never from input). */
+type NamedTable = 'networks' | 'security_groups';
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -490,44 +492,35 @@ export class SqliteStore implements Store {
     return rows.map((r) => JSON.parse(r.body as string) as Schedule);
   }
 
-  async createNetwork(n: NetworkRecord): Promise<void> {
+  createNetwork(n: NetworkRecord): Promise<void> { return this.#createNamed('networks', n, 'THAW_E_NETWORK_EXISTS', 'network'); }
+  getNetwork(name: string): Promise<NetworkRecord | null> { return this.#getNamed('networks', name); }
+  listNetworks(): Promise<NetworkRecord[]> { return this.#listNamed('networks'); }
+  deleteNetwork(name: string): Promise<boolean> { return this.#deleteNamed('networks', name); }
+
+  createSecurityGroup(g: SecurityGroupRecord): Promise<void> { return this.#createNamed('security_groups', g, 'THAW_E_SECURITY_GROUP_EXISTS', 'security group'); }
+  getSecurityGroup(name: string): Promise<SecurityGroupRecord | null> { return this.#getNamed('security_groups', name); }
+  listSecurityGroups(): Promise<SecurityGroupRecord[]> { return this.#listNamed('security_groups'); }
+  deleteSecurityGroup(name: string): Promise<boolean> { return this.#deleteNamed('security_groups', name); }
+
+  // Tables of records kept whole as JSON under a unique name (networks, security groups).
+  async #createNamed(table: NamedTable, r: { name: string }, exists: ErrorCode, what: string): Promise<void> {
     this.#tx(() => {
-      if (this.#get('SELECT name FROM networks WHERE name = ?', n.name)) throw new ThawError('THAW_E_NETWORK_EXISTS', `network ${n.name} already exists`);
-      this.#run('INSERT INTO networks (name, body) VALUES (?, ?)', n.name, JSON.stringify(n));
+      if (this.#get(`SELECT name FROM ${table} WHERE name = ?`, r.name)) throw new ThawError(exists, `${what} ${r.name} already exists`);
+      this.#run(`INSERT INTO ${table} (name, body) VALUES (?, ?)`, r.name, JSON.stringify(r));
     });
   }
 
-  async getNetwork(name: string): Promise<NetworkRecord | null> {
-    const row = this.#get('SELECT body FROM networks WHERE name = ?', name);
-    return row ? JSON.parse(row.body as string) as NetworkRecord : null;
+  async #getNamed<T>(table: NamedTable, name: string): Promise<T | null> {
+    const row = this.#get(`SELECT body FROM ${table} WHERE name = ?`, name);
+    return row ? JSON.parse(row.body as string) as T : null;
   }
 
-  async listNetworks(): Promise<NetworkRecord[]> {
-    return this.#all('SELECT body FROM networks ORDER BY name').map((r) => JSON.parse(r.body as string) as NetworkRecord);
+  async #listNamed<T>(table: NamedTable): Promise<T[]> {
+    return this.#all(`SELECT body FROM ${table} ORDER BY name`).map((r) => JSON.parse(r.body as string) as T);
   }
 
-  async deleteNetwork(name: string): Promise<boolean> {
-    return this.#run('DELETE FROM networks WHERE name = ?', name) > 0;
-  }
-
-  async createSecurityGroup(g: SecurityGroupRecord): Promise<void> {
-    this.#tx(() => {
-      if (this.#get('SELECT name FROM security_groups WHERE name = ?', g.name)) throw new ThawError('THAW_E_SECURITY_GROUP_EXISTS', `security group ${g.name} already exists`);
-      this.#run('INSERT INTO security_groups (name, body) VALUES (?, ?)', g.name, JSON.stringify(g));
-    });
-  }
-
-  async getSecurityGroup(name: string): Promise<SecurityGroupRecord | null> {
-    const row = this.#get('SELECT body FROM security_groups WHERE name = ?', name);
-    return row ? JSON.parse(row.body as string) as SecurityGroupRecord : null;
-  }
-
-  async listSecurityGroups(): Promise<SecurityGroupRecord[]> {
-    return this.#all('SELECT body FROM security_groups ORDER BY name').map((r) => JSON.parse(r.body as string) as SecurityGroupRecord);
-  }
-
-  async deleteSecurityGroup(name: string): Promise<boolean> {
-    return this.#run('DELETE FROM security_groups WHERE name = ?', name) > 0;
+  async #deleteNamed(table: NamedTable, name: string): Promise<boolean> {
+    return this.#run(`DELETE FROM ${table} WHERE name = ?`, name) > 0;
   }
 
   async createKey(key: AccessKey): Promise<void> {
