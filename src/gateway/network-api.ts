@@ -4,17 +4,11 @@
 import { ThawError } from '../core/errors.ts';
 import type { FunctionVersion, NetworkRecord, SecurityGroupRecord } from '../core/types.ts';
 import { NETWORK_NAME } from '../control/index.ts';
-import { parseSubnet, validateSecurityGroup } from '../network/index.ts';
+import { checkSubnetFree, hostAddressOf, subnetsOverlap, validateSecurityGroup } from '../network/index.ts';
 import { optBoolean, optString, readJson, sendJson, type Router } from './http.ts';
 import type { Platform } from './platform.ts';
 import type { Store } from '../store/index.ts';
 
-const overlaps = (a: string, b: string) => {
-  const x = parseSubnet(a); const y = parseSubnet(b);
-  const p = Math.min(x.prefix, y.prefix);
-  const mask = (0xffffffff << (32 - p)) >>> 0;
-  return ((x.base & mask) >>> 0) === ((y.base & mask) >>> 0);
-};
 
 /** Functions with a version (or $LATEST) that matches. */
 async function usersOf(store: Store, uses: (v: FunctionVersion) => boolean): Promise<string[]> {
@@ -31,7 +25,7 @@ export function networkRoutes(router: Router, platform: Platform): void {
 
   const shape = (n: NetworkRecord) => {
     const node = platform.network?.vpc.view().find((v) => v.name === n.name);
-    return { Name: n.name, Subnet: n.subnet, HostAccess: n.hostAccess, HostAddress: n.hostAccess ? hostAddress(n.subnet) : null, CreatedAt: new Date(n.createdAt).toISOString(), Node: node ?? null };
+    return { Name: n.name, Subnet: n.subnet, HostAccess: n.hostAccess, HostAddress: n.hostAccess ? hostAddressOf(n.subnet) : null, CreatedAt: new Date(n.createdAt).toISOString(), Node: node ?? null };
   };
 
   router.on('GET', '/thaw/v1/networks', async (ctx) => {
@@ -43,11 +37,11 @@ export function networkRoutes(router: Router, platform: Platform): void {
     const name = optString(body, 'Name');
     if (!name || !NETWORK_NAME.test(name)) throw new ThawError('THAW_E_NETWORK_INVALID', `network name ${JSON.stringify(name ?? '')} is not valid: use 1-32 lowercase letters, digits and hyphens, starting with a letter`);
     const subnet = optString(body, 'Subnet') ?? '';
-    parseSubnet(subnet);
+    checkSubnetFree(subnet);
     if (!platform.network) throw new ThawError('THAW_E_NETWORK_UNAVAILABLE', `private networks need the namespaces sandbox; this node runs ${platform.driver.name}`);
     const existing = await store.listNetworks();
     if (existing.some((n) => n.name === name)) throw new ThawError('THAW_E_NETWORK_EXISTS', `network ${name} already exists`);
-    const clash = existing.find((n) => overlaps(n.subnet, subnet));
+    const clash = existing.find((n) => subnetsOverlap(n.subnet, subnet));
     if (clash) throw new ThawError('THAW_E_NETWORK_EXISTS', `subnet ${subnet} overlaps network ${clash.name} (${clash.subnet})`);
     const record: NetworkRecord = { name, subnet, hostAccess: optBoolean(body, 'HostAccess') ?? false, createdAt: platform.clock.now() };
     await platform.network.vpc.ensure(record);
@@ -98,9 +92,4 @@ export function securityGroupRoutes(router: Router, platform: Platform): void {
     await store.deleteSecurityGroup(name);
     sendJson(ctx, 204, undefined);
   });
-}
-
-function hostAddress(subnet: string): string {
-  const { base } = parseSubnet(subnet);
-  return [24, 16, 8, 0].map((s) => ((base + 1) >>> s) & 255).join('.');
 }

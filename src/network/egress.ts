@@ -10,7 +10,7 @@ import { ThawError } from '../core/errors.ts';
 import type { EgressPolicy } from '../core/types.ts';
 
 export type { EgressPolicy } from '../core/types.ts';
-export type EgressMode = EgressPolicy['mode'];
+type EgressMode = EgressPolicy['mode'];
 
 export const DEFAULT_EGRESS: EgressPolicy = { mode: 'public' };
 
@@ -84,7 +84,6 @@ export function parseEgressSpec(spec: string): EgressPolicy {
   return validateEgress({ mode: 'allow', allow: s.split(',').map((r) => r.trim()).filter(Boolean) });
 }
 
-export const formatEgress = (p: EgressPolicy) => (p.mode === 'allow' ? (p.allow ?? []).join(',') : p.mode);
 
 /** Never reached unless a CIDR rule names it: this host and the addresses that mean "here". */
 const SPECIAL_BLOCKS = [['127.0.0.0', 8, 'ipv4'], ['169.254.0.0', 16, 'ipv4'], ['0.0.0.0', 8, 'ipv4'], ['224.0.0.0', 3, 'ipv4'],

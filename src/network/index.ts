@@ -10,9 +10,9 @@ import type { EgressPolicy } from './egress.ts';
 import { EgressProxies, type EgressDenial } from './proxies.ts';
 import { PrivateNetworks } from './vpc.ts';
 
-export { DEFAULT_EGRESS, EgressRules, formatEgress, parseEgressSpec, validateEgress, type EgressMode, type EgressPolicy } from './egress.ts';
+export { DEFAULT_EGRESS, EgressRules, parseEgressSpec, validateEgress, type EgressPolicy } from './egress.ts';
 export { EgressProxies, type EgressDenial } from './proxies.ts';
-export { NETNS_POOL_SIZE, PrivateNetworks, nftAvailable, parseSubnet, type Attached } from './vpc.ts';
+export { NETNS_POOL_SIZE, PrivateNetworks, checkSubnetFree, hostAddressOf, nftAvailable, parseSubnet, subnetsOverlap, type Attached } from './vpc.ts';
 export { SG_NAME, parseSgRule, sgRuleset, validateSecurityGroup } from './sg.ts';
 
 /** Where the relay inside every sandbox listens (the sandbox's own loopback; nothing else is there). */

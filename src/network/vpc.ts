@@ -55,7 +55,7 @@ export const NETNS_POOL_SIZE = 2;
 /** How long after an attach its network's pool is refilled (off the start that took one). */
 const REFILL_DELAY_MS = 300;
 
-/** Parses an IPv4 CIDR of /16 to /29 into its base address (as a number) and prefix. */
+/** Parses an IPv4 CIDR of /16 to /29 into its base address (as a number) and prefix. Pure. */
 export function parseSubnet(cidr: string): { base: number; prefix: number } {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
   const octets = m ? m.slice(1, 5).map(Number) : [];
@@ -64,21 +64,39 @@ export function parseSubnet(cidr: string): { base: number; prefix: number } {
     throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${JSON.stringify(cidr)} is not an IPv4 CIDR with a prefix of /16 to /29 (e.g. 10.77.0.0/24)`);
   }
   const addr = ((octets[0] << 24) >>> 0) + (octets[1] << 16) + (octets[2] << 8) + octets[3];
-  const mask0 = (0xffffffff << (32 - prefix)) >>> 0;
+  const mask = maskOf(prefix);
+  if ((addr & mask) >>> 0 !== addr) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} has host bits set; did you mean ${ipOf((addr & mask) >>> 0)}/${prefix}?`);
+  for (const [net, bits] of [[0x7f000000, 8], [0xa9fe0000, 16], [0xe0000000, 3], [0, 8]] as const) {
+    if (((addr & maskOf(bits)) >>> 0) === net) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} is in a reserved range (loopback, link-local, multicast or 0/8)`);
+  }
+  return { base: addr, prefix };
+}
+
+const maskOf = (prefix: number) => (0xffffffff << (32 - prefix)) >>> 0;
+const sameNet = (a: number, b: number, prefix: number) => ((a & maskOf(prefix)) >>> 0) === ((b & maskOf(prefix)) >>> 0);
+
+/** Whether two subnets share any address. */
+export function subnetsOverlap(a: string, b: string): boolean {
+  const x = parseSubnet(a); const y = parseSubnet(b);
+  return sameNet(x.base, y.base, Math.min(x.prefix, y.prefix));
+}
+
+/** The host's address on a network with host access: .1 of its subnet. */
+export const hostAddressOf = (subnet: string) => ipOf(parseSubnet(subnet).base + 1);
+
+/**
+ * Refuses a new network's subnet that holds an address of this host (outside Thaw's own bridges): the
+ * host would answer for it on the bridge. Checked when a network is created, not at every start.
+ */
+export function checkSubnetFree(cidr: string): void {
+  const { base, prefix } = parseSubnet(cidr);
   for (const [ifname, addrs] of Object.entries(networkInterfaces())) {
     for (const a of addrs ?? []) {
       if (a.family !== 'IPv4' || ifname.startsWith('tb')) continue;
       const n = a.address.split('.').reduce((x, o) => x * 256 + Number(o), 0);
-      if (((n & mask0) >>> 0) === ((addr & mask0) >>> 0)) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} holds ${a.address}, an address of this host (${ifname}); pick a subnet no interface of the host uses`);
+      if (sameNet(n, base, prefix)) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} holds ${a.address}, an address of this host (${ifname}); pick a subnet no interface of the host uses`);
     }
   }
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  if ((addr & mask) >>> 0 !== addr) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} has host bits set; did you mean ${ipOf((addr & mask) >>> 0)}/${prefix}?`);
-  for (const [net, bits] of [[0x7f000000, 8], [0xa9fe0000, 16], [0xe0000000, 3], [0, 8]] as const) {
-    const m2 = (0xffffffff << (32 - bits)) >>> 0;
-    if (((addr & m2) >>> 0) === net) throw new ThawError('THAW_E_NETWORK_INVALID', `subnet ${cidr} is in a reserved range (loopback, link-local, multicast or 0/8)`);
-  }
-  return { base: addr, prefix };
 }
 
 const ipOf = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
