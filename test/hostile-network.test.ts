@@ -14,13 +14,12 @@ import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { nftAvailable } from '../src/network/index.ts';
 import { probeNamespaces } from '../src/sandbox/index.ts';
 import { eventually, getJson, invokeHttp, pkg, startTestThaw, type TestThaw } from './helpers.ts';
-import { ECHO_SERVER, HTTP_SERVER, canMakeNetHosts, onBridge, pointToPoint, type NetHost } from './nethost.ts';
+import { ECHO_SERVER, HTTP_SERVER, canMakeNetHosts, hostLoopbackService, onBridge, pointToPoint, type NetHost } from './nethost.ts';
 
 const probe = probeNamespaces();
 const why = !probe.ok ? `namespaces sandbox unavailable: ${probe.reason} (${probe.fix})` : canMakeNetHosts();
@@ -99,7 +98,7 @@ async function udpListener(address: string): Promise<{ port: number; got: string
 describe('hostile functions against the network isolation', { skip }, () => {
   let t: TestThaw;
   let web: NetHost;
-  let hostService: Server;
+  let hostService: { port: number; close(): void } | undefined;
   let hostPort = 0;
   let apiPort = 0;
   const tag = randomBytes(3).toString('hex');
@@ -110,10 +109,9 @@ describe('hostile functions against the network isolation', { skip }, () => {
     await web.run(ECHO_SERVER);
     await web.run(ODD_STATUS_SERVER);
     // A service on the host's loopback that no function may reach.
-    hostService = createServer((_q, s) => s.end('host secret'));
-    hostService.listen(0, '127.0.0.1');
-    await once(hostService, 'listening');
-    hostPort = (hostService.address() as { port: number }).port;
+    const service = await hostLoopbackService();
+    hostService = service;
+    hostPort = service.port;
     t = await startTestThaw({});
     apiPort = Number(new URL(t.url).port);
     await Promise.all([

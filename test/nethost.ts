@@ -4,6 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 
 export interface NetHost {
   name: string;
@@ -79,6 +80,14 @@ function host(name: string, address: string, cleanup: () => void): NetHost {
       try { ip('netns', 'del', name); } catch { /* gone */ }
     },
   };
+}
+
+/** A service on the host's loopback that no function may reach: answers `host secret`. */
+export async function hostLoopbackService(): Promise<{ port: number; close(): void }> {
+  const server = createServer((_q, s) => s.end('host secret'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
 }
 
 /** An HTTP server answering `hello from <host>` on port 8080. */

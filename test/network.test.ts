@@ -5,12 +5,10 @@
 // the proxy pair fails over when the active one is killed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
 import { nftAvailable } from '../src/network/index.ts';
 import { probeNamespaces } from '../src/sandbox/index.ts';
 import { eventually, fnSource, getJson, invokeHttp, pkg, startTestThaw, type TestThaw } from './helpers.ts';
-import { ECHO_SERVER, HTTP_SERVER, canMakeNetHosts, onBridge, pointToPoint, type NetHost } from './nethost.ts';
+import { ECHO_SERVER, HTTP_SERVER, canMakeNetHosts, hostLoopbackService, onBridge, pointToPoint, type NetHost } from './nethost.ts';
 
 const probe = probeNamespaces();
 const why = !probe.ok ? `namespaces sandbox unavailable: ${probe.reason} (${probe.fix})` : canMakeNetHosts();
@@ -38,17 +36,16 @@ const VIA_PROXY = fnSource(`
 describe('egress through the proxy', { skip }, () => {
   let t: TestThaw;
   let web: NetHost;
-  let hostService: Server;
+  let hostService: { port: number; close(): void } | undefined;
   let hostPort = 0;
 
   before(async () => {
     web = pointToPoint();
     await web.run(HTTP_SERVER);
     // A service on the host's loopback that no function may reach.
-    hostService = createServer((_q, s) => s.end('host secret'));
-    hostService.listen(0, '127.0.0.1');
-    await once(hostService, 'listening');
-    hostPort = (hostService.address() as { port: number }).port;
+    const service = await hostLoopbackService();
+    hostService = service;
+    hostPort = service.port;
     t = await startTestThaw({});
   });
   after(async () => {
