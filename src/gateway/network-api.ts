@@ -56,7 +56,7 @@ export function networkRoutes(router: Router, platform: Platform): void {
 
   router.on('DELETE', '/thaw/v1/networks/{name}', async (ctx) => {
     const name = ctx.params.name;
-    if (!(await store.getNetwork(name))) throw new ThawError('THAW_E_NETWORK_NOT_FOUND', `network ${name} does not exist`);
+    if (!(await store.getNetwork(name))) throw new ThawError('THAW_E_NETWORK_NOT_FOUND', `network ${JSON.stringify(name)} does not exist`);
     const users = await usersOf(store, (v) => v.config.vpc?.networks.includes(name) ?? false);
     if (users.length) throw new ThawError('THAW_E_NETWORK_IN_USE', `network ${name} is in the VpcConfig of ${users.join(', ')} (a version or $LATEST); change or delete them first`);
     await store.deleteNetwork(name);
@@ -86,7 +86,7 @@ export function securityGroupRoutes(router: Router, platform: Platform): void {
 
   router.on('DELETE', '/thaw/v1/security-groups/{name}', async (ctx) => {
     const name = ctx.params.name;
-    if (!(await store.getSecurityGroup(name))) throw new ThawError('THAW_E_SECURITY_GROUP_NOT_FOUND', `security group ${name} does not exist`);
+    if (!(await store.getSecurityGroup(name))) throw new ThawError('THAW_E_SECURITY_GROUP_NOT_FOUND', `security group ${JSON.stringify(name)} does not exist`);
     const users = await usersOf(store, (v) => v.config.vpc?.securityGroups?.includes(name) ?? false);
     if (users.length) throw new ThawError('THAW_E_SECURITY_GROUP_IN_USE', `security group ${name} is in the VpcConfig of ${users.join(', ')} (a version or $LATEST); change or delete them first`);
     await store.deleteSecurityGroup(name);

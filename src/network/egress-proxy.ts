@@ -1,7 +1,9 @@
-// The egress proxy, one process of the active/standby pair (`node egress-proxy.ts SOCKET`): an HTTP proxy
-// (CONNECT for HTTPS and anything over TCP, absolute-form requests for plain HTTP) on a Unix socket that
-// sandboxes see. Each connection starts with one line, `THAW <token>`, written by the runtime's relay; the
-// token names the instance and so its function's egress policy (granted by the platform over IPC). A
+// The egress proxy, one process of the active/standby pair (`node egress-proxy.ts NAME`): an HTTP proxy
+// (CONNECT for HTTPS and anything over TCP, absolute-form requests for plain HTTP) on one Unix socket per
+// instance, in a directory bound into that instance's sandbox alone: the socket a connection arrives on
+// names the instance and so its function's egress policy (granted by the platform over IPC). Each
+// connection starts with one line, `THAW <token>`, written by the runtime's relay, which must be that
+// instance's grant. A
 // destination is checked before and after resolving: names on the allow-list, every resolved address
 // against the policy and this host's own addresses. Denials answer 403 with THAW_E_EGRESS_DENIED and are
 // reported to the platform, which writes them into the function's log. Imports node built-ins and
