@@ -1,7 +1,8 @@
 // The embedded Store: one SQLite file through the built-in node:sqlite, WAL mode, schema migrations by
 // user_version. Multi-row changes run in BEGIN IMMEDIATE transactions. Imports src/core and node:sqlite.
-import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { ThawError, type ErrorCode } from '../core/errors.ts';
+import { Statements, TelemetryWorker, TelemetryWriter, type TelemetryOp } from './sqlite-telemetry.ts';
 import { LATEST, type AccessKey, type NetworkRecord, type SecurityGroupRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
@@ -139,9 +140,20 @@ type NamedTable = 'networks' | 'security_groups';
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #db: DatabaseSync;
+  /** Prepared statements by their SQL: preparing one costs more than running it on the invoke path. */
+  readonly #statements: Statements;
+  /** Records and logs written on this connection (an in-memory store, or once the worker has stopped)… */
+  readonly #telemetry: TelemetryWriter;
+  /** …and for a store in a file, on a worker thread's (sqlite-telemetry.ts). */
+  readonly #worker: TelemetryWorker | null;
   #closed = false;
 
-  private constructor(db: DatabaseSync) { this.#db = db; }
+  private constructor(db: DatabaseSync, worker: TelemetryWorker | null) {
+    this.#db = db;
+    this.#statements = new Statements(db);
+    this.#telemetry = new TelemetryWriter(this.#statements);
+    this.#worker = worker;
+  }
 
   static async open(path: string): Promise<SqliteStore> {
     let db: DatabaseSync | undefined;
@@ -153,32 +165,34 @@ export class SqliteStore implements Store {
       db?.close();
       throw new ThawError('THAW_E_CONFIG_INVALID', `cannot open the SQLite store at ${path}: ${(err as Error).message}`, { cause: err });
     }
-    return new SqliteStore(db);
+    if (path === ':memory:') return new SqliteStore(db, null);
+    // The worker runs the checkpoints, off the event loop.
+    db.exec('PRAGMA wal_autocheckpoint = 0');
+    return new SqliteStore(db, new TelemetryWorker(path));
   }
 
   /** Runs fn in one write transaction; rolls back if it throws. */
-  #tx<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const out = fn();
-      this.#db.exec('COMMIT');
-      return out;
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
+  #tx<T>(fn: () => T): T { return this.#statements.tx(fn); }
+
+  /** The prepared statement for sql (every SQL text here is a constant or built from a fixed set of parts). */
+  #statement(sql: string): StatementSync { return this.#statements.get(sql); }
+
+  /** A telemetry write: on the worker thread while it runs, else here. */
+  async #telemetryOp<A>(op: TelemetryOp, arg: A): Promise<number> {
+    if (this.#worker?.alive) return this.#worker.call(op, arg);
+    return (this.#telemetry[op] as (a: A) => number)(arg);
   }
 
   #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#db.prepare(sql).get(...params) as Row | undefined;
+    return this.#statement(sql).get(...params) as Row | undefined;
   }
 
   #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#db.prepare(sql).all(...params) as Row[];
+    return this.#statement(sql).all(...params) as Row[];
   }
 
   #run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#db.prepare(sql).run(...params).changes);
+    return Number(this.#statement(sql).run(...params).changes);
   }
 
   async createFunction(fn: FunctionRecord): Promise<void> {
@@ -299,12 +313,8 @@ export class SqliteStore implements Store {
     return Boolean(this.#get('SELECT 1 FROM functions WHERE latest_code = ? UNION ALL SELECT 1 FROM versions WHERE code_sha256 = ? LIMIT 1', codeSha256, codeSha256));
   }
 
-  async recordInvocation(rec: InvocationRecord): Promise<void> {
-    this.#putInvocation(rec);
-  }
-
-  #putInvocation(rec: InvocationRecord) {
-    this.#run('INSERT OR REPLACE INTO invocations (id, function_name, received_at, body) VALUES (?, ?, ?, ?)', rec.id, rec.functionName, rec.receivedAt, JSON.stringify(rec));
+  async recordInvocations(recs: readonly InvocationRecord[]): Promise<void> {
+    if (recs.length) await this.#telemetryOp('recordInvocations', recs);
   }
 
   async getInvocation(id: string): Promise<InvocationRecord | null> {
@@ -321,16 +331,10 @@ export class SqliteStore implements Store {
     return this.#all(sql, ...params, q.limit).map((r) => JSON.parse(r.body as string));
   }
 
-  async pruneInvocations(keep: number): Promise<number> {
-    return this.#run('DELETE FROM invocations WHERE id NOT IN (SELECT id FROM invocations ORDER BY received_at DESC, id DESC LIMIT ?)', keep);
-  }
+  pruneInvocations(keep: number): Promise<number> { return this.#telemetryOp('pruneInvocations', keep); }
 
   async appendLogs(lines: Omit<LogLine, 'seq'>[]): Promise<void> {
-    if (!lines.length) return;
-    this.#tx(() => {
-      const insert = this.#db.prepare('INSERT INTO logs (at, function_name, version, instance_id, invocation_id, stream, line) VALUES (?, ?, ?, ?, ?, ?, ?)');
-      for (const l of lines) insert.run(l.at, l.functionName, l.version, l.instanceId, l.invocationId, l.stream, l.line);
-    });
+    if (lines.length) await this.#telemetryOp('appendLogs', lines);
   }
 
   async readLogs(q: LogQuery): Promise<LogLine[]> {
@@ -346,18 +350,7 @@ export class SqliteStore implements Store {
     return this.#all(`SELECT * FROM logs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`, ...params, q.limit).map(toLogLine).reverse();
   }
 
-  async pruneLogs(keepPerFunction: number): Promise<number> {
-    // OFFSET -1 would read as OFFSET 0 and keep one line, so keeping none is its own statement.
-    if (keepPerFunction <= 0) return this.#run('DELETE FROM logs');
-    let removed = 0;
-    this.#tx(() => {
-      for (const { function_name: fn } of this.#all('SELECT function_name FROM logs GROUP BY function_name HAVING count(*) > ?', keepPerFunction)) {
-        const cut = this.#get('SELECT seq FROM logs WHERE function_name = ? ORDER BY seq DESC LIMIT 1 OFFSET ?', fn, keepPerFunction - 1);
-        if (cut) removed += this.#run('DELETE FROM logs WHERE function_name = ? AND seq < ?', fn, cut.seq);
-      }
-    });
-    return removed;
-  }
+  pruneLogs(keepPerFunction: number): Promise<number> { return this.#telemetryOp('pruneLogs', keepPerFunction); }
 
   async enqueueEvent(ev: QueuedEvent): Promise<void> {
     this.#insertEvent(ev);
@@ -371,7 +364,7 @@ export class SqliteStore implements Store {
   async leaseEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]> {
     return this.#tx(() => {
       const rows = this.#all('SELECT * FROM events WHERE next_attempt_at <= ? AND (leased_until IS NULL OR leased_until <= ?) ORDER BY next_attempt_at, enqueued_at LIMIT ?', now, now, limit);
-      const lease = this.#db.prepare('UPDATE events SET leased_until = ?, leases = leases + 1 WHERE id = ?');
+      const lease = this.#statement('UPDATE events SET leased_until = ?, leases = leases + 1 WHERE id = ?');
       for (const r of rows) lease.run(now + leaseMs, r.id);
       return rows.map((r) => ({ ...toEvent(r), leases: Number(r.leases) + 1 }));
     });
@@ -379,7 +372,7 @@ export class SqliteStore implements Store {
 
   async completeEvent(id: string, outcome: { record?: InvocationRecord | null; enqueue?: QueuedEvent | null; deadLetter?: DeadLetter | null } = {}): Promise<void> {
     this.#tx(() => {
-      if (outcome.record) this.#putInvocation(outcome.record);
+      if (outcome.record) this.#telemetry.putInvocation(outcome.record);
       if (outcome.enqueue) this.#insertEvent(outcome.enqueue);
       if (outcome.deadLetter) {
         const d = outcome.deadLetter;
@@ -391,7 +384,7 @@ export class SqliteStore implements Store {
 
   async retryEvent(id: string, nextAttemptAt: number, record: InvocationRecord | null = null, countAttempt = true): Promise<void> {
     this.#tx(() => {
-      if (record) this.#putInvocation(record);
+      if (record) this.#telemetry.putInvocation(record);
       this.#run(`UPDATE events SET attempts = attempts + ${countAttempt ? 1 : 0}, next_attempt_at = ?, leased_until = NULL WHERE id = ?`, nextAttemptAt, id);
     });
   }
@@ -573,6 +566,8 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#worker?.close();
+    // The last connection to close checkpoints the rest of the log into the file.
     this.#db.close();
   }
 

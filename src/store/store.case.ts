@@ -138,7 +138,7 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       await s.putAlias({ functionName: 'f', name: 'live', functionVersion: '1', routing: null, description: '', revisionId: 'x' }, true);
       await s.appendLogs([line('f', 1), line('g', 1)]);
       await s.enqueueEvent({ id: 'e1', functionName: 'f', qualifier: LATEST, payload: '{}', attempts: 0, enqueuedAt: 1, nextAttemptAt: 1 });
-      await s.recordInvocation(invocation('i1', 'f', 5));
+      await s.recordInvocations([invocation('i1', 'f', 5)]);
       await s.deleteFunction('f');
       assert.equal(await s.getFunction('f'), null);
       assert.deepEqual(await s.listVersions('f'), []);
@@ -153,7 +153,9 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
     });
 
     withStore('invocation records round-trip, list newest first with paging, and prune', async (s) => {
-      for (let i = 0; i < 10; i++) await s.recordInvocation(invocation(`i${i}`, i % 2 ? 'odd' : 'even', 100 + i));
+      await s.recordInvocations(Array.from({ length: 6 }, (_, i) => invocation(`i${i}`, i % 2 ? 'odd' : 'even', 100 + i)));
+      await s.recordInvocations([]);
+      for (let i = 6; i < 10; i++) await s.recordInvocations([invocation(`i${i}`, i % 2 ? 'odd' : 'even', 100 + i)]);
       assert.deepEqual(await s.getInvocation('i3'), invocation('i3', 'odd', 103));
       assert.equal(await s.getInvocation('nope'), null);
       assert.deepEqual((await s.listInvocations({ limit: 3 })).map((r) => r.id), ['i9', 'i8', 'i7']);
@@ -161,6 +163,14 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.deepEqual((await s.listInvocations({ functionName: 'odd', limit: 10 })).map((r) => r.id), ['i9', 'i7', 'i5', 'i3', 'i1']);
       assert.equal(await s.pruneInvocations(4), 6);
       assert.deepEqual((await s.listInvocations({ limit: 100 })).map((r) => r.id), ['i9', 'i8', 'i7', 'i6']);
+      assert.equal(await s.pruneInvocations(4), 0, 'nothing more to prune');
+      assert.equal(await s.pruneInvocations(10), 0, 'fewer records than kept');
+      // Records received in the same millisecond: the newest by id are kept, as listed.
+      await s.recordInvocations([invocation('j1', 'odd', 200), invocation('j2', 'odd', 200), invocation('j3', 'odd', 200)]);
+      assert.equal(await s.pruneInvocations(2), 5);
+      assert.deepEqual((await s.listInvocations({ limit: 100 })).map((r) => r.id), ['j3', 'j2']);
+      assert.equal(await s.pruneInvocations(0), 2);
+      assert.deepEqual(await s.listInvocations({ limit: 100 }), []);
     });
 
     withStore('logs: sequence numbers, tail without a cursor, follow with one, per invocation, pruned per function', async (s) => {

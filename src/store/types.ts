@@ -56,7 +56,8 @@ export interface Store extends AsyncDisposable {
   /** True if any version of any function still uses this package. */
   isCodeInUse(codeSha256: string): Promise<boolean>;
 
-  recordInvocation(rec: InvocationRecord): Promise<void>;
+  /** Writes a batch of records at once (one transaction where the store has them). */
+  recordInvocations(recs: readonly InvocationRecord[]): Promise<void>;
   getInvocation(id: string): Promise<InvocationRecord | null>;
   listInvocations(q: InvocationQuery): Promise<InvocationRecord[]>;
   /** Keeps the newest `keep` records; returns how many were removed. */

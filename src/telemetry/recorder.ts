@@ -6,6 +6,9 @@ import type { LogEvent } from '../core/events.ts';
 import type { InvocationRecord, LogLine } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 
+/** Records or log lines written in one transaction. */
+const SLICE = 128;
+
 export interface RecorderOptions {
   store: Store;
   clock: Clock;
@@ -21,6 +24,8 @@ export interface RecorderOptions {
 export class Recorder implements AsyncDisposable {
   #o: RecorderOptions;
   #records: InvocationRecord[] = [];
+  /** Taken by the flush under way and not all in the store yet. */
+  #writing: InvocationRecord[] = [];
   #logs: Omit<LogLine, 'seq'>[] = [];
   #timer: TimerHandle | null = null;
   #flushing: Promise<void> = Promise.resolve();
@@ -40,7 +45,7 @@ export class Recorder implements AsyncDisposable {
   }
 
   /** A record that may not have reached the store yet. */
-  pending(id: string): InvocationRecord | undefined { return this.#records.find((r) => r.id === id); }
+  pending(id: string): InvocationRecord | undefined { return this.#records.find((r) => r.id === id) ?? this.#writing.find((r) => r.id === id); }
 
   async getInvocation(id: string): Promise<InvocationRecord | null> {
     return this.pending(id) ?? (await this.#o.store.getInvocation(id));
@@ -56,9 +61,12 @@ export class Recorder implements AsyncDisposable {
     this.#flushing = this.#flushing.then(async () => {
       const records = this.#records.splice(0);
       const logs = this.#logs.splice(0);
+      this.#writing = records;
       try {
-        for (const r of records) await this.#o.store.recordInvocation(r);
-        if (logs.length) await this.#o.store.appendLogs(logs);
+        // In slices, each its own transaction: a burst's thousand records in one would hold the store's
+        // write lock (and, for a store that writes on the event loop, every request) for tens of milliseconds.
+        for (let k = 0; k < records.length; k += SLICE) await this.#o.store.recordInvocations(records.slice(k, k + SLICE));
+        for (let k = 0; k < logs.length; k += SLICE) await this.#o.store.appendLogs(logs.slice(k, k + SLICE));
         this.#sinceprune += records.length + logs.length;
         if (this.#sinceprune > 1000) {
           this.#sinceprune = 0;
@@ -67,6 +75,8 @@ export class Recorder implements AsyncDisposable {
         }
       } catch (err) {
         this.#o.onError(err);
+      } finally {
+        this.#writing = [];
       }
     });
     return this.#flushing;
