@@ -232,15 +232,20 @@ export class InstanceCgroup {
     }
   }
 
-  /** Memory in use (resident, without page cache) and the peak of everything charged, in bytes. */
-  memory(): { rssBytes: number; peakBytes: number } | null {
+  /** Memory in use (resident, without page cache), in bytes. */
+  memory(): { rssBytes: number } | null {
     const dir = this.#dir('memory');
     if (!dir) return null;
     const stat = readOr(join(dir, 'memory.stat'));
-    if (this.#scope.enforced.memory === 'v2') {
-      return { rssBytes: statField(stat, 'anon'), peakBytes: Number(readOr(join(dir, 'memory.peak'), 'NaN')) };
-    }
-    return { rssBytes: statField(stat, 'total_rss'), peakBytes: Number(readOr(join(dir, 'memory.max_usage_in_bytes'), 'NaN')) };
+    return { rssBytes: statField(stat, this.#scope.enforced.memory === 'v2' ? 'anon' : 'total_rss') };
+  }
+
+  /** The peak of everything charged, in bytes: one small file (memory() reads memory.stat as well). */
+  peakMemoryBytes(): number | null {
+    const dir = this.#dir('memory');
+    if (!dir) return null;
+    const peak = Number(readOr(join(dir, this.#scope.enforced.memory === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'), 'NaN'));
+    return Number.isFinite(peak) ? peak : null;
   }
 
   /**

@@ -171,7 +171,7 @@ class NamespaceSandbox implements Sandbox {
     }
     return total || (this.#cgroup.memory()?.rssBytes ?? null);
   }
-  peakMemoryBytes(): number | null { return this.#exited ? null : this.#cgroup.memory()?.peakBytes ?? null; }
+  peakMemoryBytes(): number | null { return this.#exited ? null : this.#cgroup.peakMemoryBytes(); }
 
   async attachCode(view: CodeView): Promise<CodeView> {
     if (this.#attached) throw new ThawError('THAW_E_SANDBOX_START_FAILED', `sandbox ${this.id} already has code attached`);
