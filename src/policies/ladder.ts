@@ -26,6 +26,13 @@ export interface LadderInputs {
    */
   readonly expectedInitMs: number | null;
   readonly expectedRestoreMs: number | null;
+  /**
+   * What starting a runtime from nothing costs (learned, ms), before init. With it, a cold start is known
+   * to cost about boot + init, and a restore measured slower than that is not taken: the ladder is never
+   * slower than a plain cold start (a V8 snapshot restore is deserialization, which for data-heavy heaps
+   * costs more than the init it replaces).
+   */
+  readonly expectedBootMs?: number | null;
 }
 
 export type LadderDecision =
@@ -48,7 +55,13 @@ export function decideLadder(inputs: LadderInputs): LadderDecision {
     if (init !== null && (restore === null ? init > 50 : init > restore)) return { path: 'restored', reason: `init (${Math.round(init)} ms) costs more than a restore` };
     return { path: 'pooled', reason: init === null ? 'init cost unknown: pooled runtime' : `init (${Math.round(init)} ms) is cheaper than a restore` };
   }
-  if (inputs.snapshotReady) return { path: 'restored', reason: 'snapshot ready, no pooled runtime' };
+  if (inputs.snapshotReady) {
+    const { expectedInitMs: init, expectedRestoreMs: restore, expectedBootMs: boot = null } = inputs;
+    if (init !== null && restore !== null && boot !== null && restore >= boot + init) {
+      return { path: 'cold', reason: `a restore (${Math.round(restore)} ms) measured no faster than a cold start (${Math.round(boot)} ms boot + ${Math.round(init)} ms init)` };
+    }
+    return { path: 'restored', reason: 'snapshot ready, no pooled runtime' };
+  }
   if (inputs.pooledRuntimes > 0) return { path: 'pooled', reason: 'pooled runtime available' };
   return { path: 'cold', reason: 'no instance, no pooled runtime, no snapshot' };
 }

@@ -40,6 +40,17 @@ test('each rung is taken only when every faster one is missing', () => {
   assert.equal(path({ ...all, instances: [], pooledRuntimes: 0 }), 'restored', 'snapshot without a pool');
 });
 
+test('never slower than a cold start: a restore measured slower than boot + init is not taken', () => {
+  const snap = { pooledRuntimes: 0, snapshotReady: true };
+  assert.equal(path({ ...snap, expectedInitMs: 400, expectedRestoreMs: 900, expectedBootMs: 100 }), 'cold', 'heavy heap: deserializing costs more than init');
+  assert.match(decideLadder(inputs({ ...snap, expectedInitMs: 400, expectedRestoreMs: 900, expectedBootMs: 100 })).reason, /restore \(900 ms\) measured no faster than a cold start \(100 ms boot \+ 400 ms init\)/);
+  assert.equal(path({ ...snap, expectedInitMs: 400, expectedRestoreMs: 200, expectedBootMs: 100 }), 'restored', 'a restore that measured faster');
+  assert.equal(path({ ...snap, expectedInitMs: 400, expectedRestoreMs: null, expectedBootMs: 100 }), 'restored', 'not measured yet: tried once');
+  assert.equal(path({ ...snap, expectedInitMs: null, expectedRestoreMs: 900, expectedBootMs: 100 }), 'restored', 'init not known: nothing to compare');
+  assert.equal(path({ ...snap, expectedInitMs: 400, expectedRestoreMs: 900 }), 'restored', 'boot not known: nothing to compare');
+  assert.equal(path({ ...snap, pooledRuntimes: 1, expectedInitMs: 400, expectedRestoreMs: 900, expectedBootMs: 100 }), 'pooled', 'with a pool, init on a started runtime beats both');
+});
+
 test('with both a pool and a snapshot, the cheaper of init and restore wins', () => {
   const both = { pooledRuntimes: 1, snapshotReady: true };
   assert.equal(path({ ...both, expectedInitMs: 3, expectedRestoreMs: 55 }), 'pooled', 'light init: the pool');
