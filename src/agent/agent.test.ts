@@ -11,7 +11,7 @@ import { ManualClock } from '../core/clock.ts';
 import { newInvocationId } from '../core/ids.ts';
 import { LATEST, type FunctionConfig, type FunctionVersion } from '../core/types.ts';
 import { BlobStore, CodeCache, defaultPackageLimits, ingestPackage, zipEntries } from '../codestore/index.ts';
-import { parsePolicy } from '../policies/index.ts';
+import { DEFAULT_TIER_COSTS, parsePolicy, tierPlan } from '../policies/index.ts';
 import type { InitSpec, InvokeSpec } from '../runtimes/index.ts';
 import { memoryDriver, type MemoryUnit } from '../sandbox/index.ts';
 import { openStore, type Store } from '../store/index.ts';
@@ -83,7 +83,7 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
   });
 
   /** An agent of its own per test, with the units its driver made and a way to end it that checks for leaks. */
-  function rig(policy = 'fixed:10m', o: { poolSize?: number; program?: (unit: MemoryUnit) => void } = {}) {
+  function rig(policy = 'fixed:10m', o: { poolSize?: number; program?: (unit: MemoryUnit) => void; canPage?: () => boolean; pageAfterMs?: number | null } = {}) {
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     const units: MemoryUnit[] = [];
     const waiting: ((id: string) => void)[] = [];
@@ -91,7 +91,7 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
     const agent = new Agent({
       driver: memoryDriver(o.program ? (u) => { units.push(u); o.program!(u); } : fakeNodeRuntime(units, (id) => { const w = waiting.shift(); if (w) w(id); else hung.push(id); })),
       blobs, cache, packageLimits: defaultPackageLimits, clock, store,
-      policy: parsePolicy(policy), memoryBudgetMb: 1 << 20, pageAfterMs: -1, freezeAfterMs: FREEZE_AFTER_MS,
+      policy: parsePolicy(policy), memoryBudgetMb: 1 << 20, pageAfterMs: o.pageAfterMs ?? null, canPage: o.canPage, freezeAfterMs: FREEZE_AFTER_MS,
       poolSize: o.poolSize ?? 0, poolRefillDelayMs: 0, compileCacheDir: null,
       snapshots: { enabled: false, dir: join(dir, 'snapshots'), localDir: join(dir, 'snapshots-local'), keyFile: join(dir, 'snapshot.key'), timeoutMs: 1000 },
       defaultConcurrencyLimit: 10, sweepIntervalMs: 1e9, startTimeoutMs: 5000, initTimeoutMs: 5000,
@@ -164,6 +164,78 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
     assert.match(exit.killReason ?? '', /^stopped: .*keep-alive window of 10\.0 min/);
     await settle();
     assert.equal(stateOf(first.record.instanceId), 'absent');
+    await end();
+  });
+
+  test('the policy pages a frozen instance out when its rule says; the next invocation resumes it on the paged path', async () => {
+    const { clock, agent, units, version, invoke, stateOf, end } = rig('thaw', { canPage: () => true });
+    const v = version('pages');
+    const first = await invoke(v, 'echo');
+    const id = first.record.instanceId;
+    // One invocation: no trusted histogram yet, so thaw's window is its whole 4 h range.
+    const { pageAtMs, pagedStopMs } = tierPlan(4 * 3600_000, DEFAULT_TIER_COSTS, 4 * 3600_000);
+    assert.ok(pageAtMs > FREEZE_AFTER_MS && Number.isFinite(pageAtMs), `${pageAtMs}`);
+    clock.advance(pageAtMs - 1);
+    await settle();
+    assert.equal(stateOf(id), 'frozen', 'frozen, not yet paged 1 ms before');
+    clock.advance(1);
+    await settle();
+    assert.equal(stateOf(id), 'paged');
+    assert.deepEqual(agent.decisions('pages').map((d) => [d.action, d.outcome]), [['freeze', 'done'], ['page', 'done']]);
+    const view = agent.instances().find((i) => i.id === id)!;
+    assert.deepEqual([view.pagedFromBytes, view.pagedToBytes], [40 * 1024 * 1024, 1024 * 1024], 'the unit kept 1 MB of its 40 MB resident');
+    assert.equal(agent.policies.state('pages', clock.monotonic()).paging.pagedKeepAliveMs, pagedStopMs);
+    const second = await invoke(v, 'echo');
+    assert.deepEqual([second.record.start, second.record.instanceId, units.length], ['paged', id, 1], 'the same instance, resumed');
+    assert.equal(units[0].frozen, false);
+    await end();
+  });
+
+  test('--page-after forces the page-out for any policy; without swap nothing is paged', async () => {
+    const forced = rig('fixed:10m', { canPage: () => true, pageAfterMs: 5000 });
+    const a = await forced.invoke(forced.version('forced'), 'echo');
+    forced.clock.advance(FREEZE_AFTER_MS + 4999);
+    await settle();
+    assert.equal(forced.stateOf(a.record.instanceId), 'frozen');
+    forced.clock.advance(1);
+    await settle();
+    assert.equal(forced.stateOf(a.record.instanceId), 'paged', '5 s after the freeze');
+    await forced.end();
+    const noSwap = rig('thaw', { canPage: () => false });
+    const b = await noSwap.invoke(noSwap.version('no-swap'), 'echo');
+    noSwap.clock.advance(3600_000);
+    await settle();
+    assert.equal(noSwap.stateOf(b.record.instanceId), 'frozen');
+    assert.equal(noSwap.agent.paging, false);
+    assert.deepEqual(noSwap.agent.decisions('no-swap').map((d) => d.action), ['freeze'], 'no page decision at all');
+    await noSwap.end();
+  });
+
+  test('a page-out the sandbox cannot do leaves the instance frozen and turns the tier off until swap is found again', async () => {
+    // A unit that never reports its memory: the memory driver cannot page it out.
+    let swap = true;
+    const { clock, agent, version, invoke, stateOf, end } = rig('fixed:10m', {
+      canPage: () => swap, pageAfterMs: 0,
+      program: (unit) => {
+        unit.onMessage((raw) => {
+          const m = raw as HostMessage;
+          if (m.type === 'init') unit.send({ type: 'initDone', durationMs: 0 });
+          else if (m.type === 'prepareFreeze') unit.send({ type: 'freezeReady', heapUsedBytes: 0 });
+          else if (m.type === 'invoke') unit.send({ type: 'result', id: m.spec.id, ok: true, payload: '1' });
+        });
+        unit.send({ type: 'ready', pid: unit.pid, restored: false });
+      },
+    });
+    const r = await invoke(version('unpageable'), 'echo');
+    clock.advance(FREEZE_AFTER_MS);
+    await settle();
+    await settle();
+    assert.equal(stateOf(r.record.instanceId), 'frozen', 'back to frozen');
+    assert.equal(agent.paging, false, 'the tier is off');
+    swap = false;
+    assert.equal(agent.checkPaging(), false);
+    swap = true;
+    assert.equal(agent.checkPaging(), true, 'and on again once asked and found');
     await end();
   });
 

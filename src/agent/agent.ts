@@ -1,24 +1,32 @@
-// The agent: one per machine. Owns the instances, takes each invocation down the ladder (warm, else cold),
-// times every cold-start phase, enforces timeouts and concurrency, and stops idle instances by policy.
-// Imports src/core, src/policies, src/runtimes, src/sandbox, src/codestore.
+// The agent: one per machine. Owns the instances, takes each invocation down the ladder (warm, thawed,
+// paged, else a start), times every cold-start phase, enforces timeouts and concurrency, and carries out
+// the policy engine's decisions. Its parts: the tiers below warm (tiers.ts), the decision driver
+// (decisions.ts), reserved instances (reserved.ts), phase timing (timing.ts), the runtime pool (pool.ts)
+// and snapshots (snapshots.ts). Imports src/core, src/policies, src/runtimes, src/sandbox, src/codestore.
 import { join, relative } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
-import { publishInvocationEnd, publishInvocationStart, publishLog, publishPolicyDecision } from '../core/events.ts';
+import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
 import { newInstanceId, newInvocationId } from '../core/ids.ts';
-import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type PhaseName, type PhaseSpan, type StartKind } from '../core/types.ts';
+import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type StartKind } from '../core/types.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
-import { decideLadder, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec } from '../policies/index.ts';
+import { decideLadder, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
 import { InitFailure, RuntimeConnection, heapLimitMb, runtimes, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
+import { DecisionDriver, type TakenDecision } from './decisions.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
 import { crashError, functionEnv, reportLine, runtimeEnv, timeoutError } from './lambda.ts';
 import { RuntimePool } from './pool.ts';
+import { ReservedInstances } from './reserved.ts';
 import { DEFAULT_EGRESS, type InstanceNetwork } from '../network/index.ts';
 import { SnapshotManager, type SnapshotOptions } from './snapshots.ts';
+import { IdleTiers } from './tiers.ts';
+import { Phases, Samples, round, withTimeout } from './timing.ts';
 import type { Store } from '../store/index.ts';
 import { functionArn } from '../core/arn.ts';
+
+export type { TakenDecision } from './decisions.ts';
 
 export interface CallRequest {
   callerInvocationId: string;
@@ -38,8 +46,15 @@ export interface AgentOptions {
   memoryBudgetMb: number;
   /** Idle instances are frozen (SIGSTOP) this long after they went idle; < 0: never. */
   freezeAfterMs: number;
-  /** Frozen instances have their memory pushed out to swap (the paged tier) this long after; < 0: never. */
-  pageAfterMs: number;
+  /**
+   * Frozen instances have their memory pushed out to swap (the paged tier) this long after the freeze,
+   * whatever the policy (`thaw up --page-after`); -1: never; null: the policy chooses when.
+   */
+  pageAfterMs: number | null;
+  /** Whether instances can be paged out here now (swap, a memory cgroup); asked at start and at each sweep. Absent: never. */
+  canPage?(): boolean;
+  /** What the tiers cost, for the policies' choice between frozen and paged (default: the constants in src/policies/tiers.ts). */
+  tiers?: TierCosts;
   /** Generic runtimes kept started per runtime kind and memory size (0: no pool). */
   poolSize: number;
   poolRefillDelayMs: number;
@@ -96,10 +111,6 @@ const MAX_LOG_LINES_KEPT = 2000;
 /** Back-off after a failed pre-warm: 1 s, doubling per consecutive failure, at most a minute. */
 const PREWARM_BACKOFF_MS = 1000;
 const PREWARM_BACKOFF_MAX_MS = 60_000;
-const DECISIONS_KEPT = 1000;
-
-/** A policy decision as the agent took it: what the engine decided, and what came of it. */
-export type TakenDecision = PolicyDecision & { readonly wallAt: number; readonly outcome: 'done' | 'skipped' };
 
 /** A started instance, or the finished (failed) invocation when user init failed. */
 type Started = { instance: Instance; initMs: number } | { failure: InvokeResult };
@@ -108,34 +119,6 @@ const nullHooks = {
   onLog: () => {},
   onCall: async () => ({ ok: false as const, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function yet', trace: [] } }),
 };
-
-/** Keeps the last few samples of a duration per version, for the ladder's estimates. */
-function record(m: Map<string, number[]>, k: string, ms: number) {
-  const xs = m.get(k) ?? [];
-  xs.push(ms);
-  if (xs.length > 9) xs.shift();
-  m.set(k, xs);
-}
-
-function median(xs: number[] | undefined): number | null {
-  if (!xs?.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-/** Collects phase spans as offsets from the moment the invocation arrived. */
-class Phases {
-  readonly spans: PhaseSpan[] = [];
-  #t0: number;
-  constructor(t0: number) { this.#t0 = t0; }
-  add(name: PhaseName, start: number, end: number) {
-    this.spans.push({ name, offsetMs: round(start - this.#t0), durationMs: round(end - start) });
-  }
-  duration(name: PhaseName) { return this.spans.find((s) => s.name === name)?.durationMs ?? 0; }
-}
-
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
-const mb = (bytes: number | null) => (bytes === null ? '? MB' : `${(bytes / 1048576).toFixed(1)} MB`);
 
 export class Agent implements AsyncDisposable {
   #o: AgentOptions;
@@ -151,20 +134,21 @@ export class Agent implements AsyncDisposable {
   #sweep: TimerHandle | null = null;
   #runtimePool: RuntimePool;
   /** Recent user init and snapshot restore durations per version, for the ladder's estimates. */
-  #initMs = new Map<string, number[]>();
-  #restoreMs = new Map<string, number[]>();
+  #initMs = new Samples();
+  #restoreMs = new Samples();
+  /** What a runtime's boot costs before init (pool fills and cold starts), by runtime and memory size. */
+  #bootMs = new Samples();
   readonly snapshots: SnapshotManager;
-  #reserved = new Map<string, { version: FunctionVersion; qualifier: string; count: number; failure: string | null }>();
-  #reconciling = new Set<string>();
-  /** Keep-alive, freeze, prewarm, scale and eviction decisions: the same engine the simulator runs. */
+  #reserved: ReservedInstances;
+  /** Keep-alive, freeze, page-out, prewarm, scale and eviction decisions: the same engine the simulator runs. */
   readonly policies: PolicyEngine;
+  #driver: DecisionDriver;
+  /** Freeze, page-out and thaw, and whether this node can page. */
+  #tiers: IdleTiers;
   /** The version each function last ran (what a prewarm starts), by function name. */
   #latest = new Map<string, { version: FunctionVersion; qualifier: string }>();
   /** Function name of each running invocation, for call-chain learning. */
   #running = new Map<string, string>();
-  /** When each function's plan should run again, and the timer for it. */
-  #planTimers = new Map<string, { at: number; handle: TimerHandle }>();
-  #decisions: TakenDecision[] = [];
   #prewarming = new Set<Promise<void>>();
   /** Per function: consecutive failed pre-warms, and until when no new one starts. */
   #prewarmBackoff = new Map<string, { failures: number; until: number }>();
@@ -181,15 +165,33 @@ export class Agent implements AsyncDisposable {
       env: (v, codeDir) => ({ ...runtimeEnv(options.region, options.scratchDir), ...functionEnv(v, codeDir) }),
       log: (v, line) => publishLog({ functionName: v.functionName, version: v.version, instanceId: 'snapshot', invocationId: null, stream: 'platform', at: options.clock.now(), line }),
     });
+    this.#tiers = new IdleTiers({
+      clock: options.clock, canPage: options.canPage,
+      log: (instance, line) => this.#platformLog(instance, null, line),
+      stop: (instance, reason) => this.#stopInstance(instance, reason),
+    });
     this.policies = new PolicyEngine({
       defaultPolicy: options.policy, budgetMb: options.memoryBudgetMb, freezeAfterMs: options.freezeAfterMs,
+      tiers: options.tiers, pageAfterMs: options.pageAfterMs, paging: () => this.#tiers.paging,
       instances: (fn) => this.#policyInstances(fn),
       allInstances: () => this.#policyInstances(null),
+    });
+    this.#driver = new DecisionDriver({
+      clock: options.clock, engine: this.policies, closing: () => this.#closing,
+      apply: (d) => this.#apply(d),
+      versionOf: (fn) => this.#latest.get(fn)?.version.version,
+    });
+    this.#reserved = new ReservedInstances({
+      clock: options.clock, closing: () => this.#closing,
+      instancesOf: (v) => this.#pools.get(functionKey(v)) ?? [],
+      start: (v, qualifier) => this.#startReserved(v, qualifier),
+      plan: (fn) => this.#plan(fn),
     });
     this.#runtimePool = new RuntimePool({
       driver: options.driver, clock: options.clock, size: options.poolSize, refillDelayMs: options.poolRefillDelayMs, maxShapes: 4,
       scratchDir: options.scratchDir, runtimeEnv: () => this.#runtimeEnv(), binds: (id) => options.network?.binds(id) ?? [], network: options.network,
       onError: (m) => process.stderr.write(`thaw: ${m}\n`),
+      onBooted: (shape, ms) => this.#bootMs.add(bootKey(shape), ms),
     });
     // The common shape is ready before the first request.
     this.#runtimePool.want({ runtime: 'nodejs24', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB, vpc: null }, true);
@@ -204,70 +206,27 @@ export class Agent implements AsyncDisposable {
    * on-demand ones and never stopped for idleness. Count 0 releases them to age out as on-demand instances.
    */
   setReserved(functionName: string, qualifier: string, version: FunctionVersion | null, count: number): void {
-    const k = `${functionName}:${qualifier}`;
-    const before = this.#reserved.get(k);
-    if (!version || count <= 0) this.#reserved.delete(k);
-    else this.#reserved.set(k, { version, qualifier, count, failure: null });
-    if (before && (!version || functionKey(before.version) !== functionKey(version) || count < before.count)) this.#release(before.version);
-    if (version && count > 0) void this.#reconcile(k);
+    this.#reserved.set(functionName, qualifier, version, count);
   }
 
   /** What a reserved config has now: requested, initialized, and the last failure. */
-  reservedStatus(functionName: string, qualifier: string) {
-    const r = this.#reserved.get(`${functionName}:${qualifier}`);
-    if (!r) return null;
-    const live = this.#reservedInstances(r.version);
-    return { version: r.version.version, requested: r.count, available: live.filter((i) => i.state !== 'starting' && i.state !== 'initializing').length, allocated: live.length, failure: r.failure };
-  }
+  reservedStatus(functionName: string, qualifier: string) { return this.#reserved.status(functionName, qualifier); }
 
-  #reservedInstances(v: FunctionVersion) {
-    return (this.#pools.get(functionKey(v)) ?? []).filter((i) => i.reserved && i.state !== 'stopping' && i.state !== 'gone');
-  }
-
-  /** Reserved instances beyond what is wanted become on-demand ones (keep-alive then applies). */
-  #release(v: FunctionVersion) {
-    const wanted = [...this.#reserved.values()].filter((r) => functionKey(r.version) === functionKey(v)).reduce((n, r) => n + r.count, 0);
-    const released = this.#reservedInstances(v).slice(wanted);
-    for (const i of released) { i.reserved = false; i.idleSince = this.#o.clock.monotonic(); }
-    if (released.length) this.#plan(v.functionName);
-  }
-
-  /** Starts reserved instances until the config is met; one reconcile per config at a time. */
-  async #reconcile(k: string): Promise<void> {
-    if (this.#reconciling.has(k) || this.#closing) return;
-    this.#reconciling.add(k);
-    try {
-      for (let failures = 0; failures < 3;) {
-        const r = this.#reserved.get(k);
-        if (!r || this.#closing) return;
-        const wanted = [...this.#reserved.values()].filter((x) => functionKey(x.version) === functionKey(r.version)).reduce((n, x) => n + x.count, 0);
-        if (this.#reservedInstances(r.version).length >= wanted) { this.#release(r.version); return; }
-        const req: InvokeRequest = {
-          invocationId: newInvocationId(), version: r.version, qualifier: r.qualifier, payload: 'null', trigger: 'provision', callerInvocationId: null,
-          clientContext: null, concurrencyLimit: null, receivedMono: this.#o.clock.monotonic(), receivedAt: this.#o.clock.now(),
-        };
-        const phases = new Phases(req.receivedMono);
-        const d = this.#decide(r.version);
-        const path = d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold';
-        try {
-          const started = await this.#start(req, phases, path);
-          if ('failure' in started) {
-            r.failure = started.failure.record.errorMessage ?? 'init failed';
-            failures++;
-            continue;
-          }
-          started.instance.reserved = true;
-          r.failure = null;
-          // The init of a reserved instance is billed like Lambda's provisioned concurrency: recorded, no handler.
-          this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
-        } catch (err) {
-          r.failure = asThawError(err).message;
-          failures++;
-        }
-      }
-    } finally {
-      this.#reconciling.delete(k);
-    }
+  /** Starts one reserved instance of v: null, or why its init failed. */
+  async #startReserved(v: FunctionVersion, qualifier: string): Promise<string | null> {
+    const req: InvokeRequest = {
+      invocationId: newInvocationId(), version: v, qualifier, payload: 'null', trigger: 'provision', callerInvocationId: null,
+      clientContext: null, concurrencyLimit: null, receivedMono: this.#o.clock.monotonic(), receivedAt: this.#o.clock.now(),
+    };
+    const phases = new Phases(req.receivedMono);
+    const d = this.#decide(v);
+    const path = d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold';
+    const started = await this.#start(req, phases, path);
+    if ('failure' in started) return started.failure.record.errorMessage ?? 'init failed';
+    started.instance.reserved = true;
+    // The init of a reserved instance is billed like Lambda's provisioned concurrency: recorded, no handler.
+    this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
+    return null;
   }
 
   get closing() { return this.#closing; }
@@ -298,8 +257,8 @@ export class Agent implements AsyncDisposable {
       this.#running.set(req.invocationId, fn);
       const caller = req.callerInvocationId ? this.#running.get(req.callerInvocationId) : undefined;
       if (caller) this.policies.call(caller, fn);
-      const info = { memoryMb: req.version.config.memoryMb, coldCostMs: median(this.#initMs.get(functionKey(req.version))) ?? 100 };
-      for (const d of this.policies.arrival(fn, clock.monotonic(), info)) this.#take(d);
+      const info = { memoryMb: req.version.config.memoryMb, coldCostMs: this.#initMs.median(functionKey(req.version)) ?? 100 };
+      for (const d of this.policies.arrival(fn, clock.monotonic(), info)) this.#driver.take(d);
     }
     try {
       return await this.#run(req);
@@ -324,8 +283,7 @@ export class Agent implements AsyncDisposable {
       // An instance started for an invocation is that invocation's from its first moment, as in the
       // simulator: busy to the policies, never a spare (else an arrival meanwhile tops up no buffer).
       const starting = i.state === 'starting' || i.state === 'initializing';
-      // Paged is frozen to the policies (its keep-alive and stop decisions are a frozen instance's).
-      const state = starting ? (this.#claimed.has(i) ? 'busy' : 'starting') : i.state === 'paged' ? 'frozen' : i.state;
+      const state = starting ? (this.#claimed.has(i) ? 'busy' : 'starting') : i.state;
       if (state === 'stopping' || state === 'gone') continue;
       out.push({ instanceId: i.id, fn: i.version.functionName, state, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, reserved: i.reserved, prewarmed: i.prewarmed });
     }
@@ -333,53 +291,33 @@ export class Agent implements AsyncDisposable {
   }
 
   /** Runs the policy for one function now and books the next look. */
-  #plan(fn: string): void {
-    if (this.#closing) return;
-    const now = this.#o.clock.monotonic();
-    const planned = this.#planTimers.get(fn);
-    if (planned && planned.at <= now) this.#planTimers.delete(fn);
-    const { decisions, nextAt } = this.policies.plan(fn, now);
-    for (const d of decisions) this.#take(d);
-    const current = this.#planTimers.get(fn);
-    if (Number.isFinite(nextAt) && (!current || nextAt < current.at)) {
-      current?.handle.cancel();
-      const handle = this.#o.clock.setTimer(() => {
-        if (this.#planTimers.get(fn)?.handle === handle) this.#planTimers.delete(fn);
-        this.#plan(fn);
-      }, nextAt - now);
-      this.#planTimers.set(fn, { at: nextAt, handle });
-    }
-  }
+  #plan(fn: string): void { this.#driver.plan(fn); }
 
-  /** Carries out one decision, logs it with its reason and publishes it. */
-  #take(d: PolicyDecision): void {
-    let outcome: TakenDecision['outcome'] = 'done';
+  /** Carries out one decision of the engine's; what came of it. */
+  #apply(d: PolicyDecision): TakenDecision['outcome'] {
     if (d.action === 'prewarm') {
       const target = this.#latest.get(d.fn);
       const backoff = this.#prewarmBackoff.get(d.fn);
-      if (!target || this.#closing) outcome = 'skipped';
+      if (!target || this.#closing) return 'skipped';
       // Pre-warms that keep failing (an init that throws) wait out a growing back-off instead of
       // starting a failing batch on every completion.
-      else if (backoff && this.#o.clock.monotonic() < backoff.until) outcome = 'skipped';
-      else for (let k = 0; k < d.count; k++) this.#prewarm(target.version, target.qualifier, d.reason, d.spare ?? false);
-    } else {
-      const instance = this.#byId.get(d.instanceId);
-      if (!instance) outcome = 'skipped';
-      else if (d.action === 'freeze') this.#freeze(instance, d.reason);
-      else this.#stopInstance(instance, `${d.action === 'evict' ? 'evicted' : 'stopped'}: ${d.reason}`);
+      if (backoff && this.#o.clock.monotonic() < backoff.until) return 'skipped';
+      for (let k = 0; k < d.count; k++) this.#prewarm(target.version, target.qualifier, d.reason, d.spare ?? false);
+      return 'done';
     }
-    this.#record(d, outcome);
+    const instance = this.#byId.get(d.instanceId);
+    if (!instance) return 'skipped';
+    if (d.action === 'freeze') this.#tiers.freeze(instance, d.reason);
+    else if (d.action === 'page') return this.#tiers.pageOut(instance, d.reason) ? 'done' : 'skipped';
+    else this.#stopInstance(instance, `${d.action === 'evict' ? 'evicted' : 'stopped'}: ${d.reason}`);
+    return 'done';
   }
 
-  /** Keeps, publishes and logs a decision with its reason. */
-  #record(d: PolicyDecision, outcome: TakenDecision['outcome']): void {
-    const taken: TakenDecision = { ...d, wallAt: this.#o.clock.now(), outcome };
-    this.#decisions.push(taken);
-    if (this.#decisions.length > DECISIONS_KEPT) this.#decisions.splice(0, this.#decisions.length - DECISIONS_KEPT);
-    publishPolicyDecision(taken);
-    const v = this.#latest.get(d.fn)?.version;
-    if (v) publishLog({ functionName: d.fn, version: v.version, instanceId: 'instanceId' in d ? d.instanceId : 'policy', invocationId: null, stream: 'platform', at: taken.wallAt, line: `POLICY ${d.action}${'count' in d ? ` ${d.count}` : ''}: ${d.reason}${outcome === 'skipped' ? ' (skipped: nothing to act on)' : ''}` });
-  }
+  /** Whether frozen instances can be paged out here now (what the policy engine is told). */
+  get paging(): boolean { return this.#tiers.paging; }
+
+  /** Asks again whether this node can page (after swap was set up, and at each sweep). */
+  checkPaging(): boolean { return this.#tiers.checkPaging(); }
 
   /**
    * An alias now routes traffic by weight: warms each routed version up to its share of the function's
@@ -390,7 +328,7 @@ export class Agent implements AsyncDisposable {
       const have = [...this.#byId.values()].filter((i) => i.key === functionKey(t.version) && i.state !== 'stopping' && i.state !== 'gone').length;
       const need = t.count - have;
       if (need <= 0 || this.#closing) continue;
-      this.#record({ at: this.#o.clock.monotonic(), fn: functionName, action: 'prewarm', count: need, reason: `${reason}: version ${t.version.version} wants ${t.count}, has ${have}` }, 'done');
+      this.#driver.record({ at: this.#o.clock.monotonic(), fn: functionName, action: 'prewarm', count: need, reason: `${reason}: version ${t.version.version} wants ${t.count}, has ${have}` }, 'done');
       for (let k = 0; k < need; k++) this.#prewarm(t.version, qualifier, reason);
     }
   }
@@ -403,15 +341,11 @@ export class Agent implements AsyncDisposable {
     this.#forgotten.set(fn, (this.#forgotten.get(fn) ?? 0) + 1);
     this.#latest.delete(fn);
     this.#prewarmBackoff.delete(fn);
-    this.#planTimers.get(fn)?.handle.cancel();
-    this.#planTimers.delete(fn);
+    this.#driver.forget(fn);
   }
 
   /** The newest decisions, oldest first; of one function when named. */
-  decisions(fn?: string, limit = 100): TakenDecision[] {
-    const all = fn ? this.#decisions.filter((d) => d.fn === fn) : this.#decisions;
-    return all.slice(-limit);
-  }
+  decisions(fn?: string, limit = 100): TakenDecision[] { return this.#driver.decisions(fn, limit); }
 
   /**
    * Starts an instance ahead of demand; it waits idle, marked pre-warmed, for the policy to keep or stop.
@@ -465,8 +399,8 @@ export class Agent implements AsyncDisposable {
       if (decision.path === 'warm' || decision.path === 'thawed' || decision.path === 'paged') {
         const instance = this.#byId.get(decision.instanceId)!;
         if (decision.path !== 'warm') {
-          const alive = await this.#thaw(instance);
-          // The slot #thaw claimed becomes this invocation's in the same synchronous step (acquire).
+          const alive = await this.#tiers.thaw(instance);
+          // The slot thaw() claimed becomes this invocation's in the same synchronous step (acquire).
           instance.inFlight--;
           if (!alive) continue;
         }
@@ -507,8 +441,9 @@ export class Agent implements AsyncDisposable {
       instances: pool.map((i) => ({ instanceId: i.id, state: i.state, inFlight: i.inFlight, capacity: i.capacity, lastUsedAt: i.lastUsedAt, reserved: i.reserved })),
       pooledRuntimes: this.#runtimePool.readyCount(shapeOf(v)),
       snapshotReady: this.snapshots.blobFor(v) !== null,
-      expectedInitMs: median(this.#initMs.get(functionKey(v))),
-      expectedRestoreMs: median(this.#restoreMs.get(functionKey(v))),
+      expectedInitMs: this.#initMs.median(functionKey(v)),
+      expectedRestoreMs: this.#restoreMs.median(functionKey(v)),
+      expectedBootMs: this.#bootMs.median(bootKey(shapeOf(v))),
     });
   }
 
@@ -525,7 +460,7 @@ export class Agent implements AsyncDisposable {
     const vpc = v.config.vpc?.networks.length ? v.config.vpc : null;
     this.#runtimePool.want(shapeOf(v));
     // Room under the node's memory budget: idle instances of the lowest Greedy-Dual priority go first.
-    for (const d of this.policies.admit(clock.monotonic(), v.config.memoryMb)) this.#take(d);
+    for (const d of this.policies.admit(clock.monotonic(), v.config.memoryMb)) this.#driver.take(d);
 
     const sandboxStart = clock.monotonic();
     let id: string;
@@ -610,7 +545,8 @@ export class Agent implements AsyncDisposable {
 
       const readyAt = pooled ? sandboxEnd : await withTimeout(booted, this.#o.startTimeoutMs, () => sandbox.kill('runtime start timed out'), clock, 'the runtime did not start in time');
       phases.add('runtime', sandboxEnd, readyAt);
-      if (origin === 'restored') record(this.#restoreMs, instance.key, readyAt - sandboxStart);
+      if (origin === 'restored') this.#restoreMs.add(instance.key, readyAt - sandboxStart);
+      if (origin === 'cold') this.#bootMs.add(bootKey(shapeOf(v)), readyAt - sandboxStart);
 
       instance.transition('initializing', 'runtime ready');
       const initStart = Math.max(readyAt, envEnd);
@@ -627,7 +563,7 @@ export class Agent implements AsyncDisposable {
       }
       const initEnd = clock.monotonic();
       phases.add('init', initStart, initEnd);
-      if (origin !== 'restored') record(this.#initMs, instance.key, initEnd - initStart);
+      if (origin !== 'restored') this.#initMs.add(instance.key, initEnd - initStart);
       instance.transition('idle', 'initialized');
       if (pooled) this.#runtimePool.specialized();
       return { instance, initMs: initEnd - initStart };
@@ -637,66 +573,6 @@ export class Agent implements AsyncDisposable {
       if (err instanceof ThawError) throw err;
       throw new ThawError('THAW_E_SANDBOX_START_FAILED', `${origin} start of ${v.functionName} failed: ${(err as Error).message}`, { cause: err });
     }
-  }
-
-  /**
-   * Resumes a frozen instance, holding one slot of it for the caller (who gives it back); false when it
-   * died while frozen (the caller walks the ladder again).
-   */
-  async #thaw(instance: Instance): Promise<boolean> {
-    // Claimed while it wakes: an idle instance with a free slot would otherwise be taken by another invocation.
-    instance.inFlight++;
-    if (instance.state !== 'frozen' && instance.state !== 'paged') return false;
-    const { freezing, paging } = instance;
-    instance.transition('idle', instance.state === 'paged' ? 'thawed from the paged tier for an invocation' : 'thawed for an invocation');
-    instance.frozenRssBytes = null;
-    instance.paged = null;
-    instance.pageTimer?.cancel();
-    instance.pageTimer = null;
-    await freezing?.catch(() => {});
-    await paging?.catch(() => {});
-    // Alive means it answers: a process killed while frozen can look runnable for a moment before it dies.
-    if (await instance.conn.sandbox.thaw()) {
-      const answered = await withTimeout(instance.conn.ping(), 2000, () => instance.conn.sandbox.kill('did not answer after a thaw'), this.#o.clock, 'no answer after a thaw').catch(() => false);
-      if (answered) return true;
-    }
-    this.#platformLog(instance, null, `instance ${instance.id} was found dead when thawed`);
-    this.#stopInstance(instance, 'died while frozen');
-    return false;
-  }
-
-  /** Shrinks the heap, then stops the process: no CPU while idle, memory kept, resumed by #thaw. */
-  #freeze(instance: Instance, reason: string) {
-    if (instance.state !== 'idle') return;
-    instance.transition('frozen', reason);
-    instance.freezing = (async () => {
-      try {
-        await withTimeout(instance.conn.prepareFreeze(), 1000, () => {}, this.#o.clock, 'the runtime did not prepare for freezing in time');
-      } catch { /* freeze anyway: a stopped process is what matters */ }
-      // Thawed (or stopped) meanwhile: leave it running.
-      if (instance.state !== 'frozen') return;
-      await instance.conn.sandbox.freeze();
-      instance.frozenRssBytes = instance.conn.sandbox.rssBytes();
-      if (instance.state === 'frozen' && this.#o.pageAfterMs >= 0) {
-        instance.pageTimer = this.#o.clock.setTimer(() => { instance.pageTimer = null; this.#pageOut(instance); }, this.#o.pageAfterMs);
-      }
-    })();
-  }
-
-  /**
-   * The paged tier: a frozen instance's memory is pushed out to swap (compressed, with zram); it stays
-   * frozen and comes back on demand, its pages faulted in as they are touched.
-   */
-  #pageOut(instance: Instance) {
-    if (instance.state !== 'frozen') return;
-    instance.transition('paged', `frozen for ${Math.round(this.#o.pageAfterMs / 1000)} s: memory to swap`);
-    instance.paging = (async () => {
-      const r = await instance.conn.sandbox.pageOut().catch(() => null);
-      if (instance.state !== 'paged') return;
-      if (!r) { instance.transition('frozen', 'could not page out (no swap, or no memory cgroup)'); return; }
-      instance.paged = r;
-      this.#platformLog(instance, null, `instance ${instance.id} paged out: ${mb(r.beforeBytes)} private resident before, ${mb(r.residentBytes)} after, ${mb(r.swappedBytes)} in swap`);
-    })();
   }
 
   async #invokeOn(instance: Instance, req: InvokeRequest, phases: Phases, start: StartKind, initMs: number): Promise<InvokeResult> {
@@ -795,11 +671,9 @@ export class Agent implements AsyncDisposable {
       const reason = exit.killReason ?? (exit.signal ? `died by ${exit.signal}` : `exited with status ${exit.code}`);
       if (!exit.killReason) this.#platformLog(instance, null, `instance ${instance.id} ${reason}`);
       if (instance.state !== 'gone') instance.transition('gone', reason);
-      instance.pageTimer?.cancel();
       if (instance.codePinned) this.#o.cache.unpin(instance.version.config.codeSha256);
       this.#o.network?.release(instance.id);
-      // A reserved instance that died is replaced.
-      if (instance.reserved) for (const [k, r] of this.#reserved) if (functionKey(r.version) === instance.key) void this.#reconcile(k);
+      this.#reserved.died(instance);
       const rest = (this.#pools.get(instance.key) ?? []).filter((i) => i !== instance);
       if (rest.length) this.#pools.set(instance.key, rest); else this.#pools.delete(instance.key);
       this.#byId.delete(instance.id);
@@ -807,8 +681,6 @@ export class Agent implements AsyncDisposable {
   }
 
   #stopInstance(instance: Instance, reason: string) {
-    instance.pageTimer?.cancel();
-    instance.pageTimer = null;
     if (instance.state === 'gone' || instance.state === 'stopping') return;
     instance.transition('stopping', reason);
     // SIGKILL ends a stopped (frozen) process too.
@@ -831,6 +703,7 @@ export class Agent implements AsyncDisposable {
 
   #scheduleSweep() {
     this.#sweep = this.#o.clock.setTimer(() => {
+      this.#tiers.checkPaging();
       this.sweepIdle();
       if (!this.#closing) this.#scheduleSweep();
     }, this.#o.sweepIntervalMs);
@@ -853,7 +726,7 @@ export class Agent implements AsyncDisposable {
     this.#closed ??= (async () => {
       this.#closing = true;
       this.#sweep?.cancel();
-      for (const t of this.#planTimers.values()) t.handle.cancel();
+      this.#driver.cancelAll();
       if (this.#active > 0) {
         this.#drained = Promise.withResolvers();
         await this.#drained.promise;
@@ -867,7 +740,7 @@ export class Agent implements AsyncDisposable {
   async destroy(): Promise<void> {
     this.#closing = true;
     this.#sweep?.cancel();
-    for (const t of this.#planTimers.values()) t.handle.cancel();
+    this.#driver.cancelAll();
     await this.#stopAll('destroyed');
     await this.close();
   }
@@ -884,13 +757,7 @@ export class Agent implements AsyncDisposable {
   async [Symbol.asyncDispose]() { await this.close(); }
 }
 
-/** Races a promise against a deadline on the injected clock; on timeout runs onTimeout and rejects. */
-function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void, clock: Clock, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = clock.setTimer(() => { onTimeout(); reject(new ThawError('THAW_E_FUNCTION_TIMEOUT', message)); }, ms);
-    p.then((v) => { timer.cancel(); resolve(v); }, (e) => { timer.cancel(); reject(e); });
-  });
-}
-
 /** The pool shape a version's instances need. */
+/** Boot costs are a runtime's and a memory size's, whatever function it then runs. */
+const bootKey = (s: { runtime: string; memoryMb: number }) => `${s.runtime}:${s.memoryMb}`;
 const shapeOf = (v: FunctionVersion) => ({ runtime: v.config.runtime, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), vpc: v.config.vpc?.networks.length ? v.config.vpc : null });

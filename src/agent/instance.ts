@@ -1,6 +1,6 @@
 // One instance: a sandboxed runtime bound to one function version for its whole life, as a named state
 // machine whose transition table the tests check. Imports src/core and src/runtimes.
-import type { Clock, TimerHandle } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
 import { publishInstanceState } from '../core/events.ts';
 import type { FunctionVersion, InstanceState, StartKind } from '../core/types.ts';
 import type { RuntimeConnection } from '../runtimes/index.ts';
@@ -49,8 +49,6 @@ export class Instance {
   frozenRssBytes: number | null = null;
   /** Settles when a page-out under way has finished, so a thaw can wait for it. */
   paging: Promise<void> | null = null;
-  /** The page-out due after it has been frozen a while. */
-  pageTimer: TimerHandle | null = null;
   /** Private resident memory before and after the page-out, and what went to swap. */
   paged: { beforeBytes: number; residentBytes: number; swappedBytes: number } | null = null;
 

@@ -36,6 +36,8 @@ export interface RuntimePoolOptions {
   /** Attaches runtimes of a private network's shape to it (a ready namespace each) before they start. */
   network?: InstanceNetwork | null;
   onError(message: string): void;
+  /** A runtime of this shape booted (sandbox created to runtime ready) in `ms`: the ladder's boot cost. */
+  onBooted?(shape: Shape, ms: number): void;
 }
 
 /** What a pooled runtime is fixed to when it starts. */
@@ -138,6 +140,7 @@ export class RuntimePool {
   async #start(shape: ShapeState): Promise<void> {
     const kind = runtimes.get(shape.runtime)!;
     const id = newInstanceId();
+    const bootStart = this.#o.clock.monotonic();
     try {
       let netns: string | undefined;
       if (shape.vpc) {
@@ -159,6 +162,7 @@ export class RuntimePool {
       await conn.ready();
       if (this.#closed || sandbox.hasExited) { sandbox.kill('pool closed'); return; }
       shape.failures = 0;
+      this.#o.onBooted?.(shape, this.#o.clock.monotonic() - bootStart);
       if (this.#shapes.get(key(shape)) !== shape) { sandbox.kill('pool shape dropped'); return; }
       shape.ready.push({ id, runtime: shape.runtime, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, vpc: shape.vpc, conn, startedAt: this.#o.clock.monotonic() });
     } catch (err) {

@@ -45,7 +45,7 @@ export interface PolicyDecisionEvent {
   readonly at: number;
   readonly wallAt: number;
   readonly fn: string;
-  readonly action: 'freeze' | 'stop' | 'evict' | 'prewarm';
+  readonly action: 'freeze' | 'page' | 'stop' | 'evict' | 'prewarm';
   readonly reason: string;
   readonly outcome: 'done' | 'skipped';
 }

@@ -30,8 +30,11 @@ export const userOptionsSchema = z.strictObject({
   policySweepMs: z.number().int().min(10).default(30_000),
   /** Idle time after which an instance is frozen (no CPU, memory kept); -1 never freezes. */
   freezeAfterMs: z.number().int().min(-1).default(10_000),
-  /** Time frozen after which an instance's memory goes to swap (the paged tier); -1 never. Needs swap. */
-  pageAfterMs: z.number().int().min(-1).default(60_000),
+  /**
+   * Time frozen after which an instance's memory goes to swap (the paged tier), whatever the policy; -1
+   * never; absent: the policy chooses (src/policies/tiers.ts). Needs swap.
+   */
+  pageAfterMs: z.number().int().min(-1).optional(),
   /** Set up a zram swap device of this size (MB) for the paged tier, released on stop (root only). */
   zramMb: z.number().int().min(16).max(1_048_576).optional(),
   /** Generic runtimes kept started per runtime kind and memory size; 0 disables the pool. */
@@ -76,7 +79,8 @@ export interface ResolvedOptions {
   readonly memoryBudgetMb: number;
   readonly policySweepMs: number;
   readonly freezeAfterMs: number;
-  readonly pageAfterMs: number;
+  /** null: the policy chooses when to page out. */
+  readonly pageAfterMs: number | null;
   readonly zramBytes: number | null;
   readonly poolSize: number;
   readonly poolRefillDelayMs: number;
@@ -114,7 +118,7 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     memoryBudgetMb: o.memoryBudgetMb ?? Math.floor((totalmem() / 1024 / 1024) * 0.75),
     policySweepMs: o.policySweepMs,
     freezeAfterMs: o.freezeAfterMs,
-    pageAfterMs: o.pageAfterMs,
+    pageAfterMs: o.pageAfterMs ?? null,
     zramBytes: o.zramMb === undefined ? null : o.zramMb * 1024 * 1024,
     poolSize: o.poolSize,
     poolRefillDelayMs: o.poolRefillDelayMs,

@@ -68,7 +68,7 @@ export class Platform implements AsyncDisposable {
     const swap = swapDevices();
     const zram = this.#zram ? zramStats(this.#zram.device) : null;
     if (this.options.sandbox !== 'namespaces') return { on: false, how: 'needs the namespaces sandbox (a memory cgroup to reclaim)', swap, zram };
-    if (this.options.pageAfterMs < 0) return { on: false, how: '--page-after -1', swap, zram };
+    if (this.options.pageAfterMs !== null && this.options.pageAfterMs < 0) return { on: false, how: '--page-after -1', swap, zram };
     if (!swap.length) return { on: false, how: 'no swap on this host (thaw up --zram SIZE sets up a zram device, as root)', swap, zram };
     return { on: true, how: this.#zram ? `zram swap ${this.#zram.device}, set up by thaw` : `the host's swap: ${swap.map((d) => d.name).join(', ')}`, swap, zram };
   }
@@ -123,8 +123,10 @@ export class Platform implements AsyncDisposable {
       policy: options.policy,
       memoryBudgetMb: options.memoryBudgetMb,
       freezeAfterMs: options.freezeAfterMs,
-      // The paged tier needs a memory cgroup to reclaim (the namespaces driver); the swap is checked at each page-out.
-      pageAfterMs: confining ? options.pageAfterMs : -1,
+      // The paged tier needs a memory cgroup to reclaim (the namespaces driver) and swap; the agent asks at
+      // start, after a zram device is set up and at each sweep, and the engine pages only while it is there.
+      pageAfterMs: options.pageAfterMs,
+      canPage: () => confining !== null && options.pageAfterMs !== -1 && swapDevices().length > 0,
       poolSize: options.poolSize,
       poolRefillDelayMs: options.poolRefillDelayMs,
       compileCacheDir: options.compileCache ? join(options.cacheDir, 'compile') : null,
@@ -180,6 +182,7 @@ export class Platform implements AsyncDisposable {
       const leftover = releaseLeftoverZram(marker);
       if (leftover) process.stderr.write(`thaw: released ${leftover}, the zram swap an earlier run set up and did not release (it was killed)\n`);
       if (options.zramBytes !== null) platform.#zram = enableZramSwap(options.zramBytes, marker);
+      platform.agent.checkPaging();
       await platform.driver.start();
       const stale = await platform.network?.start(await store.listNetworks());
       if (stale) process.stderr.write(`thaw: removed ${stale} network namespace(s) left by an earlier run\n`);

@@ -1,20 +1,22 @@
 // The policy engine and its parts over explicit times: fixed keep-alive and freezing, the hybrid
-// histogram's windows and pre-warm, Greedy-Dual eviction, call-chain prewarm, KPA-style scaling, specs.
+// histogram's windows and pre-warm, the tiers (frozen or paged), Greedy-Dual eviction, call-chain
+// prewarm, KPA-style scaling, specs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ConcurrencyWindow, CallGraph, GreedyDual, IdleHistogram, KPA_DEFAULTS, PAPER_PARAMS, PolicyEngine, desiredInstances, formatPolicy,
-  hybridWindows, parsePolicy, rolloutTargets, scaleIn, type PolicyInstance, type PolicySpec,
+  ConcurrencyWindow, CallGraph, DEFAULT_TIER_COSTS, GreedyDual, IdleHistogram, KPA_DEFAULTS, PAPER_PARAMS, PolicyEngine, desiredInstances, formatPolicy,
+  hybridWindows, parsePolicy, rolloutTargets, scaleIn, tierPlan, type PolicyInstance, type PolicySpec, type TierCosts,
 } from './index.ts';
 import { ThawError } from '../core/errors.ts';
 
 const MIN = 60_000;
 
 /** An engine over a hand-kept instance table, as the drivers keep theirs. */
-function rig(policy: string, o: { freezeAfterMs?: number; budgetMb?: number } = {}) {
+function rig(policy: string, o: { freezeAfterMs?: number; budgetMb?: number; paging?: boolean; pageAfterMs?: number; tiers?: TierCosts } = {}) {
   const instances: PolicyInstance[] = [];
   const engine = new PolicyEngine({
     defaultPolicy: parsePolicy(policy), budgetMb: o.budgetMb ?? Infinity, freezeAfterMs: o.freezeAfterMs ?? -1,
+    paging: () => o.paging ?? false, pageAfterMs: o.pageAfterMs, tiers: o.tiers,
     instances: (fn) => instances.filter((i) => i.fn === fn), allInstances: () => instances,
   });
   const add = (id: string, fn: string, i: Partial<PolicyInstance> = {}) => { instances.push({ instanceId: id, fn, state: 'idle', idleSince: 0, memoryMb: 128, reserved: false, prewarmed: false, ...i }); };
@@ -42,6 +44,91 @@ test('freezing: an idle instance is frozen once after the delay, then stopped by
   assert.deepEqual(engine.plan('f', 5000), { decisions: [], nextAt: 11_000 }, 'already frozen');
   assert.deepEqual(engine.plan('f', 11_000).decisions.map((d) => d.action), ['stop']);
   assert.deepEqual(engine.plan('f', 1e9).decisions.map((d) => 'instanceId' in d && d.instanceId), ['a'], 'the reserved one is never stopped');
+});
+
+/** Round numbers: a paged resume costs 10 ms more than a thaw, a start 100 ms more; paged keeps half the RAM. */
+const TIERS: TierCosts = { ...DEFAULT_TIER_COSTS, thawed: 4, paged: 14, cold: 104, pagedRamFraction: 0.5, pagedSwapFraction: 0.9 };
+
+test('tierPlan() pages at the break-even of memory held frozen against the slower resume, and keeps a paged instance on the same memory', () => {
+  const t = tierPlan(10 * MIN, TIERS, 4 * 60 * MIN);
+  assert.equal(t.pageAtMs, 2 * MIN, '10 min × 10 ms / (100 ms × (1 − 0.5))');
+  assert.equal(t.pagedStopMs, 18 * MIN, '2 min full, then 8 min of memory at half: 16 min more');
+  assert.equal(2 * MIN * 1 + (t.pagedStopMs - 2 * MIN) * 0.5, 10 * MIN * 1, 'the memory the frozen keep-alive would have held');
+  assert.match(t.reason, /50% of its RAM saved for \+10 ms on its next start, a start costing 100 ms more/);
+  assert.equal(tierPlan(10 * MIN, TIERS, 15 * MIN).pagedStopMs, 15 * MIN, 'stretched at most to the cap');
+  assert.equal(tierPlan(10 * MIN, { ...TIERS, paged: 34 }, Infinity).pageAtMs, 6 * MIN, 'a resume 3× slower pages 3× later');
+  assert.equal(tierPlan(10 * MIN, { ...TIERS, pagedRamFraction: 0.9 }, Infinity).pageAtMs, Infinity, 'paging saves too little to pay within the window');
+  assert.equal(tierPlan(10 * MIN, { ...TIERS, paged: 104 }, Infinity).pageAtMs, Infinity, 'a paged resume as slow as a start: never');
+  assert.equal(tierPlan(Infinity, TIERS, Infinity).pageAtMs, Infinity, 'no window (gdsf): nothing to price memory by');
+  assert.equal(tierPlan(0, TIERS, Infinity).pageAtMs, Infinity, 'unloaded at once');
+});
+
+/** A function run every 30 s: a trusted histogram with no pre-warm gap, so thaw keeps it 10 min (its floor). */
+function busyEvery30s(r: ReturnType<typeof rig>) {
+  for (let k = 0; k < 10; k++) r.run('f', k * 30_000);
+  return 9 * 30_000;
+}
+
+test('thaw pages a frozen instance at the break-even age and stops it paged at the stretched keep-alive', () => {
+  const r = rig('thaw', { freezeAfterMs: 10_000, paging: true, tiers: TIERS });
+  const idle = busyEvery30s(r);
+  assert.equal(r.engine.windows('f').keepAliveMs, 10 * MIN);
+  r.add('a', 'f', { state: 'frozen', idleSince: idle });
+  assert.deepEqual(r.engine.plan('f', idle + 2 * MIN - 1), { decisions: [], nextAt: idle + 2 * MIN });
+  const page = r.engine.plan('f', idle + 2 * MIN).decisions;
+  assert.deepEqual(page.map((d) => [d.action, 'instanceId' in d && d.instanceId]), [['page', 'a']]);
+  assert.match(page[0].reason, /^idle 2\.0 min: paged out \(50% of its RAM saved .*\); stopped at 18\.0 min idle instead of 10\.0 min$/);
+  r.instances[0] = { ...r.instances[0], state: 'paged' };
+  assert.deepEqual(r.engine.plan('f', idle + 10 * MIN), { decisions: [], nextAt: idle + 18 * MIN }, 'past the frozen window, inside the paged one');
+  const stop = r.engine.plan('f', idle + 18 * MIN).decisions;
+  assert.deepEqual(stop.map((d) => d.action), ['stop']);
+  assert.match(stop[0].reason, /^idle 18\.0 min, paged, past its keep-alive of 18\.0 min \(the window of 10\.0 min for its RAM/);
+  assert.deepEqual(r.engine.state('f', idle).paging, { pageAfterIdleMs: 2 * MIN, pagedKeepAliveMs: 18 * MIN, reason: page[0].reason.slice(page[0].reason.indexOf('(') + 1, page[0].reason.indexOf(')')) });
+});
+
+test('no paged tier (no swap), or --page-after -1: nothing is paged and a frozen instance keeps its window', () => {
+  for (const o of [{ paging: false }, { paging: true, pageAfterMs: -1 }]) {
+    const r = rig('thaw', { freezeAfterMs: 10_000, tiers: TIERS, ...o });
+    const idle = busyEvery30s(r);
+    r.add('a', 'f', { state: 'frozen', idleSince: idle });
+    assert.deepEqual(r.engine.plan('f', idle + 5 * MIN), { decisions: [], nextAt: idle + 10 * MIN }, JSON.stringify(o));
+    assert.deepEqual(r.engine.plan('f', idle + 10 * MIN).decisions.map((d) => d.action), ['stop']);
+    assert.equal(r.engine.state('f', idle).paging.pageAfterIdleMs, null);
+  }
+});
+
+test('the baselines never page unless --page-after forces it, and then keep their published windows', () => {
+  for (const policy of ['fixed:10m', 'hybrid:4h', 'gdsf']) {
+    const r = rig(policy, { freezeAfterMs: 10_000, paging: true, tiers: TIERS });
+    r.run('f', 0);
+    r.add('a', 'f', { state: 'frozen', idleSince: 0 });
+    assert.ok(r.engine.plan('f', 9 * MIN).decisions.every((d) => d.action !== 'page'), `${policy} chooses no paging`);
+  }
+  const forced = rig('fixed:10m', { freezeAfterMs: 10_000, paging: true, pageAfterMs: 60_000, tiers: TIERS });
+  forced.add('a', 'f', { state: 'frozen', idleSince: 0 });
+  assert.deepEqual(forced.engine.plan('f', 69_999), { decisions: [], nextAt: 70_000 });
+  const page = forced.engine.plan('f', 70_000).decisions;
+  assert.deepEqual(page.map((d) => d.action), ['page']);
+  assert.match(page[0].reason, /paged out \(page-out forced 1\.0 min after the freeze\); stopped at 10\.0 min idle, as frozen$/);
+  forced.instances[0] = { ...forced.instances[0], state: 'paged' };
+  assert.deepEqual(forced.engine.plan('f', 10 * MIN).decisions.map((d) => d.action), ['stop'], 'fixed:10m stays 10 min, paged or not');
+  // Forced to page at the freeze: both in one plan, in that order.
+  const atOnce = rig('fixed:10m', { freezeAfterMs: 1000, paging: true, pageAfterMs: 0, tiers: TIERS });
+  atOnce.add('a', 'f', { idleSince: 0 });
+  assert.deepEqual(atOnce.engine.plan('f', 1000).decisions.map((d) => d.action), ['freeze', 'page']);
+});
+
+test('the memory budget counts a paged instance at its paged RAM, and evicting one frees only that', () => {
+  const tiers = { ...TIERS, pagedRamFraction: 0.25 };
+  const paged = rig('thaw', { budgetMb: 512, paging: true, tiers });
+  for (let k = 0; k < 4; k++) paged.add(`p${k}`, `f${k}`, { state: 'paged', memoryMb: 256 });
+  assert.deepEqual(paged.engine.admit(0, 256), [], '4 × 64 MB paged + 256 MB fit in 512 MB');
+  const evicted = paged.engine.admit(0, 400);
+  assert.equal(evicted.length, 3, '656 MB: 144 MB over, three paged instances of 64 MB each');
+  assert.match(evicted[0].reason, /256 MB loaded, 400 MB needed/);
+  const frozen = rig('thaw', { budgetMb: 512, paging: true, tiers });
+  for (let k = 0; k < 4; k++) frozen.add(`p${k}`, `f${k}`, { state: 'frozen', memoryMb: 256 });
+  assert.equal(frozen.engine.admit(0, 256).length, 3, 'frozen, they hold all 1024 MB');
 });
 
 test('the idle-time histogram: percentiles by 1-minute bin, CV, out-of-bounds idle times', () => {

@@ -1,30 +1,32 @@
-// The policy engine: every keep-alive, freeze, prewarm, scale and eviction decision, for the live agent and
-// the simulator alike. It holds what the policies learn (idle-time histograms, concurrency, call graph,
-// Greedy-Dual priorities) and is driven by the same calls from both: arrival, completion and call as
+// The policy engine: every keep-alive, freeze, page-out, prewarm, scale and eviction decision, for the live
+// agent and the simulator alike. It holds what the policies learn (idle-time histograms, concurrency, call
+// graph, Greedy-Dual priorities) and is driven by the same calls from both: arrival, completion and call as
 // they happen, plan(fn) after each of them and again at the time plan last asked for, admit before an
-// instance is started. Times are monotonic milliseconds passed in; it never reads a clock and does no I/O.
+// instance is started. Which tier an idle instance rests in (frozen or paged) is tiers.ts's rule. Times are
+// monotonic milliseconds passed in; it never reads a clock and does no I/O.
 import { desiredInstances, scaleIn, ConcurrencyWindow, KPA_DEFAULTS, type AutoscaleParams, type ScaleView } from './autoscale.ts';
 import { GreedyDual } from './gdsf.ts';
 import { hybridWindows, IdleHistogram, PAPER_PARAMS, type HybridParams, type Windows } from './histogram.ts';
 import { CallGraph } from './prewarm.ts';
 import { DEFAULT_POLICY, formatPolicy, type PolicySpec } from './spec.ts';
+import { DEFAULT_TIER_COSTS, noPaging, pagedKeepAlive, ramMb, tierPlan, type TierCosts, type TierPlan } from './tiers.ts';
 
 /** What the engine sees of one instance. */
 export interface PolicyInstance {
   readonly instanceId: string;
   readonly fn: string;
-  readonly state: 'starting' | 'idle' | 'busy' | 'frozen';
+  readonly state: 'starting' | 'idle' | 'busy' | 'frozen' | 'paged';
   /** When it last became idle (or was started, while it has never run). */
   readonly idleSince: number;
   readonly memoryMb: number;
-  /** Reserved (provisioned) instances are the floor: never stopped, frozen or evicted by policy. */
+  /** Reserved (provisioned) instances are the floor: never stopped, frozen, paged or evicted by policy. */
   readonly reserved: boolean;
   /** Started by a prewarm decision and not used since. */
   readonly prewarmed: boolean;
 }
 
 export type PolicyDecision =
-  | { readonly at: number; readonly fn: string; readonly action: 'freeze' | 'stop' | 'evict'; readonly instanceId: string; readonly reason: string }
+  | { readonly at: number; readonly fn: string; readonly action: 'freeze' | 'page' | 'stop' | 'evict'; readonly instanceId: string; readonly reason: string }
   | {
     readonly at: number; readonly fn: string; readonly action: 'prewarm'; readonly count: number; readonly reason: string;
     /**
@@ -47,7 +49,16 @@ export interface EngineOptions {
   /** Idle instances are frozen this long after they went idle (< 0: never); a ladder rung, not a policy. */
   readonly freezeAfterMs: number;
   readonly autoscale?: Partial<AutoscaleParams>;
-  /** Instances of one function as they are now (starting, idle, busy, frozen). */
+  /** What the tiers cost: start latency per ladder path, what a paged instance keeps (default DEFAULT_TIER_COSTS). */
+  readonly tiers?: TierCosts;
+  /** Whether instances can be paged out here now (swap, a memory cgroup); without it nothing is paged. */
+  paging?(): boolean;
+  /**
+   * Forces the page-out this long after an instance was frozen, whatever its policy (`thaw up --page-after`);
+   * -1: never; null or absent: the policy chooses (`thaw` pages by tierPlan, the baselines never do).
+   */
+  readonly pageAfterMs?: number | null;
+  /** Instances of one function as they are now (starting, idle, busy, frozen, paged). */
   instances(fn: string): readonly PolicyInstance[];
   /** Every loaded instance, for the memory budget. */
   allInstances(): Iterable<PolicyInstance>;
@@ -88,10 +99,12 @@ export class PolicyEngine {
   readonly #gdsf = new GreedyDual();
   readonly calls = new CallGraph();
   readonly autoscale: AutoscaleParams;
+  readonly tiers: TierCosts;
 
   constructor(options: EngineOptions) {
     this.#o = options;
     this.autoscale = { ...KPA_DEFAULTS, ...options.autoscale };
+    this.tiers = options.tiers ?? DEFAULT_TIER_COSTS;
   }
 
   /** Sets (or with null clears) a function's own policy; others follow the default. */
@@ -133,7 +146,7 @@ export class PolicyEngine {
     const { buffer } = this.#scaling(policy);
     if (buffer > 0) {
       const own = this.#o.instances(fn).filter((i) => i.state !== 'busy');
-      const spare = own.length - (own.some((i) => i.state === 'idle' || i.state === 'frozen') ? 1 : 0);
+      const spare = own.length - (own.some(resting) ? 1 : 0);
       if (spare < buffer) out.push({ at: now, fn, action: 'prewarm', count: buffer - spare, spare: true, reason: `buffer: ${spare} spare of ${buffer} once this invocation runs` });
     }
     // Call chains: warm what this function usually calls, unless it has an instance to spare.
@@ -179,6 +192,22 @@ export class PolicyEngine {
     }
   }
 
+  /**
+   * Frozen or paged, for an instance the policy stops at idle age `keepMs`: a forced page-out time
+   * (--page-after) applies to every policy, and only `thaw` stretches a paged instance's stay; otherwise
+   * `thaw` chooses by tierPlan and the baselines (fixed, hybrid, gdsf) never page, as published.
+   */
+  #tierPlan(policy: PolicySpec, keepMs: number, canPage: boolean): TierPlan {
+    const forced = this.#o.pageAfterMs ?? null;
+    if (!canPage || this.#o.freezeAfterMs < 0 || (forced !== null && forced < 0)) return noPaging(keepMs, 'no paged tier');
+    const maxMs = policy.kind === 'thaw' ? Math.max(keepMs, policy.rangeMs) : keepMs;
+    if (forced !== null) {
+      const pageAtMs = this.#o.freezeAfterMs + forced;
+      return { pageAtMs, pagedStopMs: pagedKeepAlive(pageAtMs, keepMs, this.tiers.pagedRamFraction, maxMs), reason: `page-out forced ${fmt(forced)} after the freeze` };
+    }
+    return policy.kind === 'thaw' ? tierPlan(keepMs, this.tiers, maxMs) : noPaging(keepMs, `${policy.kind} does not page`);
+  }
+
   /** What to do with fn's instances now, and when to look again. */
   plan(fn: string, now: number): PolicyPlan {
     const s = this.#fn(fn);
@@ -188,23 +217,36 @@ export class PolicyEngine {
     let nextAt = Infinity;
     const instances = this.#o.instances(fn);
     const stopped = new Set<string>();
+    const canPage = this.#o.paging?.() ?? false;
     for (const i of instances) {
-      if (i.reserved || (i.state !== 'idle' && i.state !== 'frozen')) continue;
+      if (i.reserved || !resting(i)) continue;
       // Unloaded as soon as the function has nothing running when the histogram says the next call is far
       // (the pre-warm brings one back); a pre-warmed instance that has not run yet is inside its window.
       const windowed = i.prewarmed || w.prewarmMs === 0;
-      const stopAt = windowed ? i.idleSince + w.keepAliveMs : s.inFlight === 0 ? i.idleSince : i.idleSince + w.prewarmMs + w.keepAliveMs;
+      const keepMs = windowed ? w.keepAliveMs : s.inFlight === 0 ? 0 : w.prewarmMs + w.keepAliveMs;
+      const tier = this.#tierPlan(policy, keepMs, canPage);
+      const paged = i.state === 'paged';
+      const stopAt = i.idleSince + (paged ? tier.pagedStopMs : keepMs);
       if (stopAt <= now) {
-        const why = windowed || s.inFlight > 0 ? `idle ${fmt(now - i.idleSince)}, past the keep-alive window of ${fmt(w.keepAliveMs)} (${w.mode}: ${w.reason})` : `unloaded until the pre-warm window ends in ${fmt(w.prewarmMs)} (${w.reason})`;
+        const why = paged ? `idle ${fmt(now - i.idleSince)}, paged, past its keep-alive of ${fmt(tier.pagedStopMs)} (the window of ${fmt(keepMs)} for its RAM; ${w.mode}: ${w.reason})`
+          : windowed || s.inFlight > 0 ? `idle ${fmt(now - i.idleSince)}, past the keep-alive window of ${fmt(w.keepAliveMs)} (${w.mode}: ${w.reason})` : `unloaded until the pre-warm window ends in ${fmt(w.prewarmMs)} (${w.reason})`;
         decisions.push({ at: now, fn, action: 'stop', instanceId: i.instanceId, reason: why });
         stopped.add(i.instanceId);
         continue;
       }
       nextAt = Math.min(nextAt, stopAt);
+      let frozen = i.state === 'frozen';
       if (i.state === 'idle' && this.#o.freezeAfterMs >= 0) {
         const freezeAt = i.idleSince + this.#o.freezeAfterMs;
-        if (freezeAt <= now) decisions.push({ at: now, fn, action: 'freeze', instanceId: i.instanceId, reason: `idle ${fmt(now - i.idleSince)}: frozen (no CPU) until used or stopped` });
-        else nextAt = Math.min(nextAt, freezeAt);
+        if (freezeAt <= now) {
+          decisions.push({ at: now, fn, action: 'freeze', instanceId: i.instanceId, reason: `idle ${fmt(now - i.idleSince)}: frozen (no CPU) until used or stopped` });
+          frozen = true;
+        } else nextAt = Math.min(nextAt, freezeAt);
+      }
+      if (frozen && Number.isFinite(tier.pageAtMs)) {
+        const pageAt = i.idleSince + Math.max(tier.pageAtMs, this.#o.freezeAfterMs);
+        if (pageAt <= now) decisions.push({ at: now, fn, action: 'page', instanceId: i.instanceId, reason: `idle ${fmt(now - i.idleSince)}: paged out (${tier.reason}); ${tier.pagedStopMs === keepMs ? `stopped at ${fmt(keepMs)} idle, as frozen` : `stopped at ${fmt(tier.pagedStopMs)} idle instead of ${fmt(keepMs)}`}` });
+        else nextAt = Math.min(nextAt, pageAt);
       }
     }
     const live = instances.filter((i) => !i.reserved && !stopped.has(i.instanceId));
@@ -213,7 +255,7 @@ export class PolicyEngine {
       const params = this.#scaling(policy);
       const scale = desiredInstances(s.conc, now, live.length, params);
       const n = scaleIn(s.conc, now, live.length, Math.max(1, scale.desired), params);
-      const idle = live.filter((i) => i.state === 'idle' || i.state === 'frozen').sort((a, b) => a.idleSince - b.idleSince || cmp(a.instanceId, b.instanceId));
+      const idle = live.filter(resting).sort((a, b) => a.idleSince - b.idleSince || cmp(a.instanceId, b.instanceId));
       for (const i of idle.slice(0, Math.min(n, Math.max(0, live.length - 1)))) {
         decisions.push({ at: now, fn, action: 'stop', instanceId: i.instanceId, reason: `scale-in: ${live.length} instances, ${scale.reason}` });
         stopped.add(i.instanceId);
@@ -253,20 +295,29 @@ export class PolicyEngine {
     let used = 0;
     const idle: PolicyInstance[] = [];
     for (const i of this.#o.allInstances()) {
-      used += i.memoryMb;
-      if (!i.reserved && (i.state === 'idle' || i.state === 'frozen')) idle.push(i);
+      // A paged instance holds its resident pages and zram's compressed copy of the rest, not its full size.
+      const ram = ramMb(i.state, i.memoryMb, this.tiers);
+      used += ram;
+      if (!i.reserved && resting(i)) idle.push(ram === i.memoryMb ? i : { ...i, memoryMb: ram });
     }
     return this.#gdsf.evict(idle, used, memoryMb, budget).map((c) => ({
       at: now, fn: c.fn, action: 'evict' as const, instanceId: c.instanceId,
-      reason: `memory budget ${budget} MB: ${used} MB loaded, ${memoryMb} MB needed; lowest Greedy-Dual priority ${this.#gdsf.priority(c.fn).toFixed(2)}`,
+      reason: `memory budget ${budget} MB: ${Math.round(used)} MB loaded, ${memoryMb} MB needed; lowest Greedy-Dual priority ${this.#gdsf.priority(c.fn).toFixed(2)}`,
     }));
+  }
+
+  /** When an idle instance of the function would be paged out and stopped paged, for the API and CLI. */
+  #pagingView(policy: PolicySpec, w: Windows) {
+    const t = this.#tierPlan(policy, w.keepAliveMs, this.#o.paging?.() ?? false);
+    const finite = (x: number) => (Number.isFinite(x) ? x : null);
+    return { pageAfterIdleMs: finite(t.pageAtMs), pagedKeepAliveMs: finite(t.pagedStopMs), reason: t.reason };
   }
 
   /** Everything the engine knows about fn, for the API and CLI. */
   state(fn: string, now: number) {
     const s = this.#fns.get(fn);
     const policy = this.policyOf(fn);
-    if (!s) return { policy: formatPolicy(policy), explicit: false, invocations: 0, windows: this.windows(fn), histogram: null, predictedNextArrivalInMs: null, concurrency: null, callees: [], gdsfPriority: null };
+    if (!s) return { policy: formatPolicy(policy), explicit: false, invocations: 0, windows: this.windows(fn), histogram: null, predictedNextArrivalInMs: null, paging: this.#pagingView(policy, this.windows(fn)), concurrency: null, callees: [], gdsfPriority: null };
     const w = this.windows(fn);
     const h = this.#histogram(s);
     const scale: ScaleView = desiredInstances(s.conc, now, this.#o.instances(fn).length, this.#scaling(policy));
@@ -280,6 +331,7 @@ export class PolicyEngine {
       windows: { ...w, keepAliveMs: Number.isFinite(w.keepAliveMs) ? w.keepAliveMs : null },
       histogram: { binMinutes: 1, rangeMinutes: h.bins.length, idleTimes: h.count, outOfBounds: h.outOfBounds, cv: Math.round(h.cv() * 100) / 100, bins: h.nonEmpty() },
       predictedNextArrivalInMs: predicted,
+      paging: this.#pagingView(policy, w),
       lastEndedMsAgo: s.lastEnd === null ? null : Math.round(now - s.lastEnd),
       concurrency: scale,
       callees: this.calls.callees(fn),
@@ -289,6 +341,9 @@ export class PolicyEngine {
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Loaded and not running: idle, frozen or paged. */
+const resting = (i: PolicyInstance) => i.state === 'idle' || i.state === 'frozen' || i.state === 'paged';
 
 function fmt(ms: number): string {
   if (!Number.isFinite(ms)) return '∞';

@@ -7,3 +7,4 @@ export * from './gdsf.ts';
 export * from './prewarm.ts';
 export * from './autoscale.ts';
 export * from './engine.ts';
+export * from './tiers.ts';

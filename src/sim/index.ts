@@ -3,3 +3,4 @@
 export * from './trace.ts';
 export * from './simulate.ts';
 export * from './sweep.ts';
+export * from './bench.ts';

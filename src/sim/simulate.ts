@@ -8,16 +8,19 @@
 // function's duration percentiles (linear between the published points). An instance serves one
 // invocation at a time, as on Lambda. A start costs the ladder path's time from the bench (or given),
 // during which the instance is busy; a pre-warmed instance is unusable until its start has finished.
-import { decideLadder, formatPolicy, PolicyEngine, type PolicyDecision, type PolicyInstance, type PolicySpec } from '../policies/index.ts';
+// Idle instances move down the tiers as the engine decides (frozen, then paged, then stopped), as the
+// agent moves them: a paged one holds its RAM fraction (resident and zram's compressed pages) and fills
+// swap with its pages, and an arrival that finds it takes the paged path, like a thaw not a cold start.
+import { decideLadder, DEFAULT_TIER_COSTS, formatPolicy, PolicyEngine, ramMb, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
 import type { StartKind } from '../core/types.ts';
 import { systemClock } from '../core/clock.ts';
 import { DURATION_POINTS, rng, type Trace, type TraceFunction } from './trace.ts';
 
-/** What each rung costs, ms: the start latency an invocation feels. */
-export type PathCosts = Record<StartKind, number>;
+/** What each rung costs (the start latency an invocation feels, ms) and what a paged instance keeps. */
+export type PathCosts = TierCosts;
 
-/** Medians of `npm run bench` for the hello function on this machine (docs/bench.md). */
-export const BENCH_COSTS: PathCosts = { warm: 2.9, thawed: 4.2, paged: 8.0, restored: 85.8, pooled: 14.3, cold: 69.0 };
+/** The constants used when no bench results are given (src/policies/tiers.ts says where they come from). */
+export const BENCH_COSTS: PathCosts = DEFAULT_TIER_COSTS;
 
 export interface SimOptions {
   readonly policy: PolicySpec;
@@ -25,7 +28,17 @@ export interface SimOptions {
   readonly budgetMb?: number;
   /** Idle instances are frozen after this long (< 0: never). */
   readonly freezeAfterMs?: number;
+  /** Start latency per path (virtual time) and the paged tier's memory; default the constants, BENCH_COSTS. */
   readonly costs?: PathCosts;
+  /**
+   * The tier facts the engine decides by and the memory is counted at, when not `costs` (a scripted
+   * comparison with the live agent, whose starts take no virtual time, gives its starts no cost).
+   */
+  readonly tiers?: TierCosts;
+  /** Whether instances can be paged out (the paged tier); default on. */
+  readonly paging?: boolean;
+  /** Forces the page-out this long after the freeze (as `thaw up --page-after`); -1 never; default: the policy chooses. */
+  readonly pageAfterMs?: number | null;
   /** Generic runtimes kept started (0: none), refilled this long after each is taken. */
   readonly poolSize?: number;
   readonly poolRefillMs?: number;
@@ -68,8 +81,10 @@ export interface SimResult {
   readonly medianFunctionColdStartRate: number;
   readonly p75FunctionColdStartRate: number;
   readonly p99FunctionColdStartRate: number;
-  /** GB·s of memory held by instances loaded but idle (or frozen). */
+  /** GB·s of RAM held by instances loaded but idle, frozen or paged (a paged one at its RAM fraction). */
   readonly wastedMemoryGBs: number;
+  /** GB·s of swap filled by paged instances (their pages, uncompressed). */
+  readonly swapGBs: number;
   readonly instanceStarts: number;
   readonly prewarms: number;
   readonly evictions: number;
@@ -84,6 +99,8 @@ export interface SimResult {
 
 interface SimInstance extends PolicyInstance {
   state: PolicyInstance['state'];
+  /** Since when its current state's memory has been counted. */
+  since: number;
   idleSince: number;
   prewarmed: boolean;
   inFlight: number;
@@ -192,8 +209,11 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
   const byFn: SimInstance[][] = fns.map(() => []);
   const index = new Map<string, number>(fns.map((f, i) => [f.id, i]));
   const all = new Set<SimInstance>();
+  const tiers = o.tiers ?? costs;
+  const paging = o.paging ?? true;
   const engine = new PolicyEngine({
     defaultPolicy: o.policy, budgetMb: o.budgetMb ?? Infinity, freezeAfterMs: o.freezeAfterMs ?? 10_000,
+    tiers, paging: () => paging, pageAfterMs: o.pageAfterMs ?? null,
     instances: (fn) => byFn[index.get(fn)!] ?? [],
     allInstances: () => all,
   });
@@ -204,21 +224,29 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
   const colds = new Float64Array(fns.length);
   const byPath: Record<StartKind, number> = { warm: 0, thawed: 0, paged: 0, restored: 0, pooled: 0, cold: 0 };
   const decisions: Record<string, number> = {};
-  let wastedMbMs = 0, instanceStarts = 0, prewarms = 0, evictions = 0, penaltyMs = 0, nextId = 0;
+  let wastedMbMs = 0, swapMbMs = 0, instanceStarts = 0, prewarms = 0, evictions = 0, penaltyMs = 0, nextId = 0;
   const poolSize = o.poolSize ?? 2;
   let pooled = poolSize;
   const refillMs = o.poolRefillMs ?? 100 + costs.cold;
 
   const wastedByFn = new Float64Array(fns.length);
-  const leaveIdle = (i: SimInstance, now: number) => {
-    if (i.state !== 'idle' && i.state !== 'frozen') return;
-    const w = (now - i.idleSince) * i.memoryMb;
-    wastedMbMs += w;
-    wastedByFn[index.get(i.fn)!] += w;
+  /** Counts the memory i held resting (idle, frozen or paged) since it entered its state. */
+  const account = (i: SimInstance, now: number) => {
+    if (i.state === 'idle' || i.state === 'frozen' || i.state === 'paged') {
+      const w = (now - i.since) * ramMb(i.state, i.memoryMb, tiers);
+      wastedMbMs += w;
+      wastedByFn[index.get(i.fn)!] += w;
+      if (i.state === 'paged') swapMbMs += (now - i.since) * i.memoryMb * tiers.pagedSwapFraction;
+    }
+    i.since = now;
+  };
+  const move = (i: SimInstance, now: number, to: SimInstance['state']) => {
+    account(i, now);
+    i.state = to;
   };
   const remove = (i: SimInstance, now: number) => {
     if (i.gone) return;
-    leaveIdle(i, now);
+    account(i, now);
     i.gone = true;
     all.delete(i);
     const list = byFn[index.get(i.fn)!];
@@ -227,7 +255,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
   const launch = (f: number, now: number, path: StartKind, prewarmed: boolean): SimInstance => {
     const fn = fns[f];
     for (const d of engine.admit(now, fn.memoryMb)) apply(d, now);
-    const i: SimInstance = { instanceId: `i${nextId++}`, fn: fn.id, state: 'starting', idleSince: now, memoryMb: fn.memoryMb, reserved: false, prewarmed, inFlight: 0, lastUsedAt: now, gone: false };
+    const i: SimInstance = { instanceId: `i${nextId++}`, fn: fn.id, state: 'starting', since: now, idleSince: now, memoryMb: fn.memoryMb, reserved: false, prewarmed, inFlight: 0, lastUsedAt: now, gone: false };
     byFn[f].push(i);
     all.add(i);
     instanceStarts++;
@@ -254,7 +282,8 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
     }
     const i = byFn[f].find((x) => x.instanceId === d.instanceId);
     if (!i) return;
-    if (d.action === 'freeze') { if (i.state === 'idle') i.state = 'frozen'; return; }
+    if (d.action === 'freeze') { if (i.state === 'idle') move(i, now, 'frozen'); return; }
+    if (d.action === 'page') { if (i.state === 'frozen') move(i, now, 'paged'); return; }
     if (d.action === 'evict') evictions++;
     remove(i, now);
   };
@@ -277,9 +306,8 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
       expectedInitMs: Math.max(0, costs.cold - costs.pooled), expectedRestoreMs: costs.restored,
     });
     let i: SimInstance;
-    if (ladder.path === 'warm' || ladder.path === 'thawed') {
+    if (ladder.path === 'warm' || ladder.path === 'thawed' || ladder.path === 'paged') {
       i = list.find((x) => x.instanceId === ladder.instanceId)!;
-      leaveIdle(i, now);
     } else {
       i = launch(f, now, ladder.path, false);
       colds[f]++;
@@ -287,7 +315,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
     byPath[ladder.path]++;
     const cost = costs[ladder.path];
     penaltyMs += cost;
-    i.state = 'busy';
+    move(i, now, 'busy');
     i.inFlight = 1;
     i.prewarmed = false;
     i.lastUsedAt = now;
@@ -320,7 +348,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
       case 'ready': {
         const i = ev.instance;
         if (i.gone || i.state !== 'starting') break;
-        i.state = 'idle';
+        move(i, now, 'idle');
         i.idleSince = now;
         plan(index.get(i.fn)!, now);
         break;
@@ -328,7 +356,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
       case 'done': {
         const i = ev.instance;
         i.inFlight = 0;
-        if (!i.gone) { i.state = 'idle'; i.idleSince = now; }
+        if (!i.gone) { move(i, now, 'idle'); i.idleSince = now; }
         engine.completion(i.fn, now);
         plan(index.get(i.fn)!, now);
         break;
@@ -348,6 +376,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
     model: o.model ?? 'invocation',
     ...coldStartSummary(fns.map((_, f) => ({ invocations: invocations[f], coldStarts: colds[f] }))),
     wastedMemoryGBs: Math.round(wastedMbMs / 1024 / 1000),
+    swapGBs: Math.round(swapMbMs / 1024 / 1000),
     instanceStarts, prewarms, evictions, byPath,
     startPenaltySeconds: Math.round(penaltyMs / 10) / 100,
     decisions,

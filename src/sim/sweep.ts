@@ -53,7 +53,7 @@ export function paretoSvg(points: readonly SweepPoint[], title: string): string 
       svg += `<text x="${left - 6}" y="${Y(yv) + 4}" text-anchor="end">${yv.toFixed(2)}</text>`;
       svg += `<line x1="${left}" x2="${left + panelW}" y1="${Y(yv)}" y2="${Y(yv)}" stroke="#eee"/>\n`;
     }
-    svg += `<text x="${left + panelW / 2}" y="${top + panelH + 36}" text-anchor="middle">wasted memory (million GB·s, idle instances)</text>\n`;
+    svg += `<text x="${left + panelW / 2}" y="${top + panelH + 36}" text-anchor="middle">idle RAM (million GB·s; a paged instance at its RAM fraction)</text>\n`;
     svg += `<text x="${left + panelW / 2}" y="${top - 8}" text-anchor="middle">${panel.label} (lower left is better)</text>\n`;
     for (const family of Object.keys(COLORS)) {
       const fam = points.filter((p) => p.family === family).sort((a, b) => a.result.wastedMemoryGBs - b.result.wastedMemoryGBs);

@@ -43,6 +43,7 @@ export const policyCommand: Command = {
       `policy     ${s.policy}${s.explicit ? '' : ' (node default)'}`,
       `windows    pre-warm ${dur(w.prewarmMs)}, keep-alive ${dur(w.keepAliveMs)} (${w.mode}: ${w.reason})`,
       `next call  ${s.predictedNextArrivalInMs === null ? 'no prediction' : `expected in ${dur(s.predictedNextArrivalInMs)}`}`,
+      ...(s.paging ? [`paged tier ${s.paging.pageAfterIdleMs === null ? `not used (${s.paging.reason})` : `paged out after ${dur(s.paging.pageAfterIdleMs)} idle, kept paged to ${dur(s.paging.pagedKeepAliveMs)} (${s.paging.reason})`}`] : []),
       ...(s.concurrency ? [`scale      desired ${s.concurrency.desired} (${s.concurrency.reason})`] : []),
       ...(s.callees?.length ? [`calls      ${s.callees.map((c: any) => `${c.callee} ${(c.probability * 100).toFixed(0)}%`).join(', ')}`] : []),
       ...(s.histogram ? [`idle times ${s.histogram.idleTimes} (${s.histogram.outOfBounds} beyond ${s.histogram.rangeMinutes} min), CV ${s.histogram.cv}`, histogramLine(s.histogram.bins)] : []),

@@ -12,7 +12,7 @@ import { channels, type InstanceStateEvent } from '../../core/events.ts';
 import { START_KINDS, type InvocationRecord, type StartKind } from '../../core/types.ts';
 import { zipEntries } from '../../codestore/index.ts';
 import { Platform, resolveOptions } from '../../gateway/index.ts';
-import { DEFAULT_POLICY, formatPolicy, parsePolicy } from '../../policies/index.ts';
+import { DEFAULT_POLICY, formatPolicy, parsePolicy, ramMb, type TierCosts } from '../../policies/index.ts';
 import { BENCH_COSTS, coldStartSummary, minuteArrivals, rng, simulate, type PathCosts, type SimResult, type Trace } from '../../sim/index.ts';
 import { num, str, type Command } from '../command.ts';
 import { loadTrace, resultRows } from './sim.ts';
@@ -76,8 +76,9 @@ export const replayCommand: Command = {
     io.err(`replay: ${slice.trace.name}, ${slice.arrivals.length} invocations, ${formatPolicy(policy)}, ${speed}× (${(slice.trace.minutes * 60 / speed).toFixed(0)} s)\n`);
     const live = await runLive(slice, { policy: formatPolicy(policy), speed, freezeAfterMs }, (done) => { if (io.tty) io.err(`\rreplay: ${done}/${slice.arrivals.length} invocations sent`); });
     io.err(`${io.tty ? '\n' : ''}replay: done; simulating the same arrivals\n`);
-    // The simulator gets the same arrivals and the start costs this run measured (in trace time).
-    const sim = simulate(slice.trace, { policy, arrivals: slice.arrivals, freezeAfterMs, costs: live.costs, poolSize: 2, snapshots: false });
+    // The simulator gets the same arrivals and the start costs this run measured (in trace time); its engine
+    // decides by the tier facts the live one had, with the paged tier on where it was.
+    const sim = simulate(slice.trace, { policy, arrivals: slice.arrivals, freezeAfterMs, costs: live.costs, tiers: live.tiers, paging: live.paging, poolSize: 2, snapshots: false });
     const agreement = {
       coldStarts: ratio(live.result.coldStarts, sim.coldStarts),
       coldStartRate: ratio(live.result.coldStartRate, sim.coldStartRate),
@@ -94,7 +95,7 @@ export const replayCommand: Command = {
 
 const ratio = (a: number, b: number) => (b === 0 ? (a === 0 ? 1 : Infinity) : Math.round((a / b) * 100) / 100);
 
-async function runLive(slice: Slice, o: { policy: string; speed: number; freezeAfterMs: number }, progress: (n: number) => void): Promise<{ result: SimResult; costs: PathCosts }> {
+async function runLive(slice: Slice, o: { policy: string; speed: number; freezeAfterMs: number }, progress: (n: number) => void): Promise<{ result: SimResult; costs: PathCosts; tiers: TierCosts; paging: boolean }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'thaw-replay-'));
   const cacheDir = await mkdtemp('/dev/shm/thaw-replay-cache-').catch(() => mkdtemp(join(tmpdir(), 'thaw-replay-cache-')));
   const clock = new ScaledClock(systemClock, o.speed);
@@ -104,15 +105,20 @@ async function runLive(slice: Slice, o: { policy: string; speed: number; freezeA
     startTimeoutMs: 10_000 * o.speed, initTimeoutMs: 10_000 * o.speed, policySweepMs: 30_000,
   }), clock);
   const memory = new Map(slice.trace.functions.map((f) => [f.id, f.memoryMb]));
-  const idleFrom = new Map<string, number>();
-  let wastedMbMs = 0;
+  const tiers = platform.agent.policies.tiers;
+  // Since when each instance has rested in which tier: idle and frozen ones hold their memory, paged ones their RAM fraction.
+  const resting = new Map<string, { since: number; state: string; memoryMb: number }>();
+  let wastedMbMs = 0, swapMbMs = 0;
+  const held = (r: { since: number; state: string; memoryMb: number }, until: number) => {
+    wastedMbMs += (until - r.since) * ramMb(r.state, r.memoryMb, tiers);
+    if (r.state === 'paged') swapMbMs += (until - r.since) * r.memoryMb * tiers.pagedSwapFraction;
+  };
   const onState = (m: unknown) => {
     const e = m as InstanceStateEvent;
     if (!e.functionName || !memory.has(e.functionName)) return;
-    const idle = e.to === 'idle' || e.to === 'frozen';
-    const since = idleFrom.get(e.instanceId);
-    if (idle && since === undefined) idleFrom.set(e.instanceId, e.at);
-    if (!idle && since !== undefined) { wastedMbMs += (e.at - since) * memory.get(e.functionName)!; idleFrom.delete(e.instanceId); }
+    const r = resting.get(e.instanceId);
+    if (r) { held(r, e.at); resting.delete(e.instanceId); }
+    if (e.to === 'idle' || e.to === 'frozen' || e.to === 'paged') resting.set(e.instanceId, { since: e.at, state: e.to, memoryMb: memory.get(e.functionName)! });
   };
   const records: InvocationRecord[] = [];
   const onRecord = (m: unknown) => { const r = m as InvocationRecord; if (memory.has(r.functionName) && r.trigger === 'api') records.push(r); };
@@ -136,8 +142,8 @@ async function runLive(slice: Slice, o: { policy: string; speed: number; freezeA
     if (clock.now() < end) await sleep((end - clock.now()) / o.speed);
     const endAt = clock.now();
     for (const i of platform.agent.instances()) {
-      const since = idleFrom.get(i.id);
-      if (since !== undefined) wastedMbMs += (endAt - since) * (memory.get(i.functionName) ?? 0);
+      const r = resting.get(i.id);
+      if (r) held(r, endAt);
     }
     const per = slice.trace.functions.map((f) => {
       const rs = records.filter((r) => r.functionName === f.id);
@@ -155,12 +161,13 @@ async function runLive(slice: Slice, o: { policy: string; speed: number; freezeA
     for (const d of platform.agent.decisions(undefined, 1000)) decisions[d.action] = (decisions[d.action] ?? 0) + 1;
     const result: SimResult = {
       trace: slice.trace.name, policy: o.policy, model: 'invocation', ...coldStartSummary(per), wastedMemoryGBs: Math.round(wastedMbMs / 1024 / 1000),
+      swapGBs: Math.round(swapMbMs / 1024 / 1000),
       instanceStarts: records.filter((r) => r.start !== 'warm' && r.start !== 'thawed' && r.start !== 'paged').length + (decisions.prewarm ?? 0),
       prewarms: decisions.prewarm ?? 0, evictions: decisions.evict ?? 0, byPath,
       startPenaltySeconds: Math.round(records.reduce((s, r) => s + startMs(r), 0) / 10) / 100, decisions,
       simulatedMinutes: slice.trace.minutes, wallMs: Math.round((clock.now() - t0) / o.speed),
     };
-    return { result, costs };
+    return { result, costs, tiers, paging: platform.agent.paging };
   } finally {
     channels.instanceState.unsubscribe(onState);
     channels.invocationEnd.unsubscribe(onRecord);

@@ -38,7 +38,8 @@ export const upCommand: Command = {
     '  --max-package-mb N, --max-unpacked-mb N   package limits (default 50 and 250)',
     '  --pool-size N     generic runtimes kept started per memory size (default 2; 0: none)',
     '  --freeze-after S  seconds idle before an instance is frozen (default 10; -1: never)',
-    '  --page-after S    seconds frozen before its memory goes to swap, the paged tier (default 60; -1: never)',
+    '  --page-after S    seconds frozen before its memory goes to swap, the paged tier, for every policy',
+    '                    (default: the policy chooses, by each tier\'s cost and its keep-alive window; -1: never)',
     '  --zram SIZE       set up a zram swap device of SIZE (e.g. 2g) for the paged tier, released on stop',
     '                    (root; otherwise the host\'s own swap is used, and without swap the tier is off)',
     '  --no-snapshots    do not snapshot published versions',
@@ -135,7 +136,8 @@ function sandboxBanner(platform: Platform): string {
   for (const e of r.enforced) lines.push(`thaw:   on:  ${e}`);
   for (const n of r.notEnforced) lines.push(`thaw:   off: ${n}`);
   const paged = platform.pagedTier();
-  lines.push(paged.on ? `thaw:   on:  paged tier: frozen instances go to swap after ${platform.options.pageAfterMs / 1000} s (${paged.how})` : `thaw:   off: paged tier: ${paged.how}`);
+  const when = platform.options.pageAfterMs === null ? 'when the policy chooses' : `after ${platform.options.pageAfterMs / 1000} s frozen`;
+  lines.push(paged.on ? `thaw:   on:  paged tier: frozen instances go to swap ${when} (${paged.how})` : `thaw:   off: paged tier: ${paged.how}`);
   const net = platform.network?.view();
   if (net) {
     lines.push(`thaw:   on:  egress proxy pair (active/standby, pids ${net.proxies.map((p) => p.pid).join(', ')}); per-function policy, default public addresses only`);
