@@ -1,7 +1,8 @@
-// The ladder benchmark: first-request latency of each path (full cold, pooled, restored, thawed, warm) for
-// three functions (hello, heavy-init, big-package), each over fresh versions, against a bare `node`
-// process start measured in the same run. Two Thaw servers: one without a runtime pool (cold, restored,
-// thawed, warm), one with it (pooled), for each sandbox driver. Writes a table and an SVG bar chart.
+// The ladder benchmark: first-request latency of each path (full cold, cold with the code cached, pooled,
+// restored, thawed, warm) for three functions (hello, heavy-init, big-package), each over fresh versions
+// (restored: over starts of one published version from its snapshot), against a bare `node` process start
+// measured in the same run. Two Thaw servers: one without a runtime pool (cold, restored, thawed, warm),
+// one with it (pooled), for each sandbox driver. Writes a table and an SVG bar chart.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,13 +11,21 @@ import { zipDirectory } from '../src/codestore/index.ts';
 import { generateBigPackage } from '../examples/big-package/generate.mjs';
 import { dist } from './stats.ts';
 
-export const PATHS = ['cold', 'pooled', 'restored', 'thawed', 'warm'] as const;
+/**
+ * `cold` is a full cold start: the package is evicted from the node's code cache first, so it is fetched and
+ * unpacked again. `coldCached` is the same start with the package still unpacked on the node, the state
+ * the pooled and restored paths find it in.
+ */
+export const PATHS = ['cold', 'coldCached', 'pooled', 'restored', 'thawed', 'warm'] as const;
 export type Path = (typeof PATHS)[number];
+export const PATH_LABELS: Record<Path, string> = { cold: 'cold', coldCached: 'cold, code cached', pooled: 'pooled', restored: 'restored', thawed: 'thawed', warm: 'warm' };
 export interface PathStats { p50: number; p90: number; n: number }
 export interface LadderResults {
   functions: Record<string, Partial<Record<Path, PathStats>>>;
   frozenRssMb: { idle: number; frozen: number } | null;
   codeCache: { hitRate: number | null; hits: number; misses: number } | null;
+  /** Files in the node's V8 compile cache (module.enableCompileCache) of server A at the end of the run. */
+  compileCacheFiles: number | null;
 }
 
 type Request = (url: string, method?: string, body?: string) => Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
@@ -24,7 +33,7 @@ type Request = (url: string, method?: string, body?: string) => Promise<{ status
 const stats = (xs: number[]): PathStats => ({ ...dist(xs), n: xs.length });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function startServer(root: string, dataDir: string, cacheDir: string, options: Record<string, unknown>): Promise<{ url: string; child: ChildProcess }> {
+export async function startServer(root: string, dataDir: string, cacheDir: string, options: Record<string, unknown>): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [join(root, 'bench', 'server.ts'), dataDir, cacheDir, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
@@ -65,7 +74,7 @@ export async function ladderBench(o: { root: string; iterations: number; request
       children.push(a.child);
       const b = await startServer(root, dirB, join(work, `${sandbox}-cache-b`), { poolSize: 1, poolRefillDelayMs: 0, freezeAfterMs: -1, snapshots: false, sandbox });
       children.push(b.child);
-      servers.push({ sandbox, a, b, cacheA, results: { functions: {}, frozenRssMb: null, codeCache: null } as LadderResults });
+      servers.push({ sandbox, a, b, cacheA, results: { functions: {}, frozenRssMb: null, codeCache: null, compileCacheFiles: null } as LadderResults });
     }
 
     const api = async (url: string, path: string, method: string, body: unknown) => {
@@ -91,21 +100,43 @@ export async function ladderBench(o: { root: string; iterations: number; request
 
     for (const [fn, zip] of Object.entries(packages)) {
       const memory = fn === 'heavy-init' ? 512 : 256;
-      for (const srv of servers) for (const s of [srv.a, srv.b]) await api(s.url, '/2015-03-31/functions', 'POST', { FunctionName: fn, Runtime: 'nodejs24', Handler: 'index.handler', MemorySize: memory, Timeout: 30, Code: { ZipFile: zip.toString('base64') } });
-      const samples = new Map(servers.map((srv) => [srv, { cold: [], pooled: [], restored: [], thawed: [], warm: [] } as Record<Path, number[]>]));
+      const create = (url: string, name: string) => api(url, '/2015-03-31/functions', 'POST', { FunctionName: name, Runtime: 'nodejs24', Handler: 'index.handler', MemorySize: memory, Timeout: 30, Code: { ZipFile: zip.toString('base64') } });
+      for (const srv of servers) for (const s of [srv.a, srv.b]) await create(s.url, fn);
+      // Restored: a copy of the function on server A with one published version, its snapshot built once
+      // (a build per version costs seconds, heavy-init's ~10 s here), and a policy that stops an instance
+      // as soon as it is idle, so each request restores anew.
+      const restoreFn = `${fn}-restore`;
+      const restoreVersion = new Map<Sandbox, string>();
+      for (const { a, sandbox } of servers) {
+        await create(a.url, restoreFn);
+        await api(a.url, `/thaw/v1/functions/${restoreFn}/policy`, 'PUT', { policy: 'fixed:1ms' });
+        const v = String((await api(a.url, `/2015-03-31/functions/${restoreFn}/versions`, 'POST', {})).Version);
+        restoreVersion.set(sandbox, v);
+        await until(`a snapshot of ${restoreFn}`, async () => {
+          const snap = (await api(a.url, `/thaw/v1/functions/${restoreFn}/snapshots`, 'GET', undefined)).snapshots.find((x: { version: string }) => x.version === v);
+          if (snap?.status === 'failed') throw new Error(`snapshot of ${restoreFn}:${v} failed: ${snap.reason}`);
+          return snap?.status === 'ready';
+        });
+      }
+      const restoredGone = (url: string) => until('the restored instance to go', async () => !(await api(url, '/thaw/v1/instances', 'GET', undefined)).instances.some((x: { functionName: string }) => x.functionName === restoreFn));
+      const samples = new Map(servers.map((srv) => [srv, Object.fromEntries(PATHS.map((p) => [p, []])) as unknown as Record<Path, number[]>]));
       for (let i = 0; i < iterations; i++) {
         for (const srv of servers) {
           const { a, b, cacheA: cache, results, sandbox } = srv;
           const sample = samples.get(srv)!;
           o.progress(`ladder (${sandbox}) ${fn}: ${i + 1}/${iterations}`);
-          // Full cold: a new revision, code evicted from the node cache, no pool on server A.
-          await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `c${i}` } } });
-          await evictCode(cache);
+          // Cold twice, each a new revision on server A (no pool): a full cold start with the package evicted
+          // from the node's code cache, and one with the package still unpacked there (as the pooled and
+          // restored paths find it). Their order alternates, so neither always comes first.
+          for (const evict of i % 2 === 0 ? [true, false] : [false, true]) {
+            await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `${evict ? 'c' : 'k'}${i}` } } });
+            if (evict) await evictCode(cache);
+            const r = await invoke(a.url, fn);
+            expectPath(r.start, 'cold', fn);
+            sample[evict ? 'cold' : 'coldCached'].push(r.ms);
+          }
+          // Warm: the newest instance again.
           let r = await invoke(a.url, fn);
-          expectPath(r.start, 'cold', fn);
-          sample.cold.push(r.ms);
-          // Warm: the same instance again.
-          r = await invoke(a.url, fn);
           expectPath(r.start, 'warm', fn);
           sample.warm.push(r.ms);
           const idleRss = fn === 'hello' && i === 0
@@ -120,17 +151,13 @@ export async function ladderBench(o: { root: string; iterations: number; request
           r = await invoke(a.url, fn);
           expectPath(r.start, 'thawed', fn);
           sample.thawed.push(r.ms);
-          // Restored: publish a fresh version, wait for its snapshot, then its first request.
-          await api(a.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `r${i}` } } });
-          const v = (await api(a.url, `/2015-03-31/functions/${fn}/versions`, 'POST', {})).Version;
-          await until('a snapshot', async () => {
-            const snap = (await api(a.url, `/thaw/v1/functions/${fn}/snapshots`, 'GET', undefined)).snapshots.find((x: { version: string }) => x.version === v);
-            if (snap?.status === 'failed') throw new Error(`snapshot of ${fn}:${v} failed: ${snap.reason}`);
-            return snap?.status === 'ready';
-          });
-          r = await invoke(a.url, fn, v);
-          expectPath(r.start, 'restored', fn);
+          // Restored: with no instance of the published version left, its snapshot restored for a request;
+          // the policy stops the instance at once, and it is gone before the next step.
+          await restoredGone(a.url);
+          r = await invoke(a.url, restoreFn, restoreVersion.get(sandbox)!);
+          expectPath(r.start, 'restored', restoreFn);
           sample.restored.push(r.ms);
+          await restoredGone(a.url);
           // Pooled: a new revision on server B once its pool has a runtime of this size.
           await api(b.url, `/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `p${i}` } } });
           if (i === 0) await invoke(b.url, fn); // teaches the pool this memory size
@@ -140,17 +167,20 @@ export async function ladderBench(o: { root: string; iterations: number; request
           r = await invoke(b.url, fn);
           expectPath(r.start, 'pooled', fn);
           sample.pooled.push(r.ms);
+          // The pool refills at once: let it finish before the next cold start, so that is not measured beside it.
+          await until('the pool to refill', async () => (await api(b.url, '/thaw/v1/node', 'GET', undefined)).pool.some((p: { memoryMb: number; ready: number }) => p.memoryMb === memory && p.ready > 0));
         }
       }
       for (const srv of servers) {
         const f = srv.results.functions[fn] = Object.fromEntries(PATHS.map((p) => [p, stats(samples.get(srv)![p])]));
-        o.done(`ladder (${srv.sandbox}) ${fn}: cold ${f.cold!.p50.toFixed(1)} ms, pooled ${f.pooled!.p50.toFixed(1)}, restored ${f.restored!.p50.toFixed(1)}, thawed ${f.thawed!.p50.toFixed(1)}, warm ${f.warm!.p50.toFixed(1)}`);
+        o.done(`ladder (${srv.sandbox}) ${fn}: cold ${f.cold!.p50.toFixed(1)} ms, cold code cached ${f.coldCached!.p50.toFixed(1)}, pooled ${f.pooled!.p50.toFixed(1)}, restored ${f.restored!.p50.toFixed(1)}, thawed ${f.thawed!.p50.toFixed(1)}, warm ${f.warm!.p50.toFixed(1)}`);
       }
     }
     const out: Partial<Record<Sandbox, LadderResults>> = {};
     for (const srv of servers) {
       const node = await api(srv.a.url, '/thaw/v1/node', 'GET', undefined);
       srv.results.codeCache = { hitRate: node.codeCache.hitRate, hits: node.codeCache.hits, misses: node.codeCache.misses };
+      srv.results.compileCacheFiles = await countFiles(join(srv.cacheA, 'compile'));
       out[srv.sandbox] = srv.results;
     }
     return out;
@@ -162,7 +192,13 @@ export async function ladderBench(o: { root: string; iterations: number; request
   }
 }
 
-const COLORS: Record<Path, string> = { cold: '#c0392b', pooled: '#e67e22', restored: '#8e44ad', thawed: '#2980b9', warm: '#27ae60' };
+/** Regular files under dir (0 when it does not exist). */
+async function countFiles(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).length;
+}
+
+const COLORS: Record<Path, string> = { cold: '#c0392b', coldCached: '#d35400', pooled: '#e67e22', restored: '#8e44ad', thawed: '#2980b9', warm: '#27ae60' };
 
 /** A grouped bar chart (log scale) of the median first-request latency per function and path. */
 export function ladderSvg(r: LadderResults, bareMs: number): string {
@@ -188,7 +224,7 @@ export function ladderSvg(r: LadderResults, bareMs: number): string {
       const s = r.functions[f][p];
       if (s) {
         out.push(`<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(s.p50) - left)}" height="${rowH - 5}" fill="${COLORS[p]}"/>`,
-          `<text x="${x(s.p50) + 4}" y="${y + rowH - 6}" fill="#222">${p} ${s.p50 < 10 ? s.p50.toFixed(1) : s.p50.toFixed(0)} ms</text>`);
+          `<text x="${x(s.p50) + 4}" y="${y + rowH - 6}" fill="#222">${PATH_LABELS[p]} ${s.p50 < 10 ? s.p50.toFixed(1) : s.p50.toFixed(0)} ms</text>`);
       }
       y += rowH;
     }

@@ -1,7 +1,8 @@
 // The paged tier in `npm run bench` (namespaces driver and a free zram device; the server sets up the
 // device with `zramMb` and releases it): for hello and heavy-init, per fresh version, the first request
 // after a freeze (thawed), after a page-out (paged) and the next one (warm), in the same run; and what an
-// instance keeps resident frozen against paged, with what its swap holds and zram's compressed size.
+// instance holds in RAM per tier: idle, frozen, and paged (resident plus its part of zram's compressed
+// pages), with what its swap holds.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,9 +12,33 @@ import { zipDirectory } from '../src/codestore/index.ts';
 import { median } from './stats.ts';
 
 type Req = (url: string, method?: string, body?: string) => Promise<{ status: number; headers: Record<string, unknown>; body: string }>;
+/**
+ * Per function, medians over its versions. Memory is the instance's private (anonymous) resident memory
+ * from its memory cgroup, all its processes: idle (after its first request), frozen (just before the
+ * page-out) and paged (just after). pagedCompressedBytes is what zram's compressed store (compr_data_size)
+ * grew by across the instance's page-out (nothing else pages out meanwhile), pagedRamBytes = paged resident
+ * + compressed: what a paged instance costs in RAM. Paged RAM fraction = pagedRamBytes / frozenResidentBytes.
+ */
+export interface PagedFunction {
+  thawed: number; paged: number; warm: number; frozenResidentMb: number; pagedResidentMb: number; swappedMb: number; n: number;
+  warmIdleResidentBytes: number; frozenResidentBytes: number; pagedResidentBytes: number; pagedCompressedBytes: number; pagedSwappedBytes: number; pagedRamBytes: number;
+}
 export interface PagedResults {
-  functions: Record<string, { thawed: number; paged: number; warm: number; frozenResidentMb: number; pagedResidentMb: number; swappedMb: number; n: number }>;
-  zram: { origMb: number; comprMb: number } | null;
+  functions: Record<string, PagedFunction>;
+  zram: { origMb: number; comprMb: number; memUsedMb: number } | null;
+}
+
+/** Private resident bytes of the memory cgroup a process is in (v1 total_rss, v2 anon), or null. */
+function cgroupAnonBytes(pid: number): number | null {
+  try {
+    const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+    const v1 = lines.find((l) => l[1].split(',').includes('memory'));
+    const [file, field] = v1 ? [`/sys/fs/cgroup/memory${v1[2]}/memory.stat`, 'total_rss'] : [`/sys/fs/cgroup${lines.find((l) => l[0] === '0')?.[2]}/memory.stat`, 'anon'];
+    const m = new RegExp(`^${field} (\\d+)$`, 'm').exec(readFileSync(file, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
 }
 
 
@@ -43,10 +68,15 @@ export async function pagedBench(o: { root: string; runs: number; request: Req; 
       for (let i = 0; i < 600; i++) { const v = await check(); if (v) return v; await new Promise((r) => setTimeout(r, 50)); }
       throw new Error(`paged bench: timed out waiting for ${what}`);
     };
+    const zram = async () => {
+      const z = (await api('/thaw/v1/node')).pagedTier.zram as { comprBytes: number } | null;
+      if (!z) throw new Error('paged bench: the server reports no zram device');
+      return z;
+    };
     const out: PagedResults['functions'] = {};
     for (const fn of ['hello', 'heavy-init']) {
       await api('/2015-03-31/functions', 'POST', { FunctionName: fn, Runtime: 'nodejs24', Handler: 'index.handler', MemorySize: 512, Timeout: 30, Code: { ZipFile: (await zipDirectory(join(o.root, 'examples', fn))).toString('base64') } });
-      const got = { thawed: [] as number[], paged: [] as number[], warm: [] as number[], frozen: [] as number[], pagedRes: [] as number[], swapped: [] as number[] };
+      const got = { thawed: [] as number[], paged: [] as number[], warm: [] as number[], idle: [] as number[], frozen: [] as number[], pagedRes: [] as number[], swapped: [] as number[], compressed: [] as number[], ram: [] as number[] };
       for (let i = 0; i < o.runs; i++) {
         o.progress(`paged tier ${fn} ${i + 1}/${o.runs}`);
         await api(`/2015-03-31/functions/${fn}/configuration`, 'PUT', { Environment: { Variables: { RUN: `r${i}` } } });
@@ -57,26 +87,42 @@ export async function pagedBench(o: { root: string; runs: number; request: Req; 
           if (String(r.headers['x-thaw-start']) !== want) throw new Error(`paged bench: expected ${want}, got ${r.headers['x-thaw-start']}`);
           return ms;
         };
-        type View = { functionName: string; state: string; frozenRssBytes: number | null; swappedBytes: number | null; pagedFromBytes: number | null; pagedToBytes: number | null; ageMs: number };
+        type View = { functionName: string; state: string; pid: number; frozenRssBytes: number | null; swappedBytes: number | null; pagedFromBytes: number | null; pagedToBytes: number | null; ageMs: number };
         const mine = async (): Promise<View | undefined> => ((await api('/thaw/v1/instances')).instances as View[])
           .filter((x) => x.functionName === fn).sort((a, b) => a.ageMs - b.ageMs)[0];
         const first = await o.request(`${url}/2015-03-31/functions/${fn}/invocations`, 'POST', '{}');
         if (first.status !== 200) throw new Error(`paged bench: ${fn} failed: ${first.body}`);
+        const idle = await mine();
+        const idleBytes = idle?.state === 'idle' ? cgroupAnonBytes(idle.pid) : null;
+        if (idleBytes === null) throw new Error(`paged bench: no idle ${fn} instance to measure (${idle?.state ?? 'none'})`);
         await until('frozen', async () => { const x = await mine(); return x?.state === 'frozen' ? x : null; });
         got.thawed.push(await invoke('thawed'));
+        // Frozen again, not yet paged out (that comes pageAfterMs later): zram's store before its page-out.
+        await until('frozen again', async () => { const x = await mine(); return x?.state === 'frozen' && x.frozenRssBytes ? x : null; });
+        const before = await zram();
         const paged = await until('paged', async () => { const x = await mine(); return x?.state === 'paged' && x.swappedBytes ? x : null; });
-        // Like for like: the instance's private (anonymous) resident memory just before and after the page-out.
-        got.frozen.push(paged.pagedFromBytes! / 1048576);
-        got.pagedRes.push(paged.pagedToBytes! / 1048576);
-        got.swapped.push(paged.swappedBytes! / 1048576);
+        const after = await zram();
+        // Like for like: the instance's private (anonymous) resident memory idle, just before and after the page-out.
+        got.idle.push(idleBytes);
+        got.frozen.push(paged.pagedFromBytes!);
+        got.pagedRes.push(paged.pagedToBytes!);
+        got.swapped.push(paged.swappedBytes!);
+        got.compressed.push(after.comprBytes - before.comprBytes);
+        got.ram.push(paged.pagedToBytes! + after.comprBytes - before.comprBytes);
         got.paged.push(await invoke('paged'));
         got.warm.push(await invoke('warm'));
       }
-      out[fn] = { thawed: median(got.thawed), paged: median(got.paged), warm: median(got.warm), frozenResidentMb: median(got.frozen), pagedResidentMb: median(got.pagedRes), swappedMb: median(got.swapped), n: o.runs };
+      const mb = 1048576;
+      out[fn] = {
+        thawed: median(got.thawed), paged: median(got.paged), warm: median(got.warm),
+        frozenResidentMb: median(got.frozen) / mb, pagedResidentMb: median(got.pagedRes) / mb, swappedMb: median(got.swapped) / mb, n: o.runs,
+        warmIdleResidentBytes: Math.round(median(got.idle)), frozenResidentBytes: Math.round(median(got.frozen)), pagedResidentBytes: Math.round(median(got.pagedRes)),
+        pagedCompressedBytes: Math.round(median(got.compressed)), pagedSwappedBytes: Math.round(median(got.swapped)), pagedRamBytes: Math.round(median(got.ram)),
+      };
       o.done(`paged tier ${fn}: paged ${out[fn].paged.toFixed(1)} ms vs thawed ${out[fn].thawed.toFixed(1)} vs warm ${out[fn].warm.toFixed(1)}; resident ${out[fn].pagedResidentMb.toFixed(1)} MB paged vs ${out[fn].frozenResidentMb.toFixed(1)} MB frozen`);
     }
-    const zram = (await api('/thaw/v1/node')).pagedTier.zram as { origBytes: number; comprBytes: number } | null;
-    return { functions: out, zram: zram ? { origMb: zram.origBytes / 1048576, comprMb: zram.comprBytes / 1048576 } : null };
+    const z = (await api('/thaw/v1/node')).pagedTier.zram as { origBytes: number; comprBytes: number; memUsedBytes: number } | null;
+    return { functions: out, zram: z ? { origMb: z.origBytes / 1048576, comprMb: z.comprBytes / 1048576, memUsedMb: z.memUsedBytes / 1048576 } : null };
   } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null) await new Promise((r) => child.once('exit', r));

@@ -3,6 +3,8 @@
 //   full cold start of a hello function                      vs  a bare `node hello.js` process start
 //   the per-phase split of the cold start
 //   each of those, and the instance ladder, with the confining sandbox driver against the process driver
+//   the first request of a freshly published version, prewarm on   vs  a bare start / a bare init
+//   memory per instance by tier (idle, frozen, paged)
 // Thaw runs in its own process (bench/server.ts) so the load generator does not share its event loop.
 // Medians over many runs; never a single absolute figure. Writes bench/out/results.json and docs/bench.md.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -13,7 +15,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
-import { PATHS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
+import { PATHS, PATH_LABELS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
+import { publishBench, type PublishResults } from './publish.ts';
 import { networkBench, type NetworkResults } from './network.ts';
 import { median, quantile } from './stats.ts';
 import { pagedBench, pagedSkip, type PagedResults } from './paged.ts';
@@ -21,7 +24,7 @@ import { existsSync } from 'node:fs';
 import { KPA_DEFAULTS, parsePolicy } from '../src/policies/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeNamespaces } from '../src/sandbox/index.ts';
-import { BENCH_COSTS, readAzureTrace, simulate, syntheticTrace, type PathCosts, type SimResult } from '../src/sim/index.ts';
+import { benchCosts, readAzureTrace, simulate, syntheticTrace, type SimResult } from '../src/sim/index.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,6 +38,10 @@ const { values: args } = parseArgs({
     'no-network': { type: 'boolean', default: false },
     'network-only': { type: 'boolean', default: false },
     'paged-only': { type: 'boolean', default: false },
+    'ladder-only': { type: 'boolean', default: false },
+    'publish-only': { type: 'boolean', default: false },
+    'no-publish': { type: 'boolean', default: false },
+    'publish-runs': { type: 'string' },
     'soak-seconds': { type: 'string' },
   },
 });
@@ -43,6 +50,7 @@ const WARM_REQUESTS = Number(args['warm-requests'] ?? (args.quick ? 300 : 2000))
 const LOAD_SECONDS = Number(args['load-seconds'] ?? (args.quick ? 2 : 5));
 const LOAD_CONCURRENCY = 8;
 const LADDER_RUNS = Number(args['ladder-runs'] ?? (args.quick ? 3 : 10));
+const PUBLISH_RUNS = Number(args['publish-runs'] ?? (args.quick ? 3 : 10));
 
 const root = join(import.meta.dirname, '..');
 const out = join(root, 'bench', 'out');
@@ -107,6 +115,22 @@ function startProcess(cmd: string, argv: string[], env: NodeJS.ProcessEnv, ready
 }
 
 const HELLO = 'export const handler = async (event) => ({ hello: event.name ?? "world" });\n';
+
+/** Baseline: n bare `node hello.mjs` process starts (start to exit), same binary, clean environment. */
+async function bareStarts(dir: string, n: number): Promise<number[]> {
+  const helloJs = join(dir, 'hello.mjs');
+  await writeFile(helloJs, `${HELLO}console.log(JSON.stringify(await handler({})));\n`);
+  const bare: number[] = [];
+  for (let i = 0; i < n; i++) {
+    progress(`bare node process start ${i + 1}/${n}`);
+    bare.push(await timed(() => new Promise<void>((res, rej) => {
+      const c = spawn(process.execPath, [helloJs], { env: cleanEnv, stdio: 'ignore' });
+      c.once('exit', (code) => (code === 0 ? res() : rej(new Error(`exit ${code}`))));
+    })));
+  }
+  done(`bare node process start: median ${median(bare).toFixed(1)} ms`);
+  return bare;
+}
 
 type Driver = 'process' | 'namespaces';
 type CoreFigures = {
@@ -211,11 +235,36 @@ async function main() {
   await mkdir(out, { recursive: true });
   const netSkip = networkSkip();
   const pageSkip = pagedSkip() ?? (probeNamespaces().ok ? null : 'needs the namespaces sandbox');
+  // One part on its own, for development: its results go to bench/out/<part>.json, never to docs/.
   if (args['paged-only']) {
     if (pageSkip) throw new Error(`paged figures not measured: ${pageSkip}`);
     const paged = await pagedBench({ root, runs: LADDER_RUNS, request, progress, done });
-    process.stdout.write(renderPaged(paged).join('\n'));
+    await writeFile(join(out, 'paged.json'), JSON.stringify(paged, null, 2));
+    process.stdout.write([...renderPaged(paged), ...renderTierMemory(paged)].join('\n'));
     agent.destroy();
+    return;
+  }
+  if (args['publish-only'] || args['ladder-only']) {
+    const dir = await mkdtemp('/dev/shm/thaw-bench-');
+    try {
+      const drivers: Driver[] = probeNamespaces().ok ? ['process', 'namespaces'] : ['process'];
+      const lines: string[] = [];
+      if (args['ladder-only']) {
+        const bare = median(await bareStarts(dir, COLD_RUNS));
+        const ladders = await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done, sandboxes: drivers });
+        await writeFile(join(out, 'ladder.json'), JSON.stringify({ bareProcessStartMs: bare, ladders }, null, 2));
+        lines.push(...renderLadder(ladders[drivers.at(-1)!]!, bare, drivers.at(-1)!));
+      }
+      if (args['publish-only']) {
+        const publish = await publishBench({ root, runs: PUBLISH_RUNS, request, driver: drivers.at(-1)!, progress, done });
+        await writeFile(join(out, 'publish.json'), JSON.stringify(publish, null, 2));
+        lines.push(...renderPublish(publish));
+      }
+      process.stdout.write(lines.join('\n'));
+    } finally {
+      agent.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
     return;
   }
   if (args['network-only']) {
@@ -231,17 +280,7 @@ async function main() {
   const children: ChildProcess[] = [];
   try {
     // Baseline 1: bare `node hello.js` process start, same binary, clean environment.
-    const helloJs = join(cacheDir, 'hello.mjs');
-    await writeFile(helloJs, `${HELLO}console.log(JSON.stringify(await handler({})));\n`);
-    const bare: number[] = [];
-    for (let i = 0; i < COLD_RUNS; i++) {
-      progress(`bare node process start ${i + 1}/${COLD_RUNS}`);
-      bare.push(await timed(() => new Promise<void>((res, rej) => {
-        const c = spawn(process.execPath, [helloJs], { env: cleanEnv, stdio: 'ignore' });
-        c.once('exit', (code) => (code === 0 ? res() : rej(new Error(`exit ${code}`))));
-      })));
-    }
-    done(`bare node process start: median ${median(bare).toFixed(1)} ms`);
+    const bare = await bareStarts(cacheDir, COLD_RUNS);
 
     // Baseline 2: a bare Node HTTP server answering JSON.
     const bareServer = await startProcess(process.execPath, ['-e', `
@@ -267,11 +306,13 @@ async function main() {
     const network = netSkip || args['no-network'] ? null : await networkBench({ root, runs: LADDER_RUNS, request, progress, done });
     if (pageSkip) done(`paged tier not measured: ${pageSkip}`);
     const paged = pageSkip ? null : await pagedBench({ root, runs: LADDER_RUNS, request, progress, done });
+    const publish = args['no-publish'] ? null : await publishBench({ root, runs: PUBLISH_RUNS, request, driver: drivers.at(-1)!, progress, done });
     const policies = policyFigures(ladder, paged, progress, done);
     const results: Results = {
       ladders,
       network,
       paged,
+      publish,
       policies,
       machine: { cpus: (await import('node:os')).cpus().length, node: process.version, date: new Date().toISOString() },
       runs: { cold: COLD_RUNS, warmRequests: WARM_REQUESTS, loadSeconds: LOAD_SECONDS, loadConcurrency: LOAD_CONCURRENCY },
@@ -300,23 +341,23 @@ async function main() {
 function policyFigures(ladder: LadderResults | null, paged: PagedResults | null, progress: (s: string) => void, done: (s: string) => void) {
   const dir = join(root, '..', 'shared', 'datasets', 'azure-functions-2019-invitro-sample');
   const trace = existsSync(join(dir, '200_inv.csv')) ? readAzureTrace(dir, '200') : syntheticTrace({ functions: 200, minutes: 1440, seed: 1 });
-  const hello = ladder?.functions.hello;
-  const costs: PathCosts = { ...BENCH_COSTS };
-  for (const p of PATHS) if (hello?.[p]) costs[p] = hello[p]!.p50;
-  if (paged?.functions.hello) costs.paged = paged.functions.hello.paged;
-  const runs: SimResult[] = [];
-  for (const spec of ['fixed:10m', 'hybrid:4h', 'thaw']) {
-    progress(`simulating ${spec} on ${trace.name}`);
-    runs.push(simulate(trace, { policy: parsePolicy(spec), costs }));
-    done(`${spec}: p75 function cold-start rate ${(runs.at(-1)!.p75FunctionColdStartRate * 100).toFixed(1)}%`);
+  // This run's start costs and paged RAM (hello), the constants for whatever it did not measure.
+  const measured = benchCosts({ ladder, paged });
+  const { costs } = measured;
+  const runs: (SimResult & { label: string })[] = [];
+  for (const [label, spec, paging] of [['fixed:10m', 'fixed:10m', true], ['hybrid:4h', 'hybrid:4h', true], ['thaw, no paged tier', 'thaw', false], ['thaw', 'thaw', true]] as const) {
+    progress(`simulating ${label} on ${trace.name}`);
+    runs.push({ label, ...simulate(trace, { policy: parsePolicy(spec), costs, paging }) });
+    done(`${label}: p75 function cold-start rate ${(runs.at(-1)!.p75FunctionColdStartRate * 100).toFixed(1)}%`);
   }
-  return { trace: trace.name, costs, runs };
+  return { trace: trace.name, costs, constants: measured.constants, runs };
 }
 
 type Results = {
   policies: ReturnType<typeof policyFigures>;
   network: NetworkResults | null;
   paged: PagedResults | null;
+  publish: PublishResults | null;
   ladders: Partial<Record<Driver, LadderResults>>;
   machine: { cpus: number; node: string; date: string };
   runs: { cold: number; warmRequests: number; loadSeconds: number; loadConcurrency: number };
@@ -374,15 +415,17 @@ function render(r: Results): string {
     '',
     ...renderSandboxCost(r),
     ...(r.ladders[mainDriver] ? renderLadder(r.ladders[mainDriver]!, r.bareProcessStartMs.p50, mainDriver) : []),
+    ...(r.publish ? renderPublish(r.publish) : []),
     ...(r.paged ? renderPaged(r.paged, r.bareProcessStartMs.p50) : []),
+    ...(r.paged ? renderTierMemory(r.paged) : []),
     ...(r.network ? renderNetwork(r.network) : []),
-    '## Policies (simulated with this run\'s start costs)',
+    '## Policies (simulated with this run\'s tier costs)',
     '',
-    `Trace ${r.policies.trace}; start costs (ms) ${Object.entries(r.policies.costs).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}. Ratios against fixed:10m in the same run; the sweep and chart are in [policies.md](policies.md).`,
+    `Trace ${r.policies.trace}; tier costs ${Object.entries(r.policies.costs).map(([k, v]) => (k.endsWith('Fraction') ? `${k} ${v.toFixed(3)}` : `${k} ${v.toFixed(1)} ms`)).join(', ')}${r.policies.constants.length ? ` (${r.policies.constants.join(', ')}: constants, not measured in this run)` : ''}. RAM counts a paged instance at its paged RAM fraction; swap is what paged instances put on the swap device. Ratios against fixed:10m in the same run; the sweep and chart are in [policies.md](policies.md).`,
     '',
-    '| policy | cold-start rate | p75 function rate | wasted GB·s | p75 vs fixed:10m | memory vs fixed:10m | sim wall |',
-    '|---|---|---|---|---|---|---|',
-    ...r.policies.runs.map((p) => `| ${p.policy} | ${(p.coldStartRate * 100).toFixed(1)}% | ${(p.p75FunctionColdStartRate * 100).toFixed(1)}% | ${p.wastedMemoryGBs} | ${x(p.p75FunctionColdStartRate, r.policies.runs[0].p75FunctionColdStartRate)} | ${x(p.wastedMemoryGBs, r.policies.runs[0].wastedMemoryGBs)} | ${(p.wallMs / 1000).toFixed(1)} s |`),
+    '| policy | cold-start rate | p75 function rate | RAM GB·s | swap GB·s | paged starts | p75 vs fixed:10m | RAM vs fixed:10m | sim wall |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...r.policies.runs.map((p) => `| ${p.label} | ${(p.coldStartRate * 100).toFixed(1)}% | ${(p.p75FunctionColdStartRate * 100).toFixed(1)}% | ${p.wastedMemoryGBs} | ${p.swapGBs} | ${p.byPath.paged} | ${x(p.p75FunctionColdStartRate, r.policies.runs[0].p75FunctionColdStartRate)} | ${x(p.wastedMemoryGBs, r.policies.runs[0].wastedMemoryGBs)} | ${(p.wallMs / 1000).toFixed(1)} s |`),
     '',
   ];
   return lines.join('\n');
@@ -401,7 +444,7 @@ function renderSandboxCost(r: Results): string[] {
   const lines = [
     '## What the sandbox costs: namespaces vs process driver',
     '',
-    `First request of a fresh version by ladder path (median ms over ${ns.functions[fns[0]].cold?.n ?? 0} versions each; both drivers measured in this run, same paths and cache states).`,
+    `First request of a fresh version by ladder path (restored: of one published version, restored anew each time; median ms over ${ns.functions[fns[0]].cold?.n ?? 0} runs each; both drivers measured in this run, same paths and cache states).`,
     '',
     '| function | path | process p50 | namespaces p50 | difference ms | ratio |',
     '|---|---|---|---|---|---|',
@@ -409,7 +452,7 @@ function renderSandboxCost(r: Results): string[] {
   for (const fn of fns) for (const p of PATHS) {
     const a = pr.functions[fn]?.[p]?.p50;
     const b = ns.functions[fn]?.[p]?.p50;
-    lines.push(`| ${fn} | ${p} | ${f(a)} | ${f(b)} | ${d(b, a)} | ${a && b ? (b / a).toFixed(2) + '×' : '-'} |`);
+    lines.push(`| ${fn} | ${PATH_LABELS[p]} | ${f(a)} | ${f(b)} | ${d(b, a)} | ${a && b ? (b / a).toFixed(2) + '×' : '-'} |`);
   }
   const hello = (l: LadderResults, p: (typeof PATHS)[number]) => l.functions.hello?.[p]?.p50;
   const pooledDelta = (hello(ns, 'pooled') ?? NaN) - (hello(pr, 'pooled') ?? NaN);
@@ -447,17 +490,70 @@ function renderPaged(p: PagedResults, bare?: number): string[] {
   return [
     '## The paged tier (namespaces driver, zram)',
     '',
-    `A frozen instance's memory pushed out to a zram swap device (lzo-rle) after it was frozen a while; the next request resumes it and its pages come back as they are touched. Per function, ${fns[0]?.[1].n ?? 0} fresh versions (MemorySize 512), each: the first request after a freeze (thawed), after a page-out (paged), and the next one (warm), in this run${bare ? `; a bare \`node\` process start took ${f(bare)} ms` : ''}. Resident: the instance's private (anonymous) memory from its cgroup, frozen just before the page-out and paged just after; file pages (the node binary, shared by all instances) are not counted in either.`,
+    `A frozen instance's memory pushed out to a zram swap device (lzo-rle) after it was frozen a while; the next request resumes it and its pages come back as they are touched. Per function, ${fns[0]?.[1].n ?? 0} fresh versions (MemorySize 512), each: the first request after a freeze (thawed), after a page-out (paged), and the next one (warm), in this run${bare ? `; a bare \`node\` process start took ${f(bare)} ms` : ''}. What the instances hold in memory per tier is in the next table.`,
     '',
-    '| function | paged first request ms | thawed ms | warm ms | paged vs warm | resident frozen MB | resident paged MB | in swap MB | paged RAM vs frozen | target paged ≤ | met |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| function | paged first request ms | thawed ms | warm ms | paged vs warm | target paged ≤ | met |',
+    '|---|---|---|---|---|---|---|',
     ...fns.map(([fn, x]) => {
       const target = fn === 'hello' ? 5 : 10;
-      return `| ${fn} | ${f(x.paged)} | ${f(x.thawed)} | ${f(x.warm)} | ${(x.paged / x.warm).toFixed(1)}× | ${f(x.frozenResidentMb)} | ${f(x.pagedResidentMb)} | ${f(x.swappedMb)} | ${(x.pagedResidentMb / x.frozenResidentMb).toFixed(3)}× (target ≤ 0.2×: ${x.pagedResidentMb / x.frozenResidentMb <= 0.2 ? 'met' : 'missed'}) | ${target} ms | ${x.paged <= target ? 'yes' : 'no'} |`;
+      return `| ${fn} | ${f(x.paged)} | ${f(x.thawed)} | ${f(x.warm)} | ${(x.paged / x.warm).toFixed(1)}× | ${target} ms | ${x.paged <= target ? 'yes' : 'no'} |`;
     }),
     '',
-    ...(p.zram ? [`zram at the end: ${f(p.zram.origMb)} MB stored in ${f(p.zram.comprMb)} MB (${(p.zram.origMb / Math.max(p.zram.comprMb, 1e-9)).toFixed(1)}:1).`, ''] : []),
+    ...(p.zram ? [`zram at the end: ${f(p.zram.origMb)} MB stored in ${f(p.zram.comprMb)} MB (${(p.zram.origMb / Math.max(p.zram.comprMb, 1e-9)).toFixed(1)}:1), the device using ${f(p.zram.memUsedMb)} MB of RAM with its allocator's overhead.`, ''] : []),
   ];
+}
+
+/** What one instance holds per tier, from the paged bench: the figures the simulator's tiers take. */
+function renderTierMemory(p: PagedResults): string[] {
+  const mb = (b: number) => { const v = b / 1048576; return v < 10 ? v.toFixed(2) : v.toFixed(1); };
+  const fns = Object.entries(p.functions);
+  return [
+    '## Memory per instance by tier (namespaces driver)',
+    '',
+    `Medians over the paged tier's ${fns[0]?.[1].n ?? 0} versions per function (MemorySize 512). Resident: the instance's private (anonymous) memory from its memory cgroup, all its processes; idle after its first request, frozen just before its page-out, paged just after. Compressed: what zram's compressed store (\`compr_data_size\`) grew by across the instance's page-out, nothing else paging meanwhile (without the allocator's overhead). Paged RAM = paged resident + compressed, against the same instance frozen. File pages (the node binary, shared by all instances) are in none of these.`,
+    '',
+    '| function | warm idle MB | frozen MB | paged resident MB | paged compressed MB | paged in swap MB | compression | paged RAM MB | paged RAM vs frozen | target ≤ 0.2× |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...fns.map(([fn, x]) => {
+      const frac = x.pagedRamBytes / x.frozenResidentBytes;
+      return `| ${fn} | ${mb(x.warmIdleResidentBytes)} | ${mb(x.frozenResidentBytes)} | ${mb(x.pagedResidentBytes)} | ${mb(x.pagedCompressedBytes)} | ${mb(x.pagedSwappedBytes)} | ${(x.pagedSwappedBytes / Math.max(x.pagedCompressedBytes, 1)).toFixed(1)}:1 | ${mb(x.pagedRamBytes)} | ${frac.toFixed(3)}× | ${frac <= 0.2 ? 'met' : 'no'} |`;
+    }),
+    '',
+  ];
+}
+
+/** The first request of a freshly published version, prewarm on, against the targets of issue 13. */
+function renderPublish(p: PublishResults): string[] {
+  const f = (v: number) => (Number.isNaN(v) ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+  const starts = (s: Record<string, number>) => Object.entries(s).map(([k, n]) => `${k} ${n}`).join(', ') || '-';
+  const fns = Object.entries(p.functions);
+  const { bareStartMs: bare, heavyInitBareInitMs: init } = p.baselines;
+  const live = [...new Set(fns.flatMap(([, x]) => Object.keys(x.liveAtPublish)))].sort();
+  const lines = [
+    `## First request after publish (${p.driver} driver, version prewarm on)`,
+    '',
+    `A function with traffic (a live instance of an earlier version, called just before) gets a new version (a configuration change, then PublishVersion); the new version's first request is sent right after PublishVersion answers, racing the prewarm the publish starts, or once the prewarm has settled (the prewarmed instance initialized and the runtime pool refilled, waited for on the instances and node APIs, not a sleep). Every publish finds nothing starting on the node and its runtime pool full. The platform as it ships (runtime pool, default policy) except snapshots, off here: neither request would use one (not built when the first arrives, the second is warm), and a build per publish (heavy-init's takes seconds of CPU) would make the rows too dear; so the racing request does not compete with a snapshot build here, as it would by default. ${fns[0]?.[1].racing.n ?? 0} publishes of each kind per function; path: the \`X-Thaw-Start\` of each request, counted. Live instances of the function when a version was published: ${live.join(', ')}. Baselines measured interleaved with the publishes: a bare \`node hello.mjs\` start (${f(bare.p50)} / ${f(bare.p90)} ms, p50 / p90) and heavy-init's module init (the import of its handler file, as Thaw's \`init\` phase times it) in a bare \`node\` process (${f(init.p50)} / ${f(init.p90)} ms).`,
+    '',
+    '| function | right after publish p50 / p90 ms | path | after it settled p50 / p90 ms | path | prewarmed instance ready after publish p50 / p90 ms | prewarm path |',
+    '|---|---|---|---|---|---|---|',
+    ...fns.map(([fn, x]) => `| ${fn} | ${f(x.racing.p50)} / ${f(x.racing.p90)} | ${starts(x.racing.starts)} | ${f(x.settled.p50)} / ${f(x.settled.p90)} | ${starts(x.settled.starts)} | ${f(x.prewarmReadyMs.p50)} / ${f(x.prewarmReadyMs.p90)} | ${starts(x.prewarmStarts)} |`),
+    '',
+    '| target (p50) | right after publish | met | after it settled | met |',
+    '|---|---|---|---|---|',
+  ];
+  const row = (label: string, fn: string, base: number, limit: number) => {
+    const x = p.functions[fn];
+    if (!x) return [];
+    const a = x.racing.p50 / base;
+    const b = x.settled.p50 / base;
+    return [`| ${label} | ${a.toFixed(3)}× | ${a <= limit ? 'yes' : 'no'} | ${b.toFixed(3)}× | ${b <= limit ? 'yes' : 'no'} |`];
+  };
+  lines.push(
+    ...row(`hello ≤ 0.1× a bare \`node\` start (${f(bare.p50)} ms)`, 'hello', bare.p50, 0.1),
+    ...row(`heavy-init ≤ 0.05× its bare-process init (${f(init.p50)} ms)`, 'heavy-init', init.p50, 0.05),
+    '',
+  );
+  return lines;
 }
 
 function renderNetwork(n: NetworkResults): string[] {
@@ -488,9 +584,9 @@ function renderLadder(l: LadderResults, bare: number, driver: Driver): string[] 
   const lines = [
     `## The instance ladder: first-request latency by path (${driver} driver)`,
     '',
-    `Client-observed latency of the first request of a fresh version (median and p90 over ${get(fns[0], 'cold')?.n ?? 0} versions each), against a bare \`node\` process start (${f(bare)} ms, measured above). Chart: [ladder.svg](ladder.svg).`,
+    `Client-observed latency of the first request of a fresh version (median and p90 over ${get(fns[0], 'cold')?.n ?? 0} runs each), against a bare \`node\` process start (${f(bare)} ms, measured above). \`cold\` is a full cold start: the package was evicted from the node's code cache, so it is fetched and unpacked again; \`cold, code cached\` is the same start with the package still unpacked on the node, as the pooled and restored paths find it (the two alternate, run by run). \`restored\` is a start of one published version from its snapshot, built once (a build per version costs seconds) and restored anew each time (its instance stopped after each request). Chart: [ladder.svg](ladder.svg).`,
     '',
-    `| function | ${PATHS.map((p) => `${p} p50 / p90 ms`).join(' | ')} |`,
+    `| function | ${PATHS.map((p) => `${PATH_LABELS[p]} p50 / p90 ms`).join(' | ')} |`,
     `|---|${PATHS.map(() => '---').join('|')}|`,
     ...fns.map((fn) => `| ${fn} | ${PATHS.map((p) => `${f(get(fn, p)?.p50)} / ${f(get(fn, p)?.p90)}`).join(' | ')} |`),
     '',
@@ -503,14 +599,19 @@ function renderLadder(l: LadderResults, bare: number, driver: Driver): string[] 
   const poolGain = ratio(hello('cold'), hello('pooled'));
   const thawRatio = ratio(hello('thawed'), hello('warm'));
   const restoreGain = 1 - ratio(heavy('restored'), heavy('cold'));
+  const poolGainCached = ratio(hello('coldCached'), hello('pooled'));
+  const restoreGainCached = 1 - ratio(heavy('restored'), heavy('coldCached'));
   lines.push(
     `| hello via the pool ≥ 10× faster than its full cold start | ${poolGain.toFixed(1)}× | ${poolGain >= 10 ? 'yes' : 'no'} |`,
     `| thaw of a frozen instance within 3× of a warm invoke | ${thawRatio.toFixed(2)}× | ${thawRatio <= 3 ? 'yes' : 'no'} |`,
     `| heavy-init restored ≥ 80% faster than its full cold start | ${(restoreGain * 100).toFixed(0)}% faster | ${restoreGain >= 0.8 ? 'yes' : 'no'} |`,
+    `| the same two against a cold start with the code cached (like for like) | pool ${poolGainCached.toFixed(1)}×, restore ${(restoreGainCached * 100).toFixed(0)}% faster | ${poolGainCached >= 10 ? 'yes' : 'no'}, ${restoreGainCached >= 0.8 ? 'yes' : 'no'} |`,
     '',
   );
   if (l.frozenRssMb) lines.push(`A frozen hello instance: RSS ${l.frozenRssMb.frozen.toFixed(1)} MB after its heap was shrunk (idle before freezing: ${l.frozenRssMb.idle.toFixed(1)} MB), and no CPU.`, '');
-  if (l.codeCache) lines.push(`Node code cache over the ladder run: ${l.codeCache.hits} hits, ${l.codeCache.misses} misses (hit rate ${l.codeCache.hitRate === null ? '-' : `${(l.codeCache.hitRate * 100).toFixed(0)}%`}; the full cold starts evict on purpose).`, '');
+  const fullColds = fns.reduce((n, fn) => n + (get(fn, 'cold')?.n ?? 0), 0);
+  if (l.codeCache) lines.push(`The node's code cache (unpacked packages) over the ladder run: ${l.codeCache.hits} hits, ${l.codeCache.misses} misses (hit rate ${l.codeCache.hitRate === null ? '-' : `${(l.codeCache.hitRate * 100).toFixed(0)}%`}; the ${fullColds} full cold starts evict on purpose${l.codeCache.misses === fullColds ? ', and nothing else missed' : ''}).`, '');
+  if (l.compileCacheFiles !== null) lines.push(`V8's compile cache (module.enableCompileCache, one directory per package): ${l.compileCacheFiles} files written over the run${l.compileCacheFiles === 0 ? ': Node writes it when a process exits, and instances are stopped with SIGKILL, so every path here compiled its code from source' : ''}.`, '');
   return lines;
 }
 
