@@ -26,6 +26,29 @@ describe('versions are warmed before their first request', () => {
     assert.ok(decisions.some((d) => d.action === 'prewarm' && /\$LATEST changed while it ran 1 instance/.test(d.reason)), JSON.stringify(decisions));
   });
 
+  test('a request that arrives while the prewarm is starting waits for that instance instead of starting its own', async () => {
+    // The new revision's init waits for a SIGUSR2 from the test, so the request surely arrives mid-start.
+    const gate = "let signals = 0; const waiting = new Set(); process.on('SIGUSR2', () => { signals++; for (const w of waiting) w(); });\n" +
+      "const signalled = (n) => new Promise((r) => { const w = () => { if (signals >= n) { waiting.delete(w); r(); } }; waiting.add(w); w(); });\nconsole.log('gate listening'); await signalled(1);";
+    assert.equal((await api('POST', '/2015-03-31/functions', { FunctionName: 'racer', Runtime: 'nodejs24', Handler: 'index.handler', Code: { ZipFile: code('r1') } })).status, 201);
+    assert.equal((await invokeHttp(t.url, 'racer')).json, 'r1');
+    type View = { id: string; functionName: string; state: string; pid: number; inFlight: number; origin: string };
+    const racers = async () => ((await getJson(`${t.url}/thaw/v1/instances`)).instances as View[]).filter((i) => i.functionName === 'racer');
+    const before = new Set((await racers()).map((i) => i.id));
+    assert.equal((await api('PUT', '/2015-03-31/functions/racer/code', { ZipFile: pkg({ 'index.mjs': fnSource("return 'r2';", gate) }).toString('base64') })).status, 200);
+    const pending = await eventually(async () => (await racers()).find((i) => !before.has(i.id) && i.state === 'initializing') ?? null, 'the prewarm of the new revision in its init');
+    await eventually(async () => ((await getJson(`${t.url}/thaw/v1/functions/racer/logs`)).lines as { line: string }[]).some((l) => l.line.includes('gate listening')) || null, 'its init listening for the signal');
+    const call = invokeHttp(t.url, 'racer');
+    await eventually(async () => (await racers()).find((i) => i.id === pending.id)?.inFlight === 1 || null, 'the request holding the starting instance');
+    process.kill(pending.pid, 'SIGUSR2');
+    const r = await call;
+    assert.equal(r.json, 'r2');
+    assert.equal(r.headers.get('x-thaw-start'), pending.origin, 'it reports the path of the start it waited for');
+    const rec = await eventually(async () => { const x = await fetch(`${t.url}/thaw/v1/invocations/${r.headers.get('x-thaw-invocation-id')}`); return x.ok && await x.json() as { instanceId: string }; }, 'the record');
+    assert.equal(rec.instanceId, pending.id, 'served by the prewarmed instance');
+    assert.deepEqual((await racers()).filter((i) => !before.has(i.id)).map((i) => i.id), [pending.id], 'no second instance of the new revision was started');
+  });
+
   test('a version published while the function has traffic is warmed; an idle function\'s is not', async () => {
     assert.equal((await api('POST', '/2015-03-31/functions/busy/versions', {})).status, 201);
     await eventually(async () => (await instancesOf('busy', '1')).length >= 1 || null, 'a warmed instance of version 1');

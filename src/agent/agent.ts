@@ -407,6 +407,22 @@ export class Agent implements AsyncDisposable {
         phases.add('schedule', scheduleStart, clock.monotonic());
         return this.#startHandler(instance, req, phases, decision.path, 0);
       }
+      // A prewarm of this version under way, with no caller of its own: waiting for it costs less than a
+      // start of this invocation's own (which would also share the CPU with it), unless that path is
+      // known to be done sooner than the rest of the prewarm.
+      const prewarming = this.#prewarmUnderWay(v, decision.path);
+      if (prewarming) {
+        this.#claimed.add(prewarming);
+        // Its slot is held while it starts: idle with a free slot, another invocation would take it.
+        prewarming.inFlight++;
+        const ready = await prewarming.started;
+        prewarming.inFlight--;
+        if (ready && prewarming.state === 'idle' && prewarming.inFlight < prewarming.capacity) {
+          phases.add('schedule', scheduleStart, clock.monotonic());
+          return this.#startHandler(prewarming, req, phases, prewarming.origin, 0);
+        }
+        continue;
+      }
       phases.add('schedule', scheduleStart, clock.monotonic());
       let started: Started;
       try {
@@ -432,6 +448,27 @@ export class Agent implements AsyncDisposable {
       throw new ThawError('THAW_E_ABORTED', 'the invocation was cancelled before the handler started');
     }
     return this.#invokeOn(instance, req, phases, start, initMs);
+  }
+
+  /**
+   * The instance of v a prewarm is starting that this invocation should wait for rather than start one by
+   * `path`: the earliest started one no invocation has claimed, unless the rest of its start is known to
+   * take longer than `path` would (from the learned boot, init and restore costs).
+   */
+  #prewarmUnderWay(v: FunctionVersion, path: StartKind): Instance | null {
+    const key = functionKey(v);
+    const pending = (this.#pools.get(key) ?? [])
+      .filter((i) => (i.state === 'starting' || i.state === 'initializing') && !this.#claimed.has(i))
+      .sort((a, b) => a.createdAt - b.createdAt)[0];
+    if (!pending) return null;
+    const init = this.#initMs.median(key);
+    const boot = this.#bootMs.median(bootKey(shapeOf(v)));
+    const restore = this.#restoreMs.median(key);
+    const cost = (p: StartKind) => p === 'pooled' ? init : p === 'restored' ? restore : p === 'cold' && init !== null && boot !== null ? boot + init : null;
+    const rest = cost(pending.origin);
+    const own = cost(path);
+    if (rest !== null && own !== null && rest - (this.#o.clock.monotonic() - pending.createdAt) > own) return null;
+    return pending;
   }
 
   /** The ladder decision for one version, from what this node has now. */

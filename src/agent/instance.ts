@@ -52,6 +52,8 @@ export class Instance {
   /** Private resident memory before and after the page-out, and what went to swap. */
   paged: { beforeBytes: number; residentBytes: number; swappedBytes: number } | null = null;
 
+  readonly #started = Promise.withResolvers<boolean>();
+
   constructor(id: string, version: FunctionVersion, conn: RuntimeConnection, clock: Clock, origin: StartKind = 'cold') {
     this.id = id;
     this.origin = origin;
@@ -64,6 +66,9 @@ export class Instance {
   }
 
   get state(): InstanceState { return this.#state; }
+
+  /** Settles when its start is over: true once initialized (idle), false when it stopped or died first. */
+  get started(): Promise<boolean> { return this.#started.promise; }
   get capacity(): number { return this.version.config.instanceConcurrency; }
 
   transition(to: InstanceState, reason: string): void {
@@ -72,6 +77,7 @@ export class Instance {
     if (!canTransition(from, to)) throw new Error(`instance ${this.id}: illegal transition ${from} -> ${to} (${reason})`);
     this.#state = to;
     if (to === 'idle') this.idleSince = this.#clock.monotonic();
+    if ((from === 'starting' || from === 'initializing') && to !== 'initializing') this.#started.resolve(to === 'idle');
     publishInstanceState({ instanceId: this.id, functionName: this.version.functionName, version: this.version.version, from, to, reason, at: this.#clock.now() });
   }
 

@@ -233,6 +233,9 @@ function main(preloaded) {
       }
       handler = candidate;
       send({ type: 'initDone', durationMs: performance.now() - started });
+      // Node writes the code cache at a clean exit, which an instance (stopped with SIGKILL) never has:
+      // written once, a moment after init, so the next instance of this version compiles nothing.
+      if (spec.compileCacheDir) setTimeout(() => { try { nodeModule.flushCompileCache(); } catch { /* a cache is an optimisation */ } }, 50).unref();
     } catch (err) {
       const error = serializeError(err);
       if (err instanceof SyntaxError) error.errorType = 'Runtime.UserCodeSyntaxError';
