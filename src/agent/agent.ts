@@ -156,6 +156,8 @@ export class Agent implements AsyncDisposable {
   #forgotten = new Map<string, number>();
   /** Instances being started for the invocation that will run on them (not by a prewarm or reservation). */
   #claimed = new WeakSet<Instance>();
+  /** Instances a rollout (version prewarm) is starting: a first request of their version waits for one. */
+  #rolloutStarts = new WeakSet<Instance>();
 
   constructor(options: AgentOptions) {
     this.#o = options;
@@ -329,7 +331,7 @@ export class Agent implements AsyncDisposable {
       const need = t.count - have;
       if (need <= 0 || this.#closing) continue;
       this.#driver.record({ at: this.#o.clock.monotonic(), fn: functionName, action: 'prewarm', count: need, reason: `${reason}: version ${t.version.version} wants ${t.count}, has ${have}` }, 'done');
-      for (let k = 0; k < need; k++) this.#prewarm(t.version, qualifier, reason);
+      for (let k = 0; k < need; k++) this.#prewarm(t.version, qualifier, reason, false, true);
     }
   }
 
@@ -349,9 +351,10 @@ export class Agent implements AsyncDisposable {
 
   /**
    * Starts an instance ahead of demand; it waits idle, marked pre-warmed, for the policy to keep or stop.
-   * A spare (the buffer's) is not marked: it counts as having run, for the windows.
+   * A spare (the buffer's) is not marked: it counts as having run, for the windows. A rollout's (a new
+   * version's, for the traffic about to move to it) is one a first request waits for while it starts.
    */
-  #prewarm(v: FunctionVersion, qualifier: string, reason: string, spare = false): void {
+  #prewarm(v: FunctionVersion, qualifier: string, reason: string, spare = false, rollout = false): void {
     const req: InvokeRequest = {
       invocationId: newInvocationId(), version: v, qualifier, payload: 'null', trigger: 'prewarm', callerInvocationId: null,
       clientContext: null, concurrencyLimit: null, receivedMono: this.#o.clock.monotonic(), receivedAt: this.#o.clock.now(),
@@ -366,7 +369,7 @@ export class Agent implements AsyncDisposable {
         this.#prewarmBackoff.set(v.functionName, { failures: n, until: this.#o.clock.monotonic() + Math.min(PREWARM_BACKOFF_MAX_MS, PREWARM_BACKOFF_MS * 2 ** (n - 1)) });
       };
       try {
-        const started = await this.#start(req, phases, path);
+        const started = await this.#start(req, phases, path, rollout ? (i) => this.#rolloutStarts.add(i) : undefined);
         if ('failure' in started) { failed(); return; }
         // The function was deleted while its instance started: it goes too.
         if ((this.#forgotten.get(v.functionName) ?? 0) !== epoch) { this.#stopInstance(started.instance, 'function deleted during its prewarm'); return; }
@@ -407,7 +410,7 @@ export class Agent implements AsyncDisposable {
         phases.add('schedule', scheduleStart, clock.monotonic());
         return this.#startHandler(instance, req, phases, decision.path, 0);
       }
-      // A prewarm of this version under way, with no caller of its own: waiting for it costs less than a
+      // A rollout's prewarm of this version under way, with no caller of its own: waiting for it costs less than a
       // start of this invocation's own (which would also share the CPU with it), unless that path is
       // known to be done sooner than the rest of the prewarm.
       const prewarming = this.#prewarmUnderWay(v, decision.path);
@@ -451,14 +454,16 @@ export class Agent implements AsyncDisposable {
   }
 
   /**
-   * The instance of v a prewarm is starting that this invocation should wait for rather than start one by
+   * The instance of v a rollout is starting that this invocation should wait for rather than start one by
    * `path`: the earliest started one no invocation has claimed, unless the rest of its start is known to
-   * take longer than `path` would (from the learned boot, init and restore costs).
+   * take longer than `path` would (from the learned boot, init and restore costs). Only a rollout's: the
+   * policies' prewarms and spares are planned with an arrival meanwhile starting its own, as in the
+   * simulator, which has no versions to roll out.
    */
   #prewarmUnderWay(v: FunctionVersion, path: StartKind): Instance | null {
     const key = functionKey(v);
     const pending = (this.#pools.get(key) ?? [])
-      .filter((i) => (i.state === 'starting' || i.state === 'initializing') && !this.#claimed.has(i))
+      .filter((i) => (i.state === 'starting' || i.state === 'initializing') && this.#rolloutStarts.has(i) && !this.#claimed.has(i))
       .sort((a, b) => a.createdAt - b.createdAt)[0];
     if (!pending) return null;
     const init = this.#initMs.median(key);
@@ -489,7 +494,7 @@ export class Agent implements AsyncDisposable {
    * from the version's snapshot, `pooled` takes a started one. All three then fetch and unpack the code
    * (in parallel with the runtime boot), set the environment and run init (a restore runs only its hooks).
    */
-  async #start(req: InvokeRequest, phases: Phases, path: 'restored' | 'pooled' | 'cold'): Promise<Started> {
+  async #start(req: InvokeRequest, phases: Phases, path: 'restored' | 'pooled' | 'cold', onInstance?: (i: Instance) => void): Promise<Started> {
     const { clock } = this.#o;
     const v = req.version;
     const runtime = runtimes.get(v.config.runtime);
@@ -535,6 +540,7 @@ export class Agent implements AsyncDisposable {
     phases.add('sandbox', sandboxStart, sandboxEnd);
 
     const instance = new Instance(id, v, conn, clock, origin);
+    onInstance?.(instance);
     if (req.trigger !== 'prewarm' && req.trigger !== 'provision') this.#claimed.add(instance);
     conn.bind({
       onLog: (invocationId, stream, text) => this.#onLog(instance, invocationId, stream, text),
