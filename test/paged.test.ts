@@ -50,6 +50,19 @@ describe('the paged tier (zram)', { skip: reason ? `${reason}; to enable: run as
     const paged = await eventually(async () => { const i = await instance(); return i?.state === 'paged' && i.swappedBytes && i; }, 'paged out');
     assert.ok(paged.swappedBytes > 10 * 1024 * 1024, `at least 10 MB went to swap: ${paged.swappedBytes}`);
     assert.ok(paged.pagedToBytes < paged.pagedFromBytes / 5, `private resident memory shrank more than 5×: ${paged.pagedFromBytes} -> ${paged.pagedToBytes}`);
+    // Its RAM now is what stays resident plus zram's compressed copy; the node adds up each tier.
+    assert.ok(paged.compressedBytes > 0 && paged.compressedBytes < paged.swappedBytes, `compressed in zram: ${paged.compressedBytes} of ${paged.swappedBytes}`);
+    const memory = (await getJson(`${t.url}/thaw/v1/node`)).memory;
+    assert.equal(memory.tiers.paged.instances, 1, JSON.stringify(memory));
+    assert.equal(memory.tiers.paged.swappedBytes, paged.swappedBytes);
+    assert.equal(memory.swapBytes, paged.swappedBytes, 'swap is the paged pages, uncompressed');
+    assert.ok(memory.tiers.paged.compressedBytes > 0 && memory.ramBytes >= memory.tiers.paged.residentBytes + memory.tiers.paged.compressedBytes, JSON.stringify(memory));
+    assert.ok(memory.zramCompression > 0 && memory.zramCompression < 1, 'zram compresses');
+    // The policies' tier costs now hold this page-out's paged RAM fraction, measured here.
+    const costs = (await getJson(`${t.url}/thaw/v1/node`)).tierCosts;
+    assert.ok(costs.learned.includes('pagedRamFraction'), JSON.stringify(costs));
+    const expected = (paged.pagedToBytes + paged.swappedBytes * memory.zramCompression) / paged.pagedFromBytes;
+    assert.ok(Math.abs(costs.pagedRamFraction - expected) < 0.05, `${costs.pagedRamFraction} vs ${expected}`);
     const logs = ((await getJson(`${t.url}/thaw/v1/functions/holder/logs`)).lines as { line: string }[]).map((l) => l.line);
     assert.ok(logs.some((l) => /paged out: .* in swap/.test(l)), 'the page-out is in the function\'s platform log');
   });

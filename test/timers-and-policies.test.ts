@@ -8,6 +8,7 @@ import { ManualClock } from '../src/core/clock.ts';
 import { channels, type LogEvent } from '../src/core/events.ts';
 import type { InstanceView } from '../src/agent/index.ts';
 import { Platform, parseSchedule, resolveOptions } from '../src/gateway/index.ts';
+import { DEFAULT_TIER_COSTS } from '../src/policies/index.ts';
 import { main } from '../src/cli/index.ts';
 import { eventually, scratchDirs, fnSource, pkg, startTestThaw, type TestThaw } from './helpers.ts';
 
@@ -237,6 +238,19 @@ describe('schedules and policies through the API and the CLI', () => {
       await platform.agent.prewarmsSettled();
       channels.log.unsubscribe(onLog);
     }
+  });
+
+  test('the policies decide with the tier costs this node measured, not constants', async () => {
+    const { platform } = t.thaw;
+    await platform.control.createFunction({ name: 'costed', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('return 1;') }) });
+    const before = platform.agent.tierCosts();
+    for (let k = 0; k < 4; k++) await platform.invoke('costed', null, '{}', { trigger: 'api' });
+    const after = platform.agent.tierCosts();
+    assert.ok(after.learned.includes('warm'), `warm learned after 3 warm invocations: ${JSON.stringify(after)}`);
+    assert.notEqual(after.warm, DEFAULT_TIER_COSTS.warm, 'a figure measured here, not the constant');
+    assert.ok(!before.learned.includes('pagedRamFraction') && after.pagedRamFraction === DEFAULT_TIER_COSTS.pagedRamFraction, 'nothing paged here: that one stays the constant');
+    platform.agent.sweepIdle();
+    assert.equal(platform.agent.policies.tiers.warm, after.warm, 'the engine took them at the sweep');
   });
 
   test('add, list and remove schedules; bad expressions are refused with a fix', async () => {

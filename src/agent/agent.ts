@@ -8,10 +8,10 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
 import { newInstanceId, newInvocationId } from '../core/ids.ts';
-import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type StartKind } from '../core/types.ts';
+import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, START_KINDS, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type StartKind } from '../core/types.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
-import { decideLadder, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
+import { decideLadder, DEFAULT_TIER_COSTS, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
 import { InitFailure, RuntimeConnection, heapLimitMb, runtimes, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { DecisionDriver, type TakenDecision } from './decisions.ts';
@@ -53,8 +53,13 @@ export interface AgentOptions {
   pageAfterMs: number | null;
   /** Whether instances can be paged out here now (swap, a memory cgroup); asked at start and at each sweep. Absent: never. */
   canPage?(): boolean;
-  /** What the tiers cost, for the policies' choice between frozen and paged (default: the constants in src/policies/tiers.ts). */
+  /**
+   * What the tiers cost, for the policies' choice between frozen and paged. Given: fixed. Absent: learned
+   * from this node's own starts and page-outs (starting from the constants in src/policies/tiers.ts).
+   */
   tiers?: TierCosts;
+  /** zram's compressed size over what it stores (null: swap is not compressed), for a paged instance's RAM. */
+  swapCompression?(): number | null;
   /** Generic runtimes kept started per runtime kind and memory size (0: no pool). */
   poolSize: number;
   poolRefillDelayMs: number;
@@ -138,6 +143,8 @@ export class Agent implements AsyncDisposable {
   #restoreMs = new Samples();
   /** What a runtime's boot costs before init (pool fills and cold starts), by runtime and memory size. */
   #bootMs = new Samples();
+  /** What each ladder path cost an invocation before its handler started, and what page-outs kept (tierCosts). */
+  #startCosts = new Samples();
   readonly snapshots: SnapshotManager;
   #reserved: ReservedInstances;
   /** Keep-alive, freeze, page-out, prewarm, scale and eviction decisions: the same engine the simulator runs. */
@@ -171,6 +178,13 @@ export class Agent implements AsyncDisposable {
       clock: options.clock, canPage: options.canPage,
       log: (instance, line) => this.#platformLog(instance, null, line),
       stop: (instance, reason) => this.#stopInstance(instance, reason),
+      onPaged: (r) => {
+        if (!(r.beforeBytes > 0)) return;
+        const ratio = options.swapCompression?.() ?? null;
+        // On swap that is not compressed, a paged instance's RAM is what stayed resident.
+        this.#startCosts.add('pagedRamFraction', Math.min(1, (r.residentBytes + r.swappedBytes * (ratio ?? 0)) / r.beforeBytes));
+        this.#startCosts.add('pagedSwapFraction', Math.min(1, r.swappedBytes / r.beforeBytes));
+      },
     });
     this.policies = new PolicyEngine({
       defaultPolicy: options.policy, budgetMb: options.memoryBudgetMb, freezeAfterMs: options.freezeAfterMs,
@@ -625,6 +639,7 @@ export class Agent implements AsyncDisposable {
     instance.acquire();
     this.#platformLog(instance, req.invocationId, `START RequestId: ${req.invocationId} Version: ${v.version}`);
     const handlerStart = clock.monotonic();
+    if (req.trigger !== 'prewarm' && req.trigger !== 'provision') this.#startCosts.add(start, handlerStart - req.receivedMono);
     let timedOut = false;
     let aborted = false;
     const timer = clock.setTimer(() => { timedOut = true; instance.conn.sandbox.kill('timeout'); }, timeoutMs);
@@ -744,6 +759,24 @@ export class Agent implements AsyncDisposable {
     if (invocationId) this.#logs.get(invocationId)?.push(line);
   }
 
+  /**
+   * The tier costs the policies decide with: given ones as they are; otherwise this node's own medians
+   * (a path once it has 3 samples, the paged fractions once an instance was paged out), the constants
+   * for the rest. `learned` names what was measured here.
+   */
+  tierCosts(): TierCosts & { learned: string[] } {
+    if (this.#o.tiers) return { ...this.#o.tiers, learned: [] };
+    const costs: TierCosts = { ...DEFAULT_TIER_COSTS };
+    const learned: string[] = [];
+    for (const k of [...START_KINDS, 'pagedRamFraction', 'pagedSwapFraction'] as const) {
+      const m = this.#startCosts.median(k);
+      if (m === null || (this.#startCosts.count(k) < 3 && !k.startsWith('paged'))) continue;
+      costs[k] = m;
+      learned.push(k);
+    }
+    return { ...costs, learned };
+  }
+
   #scheduleSweep() {
     this.#sweep = this.#o.clock.setTimer(() => {
       this.#tiers.checkPaging();
@@ -754,6 +787,8 @@ export class Agent implements AsyncDisposable {
 
   /** Runs the policy for every function with instances now (the safety sweep; tests call it too). */
   sweepIdle(): void {
+    // The policies decide with what this node has measured since the last sweep.
+    if (!this.#o.tiers) { const { learned: _, ...costs } = this.tierCosts(); this.policies.tiers = costs; }
     for (const fn of new Set([...this.#byId.values()].map((i) => i.version.functionName))) this.#plan(fn);
   }
 

@@ -14,6 +14,8 @@ export interface TierOptions {
   log(instance: Instance, line: string): void;
   /** Stops an instance found dead. */
   stop(instance: Instance, reason: string): void;
+  /** A page-out done: what the instance held before, what stayed resident, what went to swap. */
+  onPaged?(r: { beforeBytes: number; residentBytes: number; swappedBytes: number }): void;
 }
 
 const mb = (bytes: number | null) => (bytes === null ? '? MB' : `${(bytes / 1048576).toFixed(1)} MB`);
@@ -71,6 +73,7 @@ export class IdleTiers {
         return;
       }
       instance.paged = r;
+      this.#o.onPaged?.(r);
       this.#o.log(instance, `instance ${instance.id} paged out: ${mb(r.beforeBytes)} private resident before, ${mb(r.residentBytes)} after, ${mb(r.swappedBytes)} in swap`);
     })();
     return true;

@@ -36,6 +36,9 @@ export class Samples {
     this.#by.set(key, xs);
   }
 
+  /** How many samples are kept for key (at most 9). */
+  count(key: string): number { return this.#by.get(key)?.length ?? 0; }
+
   median(key: string): number | null {
     const xs = this.#by.get(key);
     if (!xs?.length) return null;

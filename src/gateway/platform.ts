@@ -73,6 +73,60 @@ export class Platform implements AsyncDisposable {
     return { on: true, how: this.#zram ? `zram swap ${this.#zram.device}, set up by thaw` : `the host's swap: ${swap.map((d) => d.name).join(', ')}`, swap, zram };
   }
 
+  /** zram's compressed size over what it stores, over every zram swap area; null when swap is not compressed. */
+  #zramRatio(): number | null {
+    let orig = 0, compr = 0;
+    for (const d of swapDevices()) {
+      if (!/^\/dev\/zram\d+$/.test(d.name)) continue;
+      const z = zramStats(d.name);
+      if (z) { orig += z.origBytes; compr += z.comprBytes; }
+    }
+    return orig > 0 ? compr / orig : null;
+  }
+
+  /**
+   * The instances as /thaw/v1/instances shows them: a paged one with the RAM its pages take compressed in
+   * zram (its swapped bytes at the device's compression ratio; null on swap that is not compressed).
+   */
+  instanceViews() {
+    const ratio = this.#zramRatio();
+    return this.agent.instances().map((i) => ({
+      ...i,
+      compressedBytes: i.state === 'paged' && i.swappedBytes !== null && ratio !== null ? Math.round(i.swappedBytes * ratio) : null,
+    }));
+  }
+
+  /**
+   * Memory by tier for /thaw/v1/node: RAM is what instances hold resident plus zram's compressed copy of
+   * their paged-out pages (RAM too); swap is their pages on the swap device, uncompressed, a separate budget.
+   * Warm and frozen instances count their resident set (all processes of the sandbox); a paged one its
+   * private resident memory after the page-out.
+   */
+  memoryByTier() {
+    const views = this.instanceViews();
+    const tier = (i: (typeof views)[number]) => i.state === 'idle' || i.state === 'busy' ? 'warm' : i.state === 'frozen' || i.state === 'paged' ? i.state : 'other';
+    const tiers: Record<'warm' | 'frozen' | 'paged' | 'other', { instances: number; residentBytes: number; compressedBytes: number; swappedBytes: number }> = {
+      warm: { instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 },
+      frozen: { instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 },
+      paged: { instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 },
+      other: { instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 },
+    };
+    for (const i of views) {
+      const t = tiers[tier(i)];
+      t.instances++;
+      t.residentBytes += (i.state === 'paged' ? i.pagedToBytes : i.rssBytes) ?? 0;
+      t.compressedBytes += i.compressedBytes ?? 0;
+      t.swappedBytes += i.state === 'paged' ? i.swappedBytes ?? 0 : 0;
+    }
+    const all = Object.values(tiers);
+    return {
+      ramBytes: all.reduce((a, t) => a + t.residentBytes + t.compressedBytes, 0),
+      swapBytes: all.reduce((a, t) => a + t.swappedBytes, 0),
+      zramCompression: this.#zramRatio(),
+      tiers,
+    };
+  }
+
   private constructor(options: ResolvedOptions, store: Store, clock: Clock) {
     this.options = options;
     this.clock = clock;
@@ -127,6 +181,7 @@ export class Platform implements AsyncDisposable {
       // start, after a zram device is set up and at each sweep, and the engine pages only while it is there.
       pageAfterMs: options.pageAfterMs,
       canPage: () => confining !== null && options.pageAfterMs !== -1 && swapDevices().length > 0,
+      swapCompression: () => this.#zramRatio(),
       poolSize: options.poolSize,
       poolRefillDelayMs: options.poolRefillDelayMs,
       compileCacheDir: options.compileCache ? join(options.cacheDir, 'compile') : null,

@@ -76,11 +76,11 @@ export function thawRoutes(router: Router, platform: Platform): void {
   });
 
   router.on('GET', '/thaw/v1/node', async (ctx) => {
-    sendJson(ctx, 200, { sandbox: { ...platform.driver.report(), fallback: platform.options.sandboxFallback }, network: platform.network?.view() ?? null, pagedTier: platform.pagedTier(), pool: platform.agent.pool(), codeCache: platform.cache.stats(), instances: platform.agent.instances().length, snapshots: platform.agent.snapshots.enabled });
+    sendJson(ctx, 200, { sandbox: { ...platform.driver.report(), fallback: platform.options.sandboxFallback }, network: platform.network?.view() ?? null, pagedTier: platform.pagedTier(), memory: platform.memoryByTier(), tierCosts: platform.agent.tierCosts(), pool: platform.agent.pool(), codeCache: platform.cache.stats(), instances: platform.agent.instances().length, snapshots: platform.agent.snapshots.enabled });
   });
 
   router.on('GET', '/thaw/v1/instances', async (ctx) => {
-    sendJson(ctx, 200, { instances: platform.agent.instances(), pool: platform.agent.pool() });
+    sendJson(ctx, 200, { instances: platform.instanceViews(), pool: platform.agent.pool() });
   });
 
   router.on('GET', '/thaw/v1/calls', async (ctx) => {

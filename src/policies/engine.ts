@@ -99,7 +99,8 @@ export class PolicyEngine {
   readonly #gdsf = new GreedyDual();
   readonly calls = new CallGraph();
   readonly autoscale: AutoscaleParams;
-  readonly tiers: TierCosts;
+  /** What the tiers cost; a live agent replaces them with what it measures (setTiers). */
+  tiers: TierCosts;
 
   constructor(options: EngineOptions) {
     this.#o = options;
