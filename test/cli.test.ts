@@ -193,4 +193,8 @@ test('thaw sim --json prints one object per policy with the headline metrics; a 
   const badModel = await thaw(['sim', '--synthetic', '10', '--model', 'hourly']);
   assert.equal(badModel.code, 2, "a usage error");
   assert.match(badModel.stderr, /THAW_E_CLI_USAGE: --model takes invocation or minute, got "hourly"/);
+  // A budget that is not a size is refused before anything starts.
+  const badSwap = await thaw(['up', '--port', '0', '--swap-budget', 'lots']);
+  assert.equal(badSwap.code, 2, badSwap.stderr);
+  assert.match(badSwap.stderr, /THAW_E_CLI_USAGE: --swap-budget takes a size of at least 128m, such as 8g, got "lots"/);
 });

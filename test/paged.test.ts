@@ -56,6 +56,7 @@ describe('the paged tier (zram)', { skip: reason ? `${reason}; to enable: run as
     assert.equal(memory.tiers.paged.instances, 1, JSON.stringify(memory));
     assert.equal(memory.tiers.paged.swappedBytes, paged.swappedBytes);
     assert.equal(memory.swapBytes, paged.swappedBytes, 'swap is the paged pages, uncompressed');
+    assert.ok(memory.swapBudgetBytes > memory.swapBytes && memory.swapBudgetBytes <= 256 * 1048576, `the swap budget: 90 % of the 256 MB device (${memory.swapBudgetBytes})`);
     assert.ok(memory.tiers.paged.compressedBytes > 0 && memory.ramBytes >= memory.tiers.paged.residentBytes + memory.tiers.paged.compressedBytes, JSON.stringify(memory));
     assert.ok(memory.zramCompression > 0 && memory.zramCompression < 1, 'zram compresses');
     // The policies' tier costs now hold this page-out's paged RAM fraction, measured here.

@@ -58,6 +58,8 @@ export interface AgentOptions {
    * from this node's own starts and page-outs (starting from the constants in src/policies/tiers.ts).
    */
   tiers?: TierCosts;
+  /** Swap the paged tier may fill, MB (absent: no limit). */
+  swapBudgetMb?(): number;
   /** zram's compressed size over what it stores (null: swap is not compressed), for a paged instance's RAM. */
   swapCompression?(): number | null;
   /** Generic runtimes kept started per runtime kind and memory size (0: no pool). */
@@ -188,7 +190,7 @@ export class Agent implements AsyncDisposable {
     });
     this.policies = new PolicyEngine({
       defaultPolicy: options.policy, budgetMb: options.memoryBudgetMb, freezeAfterMs: options.freezeAfterMs,
-      tiers: options.tiers, pageAfterMs: options.pageAfterMs, paging: () => this.#tiers.paging,
+      tiers: options.tiers, pageAfterMs: options.pageAfterMs, paging: () => this.#tiers.paging, swapBudgetMb: options.swapBudgetMb,
       instances: (fn) => this.#policyInstances(fn),
       allInstances: () => this.#policyInstances(null),
     });
@@ -301,7 +303,9 @@ export class Agent implements AsyncDisposable {
       const starting = i.state === 'starting' || i.state === 'initializing';
       const state = starting ? (this.#claimed.has(i) ? 'busy' : 'starting') : i.state;
       if (state === 'stopping' || state === 'gone') continue;
-      out.push({ instanceId: i.id, fn: i.version.functionName, state, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, reserved: i.reserved, prewarmed: i.prewarmed });
+      // For the swap budget: what a paged one put in swap, what a frozen one holds (it would put at most that).
+      const swapBytes = state === 'paged' ? i.paged?.swappedBytes : state === 'frozen' ? i.frozenRssBytes : null;
+      out.push({ instanceId: i.id, fn: i.version.functionName, state, idleSince: i.idleSince, memoryMb: i.version.config.memoryMb, reserved: i.reserved, prewarmed: i.prewarmed, ...(swapBytes != null ? { swapMb: swapBytes / 1048576 } : {}) });
     }
     return out;
   }

@@ -26,6 +26,8 @@ export const userOptionsSchema = z.strictObject({
   policy: z.string().optional(),
   /** Memory for loaded instances on this node, MB; beyond it idle ones are evicted (Greedy-Dual). Default: 75 % of RAM. */
   memoryBudgetMb: z.number().positive().optional(),
+  /** Swap the paged tier may fill, MB (its pages uncompressed); a budget apart from RAM. Default: 90 % of the swap areas' size. */
+  swapBudgetMb: z.number().positive().optional(),
   /** A safety re-plan of every function (decisions are otherwise taken as events happen). */
   policySweepMs: z.number().int().min(10).default(30_000),
   /** Idle time after which an instance is frozen (no CPU, memory kept); -1 never freezes. */
@@ -77,6 +79,8 @@ export interface ResolvedOptions {
   readonly maxUnpackedBytes: number;
   readonly policy: PolicySpec;
   readonly memoryBudgetMb: number;
+  /** Null: 90 % of the swap areas' size at the time (they may come and go, e.g. --zram). */
+  readonly swapBudgetMb: number | null;
   readonly policySweepMs: number;
   readonly freezeAfterMs: number;
   /** null: the policy chooses when to page out. */
@@ -116,6 +120,7 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     maxUnpackedBytes: Math.round(o.maxUnpackedMb * 1024 * 1024),
     policy: o.policy !== undefined ? parsePolicy(o.policy) : o.idleTimeoutMs !== undefined ? { kind: 'fixed' as const, ttlMs: o.idleTimeoutMs } : DEFAULT_POLICY,
     memoryBudgetMb: o.memoryBudgetMb ?? Math.floor((totalmem() / 1024 / 1024) * 0.75),
+    swapBudgetMb: o.swapBudgetMb ?? null,
     policySweepMs: o.policySweepMs,
     freezeAfterMs: o.freezeAfterMs,
     pageAfterMs: o.pageAfterMs ?? null,

@@ -73,6 +73,11 @@ export class Platform implements AsyncDisposable {
     return { on: true, how: this.#zram ? `zram swap ${this.#zram.device}, set up by thaw` : `the host's swap: ${swap.map((d) => d.name).join(', ')}`, swap, zram };
   }
 
+  /** Swap the paged tier may fill, MB: --swap-budget, else 90 % of the swap areas' size now. */
+  swapBudgetMb(): number {
+    return this.options.swapBudgetMb ?? Math.floor(swapDevices().reduce((a, d) => a + d.sizeBytes, 0) / 1048576 * 0.9);
+  }
+
   /** zram's compressed size over what it stores, over every zram swap area; null when swap is not compressed. */
   #zramRatio(): number | null {
     let orig = 0, compr = 0;
@@ -122,6 +127,7 @@ export class Platform implements AsyncDisposable {
     return {
       ramBytes: all.reduce((a, t) => a + t.residentBytes + t.compressedBytes, 0),
       swapBytes: all.reduce((a, t) => a + t.swappedBytes, 0),
+      swapBudgetBytes: this.swapBudgetMb() * 1048576,
       zramCompression: this.#zramRatio(),
       tiers,
     };
@@ -182,6 +188,7 @@ export class Platform implements AsyncDisposable {
       pageAfterMs: options.pageAfterMs,
       canPage: () => confining !== null && options.pageAfterMs !== -1 && swapDevices().length > 0,
       swapCompression: () => this.#zramRatio(),
+      swapBudgetMb: () => this.swapBudgetMb(),
       poolSize: options.poolSize,
       poolRefillDelayMs: options.poolRefillDelayMs,
       compileCacheDir: options.compileCache ? join(options.cacheDir, 'compile') : null,

@@ -12,11 +12,11 @@ import { ThawError } from '../core/errors.ts';
 const MIN = 60_000;
 
 /** An engine over a hand-kept instance table, as the drivers keep theirs. */
-function rig(policy: string, o: { freezeAfterMs?: number; budgetMb?: number; paging?: boolean; pageAfterMs?: number; tiers?: TierCosts } = {}) {
+function rig(policy: string, o: { freezeAfterMs?: number; budgetMb?: number; paging?: boolean; pageAfterMs?: number; tiers?: TierCosts; swapBudgetMb?: number } = {}) {
   const instances: PolicyInstance[] = [];
   const engine = new PolicyEngine({
     defaultPolicy: parsePolicy(policy), budgetMb: o.budgetMb ?? Infinity, freezeAfterMs: o.freezeAfterMs ?? -1,
-    paging: () => o.paging ?? false, pageAfterMs: o.pageAfterMs, tiers: o.tiers,
+    paging: () => o.paging ?? false, pageAfterMs: o.pageAfterMs, tiers: o.tiers, swapBudgetMb: o.swapBudgetMb === undefined ? undefined : () => o.swapBudgetMb!,
     instances: (fn) => instances.filter((i) => i.fn === fn), allInstances: () => instances,
   });
   const add = (id: string, fn: string, i: Partial<PolicyInstance> = {}) => { instances.push({ instanceId: id, fn, state: 'idle', idleSince: 0, memoryMb: 128, reserved: false, prewarmed: false, ...i }); };
@@ -84,6 +84,23 @@ test('thaw pages a frozen instance at the break-even age and stops it paged at t
   assert.deepEqual(stop.map((d) => d.action), ['stop']);
   assert.match(stop[0].reason, /^idle 18\.0 min, paged, past its keep-alive of 18\.0 min \(the window of 10\.0 min for its RAM/);
   assert.deepEqual(r.engine.state('f', idle).paging, { pageAfterIdleMs: 2 * MIN, pagedKeepAliveMs: 18 * MIN, reason: page[0].reason.slice(page[0].reason.indexOf('(') + 1, page[0].reason.indexOf(')')) });
+});
+
+test('the swap budget is apart from RAM: an instance is not paged when the paged ones\' pages would pass it, and no look is booked for it in the past', () => {
+  // Each 128 MB instance puts 0.92 × 128 ≈ 118 MB in swap: 200 MB hold one, not two.
+  const r = rig('fixed:10m', { freezeAfterMs: 10_000, paging: true, pageAfterMs: 60_000, tiers: { ...TIERS, pagedSwapFraction: 0.92 }, swapBudgetMb: 200 });
+  r.add('a', 'f', { state: 'paged', idleSince: 0 });
+  r.add('b', 'f', { state: 'frozen', idleSince: 0 });
+  const full = r.engine.plan('f', 70_000);
+  assert.deepEqual(full.decisions, [], 'b stays frozen: no room in swap');
+  assert.ok(full.nextAt > 70_000, `the next look is not in the past: ${full.nextAt}`);
+  r.instances.splice(0, 1);
+  assert.deepEqual(r.engine.plan('f', 70_001).decisions.map((d) => [d.action, 'instanceId' in d && d.instanceId]), [['page', 'b']], 'room again once a is gone');
+  // Where the driver measured what they hold (swapMb), that counts instead of their whole memory.
+  const m = rig('fixed:10m', { freezeAfterMs: 10_000, paging: true, pageAfterMs: 60_000, tiers: { ...TIERS, pagedSwapFraction: 0.92 }, swapBudgetMb: 200 });
+  m.add('a', 'f', { state: 'paged', idleSince: 0, swapMb: 30 });
+  m.add('b', 'f', { state: 'frozen', idleSince: 0, swapMb: 40 });
+  assert.deepEqual(m.engine.plan('f', 70_000).decisions.map((d) => d.action), ['page'], '30 + 40 MB measured fit in 200');
 });
 
 test('no paged tier (no swap), or --page-after -1: nothing is paged and a frozen instance keeps its window', () => {

@@ -23,6 +23,11 @@ export interface PolicyInstance {
   readonly reserved: boolean;
   /** Started by a prewarm decision and not used since. */
   readonly prewarmed: boolean;
+  /**
+   * What it holds in swap (paged) or would (frozen), MB, where the driver measured it; else the engine
+   * takes memoryMb × pagedSwapFraction, as the simulator does.
+   */
+  readonly swapMb?: number;
 }
 
 export type PolicyDecision =
@@ -51,6 +56,11 @@ export interface EngineOptions {
   readonly autoscale?: Partial<AutoscaleParams>;
   /** What the tiers cost: start latency per ladder path, what a paged instance keeps (default DEFAULT_TIER_COSTS). */
   readonly tiers?: TierCosts;
+  /**
+   * Swap the paged tier may fill, MB (Infinity: no limit): a budget of its own, apart from RAM. An instance
+   * is not paged when the paged instances' pages (pagedSwapFraction of their memory) would pass it.
+   */
+  swapBudgetMb?(): number;
   /** Whether instances can be paged out here now (swap, a memory cgroup); without it nothing is paged. */
   paging?(): boolean;
   /**
@@ -246,8 +256,9 @@ export class PolicyEngine {
       }
       if (frozen && Number.isFinite(tier.pageAtMs)) {
         const pageAt = i.idleSince + Math.max(tier.pageAtMs, this.#o.freezeAfterMs);
-        if (pageAt <= now) decisions.push({ at: now, fn, action: 'page', instanceId: i.instanceId, reason: `idle ${fmt(now - i.idleSince)}: paged out (${tier.reason}); ${tier.pagedStopMs === keepMs ? `stopped at ${fmt(keepMs)} idle, as frozen` : `stopped at ${fmt(tier.pagedStopMs)} idle instead of ${fmt(keepMs)}`}` });
-        else nextAt = Math.min(nextAt, pageAt);
+        if (pageAt > now) nextAt = Math.min(nextAt, pageAt);
+        // With the swap budget spent it stays frozen; the next sweep looks again as paged instances go.
+        else if (!this.#swapFull(i)) decisions.push({ at: now, fn, action: 'page', instanceId: i.instanceId, reason: `idle ${fmt(now - i.idleSince)}: paged out (${tier.reason}); ${tier.pagedStopMs === keepMs ? `stopped at ${fmt(keepMs)} idle, as frozen` : `stopped at ${fmt(tier.pagedStopMs)} idle instead of ${fmt(keepMs)}`}` });
       }
     }
     const live = instances.filter((i) => !i.reserved && !stopped.has(i.instanceId));
@@ -283,6 +294,16 @@ export class PolicyEngine {
       } else nextAt = Math.min(nextAt, at);
     }
     return { decisions, nextAt };
+  }
+
+  /** Whether paging `candidate` out would pass the swap budget (the sweep looks again as paged ones go). */
+  #swapFull(candidate: PolicyInstance): boolean {
+    const budget = this.#o.swapBudgetMb?.() ?? Infinity;
+    if (!Number.isFinite(budget)) return false;
+    const swapOf = (i: PolicyInstance) => i.swapMb ?? i.memoryMb * this.tiers.pagedSwapFraction;
+    let used = 0;
+    for (const i of this.#o.allInstances()) if (i.state === 'paged') used += swapOf(i);
+    return used + swapOf(candidate) > budget;
   }
 
   /**

@@ -147,6 +147,9 @@ export class SqliteStore implements Store {
   /** …and for a store in a file, on a worker thread's (sqlite-telemetry.ts). */
   readonly #worker: TelemetryWorker | null;
   #closed = false;
+  /** Writes on this connection so far: a read cached before one is stale. */
+  #writes = 0;
+  #activeKeys: { writes: number; dataVersion: number; value: boolean } | null = null;
 
   private constructor(db: DatabaseSync, worker: TelemetryWorker | null) {
     this.#db = db;
@@ -172,7 +175,7 @@ export class SqliteStore implements Store {
   }
 
   /** Runs fn in one write transaction; rolls back if it throws. */
-  #tx<T>(fn: () => T): T { return this.#statements.tx(fn); }
+  #tx<T>(fn: () => T): T { this.#writes++; return this.#statements.tx(fn); }
 
   /** The prepared statement for sql (every SQL text here is a constant or built from a fixed set of parts). */
   #statement(sql: string): StatementSync { return this.#statements.get(sql); }
@@ -192,6 +195,7 @@ export class SqliteStore implements Store {
   }
 
   #run(sql: string, ...params: SQLInputValue[]): number {
+    this.#writes++;
     return Number(this.#statement(sql).run(...params).changes);
   }
 
@@ -539,8 +543,17 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Asked on every request: answered from the last look while nothing has written since, on this
+   * connection (#writes) or another (SQLite's data_version, e.g. `thaw keys create --data DIR`).
+   */
   async hasActiveKeys(): Promise<boolean> {
-    return this.#get('SELECT 1 AS one FROM access_keys WHERE revoked_at IS NULL LIMIT 1') !== undefined;
+    const dataVersion = Number(this.#get('PRAGMA data_version')!.data_version);
+    const c = this.#activeKeys;
+    if (c && c.writes === this.#writes && c.dataVersion === dataVersion) return c.value;
+    const value = this.#get('SELECT 1 AS one FROM access_keys WHERE revoked_at IS NULL LIMIT 1') !== undefined;
+    this.#activeKeys = { writes: this.#writes, dataVersion, value };
+    return value;
   }
 
   async deleteSchedule(id: string): Promise<boolean> {

@@ -34,6 +34,7 @@ export const upCommand: Command = {
     '                    fixed:10m, hybrid:4h, gdsf (see `thaw policy --help`)',
     '  --idle-timeout S  shorthand for --policy fixed:<S>s',
     '  --memory-budget SIZE  memory for loaded instances (e.g. 8g; default 75% of RAM)',
+    '  --swap-budget SIZE    swap the paged tier may fill, apart from RAM (default 90% of the swap areas)',
     '  --access-log      log each request to stderr',
     '  --max-package-mb N, --max-unpacked-mb N   package limits (default 50 and 250)',
     '  --pool-size N     generic runtimes kept started per memory size (default 2; 0: none)',
@@ -57,6 +58,7 @@ export const upCommand: Command = {
     'idle-timeout': { type: 'string' },
     policy: { type: 'string' },
     'memory-budget': { type: 'string' },
+    'swap-budget': { type: 'string' },
     'access-log': { type: 'boolean' },
     'max-package-mb': { type: 'string' },
     'max-unpacked-mb': { type: 'string' },
@@ -91,6 +93,7 @@ export const upCommand: Command = {
       codeCacheMb: num(args, 'code-cache-mb', 'MB'),
       policy: str(args, 'policy'),
       memoryBudgetMb: budget(str(args, 'memory-budget')),
+      swapBudgetMb: budget(str(args, 'swap-budget'), '--swap-budget'),
       sandbox: sandboxKind(str(args, 'sandbox')),
     };
     const thaw = await startThaw(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as UserOptions);
@@ -149,10 +152,10 @@ function sandboxBanner(platform: Platform): string {
   return lines.join('\n') + '\n';
 }
 
-function budget(v: string | undefined): number | undefined {
+function budget(v: string | undefined, flag = '--memory-budget'): number | undefined {
   if (v === undefined) return undefined;
   const mb = parseSizeMb(v);
-  if (mb === null || mb < 128) throw new ThawError('THAW_E_CLI_USAGE', `--memory-budget takes a size of at least 128m, such as 8g, got ${JSON.stringify(v)}`);
+  if (mb === null || mb < 128) throw new ThawError('THAW_E_CLI_USAGE', `${flag} takes a size of at least 128m, such as 8g, got ${JSON.stringify(v)}`);
   return mb;
 }
 
