@@ -79,8 +79,29 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-/** Sequential latency over n requests (after a warm-up), then throughput with c concurrent clients. */
-async function latencyAndThroughput(label: string, call: () => Promise<unknown>) {
+/** Latency and request counts while LOAD_CONCURRENCY clients call back to back for `ms`. */
+async function loadSlice(call: () => Promise<unknown>, ms: number, into: { loaded: number[]; count: number; ms: number }) {
+  const until = performance.now() + ms;
+  const worker = async () => { while (performance.now() < until) { into.loaded.push(await timed(call)); into.count++; } };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, worker));
+  into.ms += performance.now() - t0;
+}
+
+const loadFigures = (l: { loaded: number[]; count: number; ms: number }) => ({
+  rps: l.count / (l.ms / 1000),
+  /** Latency of each request while LOAD_CONCURRENCY clients run (the throughput phase). */
+  loadedP50: median(l.loaded), loadedP99: quantile(l.loaded, 0.99), loadedMax: Math.max(...l.loaded),
+  /** Requests that took more than 100 ms under load, per thousand. */
+  stallsPerMille: (1000 * l.loaded.filter((x) => x > 100).length) / Math.max(1, l.loaded.length),
+});
+
+/**
+ * Sequential latency over n requests (after a warm-up), then throughput with c concurrent clients. With a
+ * baseline, the throughput phase alternates one-second slices of the two, so the host's load (which drifts
+ * a lot on a shared VM) weighs on both alike, and returns the baseline's figures from the same slices.
+ */
+async function latencyAndThroughput(label: string, call: () => Promise<unknown>, baseline?: () => Promise<unknown>) {
   for (let i = 0; i < 50; i++) await call();
   const lat: number[] = [];
   for (let i = 0; i < WARM_REQUESTS; i++) {
@@ -89,21 +110,21 @@ async function latencyAndThroughput(label: string, call: () => Promise<unknown>)
   }
   // Concurrency first, unmeasured: the autoscaler starts an instance per client (their cold starts are
   // measured below, not here).
-  const warmUntil = performance.now() + 2000;
-  await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, async () => { while (performance.now() < warmUntil) await call(); }));
-  let count = 0;
-  const loaded: number[] = [];
-  const until = performance.now() + LOAD_SECONDS * 1000;
-  const worker = async () => { while (performance.now() < until) { loaded.push(await timed(call)); count++; } };
-  progress(`${label}: throughput, ${LOAD_CONCURRENCY} clients for ${LOAD_SECONDS} s`);
-  await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, worker));
-  done(`${label}: ${(count / LOAD_SECONDS).toFixed(0)} req/s, p99 under load ${quantile(loaded, 0.99).toFixed(2)} ms`);
+  await loadSlice(call, 2000, { loaded: [], count: 0, ms: 0 });
+  if (baseline) await loadSlice(baseline, 500, { loaded: [], count: 0, ms: 0 });
+  const own = { loaded: [] as number[], count: 0, ms: 0 };
+  const base = { loaded: [] as number[], count: 0, ms: 0 };
+  progress(`${label}: throughput, ${LOAD_CONCURRENCY} clients for ${LOAD_SECONDS} s${baseline ? ', in 1 s slices alternating with the bare server' : ''}`);
+  for (let k = 0; k < LOAD_SECONDS; k++) {
+    await loadSlice(call, 1000, own);
+    if (baseline) await loadSlice(baseline, 1000, base);
+  }
+  const figures = loadFigures(own);
+  done(`${label}: ${figures.rps.toFixed(0)} req/s, p99 under load ${figures.loadedP99.toFixed(2)} ms${baseline ? `; bare in the same slices ${loadFigures(base).rps.toFixed(0)} req/s, p99 ${loadFigures(base).loadedP99.toFixed(2)} ms` : ''}`);
   return {
-    p50: median(lat), p90: quantile(lat, 0.9), p99: quantile(lat, 0.99), rps: count / LOAD_SECONDS,
-    /** Latency of each request while LOAD_CONCURRENCY clients run (the throughput phase). */
-    loadedP50: median(loaded), loadedP99: quantile(loaded, 0.99), loadedMax: Math.max(...loaded),
-    /** Requests that took more than 100 ms under load, per thousand. */
-    stallsPerMille: (1000 * loaded.filter((x) => x > 100).length) / Math.max(1, loaded.length),
+    p50: median(lat), p90: quantile(lat, 0.9), p99: quantile(lat, 0.99), ...figures,
+    /** The baseline's figures from the slices alternating with these. */
+    baseline: baseline ? loadFigures(base) : null,
   };
 }
 
@@ -184,15 +205,15 @@ async function coreServer(driver: Driver, dataRoot: string, cacheRoot: string) {
  * Warm latency and throughput per driver, then cold starts alternating between the drivers' servers, run by
  * run, so that the machine's load (which varies a lot on a shared VM) weighs on both alike.
  */
-async function coreFigures(drivers: Driver[], dataRoot: string, cacheRoot: string): Promise<Partial<Record<Driver, CoreFigures>>> {
+async function coreFigures(drivers: Driver[], dataRoot: string, cacheRoot: string, bare: () => Promise<unknown>): Promise<Partial<Record<Driver, CoreFigures>>> {
   const servers: Awaited<ReturnType<typeof coreServer>>[] = [];
   for (const d of drivers) servers.push(await coreServer(d, dataRoot, cacheRoot));
   try {
     const warm = new Map<Driver, Pick<CoreFigures, 'warmApi' | 'warmTrigger'>>();
     for (const s of servers) {
       warm.set(s.driver, {
-        warmApi: await latencyAndThroughput(`Thaw warm invoke (Lambda API, ${s.driver} driver)`, () => request(s.invokeUrl)),
-        warmTrigger: await latencyAndThroughput(`Thaw warm invoke (HTTP trigger, ${s.driver} driver)`, () => request(`${s.url}/hello/`, 'GET', '')),
+        warmApi: await latencyAndThroughput(`Thaw warm invoke (Lambda API, ${s.driver} driver)`, () => request(s.invokeUrl), bare),
+        warmTrigger: await latencyAndThroughput(`Thaw warm invoke (HTTP trigger, ${s.driver} driver)`, () => request(`${s.url}/hello/`, 'GET', ''), bare),
       });
     }
     // The throughput runs leave a burst in the autoscaler's panic window: until it has passed, each
@@ -298,14 +319,15 @@ async function main() {
     children.push(bareServer.child);
     const bareUrl = `http://127.0.0.1:${bareServer.match[1]}/`;
     const bareHttp = await latencyAndThroughput('bare HTTP server', () => request(bareUrl));
-    for (const c of children.splice(0)) { c.kill('SIGTERM'); if (c.exitCode === null) await new Promise((r) => c.once('exit', r)); }
 
     // Thaw in its own process, once per sandbox driver: the process driver is the baseline the confining
     // driver is compared with, like for like (same cache state, same path).
     const probe = probeNamespaces();
     if (!probe.ok) done(`namespaces driver not measured: ${probe.reason} (to enable: ${probe.fix})`);
     const drivers: Driver[] = probe.ok ? ['process', 'namespaces'] : ['process'];
-    const core = await coreFigures(drivers, dataDir, cacheDir);
+    // The bare server stays up through Thaw's warm figures: their throughput slices alternate with its.
+    const core = await coreFigures(drivers, dataDir, cacheDir, () => request(bareUrl));
+    for (const c of children.splice(0)) { c.kill('SIGTERM'); if (c.exitCode === null) await new Promise((r) => c.once('exit', r)); }
     const ladders: Partial<Record<Driver, LadderResults>> = args['no-ladder'] ? {} : await ladderBench({ root, iterations: LADDER_RUNS, request, progress, done, sandboxes: drivers });
     const ladder = ladders.namespaces ?? ladders.process ?? null;
 
@@ -386,26 +408,30 @@ function render(r: Results): string {
     '',
     '## Warm invoke vs a bare Node HTTP server',
     '',
-    `Sequential: one request at a time. Under load: each request's latency while ${r.runs.loadConcurrency} keep-alive clients send back to back (the throughput phase).`,
+    `Sequential: one request at a time. Under load: each request's latency while ${r.runs.loadConcurrency} keep-alive clients send back to back, in ${r.runs.loadSeconds} one-second slices for each Thaw row alternating with as many of the bare server (its figures from those slices are in the row's \`bare, same slices\` columns, and the ratios are against them: the host's load drifts, so each ratio is taken in the same seconds).`,
     '',
-    '| | sequential p50 / p99 ms | under load p50 / p99 / max ms | > 100 ms under load | req/s | p50 vs bare | p99 under load vs bare | req/s vs bare |',
-    '|---|---|---|---|---|---|---|---|',
-    `| bare Node HTTP server | ${f(r.bareHttp.p50)} / ${f(r.bareHttp.p99)} | ${f(r.bareHttp.loadedP50)} / ${f(r.bareHttp.loadedP99)} / ${f(r.bareHttp.loadedMax)} | ${r.bareHttp.stallsPerMille.toFixed(1)}‰ | ${r.bareHttp.rps.toFixed(0)} | 1.00× | 1.00× | 1.00× |`,
+    '| | sequential p50 / p99 ms | under load p50 / p99 / max ms | > 100 ms under load | req/s | bare, same slices: req/s, p99 ms | p50 vs bare | p99 under load vs bare | req/s vs bare |',
+    '|---|---|---|---|---|---|---|---|---|',
+    `| bare Node HTTP server (alone, before) | ${f(r.bareHttp.p50)} / ${f(r.bareHttp.p99)} | ${f(r.bareHttp.loadedP50)} / ${f(r.bareHttp.loadedP99)} / ${f(r.bareHttp.loadedMax)} | ${r.bareHttp.stallsPerMille.toFixed(1)}‰ | ${r.bareHttp.rps.toFixed(0)} | - | 1.00× | 1.00× | 1.00× |`,
     ...drivers.flatMap((d) => {
       const c = r.core[d]!;
-      const row = (label: string, w: typeof c.warmApi) => `| ${label} (${d}) | ${f(w.p50)} / ${f(w.p99)} | ${f(w.loadedP50)} / ${f(w.loadedP99)} / ${f(w.loadedMax)} | ${w.stallsPerMille.toFixed(1)}‰ | ${w.rps.toFixed(0)} | ${x(w.p50, r.bareHttp.p50)} | ${x(w.loadedP99, r.bareHttp.loadedP99)} | ${x(w.rps, r.bareHttp.rps)} |`;
+      const row = (label: string, w: typeof c.warmApi) => {
+        const b = w.baseline ?? r.bareHttp;
+        return `| ${label} (${d}) | ${f(w.p50)} / ${f(w.p99)} | ${f(w.loadedP50)} / ${f(w.loadedP99)} / ${f(w.loadedMax)} | ${w.stallsPerMille.toFixed(1)}‰ | ${w.rps.toFixed(0)} | ${b.rps.toFixed(0)}, ${f(b.loadedP99)} | ${x(w.p50, r.bareHttp.p50)} | ${x(w.loadedP99, b.loadedP99)} | ${x(w.rps, b.rps)} |`;
+      };
       return [row('Thaw Invoke API', c.warmApi), row('Thaw HTTP trigger', c.warmTrigger)];
     }),
     '',
-    '| target (Invoke API, under load) | measured | met |',
+    '| target (Invoke API, under load, against the bare server in the same slices) | measured | met |',
     '|---|---|---|',
     ...drivers.flatMap((d) => {
       const c = r.core[d]!.warmApi;
-      const p99 = c.loadedP99 / r.bareHttp.loadedP99;
-      const rps = c.rps / r.bareHttp.rps;
+      const b = c.baseline ?? r.bareHttp;
+      const p99 = c.loadedP99 / b.loadedP99;
+      const rps = c.rps / b.rps;
       return [
-        `| p99 ≤ 5× the bare server's (${d}) | ${p99.toFixed(2)}× (${f(c.loadedP99)} vs ${f(r.bareHttp.loadedP99)} ms) | ${p99 <= 5 ? 'yes' : 'no'} |`,
-        `| throughput ≥ 0.5× the bare server's (${d}) | ${rps.toFixed(2)}× (${c.rps.toFixed(0)} vs ${r.bareHttp.rps.toFixed(0)} req/s) | ${rps >= 0.5 ? 'yes' : 'no'} |`,
+        `| p99 ≤ 5× the bare server's (${d}) | ${p99.toFixed(2)}× (${f(c.loadedP99)} vs ${f(b.loadedP99)} ms) | ${p99 <= 5 ? 'yes' : 'no'} |`,
+        `| throughput ≥ 0.5× the bare server's (${d}) | ${rps.toFixed(2)}× (${c.rps.toFixed(0)} vs ${b.rps.toFixed(0)} req/s) | ${rps >= 0.5 ? 'yes' : 'no'} |`,
       ];
     }),
     '',
