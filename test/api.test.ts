@@ -97,6 +97,42 @@ describe('Lambda API through the AWS SDK', () => {
     assert.equal(r.json.mem, '128');
   });
 
+  test('Lambda\'s runtime environment: log stream, initialization type, task and runtime dirs, a trace header per invocation (the caller\'s when well-formed)', async () => {
+    await create('lambdaenv', pkg({ 'index.mjs': fnSource(`const e = process.env; return { trace: e._X_AMZN_TRACE_ID, init: e.AWS_LAMBDA_INITIALIZATION_TYPE, stream: e.AWS_LAMBDA_LOG_STREAM_NAME, ctxStream: context.logStreamName, task: e.LAMBDA_TASK_ROOT, runtimeDir: e.LAMBDA_RUNTIME_DIR, tz: e.TZ };`) }));
+    const call = async (trace?: string) => {
+      const r = await fetch(`${t.url}/2015-03-31/functions/lambdaenv/invocations`, { method: 'POST', body: '{}', headers: trace ? { 'x-amzn-trace-id': trace } : {} });
+      assert.equal(r.status, 200);
+      return await r.json() as Record<string, string>;
+    };
+    const first = await call();
+    assert.equal(first.init, 'on-demand');
+    assert.match(first.stream, /^\d{4}\/\d{2}\/\d{2}\/\[\$LATEST\][0-9a-f]{32}$/);
+    assert.equal(first.ctxStream, first.stream, 'context.logStreamName is the same stream');
+    assert.ok(first.task && first.runtimeDir && first.task !== first.runtimeDir, JSON.stringify(first));
+    assert.equal(first.tz, 'UTC');
+    const fresh = /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/;
+    assert.match(first.trace, fresh);
+    const theirs = 'Root=1-5f84c7a1-1234567890abcdef12345678;Parent=53995c3f42cd8ad8;Sampled=1';
+    assert.equal((await call(theirs)).trace, theirs, 'the caller\'s trace header is passed on');
+    const again = await call('not a trace header');
+    assert.match(again.trace, fresh, 'a malformed one is replaced');
+    assert.notEqual(again.trace, first.trace, 'a new trace per invocation');
+    assert.equal(again.stream, first.stream, 'the same instance, the same stream');
+  });
+
+  test('a response over 6 MB is the function\'s error Function.ResponseSizeTooLarge, as on Lambda; the instance serves on', async () => {
+    await create('toolarge', pkg({ 'index.mjs': fnSource(`return event.big ? 'x'.repeat(7 * 1024 * 1024) : 'small';`) }));
+    const r = await fetch(`${t.url}/2015-03-31/functions/toolarge/invocations`, { method: 'POST', body: '{"big":true}' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-amz-function-error'), 'Unhandled');
+    const body = await r.json() as { errorType: string; errorMessage: string };
+    assert.equal(body.errorType, 'Function.ResponseSizeTooLarge');
+    assert.match(body.errorMessage, /exceeded maximum allowed payload size \(6291456 bytes\)/);
+    const small = await invokeHttp(t.url, 'toolarge', {});
+    assert.equal(small.json, 'small');
+    assert.equal(small.headers.get('x-thaw-start'), 'warm', 'the same instance');
+  });
+
   test('CommonJS and TypeScript handlers run as written', async () => {
     await create('cjs', await zipDirectory(join(examples, 'greeter-cjs')), { Environment: { Variables: { DEFAULT_NAME: 'pal' } } });
     assert.deepEqual((await invokeHttp(t.url, 'cjs', { lang: 'fr' })).json, { greeting: 'Bonjour, pal', invocations: 1 });

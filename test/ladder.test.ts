@@ -171,7 +171,7 @@ describe('reserved (provisioned) instances', () => {
 
   test('a version keeps its reserved instances initialized, requests use them first, keep-alive never stops them', async () => {
     const { PutProvisionedConcurrencyConfigCommand, GetProvisionedConcurrencyConfigCommand } = await sdk();
-    await create(t, 'res', { 'index.mjs': fnSource('return 1;') }, { Publish: true });
+    await create(t, 'res', { 'index.mjs': fnSource('return process.env.AWS_LAMBDA_INITIALIZATION_TYPE;') }, { Publish: true });
     await assert.rejects(t.lambda.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: 'res', Qualifier: '$LATEST', ProvisionedConcurrentExecutions: 1 })), /Qualifier/);
     await t.lambda.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: 'res', Qualifier: '1', ProvisionedConcurrentExecutions: 2 }));
     const ready = await eventually(async () => {
@@ -187,6 +187,7 @@ describe('reserved (provisioned) instances', () => {
 
     const r = await invokeHttp(t.url, 'res', {}, { qualifier: '1' });
     assert.equal(r.headers.get('x-thaw-start'), 'warm', 'the first request finds a reserved instance');
+    assert.equal(r.json, 'provisioned-concurrency', 'and the instance knows it was provisioned');
     const served = (await getJson(`${t.url}/thaw/v1/invocations/${r.headers.get('x-thaw-invocation-id')}`)).instanceId;
     assert.ok(reserved.some((i: { id: string }) => i.id === served));
     await new Promise((res) => setTimeout(res, 800));

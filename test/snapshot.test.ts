@@ -26,7 +26,7 @@ export const handler = async (event) => {
   return {
     size: table.size, secretLength: secret.length, restores, beforeSnapshot, initUuid, initAt,
     uuid: crypto.randomUUID(), random: Math.random(), bytes: crypto.getRandomValues(new Uint8Array(8)).join(','), now: Date.now(),
-    pid: process.pid,
+    pid: process.pid, initType: process.env.AWS_LAMBDA_INITIALIZATION_TYPE,
   };
 };
 `;
@@ -58,6 +58,7 @@ describe('snapshots', () => {
     assert.equal(r.json.secretLength, SECRET.length);
     assert.equal(r.json.beforeSnapshot, 1, 'before-snapshot hooks ran once, at build');
     assert.equal(r.json.restores, 1, 'after-restore hooks ran in this instance');
+    assert.equal(r.json.initType, 'snap-start', 'AWS_LAMBDA_INITIALIZATION_TYPE says it was restored, as SnapStart does');
     const rec = await getJson(`${t.url}/thaw/v1/invocations/${r.headers.get('x-thaw-invocation-id')}`);
     assert.equal(rec.start, 'restored');
     const latest = await invokeHttp(t.url, 'snap');

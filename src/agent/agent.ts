@@ -16,7 +16,7 @@ import { InitFailure, RuntimeConnection, heapLimitMb, runtimes, type InitSpec, t
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { DecisionDriver, type TakenDecision } from './decisions.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
-import { crashError, functionEnv, reportLine, runtimeEnv, timeoutError } from './lambda.ts';
+import { crashError, functionEnv, logStreamName, MAX_RESPONSE_BYTES, reportLine, responseTooLargeError, runtimeEnv, timeoutError, traceHeaderFrom } from './lambda.ts';
 import { RuntimePool } from './pool.ts';
 import { ReservedInstances } from './reserved.ts';
 import { DEFAULT_EGRESS, type InstanceNetwork } from '../network/index.ts';
@@ -103,6 +103,8 @@ export interface InvokeRequest {
   receivedMono: number;
   receivedAt: number;
   signal?: AbortSignal;
+  /** The caller's X-Amzn-Trace-Id, passed to the handler (_X_AMZN_TRACE_ID) when well-formed. */
+  traceId?: string | null;
 }
 
 export interface InvokeResult {
@@ -592,7 +594,10 @@ export class Agent implements AsyncDisposable {
         file: join(inside.codeDir, relative(code.dir, entry.file)),
         exportName: entry.exportName,
         codeDir: inside.codeDir,
-        env: functionEnv(v, inside.codeDir),
+        env: functionEnv(v, inside.codeDir, {
+          logStream: logStreamName(v.version, id, clock.now()),
+          initializationType: req.trigger === 'provision' ? 'provisioned-concurrency' : origin === 'restored' ? 'snap-start' : 'on-demand',
+        }),
         compileCacheDir: inside.compileCacheDir,
       };
       const envEnd = clock.monotonic();
@@ -651,7 +656,7 @@ export class Agent implements AsyncDisposable {
     req.signal?.addEventListener('abort', onAbort, { once: true });
     let outcome: InvokeOutcome;
     try {
-      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext, warmup: req.trigger === 'warmup' });
+      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext, warmup: req.trigger === 'warmup', traceId: traceHeaderFrom(req.traceId, clock.now()) });
     } finally {
       timer.cancel();
       req.signal?.removeEventListener('abort', onAbort);
@@ -660,7 +665,12 @@ export class Agent implements AsyncDisposable {
     phases.add('handler', handlerStart, handlerEnd);
     if (outcome.kind !== 'crash') instance.release();
 
-    if (outcome.kind === 'ok') return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'success', null, outcome.payload);
+    if (outcome.kind === 'ok') {
+      // Lambda's cap on a response: larger ones are the function's error, not its result.
+      const bytes = Buffer.byteLength(outcome.payload);
+      if (bytes > MAX_RESPONSE_BYTES) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', responseTooLargeError(bytes));
+      return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'success', null, outcome.payload);
+    }
     if (outcome.kind === 'error') return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', outcome.error);
     if (timedOut) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'timeout', timeoutError(req.invocationId, timeoutMs));
     if (aborted) {

@@ -1,6 +1,7 @@
 // What Lambda's contract says an instance sees and what its invocations report, as pure functions: the
 // runtime's and the function's environment, the error shape of a timed-out or crashed invocation, and the
-// REPORT log line. Imports types of src/core, src/runtimes and src/sandbox.
+// REPORT log line, trace headers and log stream names. Imports node:crypto and types of src/core, src/runtimes and src/sandbox.
+import { createHash, randomBytes } from 'node:crypto';
 import type { FunctionVersion, StartKind } from '../core/types.ts';
 import type { SerializedError } from '../runtimes/index.ts';
 import type { SandboxExit } from '../sandbox/index.ts';
@@ -19,17 +20,51 @@ export function runtimeEnv(region: string, home: string): Record<string, string>
   };
 }
 
-/** The function's own variables and Lambda's, with the code directory as the runtime inside sees it. */
-export function functionEnv(v: FunctionVersion, codeDir: string): Record<string, string> {
+/** How an instance came to be initialized, as Lambda's AWS_LAMBDA_INITIALIZATION_TYPE says it. */
+export type InitializationType = 'on-demand' | 'provisioned-concurrency' | 'snap-start';
+
+/**
+ * The function's own variables and Lambda's, with the code directory as the runtime inside sees it; with
+ * an instance, its log stream and how it was initialized (a snapshot build has neither yet).
+ */
+export function functionEnv(v: FunctionVersion, codeDir: string, instance?: { logStream: string; initializationType: InitializationType }): Record<string, string> {
   return {
     ...v.config.env,
     AWS_LAMBDA_FUNCTION_NAME: v.functionName,
     AWS_LAMBDA_FUNCTION_VERSION: v.version,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(v.config.memoryMb),
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${v.functionName}`,
+    ...(instance ? { AWS_LAMBDA_LOG_STREAM_NAME: instance.logStream, AWS_LAMBDA_INITIALIZATION_TYPE: instance.initializationType } : {}),
     LAMBDA_TASK_ROOT: codeDir,
     _HANDLER: v.config.handler,
   };
+}
+
+/** Lambda's log stream name for an instance: `YYYY/MM/DD/[version]` and 32 hex digits of its own. */
+export function logStreamName(version: string, instanceId: string, at: number): string {
+  const d = new Date(at);
+  const day = `${d.getUTCFullYear()}/${String(d.getUTCMonth() + 1).padStart(2, '0')}/${String(d.getUTCDate()).padStart(2, '0')}`;
+  const hex = createHash('sha256').update(instanceId).digest('hex').slice(0, 32);
+  return `${day}/[${version}]${hex}`;
+}
+
+/** An X-Ray trace header as Lambda hands it to a function: a fresh root, unsampled. */
+export function newTraceHeader(at: number): string {
+  const root = `1-${Math.floor(at / 1000).toString(16).padStart(8, '0')}-${randomBytes(12).toString('hex')}`;
+  return `Root=${root};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
+}
+
+/** A caller's X-Amzn-Trace-Id, kept when it names a well-formed root (anything else: a fresh one). */
+export function traceHeaderFrom(header: string | undefined | null, at: number): string {
+  if (header && header.length <= 256 && /(^|;)\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;|$)/.test(header) && /^[\x20-\x7e]+$/.test(header)) return header;
+  return newTraceHeader(at);
+}
+
+/** Lambda's cap on a synchronous response. */
+export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+
+export function responseTooLargeError(bytes: number): SerializedError {
+  return { errorType: 'Function.ResponseSizeTooLarge', errorMessage: `Response payload size (${bytes} bytes) exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).`, trace: [] };
 }
 
 const rid = (invocationId: string) => `RequestId: ${invocationId} Error:`;

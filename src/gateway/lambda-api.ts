@@ -321,6 +321,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     }
     const r = await platform.invoke(t.name, t.qualifier, payload, {
       trigger: 'api', signal: ctx.signal, receivedMono: ctx.receivedMono, receivedAt: ctx.receivedAt, clientContext,
+      traceId: typeof h['x-amzn-trace-id'] === 'string' ? h['x-amzn-trace-id'] : null,
     });
     const headers: Record<string, string> = {
       'content-type': 'application/json',

@@ -31,6 +31,8 @@ export interface InvokeOptions {
   signal?: AbortSignal;
   callerInvocationId?: string | null;
   clientContext?: string | null;
+  /** The caller's X-Amzn-Trace-Id header. */
+  traceId?: string | null;
 }
 
 /** Synchronous payloads larger than Lambda's 6 MB are refused. */
@@ -278,6 +280,7 @@ export class Platform implements AsyncDisposable {
         trigger: o.trigger,
         callerInvocationId: o.callerInvocationId ?? null,
         clientContext: o.clientContext ?? null,
+        traceId: o.traceId ?? null,
         concurrencyLimit: target.fn.reservedConcurrency,
         receivedMono,
         receivedAt,

@@ -122,6 +122,7 @@ export function triggerRoutes(router: Router, platform: Platform): void {
     try {
       const r = await platform.invoke(name, qualifier, JSON.stringify(event), {
         trigger: 'http', signal: ctx.signal, receivedMono: ctx.receivedMono, receivedAt: ctx.receivedAt, invocationId: ctx.requestId,
+        traceId: typeof ctx.req.headers['x-amzn-trace-id'] === 'string' ? ctx.req.headers['x-amzn-trace-id'] : null,
       });
       response = r.functionError ? badGateway() : httpResponseV2(r.payload);
       extra = { 'x-thaw-invocation-id': r.record.id, 'x-thaw-start': r.record.start ?? 'none', 'server-timing': serverTiming(r.record), 'x-amz-executed-version': r.record.version };

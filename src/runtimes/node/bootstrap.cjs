@@ -211,6 +211,8 @@ function main(preloaded) {
     await warming;
     try {
       for (const [k, v] of Object.entries(spec.env)) process.env[k] = v;
+      // Where the runtime's own files are, as Lambda's /var/runtime.
+      if (typeof __dirname === 'string') process.env.LAMBDA_RUNTIME_DIR = __dirname;
       egressToken = spec.egressToken ?? null;
       process.chdir(spec.codeDir);
       fn = spec;
@@ -260,7 +262,7 @@ function main(preloaded) {
       invokedFunctionArn: f.functionArn,
       memoryLimitInMB: String(f.memoryMb),
       logGroupName: `/aws/lambda/${f.functionName}`,
-      logStreamName: `thaw/${process.pid}`,
+      logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? `thaw/${process.pid}`,
       clientContext: spec.clientContext ? JSON.parse(Buffer.from(spec.clientContext, 'base64').toString('utf8')) : undefined,
       identity: undefined,
       /** True for a scheduled warm-up: the instance is warm now; the handler may return at once. */
@@ -283,6 +285,9 @@ function main(preloaded) {
       try {
         if (!handler) throw Object.assign(new Error('the runtime was invoked before init'), { name: 'Runtime.NotInitialized' });
         const event = JSON.parse(spec.payload);
+        // As Lambda's Node runtime does: the invocation's trace header in the environment while it runs.
+        if (spec.traceId) process.env._X_AMZN_TRACE_ID = spec.traceId;
+        else delete process.env._X_AMZN_TRACE_ID;
         const value = await handler(event, makeContext(spec));
         let payload;
         try {

@@ -35,6 +35,8 @@ export interface InvokeSpec {
   clientContext: string | null;
   /** A scheduled warm-up (context.warmup): the handler may return at once. */
   warmup?: boolean;
+  /** The X-Ray trace header the handler sees in _X_AMZN_TRACE_ID (the caller's, or a fresh one). */
+  traceId?: string;
 }
 
 export type HostMessage =
