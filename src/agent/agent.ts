@@ -666,8 +666,9 @@ export class Agent implements AsyncDisposable {
     if (outcome.kind !== 'crash') instance.release();
 
     if (outcome.kind === 'ok') {
-      // Lambda's cap on a response: larger ones are the function's error, not its result.
-      const bytes = Buffer.byteLength(outcome.payload);
+      // Lambda's cap on a synchronous response: larger ones are the function's error, not its result.
+      // (An event's or a timer's result goes nowhere a caller waits; it is not failed for its size.)
+      const bytes = req.trigger === 'event' || req.trigger === 'timer' ? 0 : Buffer.byteLength(outcome.payload);
       if (bytes > MAX_RESPONSE_BYTES) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', responseTooLargeError(bytes));
       return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'success', null, outcome.payload);
     }
