@@ -245,6 +245,15 @@ describe('Lambda API through the AWS SDK', () => {
     assert.equal(missing.json.errorType, 'ResourceNotFoundException');
   });
 
+  test('an unknown route is UnknownOperationException, not ResourceNotFoundException (which SDKs read as a missing function)', async () => {
+    const r = await fetch(`${t.url}/2015-03-31/functions/hello/no-such-thing`);
+    assert.equal(r.status, 404);
+    assert.equal(r.headers.get('x-amzn-errortype'), 'UnknownOperationException');
+    assert.equal(((await r.json()) as { code: string }).code, 'THAW_E_ROUTE_NOT_FOUND');
+    const gone = await fetch(`${t.url}/2015-03-31/functions/nope-not-here`);
+    assert.equal(gone.headers.get('x-amzn-errortype'), 'ResourceNotFoundException', 'a missing function still is');
+  });
+
   test('DryRun checks without running; unknown functions and bad payloads get Lambda\'s errors', async () => {
     const dry = await fetch(`${t.url}/2015-03-31/functions/hello/invocations`, { method: 'POST', headers: { 'x-amz-invocation-type': 'DryRun' }, body: '{}' });
     assert.equal(dry.status, 204);

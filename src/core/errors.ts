@@ -22,7 +22,10 @@ export const errorRegistry = {
   THAW_E_REQUEST_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Correct the named field; `thaw --help` and the Lambda API reference list the accepted values.'),
   THAW_E_REQUEST_TOO_LARGE: spec('user', 413, 'RequestTooLargeException', 'Keep the request body under the limit; upload large packages as a .zip of at most the package limit.'),
   THAW_E_HEADER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Correct the named header to one of its documented values.'),
-  THAW_E_ROUTE_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Check the URL path; the API is documented in the README.'),
+  // Not ResourceNotFoundException: SDKs read that as "the function does not exist".
+  THAW_E_ROUTE_NOT_FOUND: spec('user', 404, 'UnknownOperationException', 'Check the URL path; the API is documented in the README, with what is supported and what is refused.'),
+  THAW_E_PROVISIONED_NOT_FOUND: spec('user', 404, 'ProvisionedConcurrencyConfigNotFoundException', 'Set reserved instances for that version or alias first (PutProvisionedConcurrencyConfig).'),
+  THAW_E_PACKAGE_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Name a package by the CodeSha256 of a deployed version.'),
   THAW_E_METHOD_NOT_ALLOWED: spec('user', 405, 'InvalidParameterValueException', 'Use one of the methods listed in the Allow header.'),
 
   // Names and configuration

@@ -278,7 +278,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
       return;
     }
     const cfg = all.find((c) => c.qualifier === t.qualifier);
-    if (!cfg) throw new ThawError('THAW_E_ROUTE_NOT_FOUND', `${t.name}:${t.qualifier ?? '$LATEST'} has no reserved instances; set them with PutProvisionedConcurrencyConfig`);
+    if (!cfg) throw new ThawError('THAW_E_PROVISIONED_NOT_FOUND', `${t.name}:${t.qualifier ?? '$LATEST'} has no reserved instances; set them with PutProvisionedConcurrencyConfig`);
     sendJson(ctx, 200, provisionedShape(cfg.functionName, cfg.qualifier, cfg.count, cfg.updatedAt));
   });
 

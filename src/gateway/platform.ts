@@ -370,7 +370,7 @@ export class Platform implements AsyncDisposable {
     }
     const { version } = await this.control.getVersion(name, qualifier);
     if (count === null) {
-      if (!(await this.store.deleteProvisioned(name, qualifier))) throw new ThawError('THAW_E_ROUTE_NOT_FOUND', `${name}:${qualifier} has no reserved instances`);
+      if (!(await this.store.deleteProvisioned(name, qualifier))) throw new ThawError('THAW_E_PROVISIONED_NOT_FOUND', `${name}:${qualifier} has no reserved instances`);
       this.agent.setReserved(name, qualifier, null, 0);
       return;
     }

@@ -147,7 +147,7 @@ export function thawRoutes(router: Router, platform: Platform): void {
 
   router.on('GET', '/thaw/v1/code/{sha}', async (ctx) => {
     const sha = ctx.params.sha;
-    if (!/^[0-9a-f]{64}$/.test(sha) || !(await platform.blobs.has(sha))) throw new ThawError('THAW_E_ROUTE_NOT_FOUND', `no package ${sha}`);
+    if (!/^[0-9a-f]{64}$/.test(sha) || !(await platform.blobs.has(sha))) throw new ThawError('THAW_E_PACKAGE_NOT_FOUND', `no package ${sha}`);
     ctx.res.writeHead(200, { 'content-type': 'application/octet-stream' });
     createReadStream(platform.blobs.path(sha)).pipe(ctx.res);
   });
