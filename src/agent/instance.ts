@@ -1,9 +1,10 @@
 // One instance: a sandboxed runtime bound to one function version for its whole life, as a named state
-// machine whose transition table the tests check. Imports src/core and src/runtimes.
+// machine whose transition table the tests check. Imports src/core, src/runtimes and sandbox types.
 import type { Clock } from '../core/clock.ts';
 import { publishInstanceState } from '../core/events.ts';
 import type { FunctionVersion, InstanceState, StartKind } from '../core/types.ts';
 import type { RuntimeConnection } from '../runtimes/index.ts';
+import type { PageOut } from '../sandbox/index.ts';
 
 /** Every allowed move; anything else is a bug and throws. */
 export const instanceTransitions: Readonly<Record<InstanceState, readonly InstanceState[]>> = {
@@ -50,7 +51,7 @@ export class Instance {
   /** Settles when a page-out under way has finished, so a thaw can wait for it. */
   paging: Promise<void> | null = null;
   /** Private resident memory before and after the page-out, and what went to swap. */
-  paged: { beforeBytes: number; residentBytes: number; swappedBytes: number } | null = null;
+  paged: PageOut | null = null;
 
   readonly #started = Promise.withResolvers<boolean>();
 

@@ -1,8 +1,9 @@
 // The rungs below warm that an idle instance rests on, as the agent carries them out: freeze (the process
 // stopped, memory kept), page out (frozen, its memory pushed to swap) and thaw (back to idle for an
 // invocation, pages coming back on demand). The policy engine decides when; this only does it, and keeps
-// whether this node can page at all. Imports src/core and the instance.
+// whether this node can page at all. Imports src/core, sandbox types and the instance.
 import type { Clock } from '../core/clock.ts';
+import type { PageOut } from '../sandbox/index.ts';
 import type { Instance } from './instance.ts';
 import { withTimeout } from './timing.ts';
 
@@ -15,7 +16,7 @@ export interface TierOptions {
   /** Stops an instance found dead. */
   stop(instance: Instance, reason: string): void;
   /** A page-out done: what the instance held before, what stayed resident, what went to swap. */
-  onPaged?(r: { beforeBytes: number; residentBytes: number; swappedBytes: number }): void;
+  onPaged?(r: PageOut): void;
 }
 
 const mb = (bytes: number | null) => (bytes === null ? '? MB' : `${(bytes / 1048576).toFixed(1)} MB`);

@@ -1,10 +1,11 @@
 // cgroups for confined instances: finds where each controller lives (cgroup v2, v1, or a hybrid of both as
 // on this machine), makes one group per instance with its limits (memory = MemorySize for the whole
 // instance, pids, CPU weight proportional to memory), freezes, kills and measures it, and removes the
-// leftovers of an earlier run. Imports node built-ins only.
+// leftovers of an earlier run. Imports node built-ins and the sandbox's types.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { PageOut } from './types.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export type Controller = 'memory' | 'pids' | 'cpu' | 'freezer';
@@ -232,14 +233,6 @@ export class InstanceCgroup {
     }
   }
 
-  /** Memory in use (resident, without page cache), in bytes. */
-  memory(): { rssBytes: number } | null {
-    const dir = this.#dir('memory');
-    if (!dir) return null;
-    const stat = readOr(join(dir, 'memory.stat'));
-    return { rssBytes: statField(stat, this.#scope.enforced.memory === 'v2' ? 'anon' : 'total_rss') };
-  }
-
   /** The peak of everything charged, in bytes: one small file (memory() reads memory.stat as well). */
   peakMemoryBytes(): number | null {
     const dir = this.#dir('memory');
@@ -254,7 +247,7 @@ export class InstanceCgroup {
    * The pages come back on demand when the processes touch them. Runs off the event loop (the kernel
    * compresses in the writing thread). Null when the group has no memory controller.
    */
-  async pageOut(): Promise<{ beforeBytes: number; residentBytes: number; swappedBytes: number } | null> {
+  async pageOut(): Promise<PageOut | null> {
     const dir = this.#dir('memory');
     if (!dir) return null;
     const beforeBytes = this.swap()?.residentBytes ?? 0;
@@ -283,7 +276,7 @@ export class InstanceCgroup {
     return after && { beforeBytes, ...after };
   }
 
-  /** Resident (anonymous) and swapped-out bytes of the group now. */
+  /** Resident (anonymous, without page cache) and swapped-out bytes of the group now. */
   swap(): { residentBytes: number; swappedBytes: number } | null {
     const dir = this.#dir('memory');
     if (!dir) return null;

@@ -1,5 +1,5 @@
 // Sandbox drivers: create the isolation unit of one instance. Public entry of src/sandbox; imports core.
-export type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
+export type { CodeView, PageOut, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
 export { processDriver } from './process.ts';
 export { NamespacesDriver, namespacesDriver, probeNamespaces, scopeTagFor, type NamespacesOptions } from './namespaces.ts';
 export { Mounter } from './mounter.ts';

@@ -4,7 +4,7 @@
 // decided by the program and the caller's clock alone. Isolates nothing. Imports node built-ins and src/core.
 import { PassThrough, type Writable } from 'node:stream';
 import { ThawError } from '../core/errors.ts';
-import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
+import type { CodeView, PageOut, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
 
 /** What a program sees of its unit: the spec it was started with, the channel's far end, its output, its end. */
 export interface MemoryUnit {
@@ -103,7 +103,7 @@ class MemorySandbox implements Sandbox, MemoryUnit {
   }
 
   /** A frozen unit's memory "goes to swap": what stays resident drops to at most 1 MB. */
-  async pageOut(): Promise<{ beforeBytes: number; residentBytes: number; swappedBytes: number } | null> {
+  async pageOut(): Promise<PageOut | null> {
     if (this.#ended || !this.#frozen || this.#rss === null) return null;
     const before = this.#rss;
     const resident = Math.min(before, 1 << 20);

@@ -14,7 +14,7 @@ import { childChannel } from './channel.ts';
 import { Mounter } from './mounter.ts';
 import { seccompFilter } from './seccomp.ts';
 import { swapDevices } from './swap.ts';
-import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
+import type { CodeView, PageOut, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxReport, SandboxSpec } from './types.ts';
 
 export interface NamespacesOptions {
   /** Per-instance slot directories (tmpfs); made a shared mount point so code bound later reaches sandboxes. */
@@ -157,7 +157,7 @@ class NamespaceSandbox implements Sandbox {
     return !this.#exited && this.#killReason === null;
   }
 
-  async pageOut(): Promise<{ beforeBytes: number; residentBytes: number; swappedBytes: number } | null> {
+  async pageOut(): Promise<PageOut | null> {
     if (this.#exited || !swapDevices().length) return null;
     return this.#cgroup.pageOut();
   }
@@ -169,7 +169,7 @@ class NamespaceSandbox implements Sandbox {
     for (const p of this.#cgroup.pids()) {
       try { total += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024; } catch { /* gone */ }
     }
-    return total || (this.#cgroup.memory()?.rssBytes ?? null);
+    return total || (this.#cgroup.swap()?.residentBytes ?? null);
   }
   peakMemoryBytes(): number | null { return this.#exited ? null : this.#cgroup.peakMemoryBytes(); }
 

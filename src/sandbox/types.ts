@@ -51,6 +51,9 @@ export interface SandboxChannel {
   onMessage(listener: (message: unknown) => void): void;
 }
 
+/** What a page-out did: the unit's private (anonymous) resident memory before and after, and what is in swap. */
+export interface PageOut { beforeBytes: number; residentBytes: number; swappedBytes: number }
+
 export interface Sandbox extends AsyncDisposable {
   readonly id: string;
   readonly pid: number;
@@ -68,10 +71,9 @@ export interface Sandbox extends AsyncDisposable {
   thaw(): Promise<boolean>;
   /**
    * Pushes a frozen unit's memory out to swap (the paged tier); its pages come back on demand after a
-   * thaw. Resolves with the unit's private (anonymous) resident memory before and after, and what is in
-   * swap, or null where the driver cannot (no memory cgroup, no swap on the host).
+   * thaw. Resolves with what it did, or null where the driver cannot (no memory cgroup, no swap on the host).
    */
-  pageOut(): Promise<{ beforeBytes: number; residentBytes: number; swappedBytes: number } | null>;
+  pageOut(): Promise<PageOut | null>;
   /** Resident memory of the unit now, in bytes: of its cgroup where it has one, else of its main process (null where unknown). */
   rssBytes(): number | null;
   /** The most memory the unit has used since it started, in bytes (Lambda's Max Memory Used; null where unknown). */
