@@ -147,8 +147,10 @@ export class Agent implements AsyncDisposable {
   #restoreMs = new Samples();
   /** What a runtime's boot costs before init (pool fills and cold starts), by runtime and memory size. */
   #bootMs = new Samples();
-  /** What each ladder path cost an invocation before its handler started, and what page-outs kept (tierCosts). */
+  /** What each ladder path cost an invocation before its handler started (tierCosts)… */
   #startCosts = new Samples();
+  /** …and what page-outs kept: paged RAM and swap as fractions of the memory before. */
+  #pageOuts = new Samples();
   readonly snapshots: SnapshotManager;
   #reserved: ReservedInstances;
   /** Keep-alive, freeze, page-out, prewarm, scale and eviction decisions: the same engine the simulator runs. */
@@ -186,8 +188,8 @@ export class Agent implements AsyncDisposable {
         if (!(r.beforeBytes > 0)) return;
         const ratio = options.swapCompression?.() ?? null;
         // On swap that is not compressed, a paged instance's RAM is what stayed resident.
-        this.#startCosts.add('pagedRamFraction', Math.min(1, (r.residentBytes + r.swappedBytes * (ratio ?? 0)) / r.beforeBytes));
-        this.#startCosts.add('pagedSwapFraction', Math.min(1, r.swappedBytes / r.beforeBytes));
+        this.#pageOuts.add('pagedRamFraction', Math.min(1, (r.residentBytes + r.swappedBytes * (ratio ?? 0)) / r.beforeBytes));
+        this.#pageOuts.add('pagedSwapFraction', Math.min(1, r.swappedBytes / r.beforeBytes));
       },
     });
     this.policies = new PolicyEngine({
@@ -234,19 +236,30 @@ export class Agent implements AsyncDisposable {
 
   /** Starts one reserved instance of v: null, or why its init failed. */
   async #startReserved(v: FunctionVersion, qualifier: string): Promise<string | null> {
+    const { started, record } = await this.#startAhead(v, qualifier, 'provision');
+    if ('failure' in started) return started.failure.record.errorMessage ?? 'init failed';
+    started.instance.reserved = true;
+    record();
+    return null;
+  }
+
+  /**
+   * Starts an instance of v ahead of demand (a prewarm, a reserved instance) by the path the ladder gives
+   * now. `record` books its init as Lambda bills provisioned concurrency: a record with no handler.
+   */
+  async #startAhead(v: FunctionVersion, qualifier: string, trigger: 'prewarm' | 'provision', onInstance?: (i: Instance) => void): Promise<{ started: Started; record(): void }> {
     const req: InvokeRequest = {
-      invocationId: newInvocationId(), version: v, qualifier, payload: 'null', trigger: 'provision', callerInvocationId: null,
+      invocationId: newInvocationId(), version: v, qualifier, payload: 'null', trigger, callerInvocationId: null,
       clientContext: null, concurrencyLimit: null, receivedMono: this.#o.clock.monotonic(), receivedAt: this.#o.clock.now(),
     };
     const phases = new Phases(req.receivedMono);
     const d = this.#decide(v);
-    const path = d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold';
-    const started = await this.#start(req, phases, path);
-    if ('failure' in started) return started.failure.record.errorMessage ?? 'init failed';
-    started.instance.reserved = true;
-    // The init of a reserved instance is billed like Lambda's provisioned concurrency: recorded, no handler.
-    this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
-    return null;
+    const started = await this.#start(req, phases, d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold', onInstance);
+    const record = () => {
+      if ('failure' in started) return;
+      this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
+    };
+    return { started, record };
   }
 
   get closing() { return this.#closing; }
@@ -375,13 +388,6 @@ export class Agent implements AsyncDisposable {
    * version's, for the traffic about to move to it) is one a first request waits for while it starts.
    */
   #prewarm(v: FunctionVersion, qualifier: string, reason: string, spare = false, rollout = false): void {
-    const req: InvokeRequest = {
-      invocationId: newInvocationId(), version: v, qualifier, payload: 'null', trigger: 'prewarm', callerInvocationId: null,
-      clientContext: null, concurrencyLimit: null, receivedMono: this.#o.clock.monotonic(), receivedAt: this.#o.clock.now(),
-    };
-    const d = this.#decide(v);
-    const path = d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold';
-    const phases = new Phases(req.receivedMono);
     const epoch = this.#forgotten.get(v.functionName) ?? 0;
     const p = (async () => {
       const failed = () => {
@@ -389,13 +395,13 @@ export class Agent implements AsyncDisposable {
         this.#prewarmBackoff.set(v.functionName, { failures: n, until: this.#o.clock.monotonic() + Math.min(PREWARM_BACKOFF_MAX_MS, PREWARM_BACKOFF_MS * 2 ** (n - 1)) });
       };
       try {
-        const started = await this.#start(req, phases, path, rollout ? (i) => this.#rolloutStarts.add(i) : undefined);
+        const { started, record } = await this.#startAhead(v, qualifier, 'prewarm', rollout ? (i) => this.#rolloutStarts.add(i) : undefined);
         if ('failure' in started) { failed(); return; }
         // The function was deleted while its instance started: it goes too.
         if ((this.#forgotten.get(v.functionName) ?? 0) !== epoch) { this.#stopInstance(started.instance, 'function deleted during its prewarm'); return; }
         this.#prewarmBackoff.delete(v.functionName);
         started.instance.prewarmed = !spare;
-        this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
+        record();
         this.#plan(v.functionName);
       } catch (err) {
         failed();
@@ -783,12 +789,15 @@ export class Agent implements AsyncDisposable {
     if (this.#o.tiers) return { ...this.#o.tiers, learned: [] };
     const costs: TierCosts = { ...DEFAULT_TIER_COSTS };
     const learned: string[] = [];
-    for (const k of [...START_KINDS, 'pagedRamFraction', 'pagedSwapFraction'] as const) {
-      const m = this.#startCosts.median(k);
-      if (m === null || (this.#startCosts.count(k) < 3 && !k.startsWith('paged'))) continue;
+    const take = (k: keyof TierCosts, samples: Samples, least: number) => {
+      const m = samples.median(k);
+      if (m === null || samples.count(k) < least) return;
       costs[k] = m;
       learned.push(k);
-    }
+    };
+    for (const k of START_KINDS) take(k, this.#startCosts, 3);
+    take('pagedRamFraction', this.#pageOuts, 1);
+    take('pagedSwapFraction', this.#pageOuts, 1);
     return { ...costs, learned };
   }
 
