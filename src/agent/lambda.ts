@@ -50,8 +50,8 @@ export function logStreamName(version: string, instanceId: string, at: number): 
 
 /** An X-Ray trace header as Lambda hands it to a function: a fresh root, unsampled. */
 export function newTraceHeader(at: number): string {
-  const root = `1-${Math.floor(at / 1000).toString(16).padStart(8, '0')}-${randomBytes(12).toString('hex')}`;
-  return `Root=${root};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
+  const hex = randomBytes(20).toString('hex');
+  return `Root=1-${Math.floor(at / 1000).toString(16).padStart(8, '0')}-${hex.slice(0, 24)};Parent=${hex.slice(24)};Sampled=0`;
 }
 
 /** A caller's X-Amzn-Trace-Id, kept when it names a well-formed root (anything else: a fresh one). */

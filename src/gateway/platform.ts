@@ -95,8 +95,7 @@ export class Platform implements AsyncDisposable {
    * The instances as /thaw/v1/instances shows them: a paged one with the RAM its pages take compressed in
    * zram (its swapped bytes at the device's compression ratio; null on swap that is not compressed).
    */
-  instanceViews() {
-    const ratio = this.#zramRatio();
+  instanceViews(ratio = this.#zramRatio()) {
     return this.agent.instances().map((i) => ({
       ...i,
       compressedBytes: i.state === 'paged' && i.swappedBytes !== null && ratio !== null ? Math.round(i.swappedBytes * ratio) : null,
@@ -110,14 +109,11 @@ export class Platform implements AsyncDisposable {
    * private resident memory after the page-out.
    */
   memoryByTier() {
-    const views = this.instanceViews();
+    const ratio = this.#zramRatio();
+    const views = this.instanceViews(ratio);
     const tier = (i: (typeof views)[number]) => i.state === 'idle' || i.state === 'busy' ? 'warm' : i.state === 'frozen' || i.state === 'paged' ? i.state : 'other';
-    const tiers: Record<'warm' | 'frozen' | 'paged' | 'other', { instances: number; residentBytes: number; compressedBytes: number; swappedBytes: number }> = {
-      warm: { instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 },
-      frozen: { instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 },
-      paged: { instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 },
-      other: { instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 },
-    };
+    const empty = () => ({ instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 });
+    const tiers = { warm: empty(), frozen: empty(), paged: empty(), other: empty() };
     for (const i of views) {
       const t = tiers[tier(i)];
       t.instances++;
@@ -130,7 +126,7 @@ export class Platform implements AsyncDisposable {
       ramBytes: all.reduce((a, t) => a + t.residentBytes + t.compressedBytes, 0),
       swapBytes: all.reduce((a, t) => a + t.swappedBytes, 0),
       swapBudgetBytes: this.swapBudgetMb() * 1048576,
-      zramCompression: this.#zramRatio(),
+      zramCompression: ratio,
       tiers,
     };
   }
@@ -188,7 +184,7 @@ export class Platform implements AsyncDisposable {
       // The paged tier needs a memory cgroup to reclaim (the namespaces driver) and swap; the agent asks at
       // start, after a zram device is set up and at each sweep, and the engine pages only while it is there.
       pageAfterMs: options.pageAfterMs,
-      canPage: () => confining !== null && options.pageAfterMs !== -1 && swapDevices().length > 0,
+      canPage: () => this.pagedTier().on,
       swapCompression: () => this.#zramRatio(),
       swapBudgetMb: () => this.swapBudgetMb(),
       poolSize: options.poolSize,

@@ -109,7 +109,7 @@ export class PolicyEngine {
   readonly #gdsf = new GreedyDual();
   readonly calls = new CallGraph();
   readonly autoscale: AutoscaleParams;
-  /** What the tiers cost; a live agent replaces them with what it measures (setTiers). */
+  /** What the tiers cost; a live agent replaces them with what it measures (Agent.tierCosts, at each sweep). */
   tiers: TierCosts;
 
   constructor(options: EngineOptions) {
