@@ -364,8 +364,8 @@ export class PolicyEngine {
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Loaded and not running: idle, frozen or paged. */
-const resting = (i: PolicyInstance) => i.state === 'idle' || i.state === 'frozen' || i.state === 'paged';
+/** Loaded and not running: idle, frozen or paged (the states whose memory is idle memory). */
+export const resting = (i: Pick<PolicyInstance, 'state'>) => i.state === 'idle' || i.state === 'frozen' || i.state === 'paged';
 
 function fmt(ms: number): string {
   if (!Number.isFinite(ms)) return '∞';

@@ -11,7 +11,7 @@
 // Idle instances move down the tiers as the engine decides (frozen, then paged, then stopped), as the
 // agent moves them: a paged one holds its RAM fraction (resident and zram's compressed pages) and fills
 // swap with its pages, and an arrival that finds it takes the paged path, like a thaw not a cold start.
-import { decideLadder, DEFAULT_TIER_COSTS, formatPolicy, PolicyEngine, ramMb, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
+import { decideLadder, DEFAULT_TIER_COSTS, formatPolicy, PolicyEngine, ramMb, resting, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
 import type { StartKind } from '../core/types.ts';
 import { systemClock } from '../core/clock.ts';
 import { DURATION_POINTS, rng, type Trace, type TraceFunction } from './trace.ts';
@@ -232,7 +232,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
   const wastedByFn = new Float64Array(fns.length);
   /** Counts the memory i held resting (idle, frozen or paged) since it entered its state. */
   const account = (i: SimInstance, now: number) => {
-    if (i.state === 'idle' || i.state === 'frozen' || i.state === 'paged') {
+    if (resting(i)) {
       const w = (now - i.since) * ramMb(i.state, i.memoryMb, tiers);
       wastedMbMs += w;
       wastedByFn[index.get(i.fn)!] += w;
