@@ -602,7 +602,8 @@ export class Agent implements AsyncDisposable {
         codeDir: inside.codeDir,
         env: functionEnv(v, inside.codeDir, {
           logStream: logStreamName(v.version, id, clock.now()),
-          initializationType: req.trigger === 'provision' ? 'provisioned-concurrency' : origin === 'restored' ? 'snap-start' : 'on-demand',
+          // Started ahead of demand (reserved, or a policy's pre-warm): Lambda's word for that is provisioned.
+          initializationType: req.trigger === 'provision' || req.trigger === 'prewarm' ? 'provisioned-concurrency' : origin === 'restored' ? 'snap-start' : 'on-demand',
         }),
         compileCacheDir: inside.compileCacheDir,
       };
