@@ -17,6 +17,8 @@ import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
 import { PATHS, PATH_LABELS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
 import { publishBench, type PublishResults } from './publish.ts';
+import { compatBench, renderCompat, type CompatResults } from './compat.ts';
+import { devLoopBench, type DevLoopResults } from './dev-loop.ts';
 import { networkBench, type NetworkResults } from './network.ts';
 import { median, quantile } from './stats.ts';
 import { pagedBench, pagedSkip, type PagedResults } from './paged.ts';
@@ -41,6 +43,8 @@ const { values: args } = parseArgs({
     'ladder-only': { type: 'boolean', default: false },
     'publish-only': { type: 'boolean', default: false },
     'no-publish': { type: 'boolean', default: false },
+    'compat-only': { type: 'boolean', default: false },
+    'no-compat': { type: 'boolean', default: false },
     'publish-runs': { type: 'string' },
     'soak-seconds': { type: 'string' },
   },
@@ -295,6 +299,14 @@ async function main() {
     }
     return;
   }
+  if (args['compat-only']) {
+    const compat = await compatBench({ root, runs: LADDER_RUNS, progress, done });
+    const devLoop = await devLoopBench(LADDER_RUNS, progress);
+    await writeFile(join(out, 'compat.json'), JSON.stringify({ compat, devLoop }, null, 2));
+    process.stdout.write([...renderCompat(compat), ...renderDevLoop(devLoop)].join('\n'));
+    agent.destroy();
+    return;
+  }
   if (args['network-only']) {
     if (netSkip) throw new Error(`network figures not measured: ${netSkip}`);
     const net = await networkBench({ root, runs: LADDER_RUNS, request, progress, done });
@@ -336,8 +348,12 @@ async function main() {
     if (pageSkip) done(`paged tier not measured: ${pageSkip}`);
     const paged = pageSkip ? null : await pagedBench({ root, runs: LADDER_RUNS, request, progress, done });
     const publish = args['no-publish'] ? null : await publishBench({ root, runs: PUBLISH_RUNS, request, driver: drivers.at(-1)!, progress, done });
+    const compat = args['no-compat'] ? null : await compatBench({ root, runs: LADDER_RUNS, progress, done });
+    const devLoop = args['no-compat'] ? null : await devLoopBench(LADDER_RUNS, progress);
     const policies = policyFigures(ladder, paged, progress, done);
     const results: Results = {
+      compat,
+      devLoop,
       ladders,
       network,
       paged,
@@ -383,6 +399,8 @@ function policyFigures(ladder: LadderResults | null, paged: PagedResults | null,
 }
 
 type Results = {
+  compat: CompatResults | null;
+  devLoop: DevLoopResults | null;
   policies: ReturnType<typeof policyFigures>;
   network: NetworkResults | null;
   paged: PagedResults | null;
@@ -464,6 +482,8 @@ function render(r: Results): string {
     ...(r.paged ? renderPaged(r.paged, r.bareProcessStartMs.p50) : []),
     ...(r.paged ? renderTierMemory(r.paged) : []),
     ...(r.network ? renderNetwork(r.network) : []),
+    ...(r.compat ? renderCompat(r.compat) : []),
+    ...(r.devLoop ? renderDevLoop(r.devLoop) : []),
     '## Policies (simulated with this run\'s tier costs)',
     '',
     `Trace ${r.policies.trace}; tier costs ${Object.entries(r.policies.costs).map(([k, v]) => (k.endsWith('Fraction') ? `${k} ${v.toFixed(3)}` : `${k} ${v.toFixed(1)} ms`)).join(', ')}${r.policies.constants.length ? ` (${r.policies.constants.join(', ')}: constants, not measured in this run)` : ''}. RAM counts a paged instance at its paged RAM fraction; swap is what paged instances put on the swap device. Ratios against fixed:10m in the same run; the sweep and chart are in [policies.md](policies.md).`,
@@ -661,3 +681,19 @@ function renderLadder(l: LadderResults, bare: number, driver: Driver): string[] 
 }
 
 await main();
+
+/** The development loop (bench/dev-loop.ts): a save to the next invoke's response, and `thaw deploy` itself. */
+function renderDevLoop(d: DevLoopResults): string[] {
+  const row = (label: string, xs: number[], target: string) => { const m = median(xs); return `| ${label} | ${m.toFixed(0)} | ${quantile(xs, 0.9).toFixed(0)} | ${(m / median(d.bareNode)).toFixed(2)}× | ${target} |`; };
+  const met = (xs: number[], limit: number) => (median(xs) <= limit ? `≤ ${limit} ms: met` : `≤ ${limit} ms: **missed**`);
+  return [
+    '## The development loop', '',
+    `${d.rounds} saves, \`thaw dev\` and \`thaw deploy\` interleaved on one \`thaw up\`; each round waits for the new code's own answer. The floor is a bare \`node -e 0\` (${median(d.bareNode).toFixed(0)} ms here).`, '',
+    '| step | median (ms) | p90 (ms) | vs bare node start | target |', '|---|---|---|---|---|',
+    row('`thaw dev`: save → response of the next invoke', d.devSaveToResponse, met(d.devSaveToResponse, 100)),
+    row('`thaw dev`: save → `$LATEST` published', d.devSaveToPublished, '-'),
+    row('`thaw deploy` (the command, a small function)', d.deployCommand, met(d.deployCommand, 200)),
+    row('`thaw deploy` + invoke', d.deployThenInvoke, '-'),
+    '',
+  ];
+}

@@ -315,7 +315,7 @@ describe('HTTP triggers', () => {
   let t: TestThaw;
   before(async () => {
     t = await startTestThaw();
-    await t.lambda.send(new CreateFunctionCommand({ FunctionName: 'web', Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: await zipDirectory(join(examples, 'http-api')) } }));
+    await t.lambda.send(new CreateFunctionCommand({ FunctionName: 'web', Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: await zipDirectory(join(examples, 'http-api')) } }));
   });
   after(async () => { await t.stop(); });
 
@@ -338,7 +338,7 @@ describe('HTTP triggers', () => {
 
   test('an unknown function is a 404 and a function error a 502', async () => {
     assert.equal((await fetch(`${t.url}/nobody/x`)).status, 404);
-    await t.lambda.send(new CreateFunctionCommand({ FunctionName: 'broken', Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg({ 'index.mjs': fnSource('throw new Error("x");') }) } }));
+    await t.lambda.send(new CreateFunctionCommand({ FunctionName: 'broken', Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: pkg({ 'index.mjs': fnSource('throw new Error("x");') }) } }));
     const res = await fetch(`${t.url}/broken/`);
     assert.equal(res.status, 502);
     assert.deepEqual(await res.json(), { message: 'Internal Server Error' });
@@ -350,7 +350,7 @@ describe('durability and shutdown', () => {
   test('an Event queued before a restart is delivered after it', async () => {
     const t = await startTestThaw({ eventRetryDelaysMs: [200, 200, 200, 200, 200, 200, 200, 200] });
     try {
-      await t.lambda.send(new CreateFunctionCommand({ FunctionName: 'later', Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg({ 'index.mjs': fnSource('return "ran";') }) } }));
+      await t.lambda.send(new CreateFunctionCommand({ FunctionName: 'later', Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: pkg({ 'index.mjs': fnSource('return "ran";') }) } }));
       await t.lambda.send(new PutFunctionConcurrencyCommand({ FunctionName: 'later', ReservedConcurrentExecutions: 0 }));
       const r = await fetch(`${t.url}/2015-03-31/functions/later/invocations`, { method: 'POST', headers: { 'x-amz-invocation-type': 'Event' }, body: '{}' });
       const id = r.headers.get('x-thaw-invocation-id')!;
@@ -369,7 +369,7 @@ describe('durability and shutdown', () => {
 
   test('close() drains a running invocation, then stops every instance', async () => {
     const t = await startTestThaw();
-    await t.lambda.send(new CreateFunctionCommand({ FunctionName: 'slowpoke', Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg({ 'index.mjs': fnSource('await new Promise((r) => setTimeout(r, 500)); return "finished";') }) } }));
+    await t.lambda.send(new CreateFunctionCommand({ FunctionName: 'slowpoke', Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: pkg({ 'index.mjs': fnSource('await new Promise((r) => setTimeout(r, 500)); return "finished";') }) } }));
     await invokeHttp(t.url, 'slowpoke');
     const running = invokeHttp(t.url, 'slowpoke');
     await new Promise((r) => setTimeout(r, 100));

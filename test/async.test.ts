@@ -14,7 +14,7 @@ import {
 import { eventually, fnSource, getJson, pkg, startTestThaw, type TestThaw, thawUp } from './helpers.ts';
 
 const create = (t: TestThaw, name: string, body: string) =>
-  t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg({ 'index.mjs': fnSource(body) }) } }));
+  t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: pkg({ 'index.mjs': fnSource(body) }) } }));
 const event = async (url: string, name: string, payload: unknown) => {
   const r = await fetch(`${url}/2015-03-31/functions/${name}/invocations`, { method: 'POST', headers: { 'x-amz-invocation-type': 'Event' }, body: JSON.stringify(payload) });
   assert.equal(r.status, 202, await r.text());

@@ -37,7 +37,7 @@ function raw(port: number, text: string): Promise<{ status: number; body: string
 }
 
 const sdk = (t: TestThaw, accessKeyId: string, secretAccessKey: string) => new LambdaClient({ endpoint: t.url, region: 'us-east-1', credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
-const create = (c: LambdaClient, name: string) => c.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg({ 'index.mjs': fnSource('return { ok: event.n ?? 1 };') }) } }));
+const create = (c: LambdaClient, name: string) => c.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: pkg({ 'index.mjs': fnSource('return { ok: event.n ?? 1 };') }) } }));
 
 describe('with no access key: this machine only', () => {
   let t: TestThaw;

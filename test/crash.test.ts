@@ -41,7 +41,7 @@ describe('the platform killed with SIGKILL', { skip }, () => {
     assert.match(first.stderr(), /sandbox: namespaces/);
     const lambda = new LambdaClient({ endpoint: first.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
     for (const name of ['idle', 'frozen', 'busy']) {
-      await lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r',
+      await lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r',
         Code: { ZipFile: pkg({ 'index.mjs': fnSource('if (event.wait) await new Promise((r) => setTimeout(r, 60_000)); return 1;') }) } }));
     }
     lambda.destroy();

@@ -33,6 +33,12 @@ const apiEvent = (path: string, query = '') => ({
   isBase64Encoded: false,
 });
 
+/**
+ * The runtime each is deployed on: @codegenie/serverless-express's handler declares (event, context,
+ * callback), which Lambda's Node 24 runtime refuses (its issue #707), so it runs on nodejs22.x as on AWS.
+ */
+const runtimeOf = (name: string) => (name === 'serverless-express' ? 'nodejs22.x' : 'nodejs24.x');
+
 const frameworks: Record<string, string> = {
   middy: `
     import middy from '@middy/core';
@@ -75,15 +81,25 @@ describe('Lambda frameworks as their docs write them', () => {
     t = await startTestThaw({ poolSize: 0 });
     for (const [name, source] of Object.entries(frameworks)) {
       await t.lambda.send(new CreateFunctionCommand({
-        FunctionName: name, Runtime: 'nodejs24.x', Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/lambda',
+        FunctionName: name, Runtime: runtimeOf(name), Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/lambda',
         Code: { ZipFile: await bundle(source) }, MemorySize: 256, Timeout: 10,
       }));
     }
   });
   after(async () => { await t?.stop(); });
 
+  test('@codegenie/serverless-express on nodejs24.x fails its init with Runtime.CallbackHandlerDeprecated, as on Lambda', async () => {
+    await t.lambda.send(new CreateFunctionCommand({
+      FunctionName: 'serverless-express-24', Runtime: 'nodejs24.x', Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/lambda',
+      Code: { ZipFile: await bundle(frameworks['serverless-express']) }, MemorySize: 256, Timeout: 10,
+    }));
+    const r = await t.lambda.send(new InvokeCommand({ FunctionName: 'serverless-express-24', Payload: JSON.stringify(apiEvent('/hello')) }));
+    assert.equal(r.FunctionError, 'Unhandled');
+    assert.equal(JSON.parse(Buffer.from(r.Payload!).toString('utf8')).errorType, 'Runtime.CallbackHandlerDeprecated');
+  });
+
   for (const name of Object.keys(frameworks)) {
-    test(`${name}: through Invoke with an HTTP API event, and through an HTTP trigger`, async () => {
+    test(`${name} (${runtimeOf(name)}): through Invoke with an HTTP API event, and through an HTTP trigger`, async () => {
       const r = await t.lambda.send(new InvokeCommand({ FunctionName: name, Payload: JSON.stringify(apiEvent('/hello', 'who=sdk')) }));
       const text = Buffer.from(r.Payload!).toString('utf8');
       assert.equal(r.FunctionError, undefined, text);

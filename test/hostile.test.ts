@@ -593,7 +593,7 @@ describe('hostile functions in the namespaces sandbox', { skip }, () => {
     for (const [name, extra] of cases) {
       const res = await fetch(`${t.url}/2015-03-31/functions`, {
         method: 'POST',
-        body: JSON.stringify({ FunctionName: `range-${name}`, Runtime: 'nodejs24', Handler: 'index.handler', Role: 'r', Code: { ZipFile: zip }, ...extra }),
+        body: JSON.stringify({ FunctionName: `range-${name}`, Runtime: 'nodejs24', Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: zip }, ...extra }),
       });
       const body: any = await res.json();
       assert.equal(res.status, 400, `${name}: ${JSON.stringify(body)}`);
@@ -605,7 +605,7 @@ describe('hostile functions in the namespaces sandbox', { skip }, () => {
     // The same request in range is accepted (so the refusals above are about the range, not the request).
     const ok = await fetch(`${t.url}/2015-03-31/functions`, {
       method: 'POST',
-      body: JSON.stringify({ FunctionName: 'range-ok', Runtime: 'nodejs24', Handler: 'index.handler', Role: 'r', Code: { ZipFile: zip }, MemorySize: 10240, EphemeralStorage: { Size: 10240 } }),
+      body: JSON.stringify({ FunctionName: 'range-ok', Runtime: 'nodejs24', Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: zip }, MemorySize: 10240, EphemeralStorage: { Size: 10240 } }),
     });
     assert.equal(ok.status, 201, await ok.text());
     assert.equal((await fetch(`${t.url}/2015-03-31/functions/range-ok`, { method: 'DELETE' })).status, 204);
@@ -843,7 +843,7 @@ describe('hostile use of the runtime channel', { skip }, () => {
 
   const deploy = async (name: string, code: string) => {
     const res = await fetch(`${url}/2015-03-31/functions`, {
-      method: 'POST', body: JSON.stringify({ FunctionName: name, Runtime: 'nodejs24', Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg({ 'index.mjs': code }).toString('base64') } }),
+      method: 'POST', body: JSON.stringify({ FunctionName: name, Runtime: 'nodejs24', Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: pkg({ 'index.mjs': code }).toString('base64') } }),
     });
     assert.equal(res.status, 201, await res.text());
   };

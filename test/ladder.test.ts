@@ -27,7 +27,7 @@ function cgroupFrozen(pid: number): boolean {
 }
 
 const create = (t: TestThaw, name: string, files: Record<string, string>, extra: Record<string, unknown> = {}) =>
-  t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg(files) }, ...extra }));
+  t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: pkg(files) }, ...extra }));
 
 const poolReady = async (t: TestThaw, memoryMb = 128) => eventually(async () => {
   const shape = (await getJson(`${t.url}/thaw/v1/instances`)).pool.find((p: { memoryMb: number }) => p.memoryMb === memoryMb);

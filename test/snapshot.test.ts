@@ -39,7 +39,7 @@ async function snapshotOf(t: TestThaw, fn: string, version = '1') {
 }
 
 const create = (t: TestThaw, name: string, files: Record<string, string>, extra: Record<string, unknown> = {}) =>
-  t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'r', Code: { ZipFile: pkg(files) }, Publish: true, ...extra }));
+  t.lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs24' as never, Handler: 'index.handler', Role: 'arn:aws:iam::000000000000:role/r', Code: { ZipFile: pkg(files) }, Publish: true, ...extra }));
 
 describe('snapshots', () => {
   let t: TestThaw;

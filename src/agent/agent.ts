@@ -8,19 +8,20 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
 import { newInstanceId, newInvocationId } from '../core/ids.ts';
-import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, START_KINDS, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type StartKind } from '../core/types.ts';
+import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, START_KINDS, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type Runtime, type StartKind } from '../core/types.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
-import { parseHandler, resolveHandlerFile } from '../codestore/index.ts';
+import { OptTrees, parseHandler, resolveHandlerFile } from '../codestore/index.ts';
 import { decideLadder, DEFAULT_TIER_COSTS, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
-import { InitFailure, RuntimeConnection, heapLimitMb, runtimes, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
+import { InitFailure, RuntimeConnection, heapLimitMb, runtimeKind, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { DecisionDriver, type TakenDecision } from './decisions.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
-import { crashError, functionEnv, logStreamName, MAX_RESPONSE_BYTES, reportLine, responseTooLargeError, runtimeEnv, timeoutError, traceHeaderFrom } from './lambda.ts';
+import { crashError, functionEnv, logStreamName, MAX_RESPONSE_BYTES, nodePath, reportLine, responseTooLargeError, runtimeEnv, timeoutError, traceHeaderFrom } from './lambda.ts';
 import { RuntimePool } from './pool.ts';
 import { ReservedInstances } from './reserved.ts';
 import { DEFAULT_EGRESS, type InstanceNetwork } from '../network/index.ts';
 import { SnapshotManager, type SnapshotOptions } from './snapshots.ts';
+import { InvocationSink, clientGoneError, type ResponseStream } from './streaming.ts';
 import { IdleTiers } from './tiers.ts';
 import { Phases, Samples, round, withTimeout } from './timing.ts';
 import type { Store } from '../store/index.ts';
@@ -105,6 +106,8 @@ export interface InvokeRequest {
   signal?: AbortSignal;
   /** The caller's X-Amzn-Trace-Id, passed to the handler (_X_AMZN_TRACE_ID) when well-formed. */
   traceId?: string | null;
+  /** A streamed invocation: what a streaming handler writes goes here as it comes (the result then has no payload). */
+  stream?: ResponseStream;
 }
 
 export interface InvokeResult {
@@ -142,6 +145,8 @@ export class Agent implements AsyncDisposable {
   #closed: Promise<void> | null = null;
   #sweep: TimerHandle | null = null;
   #runtimePool: RuntimePool;
+  /** Functions' layers merged into the trees their instances see at /opt, built once per node and layer list. */
+  #optTrees: OptTrees;
   /** Recent user init and snapshot restore durations per version, for the ladder's estimates. */
   #initMs = new Samples();
   #restoreMs = new Samples();
@@ -174,10 +179,11 @@ export class Agent implements AsyncDisposable {
 
   constructor(options: AgentOptions) {
     this.#o = options;
+    this.#optTrees = new OptTrees(options.cache, options.blobs, options.packageLimits, () => options.clock.monotonic());
     this.snapshots = new SnapshotManager(options.snapshots, {
       driver: options.driver, store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, clock: options.clock,
       // Without the proxy settings: node --build-snapshot cannot snapshot a process that set up its proxy agents.
-      env: (v, codeDir) => ({ ...runtimeEnv(options.region, options.scratchDir), ...functionEnv(v, codeDir) }),
+      env: (v, codeDir) => ({ ...runtimeEnv(options.region, options.scratchDir, runtimeKind(v.config.runtime).name), ...functionEnv(v, codeDir) }),
       log: (v, line) => publishLog({ functionName: v.functionName, version: v.version, instanceId: 'snapshot', invocationId: null, stream: 'platform', at: options.clock.now(), line }),
     });
     this.#tiers = new IdleTiers({
@@ -211,12 +217,12 @@ export class Agent implements AsyncDisposable {
     });
     this.#runtimePool = new RuntimePool({
       driver: options.driver, clock: options.clock, size: options.poolSize, refillDelayMs: options.poolRefillDelayMs, maxShapes: 4,
-      scratchDir: options.scratchDir, runtimeEnv: () => this.#runtimeEnv(), binds: (id) => options.network?.binds(id) ?? [], network: options.network,
+      scratchDir: options.scratchDir, runtimeEnv: (runtime) => this.#runtimeEnv(runtime), binds: (id) => options.network?.binds(id) ?? [], network: options.network,
       onError: (m) => process.stderr.write(`thaw: ${m}\n`),
       onBooted: (shape, ms) => this.#bootMs.add(bootKey(shape), ms),
     });
     // The common shape is ready before the first request.
-    this.#runtimePool.want({ runtime: 'nodejs24', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB, vpc: null }, true);
+    this.#runtimePool.want({ runtime: 'nodejs24.x', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB, vpc: null }, true);
     this.#scheduleSweep();
   }
 
@@ -523,8 +529,7 @@ export class Agent implements AsyncDisposable {
   async #start(req: InvokeRequest, phases: Phases, path: 'restored' | 'pooled' | 'cold', onInstance?: (i: Instance) => void): Promise<Started> {
     const { clock } = this.#o;
     const v = req.version;
-    const runtime = runtimes.get(v.config.runtime);
-    if (!runtime) throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `runtime ${v.config.runtime} is not available on this node`);
+    const runtime = runtimeKind(v.config.runtime);
     const vpc = v.config.vpc?.networks.length ? v.config.vpc : null;
     this.#runtimePool.want(shapeOf(v));
     // Room under the node's memory budget: idle instances of the lowest Greedy-Dual priority go first.
@@ -553,7 +558,7 @@ export class Agent implements AsyncDisposable {
         netns = (await this.#o.network.attach(id, vpc)).netns;
         attach = { start, ms: clock.monotonic() - start };
       }
-      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), cwd: this.#o.scratchDir, env: this.#runtimeEnv(), readPaths: [], binds: this.#o.network?.binds(id), netns, snapshotBlob: snapshotBlob ?? undefined });
+      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), cwd: this.#o.scratchDir, env: this.#runtimeEnv(runtime.name), readPaths: [], binds: this.#o.network?.binds(id), netns, snapshotBlob: snapshotBlob ?? undefined });
       try {
         conn = new RuntimeConnection(await this.#o.driver.create(spec), nullHooks);
       } catch (err) {
@@ -582,15 +587,21 @@ export class Agent implements AsyncDisposable {
       // Held while the instance lives: the cache never evicts code a running instance may still read.
       this.#o.cache.pin(v.config.codeSha256);
       instance.codePinned = true;
-      phases.add('code', codeStart, codeStart + code.fetchMs);
-      phases.add('unpack', codeStart + code.fetchMs, codeStart + code.fetchMs + code.unpackMs);
+      // Its layers, as one tree: fetched, unpacked and merged like code (once per node), pinned likewise.
+      const opt = v.config.layers?.length ? await this.#optTrees.ensure(v.config.layers.map((l) => l.codeSha256)) : null;
+      if (opt) { this.#o.cache.pin(opt.key); instance.optKey = opt.key; }
+      const fetchMs = code.fetchMs + (opt?.fetchMs ?? 0);
+      phases.add('code', codeStart, codeStart + fetchMs);
+      phases.add('unpack', codeStart + fetchMs, codeStart + fetchMs + code.unpackMs + (opt?.unpackMs ?? 0));
 
       const envStart = clock.monotonic();
       const entry = await this.#handlerEntry(v, code.dir);
       // The code appears inside the sandbox (at /var/task where it is confined), with the version's compile cache.
       const inside = await sandbox.attachCode({
         codeDir: code.dir,
-        compileCacheDir: this.#o.compileCacheDir ? join(this.#o.compileCacheDir, `${v.config.codeSha256.slice(0, 16)}-${v.config.runtime}`) : null,
+        optDir: opt?.dir ?? null,
+        // Per package and Node version (a V8 code cache is one binary's); none where Node has no compile cache (20).
+        compileCacheDir: this.#o.compileCacheDir && runtime.compileCache ? join(this.#o.compileCacheDir, `${v.config.codeSha256.slice(0, 16)}-node${runtime.nodeVersion}`) : null,
       });
       const initSpec: InitSpec = {
         functionName: v.functionName,
@@ -600,11 +611,11 @@ export class Agent implements AsyncDisposable {
         file: join(inside.codeDir, relative(code.dir, entry.file)),
         exportName: entry.exportName,
         codeDir: inside.codeDir,
-        env: functionEnv(v, inside.codeDir, {
+        env: { NODE_PATH: nodePath(inside, runtime.nodeMajor), ...functionEnv(v, inside.codeDir, {
           logStream: logStreamName(v.version, id, clock.now()),
           // Started ahead of demand (reserved, or a policy's pre-warm): Lambda's word for that is provisioned.
           initializationType: req.trigger === 'provision' || req.trigger === 'prewarm' ? 'provisioned-concurrency' : origin === 'restored' ? 'snap-start' : 'on-demand',
-        }),
+        }) },
         compileCacheDir: inside.compileCacheDir,
       };
       const envEnd = clock.monotonic();
@@ -659,11 +670,19 @@ export class Agent implements AsyncDisposable {
     let timedOut = false;
     let aborted = false;
     const timer = clock.setTimer(() => { timedOut = true; instance.conn.sandbox.kill('timeout'); }, timeoutMs);
-    const onAbort = () => { aborted = true; instance.conn.sandbox.kill('caller went away'); };
+    // What a streaming handler writes: to the caller's stream as it comes, or collected for a buffered caller.
+    const sink = new InvocationSink({
+      target: req.stream, executedVersion: v.version, invocationId: req.invocationId, keep: req.trigger !== 'event' && req.trigger !== 'timer',
+      onCut: (error) => instance.conn.abortStream(req.invocationId, error),
+    });
+    // A streamed response ends where its client went away: the handler's writes fail, its instance lives on.
+    const onAbort = req.stream
+      ? () => { aborted = true; instance.conn.abortStream(req.invocationId, clientGoneError); }
+      : () => { aborted = true; instance.conn.sandbox.kill('caller went away'); };
     req.signal?.addEventListener('abort', onAbort, { once: true });
     let outcome: InvokeOutcome;
     try {
-      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext, warmup: req.trigger === 'warmup', traceId: traceHeaderFrom(req.traceId, clock.now()) });
+      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext, warmup: req.trigger === 'warmup', traceId: traceHeaderFrom(req.traceId, clock.now(), v.config.tracingMode === 'Active') }, sink);
     } finally {
       timer.cancel();
       req.signal?.removeEventListener('abort', onAbort);
@@ -671,8 +690,13 @@ export class Agent implements AsyncDisposable {
     const handlerEnd = clock.monotonic();
     phases.add('handler', handlerStart, handlerEnd);
     if (outcome.kind !== 'crash') instance.release();
+    // A streamed invocation whose client went away: its handler saw the stream fail and finished.
+    if (aborted && req.stream && outcome.kind !== 'crash') throw this.#aborted(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'the caller went away; its response stream was closed');
+    if (sink.cut) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', sink.cut);
 
     if (outcome.kind === 'ok') {
+      // A streaming handler's response is its stream, not its return value.
+      if (sink.started) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'success', null, req.stream ? '' : sink.body());
       // Lambda's cap on a synchronous response: larger ones are the function's error, not its result.
       // (An event's or a timer's result goes nowhere a caller waits; it is not failed for its size.)
       const bytes = req.trigger === 'event' || req.trigger === 'timer' ? 0 : Buffer.byteLength(outcome.payload);
@@ -681,12 +705,15 @@ export class Agent implements AsyncDisposable {
     }
     if (outcome.kind === 'error') return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', outcome.error);
     if (timedOut) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'timeout', timeoutError(req.invocationId, timeoutMs));
-    if (aborted) {
-      this.#publishRecord(req, { start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs: handlerEnd - handlerStart, outcome: 'aborted', errorType: null, errorMessage: 'the caller went away' });
-      throw new ThawError('THAW_E_ABORTED', 'the caller went away; the instance running the invocation was stopped');
-    }
+    if (aborted) throw this.#aborted(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'the caller went away; the instance running the invocation was stopped');
     const error = crashError(req.invocationId, v.config.memoryMb, outcome.exit, outcome.error, outcome.stderrTail, heapLimitMb(v.config.memoryMb));
     return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'crash', error);
+  }
+
+  /** Records an invocation whose caller went away; the error to throw. */
+  #aborted(req: InvokeRequest, instance: Instance, phases: Phases, start: StartKind, initMs: number, handlerMs: number, message: string): ThawError {
+    this.#publishRecord(req, { start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs, outcome: 'aborted', errorType: null, errorMessage: 'the caller went away' });
+    return new ThawError('THAW_E_ABORTED', message);
   }
 
   #finish(req: InvokeRequest, instance: Instance, phases: Phases, start: StartKind, initMs: number, handlerMs: number,
@@ -740,7 +767,7 @@ export class Agent implements AsyncDisposable {
   }
 
   /** A clean environment, as on Lambda (a confining driver points HOME at the sandbox's own /tmp). */
-  #runtimeEnv(): Record<string, string> { return { ...runtimeEnv(this.#o.region, this.#o.scratchDir), ...this.#o.network?.runtimeEnv() }; }
+  #runtimeEnv(runtime: Runtime): Record<string, string> { return { ...runtimeEnv(this.#o.region, this.#o.scratchDir, runtime), ...this.#o.network?.runtimeEnv() }; }
 
   #adopt(instance: Instance) {
     const pool = this.#pools.get(instance.key) ?? [];
@@ -752,6 +779,7 @@ export class Agent implements AsyncDisposable {
       if (!exit.killReason) this.#platformLog(instance, null, `instance ${instance.id} ${reason}`);
       if (instance.state !== 'gone') instance.transition('gone', reason);
       if (instance.codePinned) this.#o.cache.unpin(instance.version.config.codeSha256);
+      if (instance.optKey) this.#o.cache.unpin(instance.optKey);
       this.#o.network?.release(instance.id);
       this.#reserved.died(instance);
       const rest = (this.#pools.get(instance.key) ?? []).filter((i) => i !== instance);
@@ -817,11 +845,19 @@ export class Agent implements AsyncDisposable {
     for (const fn of new Set([...this.#byId.values()].map((i) => i.version.functionName))) this.#plan(fn);
   }
 
-  /** Stops every instance of a function (all its versions), e.g. when it is deleted or updated. */
-  async retire(functionName: string, keep?: (v: FunctionVersion) => boolean): Promise<void> {
-    const victims = [...this.#byId.values()].filter((i) => i.version.functionName === functionName && !keep?.(i.version));
-    for (const i of victims) if (i.inFlight === 0) this.#stopInstance(i, 'function changed or deleted');
-    await Promise.all(victims.filter((i) => i.inFlight === 0).map((i) => i.conn.sandbox.exited));
+  /**
+   * Stops a function's idle instances that `keep` does not keep. They take no invocation from the moment
+   * this returns; busy ones finish, then age out (no request picks an instance of another revision).
+   * `delete` (the function or a version is gone) also stops instances still starting, and waits for the
+   * processes to exit. `update` ($LATEST changed) leaves an instance starting for a request to serve it,
+   * and does not wait for exits (100-600 ms with the namespaces driver: the development loop's save).
+   */
+  async retire(functionName: string, keep: ((v: FunctionVersion) => boolean) | undefined, mode: 'delete' | 'update' = 'delete'): Promise<void> {
+    const startingForRequest = (i: Instance) => (i.state === 'starting' || i.state === 'initializing') && this.#claimed.has(i);
+    const victims = [...this.#byId.values()].filter((i) => i.version.functionName === functionName && !keep?.(i.version)
+      && i.inFlight === 0 && !(mode === 'update' && startingForRequest(i)));
+    for (const i of victims) this.#stopInstance(i, 'function changed or deleted');
+    if (mode === 'delete') await Promise.all(victims.map((i) => i.conn.sandbox.exited));
   }
 
   /** Drains: refuses new invocations, waits for running ones, then stops every instance. */
@@ -862,5 +898,5 @@ export class Agent implements AsyncDisposable {
 
 /** The pool shape a version's instances need. */
 /** Boot costs are a runtime's and a memory size's, whatever function it then runs. */
-const bootKey = (s: { runtime: string; memoryMb: number }) => `${s.runtime}:${s.memoryMb}`;
+const bootKey = (s: { runtime: string; memoryMb: number }) => `${runtimeKind(s.runtime).name}:${s.memoryMb}`;
 const shapeOf = (v: FunctionVersion) => ({ runtime: v.config.runtime, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), vpc: v.config.vpc?.networks.length ? v.config.vpc : null });

@@ -2,3 +2,4 @@
 // Public entry of src/agent; may import sandbox, runtimes, codestore, policies, core.
 export { Agent, type AgentOptions, type InvokeRequest, type InvokeResult, type CallRequest, type CallResult } from './agent.ts';
 export { instanceTransitions, canTransition, functionKey, type InstanceView } from './instance.ts';
+export { MAX_STREAMED_RESPONSE_BYTES, type ResponseStream } from './streaming.ts';

@@ -44,6 +44,8 @@ export class Instance {
   freezing: Promise<void> | null = null;
   /** Whether it holds its package in the node code cache (released when it is gone). */
   codePinned = false;
+  /** The merged tree of its layers it holds in the code cache (released when it is gone); null: no layers. */
+  optKey: string | null = null;
   /** Started by a prewarm decision and not used since. */
   prewarmed = false;
   /** Resident memory measured once frozen, after the heap was shrunk. */

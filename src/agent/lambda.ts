@@ -6,8 +6,11 @@ import type { FunctionVersion, StartKind } from '../core/types.ts';
 import type { SerializedError } from '../runtimes/index.ts';
 import type { SandboxExit } from '../sandbox/index.ts';
 
-/** What every runtime gets before it knows its function: a clean environment, nothing of the host's. */
-export function runtimeEnv(region: string, home: string): Record<string, string> {
+/**
+ * What every runtime gets before it knows its function: a clean environment, nothing of the host's.
+ * `runtime` is Lambda's name of the runtime kind (nodejs22.x), as AWS_EXECUTION_ENV carries it.
+ */
+export function runtimeEnv(region: string, home: string, runtime: string): Record<string, string> {
   return {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     LANG: 'C.UTF-8',
@@ -15,8 +18,8 @@ export function runtimeEnv(region: string, home: string): Record<string, string>
     HOME: home,
     AWS_REGION: region,
     AWS_DEFAULT_REGION: region,
-    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-    THAW_RUNTIME: 'nodejs24',
+    AWS_EXECUTION_ENV: `AWS_Lambda_${runtime}`,
+    THAW_RUNTIME: runtime,
   };
 }
 
@@ -48,16 +51,19 @@ export function logStreamName(version: string, instanceId: string, at: number): 
   return `${day}/[${version}]${hex}`;
 }
 
-/** An X-Ray trace header as Lambda hands it to a function: a fresh root, unsampled. */
-export function newTraceHeader(at: number): string {
+/**
+ * An X-Ray trace header as Lambda hands it to a function: a fresh root, sampled when the function's
+ * TracingConfig is Active (tracers then record segments), else unsampled (PassThrough).
+ */
+export function newTraceHeader(at: number, sampled = false): string {
   const hex = randomBytes(20).toString('hex');
-  return `Root=1-${Math.floor(at / 1000).toString(16).padStart(8, '0')}-${hex.slice(0, 24)};Parent=${hex.slice(24)};Sampled=0`;
+  return `Root=1-${Math.floor(at / 1000).toString(16).padStart(8, '0')}-${hex.slice(0, 24)};Parent=${hex.slice(24)};Sampled=${sampled ? 1 : 0}`;
 }
 
-/** A caller's X-Amzn-Trace-Id, kept when it names a well-formed root (anything else: a fresh one). */
-export function traceHeaderFrom(header: string | undefined | null, at: number): string {
+/** A caller's X-Amzn-Trace-Id, kept when it names a well-formed root (its sampling decision too); else a fresh one. */
+export function traceHeaderFrom(header: string | undefined | null, at: number, sampled = false): string {
   if (header && header.length <= 256 && /(^|;)\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;|$)/.test(header) && /^[\x20-\x7e]+$/.test(header)) return header;
-  return newTraceHeader(at);
+  return newTraceHeader(at, sampled);
 }
 
 /** Lambda's cap on a synchronous response. */
@@ -94,4 +100,15 @@ export function reportLine(r: { invocationId: string; handlerMs: number; billedM
   const maxMb = r.peakMemoryBytes === null || Number.isNaN(r.peakMemoryBytes) ? null : Math.ceil(r.peakMemoryBytes / 1024 / 1024);
   return `REPORT RequestId: ${r.invocationId}\tDuration: ${r.handlerMs.toFixed(2)} ms\tBilled Duration: ${r.billedMs} ms\tMemory Size: ${r.memoryMb} MB` +
     (maxMb ? `\tMax Memory Used: ${maxMb} MB` : '') + (r.start !== 'warm' && r.start !== 'thawed' && r.start !== 'paged' ? `\tInit Duration: ${r.initMs.toFixed(2)} ms` : '');
+}
+
+/**
+ * NODE_PATH as Lambda sets it, with the paths as the instance sees them: its layers' nodejs/node<major>/
+ * node_modules and nodejs/node_modules (at /opt where the sandbox has one; the merged tree's host path
+ * under the process driver; none without layers there), then the code. Lambda's /var/runtime entries are
+ * left out: Thaw's runtime ships no modules for functions to require.
+ */
+export function nodePath(inside: { codeDir: string; optDir?: string | null }, nodeMajor: number): string {
+  const opt = inside.optDir ? [`${inside.optDir}/nodejs/node${nodeMajor}/node_modules`, `${inside.optDir}/nodejs/node_modules`] : [];
+  return [...opt, inside.codeDir].join(':');
 }

@@ -1,5 +1,6 @@
 // The pool of generic runtimes (AWS's warm pool, Fission's pool): started, not yet bound to any function,
-// one set per shape: runtime kind, memory size and /tmp size (the heap limit, the sandbox's cgroup and its
+// one set per shape: runtime kind (one per Node major: a nodejs20.x function only ever takes a runtime
+// started on Node 20; nodejs24 and nodejs24.x share one), memory size and /tmp size (the heap limit, the sandbox's cgroup and its
 // /tmp are fixed when it starts). A cold start takes
 // one and specializes it; it never comes back. Refills run in the background, off the critical path.
 // Imports src/core, src/runtimes, src/sandbox.
@@ -7,7 +8,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { newInstanceId } from '../core/ids.ts';
 import type { Runtime, VpcConfig } from '../core/types.ts';
 import type { InstanceNetwork } from '../network/index.ts';
-import { RuntimeConnection, runtimes } from '../runtimes/index.ts';
+import { RuntimeConnection, runtimeKind } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 
 export interface PooledRuntime {
@@ -30,7 +31,8 @@ export interface RuntimePoolOptions {
   /** Memory sizes kept at most (each learned from a cold start); the oldest is dropped beyond it. */
   maxShapes: number;
   scratchDir: string;
-  runtimeEnv(): Record<string, string>;
+  /** The environment a runtime of this kind starts with (Lambda's name of the kind: nodejs22.x). */
+  runtimeEnv(runtime: Runtime): Record<string, string>;
   /** What a new sandbox binds (its own directory of the egress proxies' sockets). */
   binds(instanceId: string): { host: string; inside: string }[];
   /** Attaches runtimes of a private network's shape to it (a ready namespace each) before they start. */
@@ -49,7 +51,7 @@ export interface Shape {
   readonly vpc: VpcConfig | null;
 }
 
-const key = (s: Shape) => `${s.runtime}:${s.memoryMb}:${s.tmpMb}:${s.vpc?.networks.join(',') ?? ''}:${s.vpc?.securityGroups?.join(',') ?? ''}`;
+const key = (s: Shape) => `${runtimeKind(s.runtime).name}:${s.memoryMb}:${s.tmpMb}:${s.vpc?.networks.join(',') ?? ''}:${s.vpc?.securityGroups?.join(',') ?? ''}`;
 /** Consecutive failed starts after which a shape stops refilling until it is wanted again. */
 const MAX_FAILURES = 3;
 
@@ -91,7 +93,7 @@ export class RuntimePool {
       this.#shapes.set(k, shape);
       if (!stalled) return;
     } else {
-      this.#shapes.set(k, { runtime: want.runtime, memoryMb: want.memoryMb, tmpMb: want.tmpMb, vpc: want.vpc, ready: [], starting: 0, failures: 0 });
+      this.#shapes.set(k, { runtime: runtimeKind(want.runtime).name, memoryMb: want.memoryMb, tmpMb: want.tmpMb, vpc: want.vpc, ready: [], starting: 0, failures: 0 });
       while (this.#shapes.size > this.#o.maxShapes) this.#drop(this.#shapes.keys().next().value!);
     }
     this.#scheduleRefill(now ? 0 : this.#o.refillDelayMs);
@@ -138,7 +140,7 @@ export class RuntimePool {
   }
 
   async #start(shape: ShapeState): Promise<void> {
-    const kind = runtimes.get(shape.runtime)!;
+    const kind = runtimeKind(shape.runtime);
     const id = newInstanceId();
     const bootStart = this.#o.clock.monotonic();
     try {
@@ -147,7 +149,7 @@ export class RuntimePool {
         if (!this.#o.network) throw new Error('private networks need the namespaces sandbox');
         netns = (await this.#o.network.attach(id, shape.vpc)).netns;
       }
-      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(), readPaths: [], binds: this.#o.binds(id), netns }))
+      const sandbox = await this.#o.driver.create(kind.sandboxSpec({ id, memoryMb: shape.memoryMb, tmpMb: shape.tmpMb, cwd: this.#o.scratchDir, env: this.#o.runtimeEnv(kind.name), readPaths: [], binds: this.#o.binds(id), netns }))
         .catch((err: unknown) => { this.#o.network?.release(id); throw err; });
       const conn = new RuntimeConnection(sandbox, { onLog: () => {}, onCall: async () => ({ ok: false, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function', trace: [] } }) });
       this.#all.add(conn);

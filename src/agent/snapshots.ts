@@ -10,8 +10,8 @@ import type { Clock } from '../core/clock.ts';
 import { LATEST, ephemeralStorageMb, type FunctionVersion, type SnapshotRecord } from '../core/types.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
-import { resolveHandlerFile, parseHandler } from '../codestore/index.ts';
-import { buildNodeSnapshot, heapLimitMb, nodeBootstrapPath, SnapshotUnsupported } from '../runtimes/index.ts';
+import { OptTrees, resolveHandlerFile, parseHandler } from '../codestore/index.ts';
+import { buildNodeSnapshot, heapLimitMb, nodeBootstrapPath, runtimeKind, SnapshotUnsupported } from '../runtimes/index.ts';
 import type { Store } from '../store/index.ts';
 
 export interface SnapshotOptions {
@@ -71,9 +71,9 @@ export class SnapshotManager {
     }
   }
 
-  /** Queues a build for a published version; $LATEST is never snapshotted (it changes). */
+  /** Queues a build for a published version; $LATEST is never snapshotted (it changes), nor a version whose SnapStart.ApplyOn is None. */
   request(v: FunctionVersion): void {
-    if (!this.#o.enabled || v.version === LATEST || this.#ready.has(key(v.functionName, v.version))) return;
+    if (!this.#o.enabled || v.version === LATEST || v.config.snapStart === 'None' || this.#ready.has(key(v.functionName, v.version))) return;
     if (this.#queue.some((q) => q.functionName === v.functionName && q.version === v.version)) return;
     this.#queue.push(v);
     void this.#put(v, 'pending', 'queued');
@@ -157,16 +157,23 @@ export class SnapshotManager {
     };
     const work = join(this.#o.localDir, `.build-${randomBytes(6).toString('hex')}`);
     const plain = `${work}.blob`;
+    let optKey: string | null = null;
     try {
       progress('preparing', 'fetching the package');
       const code = await this.#d.cache.ensure(v.config.codeSha256, this.#d.blobs, this.#d.packageLimits);
       const { file } = await resolveHandlerFile(code.dir, v.config.handler);
+      // Its layers, as its instances see them at /opt: bundled from there, and bound there for init.
+      const opt = v.config.layers?.length ? await new OptTrees(this.#d.cache, this.#d.blobs, this.#d.packageLimits).ensure(v.config.layers.map((l) => l.codeSha256)) : null;
+      if (opt) { optKey = opt.key; this.#d.cache.pin(optKey); }
+      const kind = runtimeKind(v.config.runtime);
       await mkdir(this.#o.localDir, { recursive: true });
       await buildNodeSnapshot({
-        codeDir: code.dir, handlerFile: file, exportName: parseHandler(v.config.handler).exportName,
+        codeDir: code.dir, optDir: opt?.dir ?? null, handlerFile: file, exportName: parseHandler(v.config.handler).exportName,
         env: this.#d.env(v, this.#d.driver.insideView({ codeDir: code.dir, compileCacheDir: null }).codeDir), memoryMb: v.config.memoryMb,
         tmpMb: ephemeralStorageMb(v.config), driver: this.#d.driver, workDir: work, outBlob: plain,
         timeoutMs: this.#o.timeoutMs, bootstrapPath: nodeBootstrapPath, heapFlag: `--max-old-space-size=${heapLimitMb(v.config.memoryMb)}`,
+        // Built on the version's own Node: the blob restores only in the binary that wrote it (agent: runtime.sandboxSpec).
+        node: { binary: kind.binary, major: kind.nodeMajor },
         onProgress: (stage, detail) => progress(stage, detail), signal: this.#abort.signal,
       });
       progress('encrypting', 'encrypting the snapshot at rest');
@@ -204,6 +211,7 @@ export class SnapshotManager {
       }
     } finally {
       this.#progress.delete(k);
+      if (optKey) this.#d.cache.unpin(optKey);
       await rm(plain, { force: true });
     }
   }

@@ -1,13 +1,17 @@
 // The CLI's HTTP client for a running Thaw: the Lambda API and /thaw/v1, with errors turned back into
 // ThawErrors (code, message, fix), uploads that report their progress, and every request signed with AWS
-// Signature Version 4 when it has credentials. Imports src/core, src/gateway's signer and node built-ins.
+// Signature Version 4 when it has credentials. Imports src/core, src/gateway's signer (loaded only when
+// there are credentials: it brings the whole gateway) and node built-ins.
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { request as requestTls } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ThawError, errorRegistry, type ErrorCode } from '../core/errors.ts';
-import { signRequest } from '../gateway/index.ts';
+
+// Not `import { request } from 'node:http'`: an ES import of node:http evaluates every export, and some are
+// lazy getters that load undici and TLS, a good part of a short command's start. process.getBuiltinModule
+// reads only what is used.
+const { request } = process.getBuiltinModule('node:http');
 
 export interface Credentials {
   accessKeyId: string;
@@ -37,9 +41,11 @@ export function credentialsFrom(env: NodeJS.ProcessEnv): Credentials | null {
   return found.aws_access_key_id && found.aws_secret_access_key ? { accessKeyId: found.aws_access_key_id, secretAccessKey: found.aws_secret_access_key, region } : null;
 }
 
+export interface ReplyHeaders { get(name: string): string | null }
+
 export interface Reply {
   status: number;
-  headers: Headers;
+  headers: ReplyHeaders;
   body: Buffer;
   json(): any;
 }
@@ -62,19 +68,27 @@ export class ThawClient {
   async call(method: string, path: string, init: { json?: unknown; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
     const body = init.json !== undefined ? JSON.stringify(init.json) : init.body;
     const headers = await this.#signed(method, new URL(this.endpoint + path), { ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers }, body);
-    let res: Response;
-    try {
-      res = await fetch(this.endpoint + path, { method, body, headers });
-    } catch (err) {
-      throw unreachable(this.endpoint, err);
-    }
-    return checked(res.status, res.headers, Buffer.from(await res.arrayBuffer()));
+    const url = new URL(this.endpoint + path);
+    const send = await sender(url);
+    return new Promise<Reply>((resolve, reject) => {
+      const req = send(url, { method, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (err) => reject(unreachable(this.endpoint, err)));
+        res.on('end', () => {
+          try { resolve(checked(res.statusCode ?? 0, headersOf(res), Buffer.concat(chunks))); } catch (err) { reject(err); }
+        });
+      });
+      req.on('error', (err) => reject(unreachable(this.endpoint, err)));
+      req.end(body);
+    });
   }
 
   /** The headers with a SigV4 signature added, when this client has credentials. */
   async #signed(method: string, url: URL, headers: Record<string, string>, body: Buffer | string | undefined): Promise<Record<string, string>> {
     if (!this.#credentials) return headers;
     const c = this.#credentials;
+    const { signRequest } = await import('../gateway/index.ts');
     return { ...headers, ...(await signRequest({ method, url, headers, body, accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, region: c.region })) };
   }
 
@@ -82,21 +96,50 @@ export class ThawClient {
     return (await this.call('GET', path)).json();
   }
 
+  /**
+   * A long GET whose body is JSON lines (NDJSON, as /thaw/v1/functions/N/tail sends): each parsed line goes
+   * to onLine as it arrives. Resolves when the server ends the response or the signal aborts.
+   */
+  async lines(path: string, onLine: (value: any) => void, signal: AbortSignal): Promise<void> {
+    const url = new URL(this.endpoint + path);
+    const headers = await this.#signed('GET', url, {}, undefined);
+    const send = await sender(url);
+    return new Promise<void>((resolve, reject) => {
+      const req = send(url, { method: 'GET', headers, signal }, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => { try { checked(res.statusCode ?? 0, headersOf(res), Buffer.concat(chunks)); } catch (err) { reject(err); } });
+          return;
+        }
+        let rest = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          const parts = (rest + c).split('\n');
+          rest = parts.pop()!;
+          for (const p of parts) if (p) onLine(JSON.parse(p));
+        });
+        res.on('end', () => resolve());
+        res.on('error', () => resolve());
+      });
+      req.on('error', (err) => (signal.aborted ? resolve() : reject(unreachable(this.endpoint, err))));
+      req.end();
+    });
+  }
+
   /** Sends a JSON body in chunks through node:http so progress reports bytes actually handed to the socket. */
   async upload(method: string, path: string, json: unknown, onProgress: (sent: number, total: number) => void): Promise<Reply> {
     const data = Buffer.from(JSON.stringify(json));
     const url = new URL(this.endpoint + path);
-    const send = url.protocol === 'https:' ? requestTls : request;
     const headers = await this.#signed(method, url, { 'content-type': 'application/json', 'content-length': String(data.length) }, data);
+    const send = await sender(url);
     return new Promise<Reply>((resolve, reject) => {
       const req = send(url, { method, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => {
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
-          try { resolve(checked(res.statusCode ?? 0, headers, Buffer.concat(chunks))); } catch (err) { reject(err); }
+          try { resolve(checked(res.statusCode ?? 0, headersOf(res), Buffer.concat(chunks))); } catch (err) { reject(err); }
         });
       });
       req.on('error', (err) => reject(unreachable(this.endpoint, err)));
@@ -118,7 +161,20 @@ export class ThawClient {
   }
 }
 
-function checked(status: number, headers: Headers, body: Buffer): Reply {
+/**
+ * node:http rather than fetch: a short command would otherwise spend a good part of its start loading undici;
+ * node:https (and with it TLS) is loaded only for an https endpoint.
+ */
+async function sender(url: URL): Promise<typeof request> {
+  return url.protocol === 'https:' ? process.getBuiltinModule('node:https').request : request;
+}
+
+/** Response headers by lower-case name (the global Headers would load undici too). */
+function headersOf(res: IncomingMessage): ReplyHeaders {
+  return { get: (name) => { const v = res.headers[name.toLowerCase()]; return typeof v === 'string' ? v : Array.isArray(v) ? v.join(', ') : null; } };
+}
+
+function checked(status: number, headers: ReplyHeaders, body: Buffer): Reply {
   const reply: Reply = { status, headers, body, json: () => (body.length ? JSON.parse(body.toString('utf8')) : null) };
   if (status >= 200 && status < 300) return reply;
   let parsed: { code?: string; message?: string; Message?: string } = {};

@@ -1,37 +1,42 @@
 // The `thaw` command line: a table of commands, each parsing its own flags with node:util parseArgs.
 // Errors are printed with their code and fix; usage errors exit 2, others 1. Public entry of src/cli.
+// A command's module is loaded only when it runs (or for help): `thaw deploy` need not load the server
+// `thaw up` runs, the simulator or zod, which cost a short command most of its time.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { ThawClient, credentialsFrom } from './client.ts';
-import { aliasCommand } from './commands/alias.ts';
-import { deployCommand } from './commands/deploy.ts';
-import { invokeCommand } from './commands/invoke.ts';
-import { keysCommand } from './commands/keys.ts';
-import { networkCommand } from './commands/network.ts';
-import { listCommand } from './commands/list.ts';
-import { logsCommand } from './commands/logs.ts';
-import { reserveCommand } from './commands/reserve.ts';
-import { rmCommand } from './commands/rm.ts';
-import { simCommand } from './commands/sim.ts';
-import { replayCommand } from './commands/replay.ts';
-import { policyCommand } from './commands/policy.ts';
-import { scheduleCommand } from './commands/schedule.ts';
-import { snapshotsCommand } from './commands/snapshots.ts';
-import { traceCommand } from './commands/trace.ts';
-import { upCommand } from './commands/up.ts';
 import type { Command, Io } from './command.ts';
 
 export type { Command, Io } from './command.ts';
 
-const commands: Command[] = [upCommand, deployCommand, invokeCommand, aliasCommand, listCommand, logsCommand, traceCommand, snapshotsCommand, reserveCommand, policyCommand, scheduleCommand, rmCommand, keysCommand, networkCommand, simCommand, replayCommand];
+/** Each command's name and how to load it, in the order help lists them. */
+const commands: { name: string; load: () => Promise<Command> }[] = [
+  { name: 'up', load: async () => (await import('./commands/up.ts')).upCommand },
+  { name: 'deploy', load: async () => (await import('./commands/deploy.ts')).deployCommand },
+  { name: 'dev', load: async () => (await import('./commands/dev.ts')).devCommand },
+  { name: 'invoke', load: async () => (await import('./commands/invoke.ts')).invokeCommand },
+  { name: 'alias', load: async () => (await import('./commands/alias.ts')).aliasCommand },
+  { name: 'list', load: async () => (await import('./commands/list.ts')).listCommand },
+  { name: 'logs', load: async () => (await import('./commands/logs.ts')).logsCommand },
+  { name: 'trace', load: async () => (await import('./commands/trace.ts')).traceCommand },
+  { name: 'snapshots', load: async () => (await import('./commands/snapshots.ts')).snapshotsCommand },
+  { name: 'reserve', load: async () => (await import('./commands/reserve.ts')).reserveCommand },
+  { name: 'policy', load: async () => (await import('./commands/policy.ts')).policyCommand },
+  { name: 'schedule', load: async () => (await import('./commands/schedule.ts')).scheduleCommand },
+  { name: 'rm', load: async () => (await import('./commands/rm.ts')).rmCommand },
+  { name: 'keys', load: async () => (await import('./commands/keys.ts')).keysCommand },
+  { name: 'network', load: async () => (await import('./commands/network.ts')).networkCommand },
+  { name: 'sim', load: async () => (await import('./commands/sim.ts')).simCommand },
+  { name: 'replay', load: async () => (await import('./commands/replay.ts')).replayCommand },
+];
 
 const globalOptions = {
   endpoint: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-export function usage(): string {
-  const rows = commands.map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`);
+export async function usage(): Promise<string> {
+  const rows = (await Promise.all(commands.map((c) => c.load()))).map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`);
   return [
     'thaw: a serverless platform where nobody feels a cold start',
     '',
@@ -57,11 +62,11 @@ const defaultIo = (): Io => ({
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
-    io.out(usage());
+    io.out(await usage());
     return name ? 0 : 2;
   }
-  const cmd = commands.find((c) => c.name === name);
   try {
+    const cmd = await commands.find((c) => c.name === name)?.load();
     if (!cmd) throw new ThawError('THAW_E_CLI_USAGE', `unknown command ${JSON.stringify(name)}; the commands are ${commands.map((c) => c.name).join(', ')}`);
     let parsed;
     try {

@@ -1,15 +1,18 @@
-// The node-local code cache: each package unpacked once, by content hash, into dir/<sha256>/ and shared by
-// every version and instance using it. Unpacking goes to a temporary directory renamed into place, so a
+// The node-local code cache: each package unpacked (and its TypeScript compiled) once into dir/<tree key>/,
+// shared by every version and instance using it. The tree key is content-addressed like the package: the
+// hash of the package's sha256 and the compiler's tag, so a tree compiled by another esbuild or other rules
+// is never served (it ages out like any unused tree). Unpacking goes to a temporary directory renamed into place, so a
 // directory under its hash is always complete; concurrent misses for one hash share one unpack. Bounded in
 // size: least recently used packages no running instance holds are evicted, and refetched from the origin
 // when needed again. Imports src/core.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../core/clock.ts';
 import type { BlobStore } from './blobs.ts';
 import type { PackageLimits } from './entries.ts';
+import { compilerTag } from './typescript.ts';
 import { unpackOffLoop } from './unpacker.ts';
 
 export interface CodeDir {
@@ -21,7 +24,11 @@ export interface CodeDir {
   unpackMs: number;
 }
 
-interface Entry { bytes: number; lastUsed: number; pins: number }
+/** Keyed by tree key; `sha256` is the package's, unknown for trees found on disk at start. */
+interface Entry { sha256: string | null; bytes: number; lastUsed: number; pins: number }
+
+/** The directory name of a package's unpacked, compiled tree. */
+export const treeKey = (sha256: string) => createHash('sha256').update(`${sha256}:${compilerTag()}`).digest('hex');
 
 export class CodeCache {
   readonly dir: string;
@@ -51,17 +58,17 @@ export class CodeCache {
 
   /** Marks a package as used by a running instance: it is not evicted until unpinned. */
   pin(sha256: string): void {
-    const e = this.#entries.get(sha256);
+    const e = this.#entries.get(treeKey(sha256));
     if (e) e.pins++;
   }
 
   unpin(sha256: string): void {
-    const e = this.#entries.get(sha256);
+    const e = this.#entries.get(treeKey(sha256));
     if (e && e.pins > 0) e.pins--;
     this.#evictSoon();
   }
 
-  pathOf(sha256: string): string { return join(this.dir, sha256); }
+  pathOf(sha256: string): string { return join(this.dir, treeKey(sha256)); }
 
   has(sha256: string): boolean { return existsSync(this.pathOf(sha256)); }
 
@@ -103,15 +110,15 @@ export class CodeCache {
   }
 
   async remove(sha256: string): Promise<void> {
-    this.#entries.delete(sha256);
+    this.#entries.delete(treeKey(sha256));
     await rm(this.pathOf(sha256), { recursive: true, force: true });
     this.#onDrop(sha256);
   }
 
   #touch(sha256: string, bytes: number | null) {
-    const e = this.#entries.get(sha256);
-    if (e) { e.lastUsed = this.#monotonic(); if (bytes !== null) e.bytes = bytes; }
-    else this.#entries.set(sha256, { bytes: bytes ?? 0, lastUsed: this.#monotonic(), pins: 0 });
+    const e = this.#entries.get(treeKey(sha256));
+    if (e) { e.lastUsed = this.#monotonic(); e.sha256 = sha256; if (bytes !== null) e.bytes = bytes; }
+    else this.#entries.set(treeKey(sha256), { sha256, bytes: bytes ?? 0, lastUsed: this.#monotonic(), pins: 0 });
   }
 
   /** Eviction runs in the background; a failure to delete only leaves a directory to retry next time. */
@@ -123,14 +130,14 @@ export class CodeCache {
   async #evict(): Promise<void> {
     let total = [...this.#entries.values()].reduce((n, e) => n + e.bytes, 0);
     if (total <= this.maxBytes) return;
-    const victims = [...this.#entries.entries()].filter(([sha, e]) => e.pins === 0 && !this.#inflight.has(sha)).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    for (const [sha, e] of victims) {
+    const victims = [...this.#entries.entries()].filter(([, e]) => e.pins === 0 && !(e.sha256 && this.#inflight.has(e.sha256))).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [key, e] of victims) {
       if (total <= this.maxBytes) break;
-      this.#entries.delete(sha);
+      this.#entries.delete(key);
       total -= e.bytes;
       this.evictions++;
-      await rm(this.pathOf(sha), { recursive: true, force: true });
-      this.#onDrop(sha);
+      await rm(join(this.dir, key), { recursive: true, force: true });
+      if (e.sha256) this.#onDrop(e.sha256);
     }
   }
 
@@ -138,7 +145,7 @@ export class CodeCache {
   async #scan(): Promise<void> {
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
       if (!/^[0-9a-f]{64}$/.test(name) || this.#entries.has(name)) continue;
-      this.#entries.set(name, { bytes: await treeBytes(join(this.dir, name)), lastUsed: 0, pins: 0 });
+      this.#entries.set(name, { sha256: null, bytes: await treeBytes(join(this.dir, name)), lastUsed: 0, pins: 0 });
     }
   }
 

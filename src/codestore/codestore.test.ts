@@ -5,13 +5,15 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { isThawError, type ErrorCode } from '../core/errors.ts';
 import {
   BlobStore, CodeCache, checkHandlerExport, defaultPackageLimits, extractPackage, ingestPackage, parseHandler,
   readPackage, resolveHandlerFile, sha256, zipDirectory, zipEntries, type PackageLimits,
 } from './index.ts';
+import { compilerTag } from './typescript.ts';
 
 const work = mkdtempSync('/dev/shm/thaw-codestore-test-');
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -387,7 +389,8 @@ describe('blob store, node cache and ingest', () => {
     const second = await ingestPackage({ bytes: good, handler: 'index.handler', blobs, cache, limits });
     assert.equal(second.dir, first.dir);
     assert.deepEqual(await blobs.list(), [first.sha256]);
-    assert.deepEqual(listing(cache.dir), [first.sha256, `${first.sha256}/index.mjs`], 'no temporary directories are left');
+    const tree = basename(cache.pathOf(first.sha256));
+    assert.deepEqual(listing(cache.dir), [tree, `${tree}/index.mjs`], 'no temporary directories are left');
   });
 
   test('a refused package leaves no blob, no cache entry and no temporary directory', async () => {
@@ -438,7 +441,14 @@ describe('blob store, node cache and ingest', () => {
     assert.ok(results.every((r) => r.dir === results[0].dir && !r.hit));
     assert.equal(results[0].fetchMs, 5);
     assert.equal(results[0].unpackMs, 5);
-    assert.deepEqual(readdirSync(join(root, 'cache')), [hash], 'the temporary unpack directory was renamed into place');
+    assert.deepEqual(readdirSync(join(root, 'cache')), [basename(cache.pathOf(hash))], 'the temporary unpack directory was renamed into place');
+  });
+
+  test('a tree is keyed by the package and the compiler: another compiler tag never finds it', async () => {
+    const { cache } = setup();
+    const sha = 'a'.repeat(64);
+    assert.equal(basename(cache.pathOf(sha)), createHash('sha256').update(`${sha}:${compilerTag()}`).digest('hex'));
+    assert.notEqual(basename(cache.pathOf(sha)), sha);
   });
 
   test('the cache unpacks on a miss, answers hits at once, and shares one unpack between concurrent misses', async () => {

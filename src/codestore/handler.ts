@@ -58,7 +58,8 @@ async function moduleFormat(file: string, base: string): Promise<ModuleFormat> {
   return (await esmParse(file))?.[3] ? 'esm' : 'cjs';
 }
 
-async function packageType(from: string, base: string): Promise<string | null> {
+/** The nearest package.json's "type" (module or commonjs) from `from` up to base; null when none. */
+export async function packageType(from: string, base: string): Promise<string | null> {
   for (let d = from; ; d = dirname(d)) {
     try {
       const pkg = JSON.parse(await readFile(join(d, 'package.json'), 'utf8'));

@@ -3,7 +3,10 @@
 export { defaultPackageLimits, safePath, type PackageEntry, type PackageLimits } from './entries.ts';
 export { extractPackage, readPackage, sniffFormat, zipDirectory, zipEntries, type PackageFormat, type ReadPackage } from './package.ts';
 export { checkHandlerExport, parseHandler, resolveHandlerFile, HANDLER_EXTENSIONS, type ModuleFormat } from './handler.ts';
+export { checkNotCallbackHandler, exportedArity } from './callback.ts';
 export { BlobStore, sha256 } from './blobs.ts';
 export { CodeCache, type CodeDir } from './cache.ts';
 export { ingestPackage, type Ingested } from './ingest.ts';
+export { compileTypeScript, compilerTag } from './typescript.ts';
 export type { ZipInput } from './zip.ts';
+export { ingestLayer, optTreeKey, OptTrees } from './layers.ts';

@@ -107,14 +107,15 @@ async function writeEntries(entries: PackageEntry[], dir: string): Promise<numbe
 /** Files are at least readable by their owner's group and others (the instance may run as another user). */
 const fileMode = (mode: number) => ((mode & 0o777) | 0o444) & 0o755;
 
-/** A deflated zip of a directory tree, symlinks kept as links, modes kept. */
-export async function zipDirectory(root: string, options: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {}): Promise<Buffer> {
+/** A deflated zip of a directory tree, symlinks kept as links, modes kept; `skip` leaves paths out (relative, '/'-separated). */
+export async function zipDirectory(root: string, options: { onProgress?: (doneBytes: number, totalBytes: number) => void; skip?: (rel: string) => boolean } = {}): Promise<Buffer> {
   const found: { rel: string; abs: string; kind: 'file' | 'dir' | 'symlink'; mode: number; size: number }[] = [];
   const walk = async (abs: string) => {
     for (const name of (await readdir(abs)).sort()) {
       const p = join(abs, name);
       const st = await lstat(p);
       const rel = relative(root, p).split(sep).join('/');
+      if (options.skip?.(rel)) continue;
       if (st.isSymbolicLink()) found.push({ rel, abs: p, kind: 'symlink', mode: st.mode, size: 0 });
       else if (st.isDirectory()) { found.push({ rel: `${rel}/`, abs: p, kind: 'dir', mode: st.mode, size: 0 }); await walk(p); }
       else if (st.isFile()) found.push({ rel, abs: p, kind: 'file', mode: st.mode, size: st.size });
@@ -142,6 +143,6 @@ export async function zipDirectory(root: string, options: { onProgress?: (doneBy
 }
 
 /** A zip of in-memory files (tests, benchmarks, generated functions). */
-export function zipEntries(entries: ZipInput[]): Buffer {
-  return writeZip(entries);
+export function zipEntries(entries: ZipInput[], options: { deflate?: boolean } = {}): Buffer {
+  return writeZip(entries, options);
 }

@@ -4,9 +4,9 @@ import { parentPort } from 'node:worker_threads';
 import { ThawError } from '../core/errors.ts';
 import { unpack } from './unpacker.ts';
 
-parentPort!.on('message', async (m: { id: number; bytes: Uint8Array; dir: string; limits: Parameters<typeof unpack>[2]; handler: string | null }) => {
+parentPort!.on('message', async (m: { id: number; bytes: Uint8Array; dir: string; limits: Parameters<typeof unpack>[2] }) => {
   try {
-    const value = await unpack(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.dir, m.limits, m.handler);
+    const value = await unpack(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), m.dir, m.limits);
     parentPort!.postMessage({ id: m.id, ok: true, value });
   } catch (err) {
     const e = err instanceof ThawError ? err : null;

@@ -157,8 +157,11 @@ export interface ZipInput {
   mode?: number;
 }
 
-/** A deflated zip of the entries, with unix modes; directories end in '/'. */
-export function writeZip(entries: ZipInput[]): Buffer {
+/**
+ * A deflated zip of the entries, with unix modes; directories end in '/'. `deflate: false` stores them
+ * as they are: a built-in layer made at every start costs a copy, not seconds of compression.
+ */
+export function writeZip(entries: ZipInput[], options: { deflate?: boolean } = {}): Buffer {
   if (entries.length > 0xffff) {
     throw new ThawError('THAW_E_PACKAGE_TOO_MANY_FILES', `${entries.length} entries do not fit a zip without ZIP64 (at most 65535); bundle the code`);
   }
@@ -171,8 +174,8 @@ export function writeZip(entries: ZipInput[]): Buffer {
     const mode = e.mode ?? (isDir ? S_IFDIR | 0o755 : S_IFREG | 0o644);
     const fullMode = (mode & S_IFMT) ? mode : (isDir ? S_IFDIR : S_IFREG) | mode;
     const name = Buffer.from(e.path);
-    const deflated = isDir ? Buffer.alloc(0) : deflateRawSync(e.data);
-    const useDeflate = deflated.length < e.data.length;
+    const deflated = isDir || options.deflate === false ? Buffer.alloc(0) : deflateRawSync(e.data);
+    const useDeflate = options.deflate !== false && deflated.length < e.data.length;
     const body = useDeflate ? deflated : e.data;
     const crc = crc32(e.data) >>> 0;
     const local = Buffer.alloc(30);

@@ -1,12 +1,14 @@
 // Control: functions, versions, aliases and their configuration. Validates every input before anything is
 // stored and leaves no partial state when a step fails. Imports src/core, src/store, src/codestore.
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { ThawError } from '../core/errors.ts';
 import { LATEST, type Alias, type AliasRouting, type FunctionConfig, type FunctionRecord, type FunctionVersion, type VpcConfig } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
-import { checkHandlerExport, ingestPackage, type BlobStore, type CodeCache, type PackageLimits } from '../codestore/index.ts';
-import { defaultConfig, parseOr, parseQualifier, routingSchema, validateAliasName, validateConfig, validateFunctionName, type ConfigInput } from './validate.ts';
+import { checkHandlerExport, checkNotCallbackHandler, ingestPackage, parseHandler, resolveHandlerFile, type BlobStore, type CodeCache, type PackageLimits } from '../codestore/index.ts';
+import { Layers } from './layers.ts';
+import { defaultConfig, MAX_TAGS, parseOr, parseQualifier, routingSchema, validateAliasName, validateConfig, validateFunctionName, validateTagKey, validateTags, type ConfigInput } from './validate.ts';
 
 export interface ControlOptions {
   store: Store;
@@ -18,12 +20,18 @@ export interface ControlOptions {
   clock: Clock;
   /** Uniform [0,1) source for weighted alias routing; injectable so tests can pin it. */
   random?: () => number;
+  /** The region in ARNs (layer version ARNs are checked against it); default us-east-1. */
+  region?: string;
+  /** Where the built-in layers come from (src/control/layers.ts); null: none. */
+  builtinLayersFrom?: string | null;
 }
 
 export interface CreateFunctionInput extends ConfigInput {
   name: string;
   code: Buffer | undefined;
   publish?: boolean;
+  /** Lambda's Tags, stored with the function in the same step. */
+  tags?: Record<string, unknown>;
 }
 
 export interface Resolved {
@@ -49,27 +57,32 @@ export class Control {
   #o: ControlOptions;
   #random: () => number;
 
+  /** Layer versions and their policies; what functions' Layers name. */
+  readonly layers: Layers;
+
   constructor(options: ControlOptions) {
     this.#o = options;
     this.#random = options.random ?? Math.random;
+    this.layers = new Layers({ ...options, region: options.region ?? 'us-east-1', builtinsFrom: options.builtinLayersFrom });
   }
 
   get store() { return this.#o.store; }
 
   async createFunction(input: CreateFunctionInput): Promise<{ latest: FunctionVersion; published: FunctionVersion | null }> {
     const name = validateFunctionName(input.name);
-    const { name: _n, code, publish, ...configInput } = input;
-    const cfg = { ...defaultConfig, ...validateConfig({ runtime: 'nodejs24', ...configInput }) };
+    const { name: _n, code, publish, tags: tagsInput, layers: layersInput, ...configInput } = input;
+    const tags = tagsInput === undefined ? {} : validateTags(tagsInput);
+    const cfg = { ...defaultConfig, ...validateConfig({ runtime: 'nodejs24.x', ...configInput }), ...(await this.#layers(layersInput, [])) };
     await this.#checkNetworks(cfg.vpc);
     if (await this.#o.store.getFunction(name)) throw new ThawError('THAW_E_FUNCTION_EXISTS', `function ${name} already exists`);
-    const pkg = await this.#ingest(code, cfg.handler);
+    const pkg = await this.#ingest(code, cfg.handler, cfg.runtime!);
     const now = this.#o.clock.now();
     const latest: FunctionVersion = {
       functionName: name, version: LATEST, revisionId: randomUUID(), createdAt: now,
       config: { ...cfg, runtime: cfg.runtime!, codeSha256: pkg.sha256, codeSize: pkg.size },
     };
     try {
-      await this.#o.store.createFunction({ name, createdAt: now, updatedAt: now, latest, lastPublished: 0, reservedConcurrency: null });
+      await this.#o.store.createFunction({ name, createdAt: now, updatedAt: now, latest, lastPublished: 0, reservedConcurrency: null }, tags);
     } catch (err) {
       await this.#collect([pkg.sha256]);
       throw err;
@@ -85,7 +98,7 @@ export class Control {
   async updateCode(name: string, code: Buffer | undefined, opts: { publish?: boolean; revisionId?: string; handler?: string } = {}) {
     const fn = await this.getFunction(name);
     const handler = opts.handler === undefined ? fn.latest.config.handler : validateConfig({ handler: opts.handler }).handler!;
-    const pkg = await this.#ingest(code, handler);
+    const pkg = await this.#ingest(code, handler, fn.latest.config.runtime);
     const latest = await this.#replaceLatest(fn, { codeSha256: pkg.sha256, codeSize: pkg.size, handler }, opts.revisionId, [pkg.sha256]);
     const published = opts.publish ? await this.#publish(name, this.#o.clock.now()) : null;
     return { latest, published };
@@ -93,14 +106,24 @@ export class Control {
 
   async updateConfiguration(name: string, input: ConfigInput & { revisionId?: string }): Promise<FunctionVersion> {
     const fn = await this.getFunction(name);
-    const { revisionId, ...rest } = input;
-    const patch = validateConfig(rest);
+    const { revisionId, layers, ...rest } = input;
+    const patch = { ...validateConfig(rest), ...(await this.#layers(layers, fn.latest.config.layers)) };
     await this.#checkNetworks(patch.vpc);
-    if (patch.handler !== undefined && patch.handler !== fn.latest.config.handler) {
+    const handlerChanged = patch.handler !== undefined && patch.handler !== fn.latest.config.handler;
+    if (handlerChanged || (patch.runtime !== undefined && patch.runtime !== fn.latest.config.runtime)) {
       const code = await this.#o.cache.ensure(fn.latest.config.codeSha256, this.#o.blobs, this.#o.limits);
-      await checkHandlerExport(code.dir, patch.handler);
+      const handler = patch.handler ?? fn.latest.config.handler;
+      if (handlerChanged) await checkHandlerExport(code.dir, handler);
+      await checkNotCallbackHandler((await resolveHandlerFile(code.dir, handler)).file, parseHandler(handler).exportName, patch.runtime ?? fn.latest.config.runtime);
     }
     return this.#replaceLatest(fn, patch as Partial<FunctionConfig>, revisionId, []);
+  }
+
+  /** A config's `layers` from Layers as given (absent: unchanged; an empty list: none). */
+  async #layers(input: unknown, current: FunctionConfig['layers']): Promise<Pick<FunctionConfig, 'layers'>> {
+    if (input === undefined) return {};
+    const refs = await this.layers.resolveRefs(input, current);
+    return { layers: refs.length ? refs : undefined };
   }
 
   /** Every network and security group a VpcConfig names exists. */
@@ -122,21 +145,41 @@ export class Control {
       await this.#collect(newCode);
       throw err;
     }
-    await this.#collect([fn.latest.config.codeSha256].filter((s) => s !== latest.config.codeSha256));
+    await this.#collect(contentOf(fn.latest.config).filter((s) => !contentOf(latest.config).includes(s)));
     return latest;
   }
 
-  async publishVersion(name: string, opts: { revisionId?: string } = {}): Promise<FunctionVersion> {
+  /** `codeSha256` (hex) publishes only if $LATEST still has that code; `description` is the version's own. */
+  async publishVersion(name: string, opts: { revisionId?: string; codeSha256?: string; description?: string } = {}): Promise<FunctionVersion> {
     const fn = await this.getFunction(name);
     if (opts.revisionId && opts.revisionId !== fn.latest.revisionId) {
       throw new ThawError('THAW_E_REVISION_MISMATCH', `$LATEST of ${name} is at revision ${fn.latest.revisionId}, not ${opts.revisionId}`);
     }
-    return this.#publish(name, this.#o.clock.now());
+    if (opts.codeSha256 !== undefined && opts.codeSha256 !== fn.latest.config.codeSha256) {
+      throw new ThawError('THAW_E_REVISION_MISMATCH', `CodeSha256 names other code than $LATEST of ${name} has now; publish again with the CodeSha256 GetFunction reports`);
+    }
+    if (opts.description !== undefined) validateConfig({ description: opts.description });
+    return this.#publish(name, this.#o.clock.now(), opts.description);
+  }
+
+  /** A function's tags; TagResource merges, UntagResource removes keys. */
+  async listTags(name: string): Promise<Record<string, string>> {
+    const tags = await this.#o.store.getTags(validateFunctionName(name));
+    if (!tags) throw new ThawError('THAW_E_FUNCTION_NOT_FOUND', `function ${name} does not exist`);
+    return tags;
+  }
+
+  async tagFunction(name: string, tags: Record<string, unknown>): Promise<void> {
+    await this.#o.store.tagFunction(validateFunctionName(name), validateTags(tags), MAX_TAGS);
+  }
+
+  async untagFunction(name: string, keys: readonly unknown[]): Promise<void> {
+    await this.#o.store.untagFunction(validateFunctionName(name), keys.map((k) => validateTagKey(k)));
   }
 
   /** Publishes $LATEST and tells the platform (snapshots are built for new versions). */
-  async #publish(name: string, at: number): Promise<FunctionVersion> {
-    const v = await this.#o.store.publishVersion(name, at);
+  async #publish(name: string, at: number, description?: string): Promise<FunctionVersion> {
+    const v = await this.#o.store.publishVersion(name, at, description);
     this.#o.onPublished?.(v);
     return v;
   }
@@ -189,10 +232,10 @@ export class Control {
     if (q.kind === 'version') {
       const v = await this.#version(fn, q.version);
       await this.#o.store.deleteVersion(name, q.version);
-      await this.#collect([v.config.codeSha256]);
+      await this.#collect(contentOf(v.config));
       return;
     }
-    const shas = new Set([fn.latest.config.codeSha256, ...(await this.#o.store.listVersions(name)).map((v) => v.config.codeSha256)]);
+    const shas = new Set([fn.latest, ...(await this.#o.store.listVersions(name))].flatMap((v) => contentOf(v.config)));
     await this.#o.store.deleteFunction(name);
     await this.#collect([...shas]);
   }
@@ -245,9 +288,17 @@ export class Control {
     await this.#o.store.setReservedConcurrency(name, limit);
   }
 
-  async #ingest(code: Buffer | undefined, handler: string) {
+  /** Stores and unpacks a package, checked for its handler; refused (and not kept) when the runtime would refuse the handler. */
+  async #ingest(code: Buffer | undefined, handler: string, runtime: string) {
     if (!code || code.length === 0) throw new ThawError('THAW_E_PACKAGE_MISSING', 'no code was given (Code.ZipFile is empty)');
-    return ingestPackage({ bytes: code, handler, blobs: this.#o.blobs, cache: this.#o.cache, limits: this.#o.limits });
+    const pkg = await ingestPackage({ bytes: code, handler, blobs: this.#o.blobs, cache: this.#o.cache, limits: this.#o.limits });
+    try {
+      await checkNotCallbackHandler(join(pkg.dir, pkg.handlerFile), parseHandler(handler).exportName, runtime);
+    } catch (err) {
+      await this.#collect([pkg.sha256]);
+      throw err;
+    }
+    return pkg;
   }
 
   /** Removes packages no version uses any more, from the origin and the node cache. */
@@ -259,3 +310,6 @@ export class Control {
     }
   }
 }
+
+/** The content a configuration holds: its package and its layers' (deleted layer versions' included). */
+const contentOf = (c: FunctionConfig) => [c.codeSha256, ...(c.layers ?? []).map((l) => l.codeSha256)];

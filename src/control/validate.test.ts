@@ -24,9 +24,11 @@ test('parseQualifier() tells $LATEST, versions and aliases apart', () => {
   assert.equal(code(() => parseQualifier('0')), 'THAW_E_QUALIFIER_INVALID');
 });
 
-test('normalizeRuntime() accepts nodejs24 and nodejs24.x only', () => {
-  assert.equal(normalizeRuntime('nodejs24.x'), 'nodejs24');
+test('normalizeRuntime() keeps a supported name exactly as given and refuses others listing the supported', () => {
+  for (const name of ['nodejs20.x', 'nodejs22.x', 'nodejs24.x', 'nodejs24']) assert.equal(normalizeRuntime(name), name);
   assert.equal(code(() => normalizeRuntime('python3.12')), 'THAW_E_RUNTIME_UNKNOWN');
+  assert.equal(code(() => normalizeRuntime('nodejs18.x')), 'THAW_E_RUNTIME_UNKNOWN');
+  assert.throws(() => normalizeRuntime('nodejs22'), /supported: nodejs20\.x, nodejs22\.x, nodejs24\.x/);
 });
 
 test('validateConfig() names the field and the rule', () => {

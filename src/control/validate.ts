@@ -6,13 +6,15 @@ import { LATEST, RUNTIMES, type EgressPolicy, type Runtime, type VpcConfig } fro
 import { validateEgress } from '../network/index.ts';
 
 /** First path segments the gateway uses itself; a function of that name could never be reached by URL. */
-export const RESERVED_NAMES = new Set(['thaw', 'metrics', 'health', 'favicon.ico']);
+export const RESERVED_NAMES = new Set(['thaw', 'metrics', 'health', 'favicon.ico', 'lambda-url']);
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ALIAS = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_ENV = /^(AWS_|LAMBDA_|THAW_|_HANDLER$|_X_AMZN|NODE_OPTIONS$|TZ$)/;
 const MAX_ENV_BYTES = 4096;
+/** Lambda's pattern for an execution role. */
+const ROLE_ARN = /^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role\/?[a-zA-Z_0-9+=,.@\-_/]+$/;
 
 export function validateFunctionName(name: unknown): string {
   if (typeof name !== 'string' || !NAME.test(name)) {
@@ -38,12 +40,12 @@ export function parseQualifier(q: string | null | undefined): Qualifier {
   throw new ThawError('THAW_E_QUALIFIER_INVALID', `qualifier ${JSON.stringify(q)} is neither $LATEST, a version number nor an alias name`);
 }
 
+/** A runtime name as given (echoed back exactly, as Lambda does), or the refusal listing the supported ones. */
 export function normalizeRuntime(r: unknown): Runtime {
-  const name = typeof r === 'string' ? r.replace(/\.x$/, '') : r;
-  if (!RUNTIMES.includes(name as Runtime)) {
-    throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `runtime ${JSON.stringify(r)} is not supported; supported: ${RUNTIMES.join(', ')}`);
+  if (!RUNTIMES.includes(r as Runtime)) {
+    throw new ThawError('THAW_E_RUNTIME_UNKNOWN', `Runtime ${JSON.stringify(r)} is not supported; supported: ${RUNTIMES.filter((n) => n.endsWith('.x')).join(', ')} (and nodejs24, Thaw's first spelling of nodejs24.x)`);
   }
-  return name as Runtime;
+  return r as Runtime;
 }
 
 const handlerSchema = z.string().regex(/^[^/\s.][^\s]*\.[A-Za-z_$][\w$]*$/, 'must be FILE.EXPORT, e.g. index.handler').max(128)
@@ -58,9 +60,13 @@ export const configInputSchema = z.strictObject({
   env: z.record(z.string(), z.string()),
   description: z.string().max(256),
   instanceConcurrency: z.number().int().min(1).max(1000),
+  role: z.string().regex(ROLE_ARN, 'Role must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/my-role'),
+  tracingMode: z.enum(['Active', 'PassThrough'], 'TracingConfig.Mode must be Active or PassThrough'),
+  snapStart: z.enum(['PublishedVersions', 'None'], 'SnapStart.ApplyOn must be PublishedVersions or None'),
 }).partial();
 
-export type ConfigInput = z.infer<typeof configInputSchema> & { runtime?: string; egress?: unknown; vpc?: unknown };
+/** `layers`: layer version ARNs, resolved against the store by control (src/control/layers.ts), not here. */
+export type ConfigInput = z.infer<typeof configInputSchema> & { runtime?: string; egress?: unknown; vpc?: unknown; layers?: unknown };
 
 export const NETWORK_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
@@ -111,4 +117,31 @@ export function parseOr<T extends z.ZodType>(code: ErrorCode, schema: T, value: 
   const issue = r.error.issues[0];
   const field = label ?? (issue.path.length ? issue.path.join('.') : 'value');
   throw new ThawError(code, `${field}: ${issue.message}`, { details: { field, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } });
+}
+
+/** Lambda's limits on tags: at most 50 per function, keys 1-128 and values 0-256 characters, aws: reserved. */
+export const MAX_TAGS = 50;
+const TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+
+export function validateTags(tags: unknown, field = 'Tags'): Record<string, string> {
+  if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw new ThawError('THAW_E_TAGS_INVALID', `${field} must be an object of tag keys to string values`);
+  const entries = Object.entries(tags as Record<string, unknown>);
+  if (entries.length > MAX_TAGS) throw new ThawError('THAW_E_TAGS_INVALID', `${field} has ${entries.length} tags; a function has at most ${MAX_TAGS}`);
+  for (const [k, v] of entries) validateTag(k, v, field);
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+export function validateTagKey(key: unknown, field = 'TagKeys'): string {
+  if (typeof key !== 'string' || key.length < 1 || [...key].length > 128 || !TAG_TEXT.test(key)) {
+    throw new ThawError('THAW_E_TAGS_INVALID', `${field}: tag key ${JSON.stringify(key)} is not valid: 1-128 letters, digits, spaces and _ . : / = + - @`);
+  }
+  if (/^aws:/i.test(key)) throw new ThawError('THAW_E_TAGS_INVALID', `${field}: tag key ${JSON.stringify(key)} starts with aws:, which is reserved for AWS`);
+  return key;
+}
+
+function validateTag(key: string, value: unknown, field: string) {
+  validateTagKey(key, field);
+  if (typeof value !== 'string' || [...value].length > 256 || !TAG_TEXT.test(value)) {
+    throw new ThawError('THAW_E_TAGS_INVALID', `${field}.${key}: the value must be a string of 0-256 letters, digits, spaces and _ . : / = + - @`);
+  }
 }

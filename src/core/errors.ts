@@ -27,11 +27,18 @@ export const errorRegistry = {
   THAW_E_PROVISIONED_NOT_FOUND: spec('user', 404, 'ProvisionedConcurrencyConfigNotFoundException', 'Set reserved instances for that version or alias first (PutProvisionedConcurrencyConfig).'),
   THAW_E_PACKAGE_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Name a package by the CodeSha256 of a deployed version.'),
   THAW_E_METHOD_NOT_ALLOWED: spec('user', 405, 'InvalidParameterValueException', 'Use one of the methods listed in the Allow header.'),
+  // A Lambda operation or field Thaw has a route for but cannot carry out: said so, never dropped silently.
+  THAW_E_OPERATION_UNSUPPORTED: spec('user', 400, 'InvalidParameterValueException', 'Thaw does not offer this Lambda feature; the message says what works instead, and the README\'s API table lists every operation.'),
+  THAW_E_FIELD_UNSUPPORTED: spec('user', 400, 'InvalidParameterValueException', 'Leave the named field out (or at its default); the message says why Thaw cannot honour it and what works instead.'),
+  THAW_E_FIELD_UNKNOWN: spec('user', 400, 'InvalidParameterValueException', 'Check the spelling of the named field against the Lambda API reference; Thaw refuses fields it does not know rather than ignore them.'),
+  THAW_E_TAGS_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Tag keys are 1-128 characters, values 0-256, of letters, digits, spaces and _ . : / = + - @; keys may not start with aws:; a function has at most 50 tags.'),
+  THAW_E_RESOURCE_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Thaw has none of these resources (see the README\'s API table); list them with the matching List operation.'),
+  THAW_E_CODE_SIGNING_CONFIG_NOT_FOUND: spec('user', 404, 'CodeSigningConfigNotFoundException', 'Thaw has no code signing configs: leave CodeSigningConfigArn out.'),
 
   // Names and configuration
   THAW_E_NAME_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Use 1-64 characters of letters, digits, hyphens and underscores, starting with a letter.'),
   THAW_E_NAME_RESERVED: spec('user', 400, 'InvalidParameterValueException', 'Pick another name; this one is used by Thaw\'s own URL paths.'),
-  THAW_E_RUNTIME_UNKNOWN: spec('user', 400, 'InvalidParameterValueException', 'Use a supported runtime: nodejs24 (alias nodejs24.x).'),
+  THAW_E_RUNTIME_UNKNOWN: spec('user', 400, 'InvalidParameterValueException', 'Use a supported runtime: nodejs20.x, nodejs22.x or nodejs24.x.'),
   THAW_E_CONFIG_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Correct the named setting; memory is 128-10240 MB, EphemeralStorage.Size 512-10240 MB, timeout 1-900 s, env keys match [A-Za-z_][A-Za-z0-9_]*.'),
   THAW_E_ENV_RESERVED: spec('user', 400, 'InvalidParameterValueException', 'Rename the variable; names starting with AWS_, LAMBDA_ or THAW_ and NODE_OPTIONS are set by the runtime.'),
   THAW_E_INVALID_POLICY: spec('user', 400, 'InvalidParameterValueException', 'Give a policy as fixed:<ttl>, hybrid:<range>, gdsf[:<budget>] or thaw[:<range>[:<budget>]], e.g. fixed:10m or hybrid:4h.'),
@@ -65,6 +72,8 @@ export const errorRegistry = {
   THAW_E_PACKAGE_ENTRY_UNSUPPORTED: spec('user', 400, 'InvalidParameterValueException', 'Only regular files, directories and symbolic links can be packaged; remove devices, FIFOs and encrypted entries.'),
   THAW_E_HANDLER_FILE_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Put the handler file at the package root (or fix the path in --handler); .js, .mjs, .cjs and .ts are looked up.'),
   THAW_E_HANDLER_EXPORT_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Export the named function from the handler file, e.g. `export const handler = async (event) => ...`.'),
+  THAW_E_CALLBACK_HANDLER: spec('user', 400, 'InvalidParameterValueException', 'Make the handler an async function of (event, context) that returns its result, or deploy it with runtime nodejs22.x or nodejs20.x, which call handlers back.'),
+  THAW_E_TYPESCRIPT_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Fix the TypeScript at the file:line:column named (Thaw compiles .ts, .mts and .cts files at deploy with esbuild; types are not checked), then deploy again.'),
 
   // Access
   THAW_E_AUTH_REQUIRED: spec('user', 403, 'MissingAuthenticationTokenException', 'Sign the request with AWS Signature Version 4 using a Thaw access key: the AWS SDK and CLI do it given AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; `thaw keys create` makes a key.'),
@@ -87,7 +96,17 @@ export const errorRegistry = {
   THAW_E_ALIAS_ROUTING_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Route to one additional published version with a weight between 0 and 1, different from the primary version.'),
   THAW_E_QUALIFIER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Use $LATEST, a version number or an alias name as the qualifier.'),
   THAW_E_REVISION_MISMATCH: spec('user', 412, 'PreconditionFailedException', 'Fetch the function again and retry with its current RevisionId.'),
+  THAW_E_LAYER_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'List the layers with ListLayers / ListLayerVersions (`aws lambda list-layers`) and name a layer version that exists.'),
+  THAW_E_LAYER_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Give Layers as at most 5 layer version ARNs (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION) of this Thaw, each once; PublishLayerVersion takes LayerName (1-140 letters, digits, - and _) and Content.ZipFile.'),
+  THAW_E_LAYER_PERMISSION_EXISTS: spec('user', 409, 'ResourceConflictException', 'Use another StatementId, or remove the statement first (RemoveLayerVersionPermission).'),
+  THAW_E_LAYER_POLICY_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Add a statement first (AddLayerVersionPermission), or name one that GetLayerVersionPolicy lists.'),
   THAW_E_INVOCATION_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Use an invocation id from the X-Thaw-Invocation-Id header or `thaw logs`.'),
+  THAW_E_FUNCTION_URL_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'Create the URL first with CreateFunctionUrlConfig (for $LATEST, or an alias with Qualifier); ListFunctionUrlConfigs shows a function\'s URLs.'),
+  THAW_E_FUNCTION_URL_EXISTS: spec('user', 409, 'ResourceConflictException', 'Update the URL instead (UpdateFunctionUrlConfig), or delete it first.'),
+  THAW_E_FUNCTION_URL_FORBIDDEN: spec('user', 403, 'AccessDeniedException', 'For an AuthType NONE URL, add the public permission: AddPermission with Action lambda:InvokeFunctionUrl, Principal "*" and FunctionUrlAuthType NONE; for AWS_IAM, sign with a key whose role or the function\'s policy allows it.'),
+  THAW_E_POLICY_TOO_LARGE: spec('user', 400, 'PolicyLengthExceededException', 'Remove statements you no longer need (RemovePermission), or grant several callers with one statement (e.g. a SourceArn pattern); a policy holds at most 20 KB, as on Lambda.'),
+  THAW_E_PERMISSION_EXISTS: spec('user', 409, 'ResourceConflictException', 'Use another StatementId, or remove the existing statement first (RemovePermission).'),
+  THAW_E_PERMISSION_NOT_FOUND: spec('user', 404, 'ResourceNotFoundException', 'GetPolicy shows the statements of the function (or of the version or alias given as Qualifier).'),
 
   // Invocation
   THAW_E_PAYLOAD_INVALID: spec('user', 400, 'InvalidRequestContentException', 'Send the event as a JSON document (an object, array, string, number, boolean or null).'),

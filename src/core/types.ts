@@ -1,7 +1,8 @@
 // The domain vocabulary every component shares: functions, versions, aliases, invocation records, phases,
 // instance states. Types only; imports nothing.
 
-export const RUNTIMES = ['nodejs24'] as const;
+/** Runtime names a function may give, stored and echoed as given; `nodejs24` is Thaw's first spelling of nodejs24.x. */
+export const RUNTIMES = ['nodejs20.x', 'nodejs22.x', 'nodejs24.x', 'nodejs24'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 /** Everything that decides how an instance of a version behaves. Immutable once a version is published. */
@@ -21,9 +22,52 @@ export interface FunctionConfig {
   readonly egress?: EgressPolicy;
   /** Thaw private networks its instances join (Lambda's VpcConfig.SubnetIds); absent: none. */
   readonly vpc?: VpcConfig;
+  /** Lambda's execution role ARN, kept and echoed as given (Thaw grants nothing by it); absent: DEFAULT_ROLE. */
+  readonly role?: string;
+  /** Lambda's TracingConfig.Mode: Active marks fresh trace headers Sampled=1; absent: PassThrough. */
+  readonly tracingMode?: 'Active' | 'PassThrough';
+  /** Lambda's SnapStart.ApplyOn: None builds no snapshot of its published versions; absent: PublishedVersions. */
+  readonly snapStart?: 'PublishedVersions' | 'None';
   /** Hex SHA-256 of the package as uploaded; names the blob in the code store. */
   readonly codeSha256: string;
   readonly codeSize: number;
+  /** Layer versions extracted at /opt in this order (later ones over earlier ones); absent: none. */
+  readonly layers?: readonly LayerRef[];
+}
+
+/**
+ * A layer version as a function version holds it: its ARN and its content, so the version keeps working
+ * after the layer version is deleted (as on Lambda).
+ */
+export interface LayerRef {
+  readonly arn: string;
+  readonly codeSha256: string;
+  readonly codeSize: number;
+}
+
+/** A published layer version (PublishLayerVersion): immutable content, content-addressed like packages. */
+export interface LayerVersion {
+  readonly name: string;
+  /** 1, 2, ...; never reused, even after a delete. */
+  readonly version: number;
+  readonly description: string;
+  /** As given (e.g. nodejs22.x); Lambda records them and filters lists by them, it does not enforce them. */
+  readonly compatibleRuntimes: readonly string[];
+  readonly compatibleArchitectures: readonly string[];
+  readonly licenseInfo: string | null;
+  readonly codeSha256: string;
+  readonly codeSize: number;
+  readonly createdAt: number;
+}
+
+/** One statement of a layer version's policy (AddLayerVersionPermission). */
+export interface LayerPermission {
+  readonly layerName: string;
+  readonly version: number;
+  readonly statementId: string;
+  readonly action: string;
+  readonly principal: string;
+  readonly organizationId: string | null;
 }
 
 /** `none`, `public` (any public address) or `allow` (the rules: HOST[:PORTS] or CIDR[:PORTS]). */
@@ -52,6 +96,9 @@ export const LATEST = '$LATEST';
 
 /** Lambda's default /tmp size, for versions that do not say. */
 export const DEFAULT_EPHEMERAL_STORAGE_MB = 512;
+
+/** The execution role a function reports when it was created without one. */
+export const DEFAULT_ROLE = 'arn:aws:iam::000000000000:role/thaw';
 export const ephemeralStorageMb = (c: FunctionConfig) => c.ephemeralStorageMb ?? DEFAULT_EPHEMERAL_STORAGE_MB;
 
 export interface FunctionVersion {
@@ -286,4 +333,49 @@ export interface DeadLetter {
   readonly attempts: number;
   readonly enqueuedAt: number;
   readonly failedAt: number;
+}
+
+/** Lambda's CORS settings of a function URL (field names as the API spells them). */
+export interface FunctionUrlCors {
+  readonly AllowCredentials?: boolean;
+  readonly AllowHeaders?: readonly string[];
+  readonly AllowMethods?: readonly string[];
+  readonly AllowOrigins?: readonly string[];
+  readonly ExposeHeaders?: readonly string[];
+  readonly MaxAge?: number;
+}
+
+/** A function URL: an HTTP endpoint of $LATEST or an alias, served at /lambda-url/{urlId}/ (gateway/function-urls.ts). */
+export interface FunctionUrlRecord {
+  readonly functionName: string;
+  /** $LATEST or an alias name (never a version number, as on Lambda). */
+  readonly qualifier: string;
+  /** 32 lowercase letters and digits, unique across functions. */
+  readonly urlId: string;
+  readonly authType: 'NONE' | 'AWS_IAM';
+  readonly cors: FunctionUrlCors | null;
+  readonly invokeMode: 'BUFFERED' | 'RESPONSE_STREAM';
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** One statement of a function's resource-based policy, in the IAM form GetPolicy returns. */
+export interface PermissionStatement {
+  readonly Sid: string;
+  readonly Effect: 'Allow';
+  /** "*", an IAM principal ({ AWS: arn }; a Thaw key is arn:aws:iam::000000000000:user/KEYID) or an AWS service. */
+  readonly Principal: '*' | { readonly AWS: string } | { readonly Service: string };
+  readonly Action: string;
+  readonly Resource: string;
+  /** Operator → condition key → value, e.g. StringEquals → lambda:FunctionUrlAuthType → NONE. */
+  readonly Condition?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+}
+
+/** The resource-based policy of a function ($LATEST: the unqualified function) or of one version or alias. */
+export interface ResourcePolicy {
+  readonly functionName: string;
+  readonly qualifier: string;
+  readonly revisionId: string;
+  readonly statements: readonly PermissionStatement[];
+  readonly updatedAt: number;
 }

@@ -1,7 +1,8 @@
 // Who may call Thaw's APIs. With no access key, only clients on this machine, addressing Thaw by the host
 // it listens on (no DNS rebinding) and without a foreign Origin (no cross-site requests). Once a key
 // exists, every call to the Lambda and Thaw APIs carries a valid SigV4 signature of an active key whose
-// role and functions allow it. HTTP triggers stay public. Imports src/core and node built-ins.
+// role and functions allow it, or whose invocation the function's resource-based policy grants. HTTP
+// triggers stay public; function URLs check their own AuthType (function-urls.ts). Imports src/core and node built-ins.
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { parseFunctionRef } from '../core/arn.ts';
@@ -33,6 +34,20 @@ export function functionOf(path: string): string | null {
   try { return parseFunctionRef(decodeURIComponent(m[1])).name; } catch { return null; }
 }
 
+/** The qualifier a call names: in the path (name:qualifier, a qualified ARN) or as ?Qualifier=; null for none. */
+export function qualifierOf(path: string, query: URLSearchParams): string | null {
+  const m = /^\/(?:\d{4}-\d{2}-\d{2}|thaw\/v1)\/functions\/([^/]+)/.exec(path);
+  let fromPath: string | null = null;
+  if (m) try { fromPath = parseFunctionRef(decodeURIComponent(m[1])).qualifier; } catch { /* malformed: the route refuses it */ }
+  return query.get('Qualifier') ?? fromPath;
+}
+
+/**
+ * Whether a function's resource-based policy lets a key do what its own role and functions do not (only
+ * invoking is granted that way, as on Lambda). The resource policies answer it (lambda-permissions-api.ts).
+ */
+export type PolicyGrant = (key: AccessKey, fn: string, qualifier: string | null) => Promise<boolean>;
+
 export function permits(key: AccessKey, action: Action, fn: string | null): boolean {
   const roleOk = key.role === 'admin' || (key.role === 'developer' && action !== 'admin') || (key.role === 'invoker' && action === 'invoke');
   if (!roleOk) return false;
@@ -56,11 +71,13 @@ export class Gatekeeper {
   readonly #keys: KeyRing;
   readonly #listening: () => Listening;
   readonly #now: () => number;
+  readonly #grant: PolicyGrant;
 
-  constructor(keys: KeyRing, listening: () => Listening, now: () => number) {
+  constructor(keys: KeyRing, listening: () => Listening, now: () => number, grant: PolicyGrant = async () => false) {
     this.#keys = keys;
     this.#listening = listening;
     this.#now = now;
+    this.#grant = grant;
   }
 
   /** The host names a client on this machine may use for Thaw without keys. */
@@ -94,6 +111,21 @@ export class Gatekeeper {
       return { key: null };
     }
     if (!api) return { key: null };
+    const { key } = await this.signedKey(req, rawHost, url, rawPath, body);
+    const action = requiredAction(req.method ?? 'GET', url.pathname);
+    const fn = functionOf(url.pathname);
+    if (!permits(key, action, fn) && !(action === 'invoke' && fn !== null && await this.#grant(key, fn, qualifierOf(url.pathname, url.searchParams)))) {
+      const what = fn ? ` on function ${fn}` : '';
+      throw new ThawError('THAW_E_AUTH_DENIED', `access key ${key.id} (role ${key.role}${key.functions ? `, functions ${key.functions.join(', ')}` : ''}) may not ${action}${what}${action === 'invoke' ? ', and the function\'s policy grants it nothing' : ''}`);
+    }
+    return { key };
+  }
+
+  /**
+   * The active key whose valid SigV4 signature the request carries, and the service it was signed for;
+   * throws when there is none or it does not verify. Also used by AWS_IAM function URLs.
+   */
+  async signedKey(req: IncomingMessage, rawHost: string, url: URL, rawPath: string, body: () => Promise<Buffer>): Promise<{ key: AccessKey; service: string }> {
     const signable: SignableRequest = { method: req.method ?? 'GET', host: rawHost, path: rawPath, query: url.searchParams, headers: req.headers, body: Buffer.alloc(0) };
     const sig = parseSignature(signable);
     if (!sig) throw new ThawError('THAW_E_AUTH_REQUIRED', 'this Thaw requires signed requests: no Authorization header or presigned query was given');
@@ -101,12 +133,6 @@ export class Gatekeeper {
     if (!found) throw new ThawError('THAW_E_AUTH_UNKNOWN_KEY', `The security token included in the request is invalid: no active access key ${sig.keyId}`);
     signable.body = await body();
     await verifySignature(signable, sig, found.secret, this.#now());
-    const action = requiredAction(signable.method, url.pathname);
-    const fn = functionOf(url.pathname);
-    if (!permits(found.key, action, fn)) {
-      const what = fn ? ` on function ${fn}` : '';
-      throw new ThawError('THAW_E_AUTH_DENIED', `access key ${found.key.id} (role ${found.key.role}${found.key.functions ? `, functions ${found.key.functions.join(', ')}` : ''}) may not ${action}${what}`);
-    }
-    return { key: found.key };
+    return { key: found.key, service: sig.service };
   }
 }

@@ -7,6 +7,7 @@ import { LATEST, type EventInvokeConfig } from '../core/types.ts';
 import { DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRIES } from './events.ts';
 import { optNumber, optObject, optString, readJson, sendJson, type RequestContext, type Router } from './http.ts';
 import type { Platform } from './platform.ts';
+import { checkRequestFields } from './lambda-management-api.ts';
 
 const BODY_BYTES = 64 * 1024;
 
@@ -51,6 +52,7 @@ export function eventConfigRoutes(router: Router, platform: Platform): void {
   /** Reads and checks the settings given; `merge` keeps what a previous config had for the rest (Update). */
   const settings = async (ctx: RequestContext, name: string, qualifier: string, previous: EventInvokeConfig | null): Promise<EventInvokeConfig> => {
     const body = await readJson(ctx.req, BODY_BYTES);
+    checkRequestFields(previous ? 'UpdateFunctionEventInvokeConfig' : 'PutFunctionEventInvokeConfig', body);
     const retries = optNumber(body, 'MaximumRetryAttempts');
     const age = optNumber(body, 'MaximumEventAgeInSeconds');
     if (retries !== undefined && (!Number.isInteger(retries) || retries < 0 || retries > 2)) throw new ThawError('THAW_E_REQUEST_INVALID', `MaximumRetryAttempts must be 0, 1 or 2, got ${retries}`);

@@ -9,6 +9,7 @@ import type { ConfigInput } from '../control/index.ts';
 import { serverTiming } from '../telemetry/index.ts';
 import { optBoolean, optNumber, optObject, optString, readBody, readJson, sendJson, type RequestContext, type Router } from './http.ts';
 import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, validatePayload, type Platform } from './platform.ts';
+import { checkRequestFields, HOST_ARCHITECTURE, lambdaSettingsInput, lambdaSettingsShape } from './lambda-management-api.ts';
 
 const LOG_TAIL_BYTES = 4096;
 const CONFIG_BODY_BYTES = 1024 * 1024;
@@ -22,7 +23,6 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     FunctionName: v.functionName,
     FunctionArn: functionArn(region, v.functionName, v.version === LATEST ? undefined : v.version),
     Runtime: v.config.runtime,
-    Role: `arn:aws:iam::000000000000:role/thaw`,
     Handler: v.config.handler,
     CodeSize: v.config.codeSize,
     Description: v.config.description,
@@ -36,11 +36,13 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     State: 'Active',
     LastUpdateStatus: 'Successful',
     PackageType: 'Zip',
-    Architectures: [process.arch === 'arm64' ? 'arm64' : 'x86_64'],
+    Architectures: [HOST_ARCHITECTURE],
     EphemeralStorage: { Size: ephemeralStorageMb(v.config) },
     ThawInstanceConcurrency: v.config.instanceConcurrency,
-    VpcConfig: { SubnetIds: [...(v.config.vpc?.networks ?? [])], SecurityGroupIds: [...(v.config.vpc?.securityGroups ?? [])], VpcId: v.config.vpc?.networks.length ? 'thaw' : '' },
+    VpcConfig: { SubnetIds: [...(v.config.vpc?.networks ?? [])], SecurityGroupIds: [...(v.config.vpc?.securityGroups ?? [])], VpcId: v.config.vpc?.networks.length ? 'thaw' : '', ...(v.config.vpc?.networks.length ? { Ipv6AllowedForDualStack: false } : {}) },
+    ...lambdaSettingsShape(v, platform.options.snapshots),
     ThawEgress: { Mode: (v.config.egress ?? DEFAULT_EGRESS).mode, Allow: [...(v.config.egress?.allow ?? [])] },
+    ...(v.config.layers?.length ? { Layers: v.config.layers.map((l) => ({ Arn: l.arn, CodeSize: l.codeSize })) } : {}),
   });
 
   const aliasShape = (a: Alias) => ({
@@ -52,15 +54,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     ...(a.routing ? { RoutingConfig: { AdditionalVersionWeights: { [a.routing.version]: a.routing.weight } } } : {}),
   });
 
-  /** The function name from the path: a name, `name:qualifier`, or an ARN. */
-  const target = (ctx: RequestContext) => {
-    const ref = parseFunctionRef(ctx.params.name);
-    const fromQuery = ctx.url.searchParams.get('Qualifier');
-    if (ref.qualifier && fromQuery && ref.qualifier !== fromQuery) {
-      throw new ThawError('THAW_E_QUALIFIER_INVALID', `the function name says qualifier ${ref.qualifier} but the Qualifier parameter says ${fromQuery}`);
-    }
-    return { name: ref.name, qualifier: fromQuery ?? ref.qualifier };
-  };
+  const target = functionTarget;
 
   const configInput = (body: Record<string, unknown>): ConfigInput => {
     const env = optObject(body, 'Environment');
@@ -79,6 +73,9 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
       instanceConcurrency: optNumber(body, 'ThawInstanceConcurrency'),
       egress: egressInput(body),
       vpc: vpcInput(body),
+      // Layer version ARNs, in order; control resolves them (and refuses unknown ones, naming them).
+      layers: body.Layers ?? undefined,
+      ...lambdaSettingsInput(body),
     };
     return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as ConfigInput;
   };
@@ -110,12 +107,13 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   router.on('POST', '/2015-03-31/functions', async (ctx) => {
     const body = await readJson(ctx.req, codeBodyBytes);
+    checkRequestFields('CreateFunction', body);
     const code = optObject(body, 'Code');
     if (!code) throw new ThawError('THAW_E_PACKAGE_MISSING', 'Code is required: give Code.ZipFile with the base64 of a .zip or .tgz package');
     if (body.PackageType !== undefined && body.PackageType !== 'Zip') throw new ThawError('THAW_E_REQUEST_INVALID', 'PackageType must be Zip');
     const name = optString(body, 'FunctionName');
     if (!name) throw new ThawError('THAW_E_NAME_INVALID', 'FunctionName is required');
-    const { latest, published } = await control.createFunction({ name, code: zipFile(body, code), publish: optBoolean(body, 'Publish'), ...configInput(body) });
+    const { latest, published } = await control.createFunction({ name, code: zipFile(body, code), publish: optBoolean(body, 'Publish'), tags: optObject(body, 'Tags'), ...configInput(body) });
     sendJson(ctx, 201, configuration(published ?? latest));
   });
 
@@ -136,7 +134,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
       Configuration: configuration(version),
       Code: { RepositoryType: 'Thaw', Location: `${baseUrl()}/thaw/v1/code/${version.config.codeSha256}` },
       ...(fn.reservedConcurrency !== null ? { Concurrency: { ReservedConcurrentExecutions: fn.reservedConcurrency } } : {}),
-      Tags: {},
+      Tags: await control.listTags(fn.name),
     });
   });
 
@@ -157,6 +155,14 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
   router.on('PUT', '/2015-03-31/functions/{name}/code', async (ctx) => {
     const body = await readJson(ctx.req, codeBodyBytes);
     const { name } = target(ctx);
+    checkRequestFields('UpdateFunctionCode', body, name);
+    if (optBoolean(body, 'DryRun')) {
+      // Lambda's DryRun checks the request and the caller's access without changing the code.
+      const fn = await control.getFunction(name);
+      if (body.RevisionId !== undefined && optString(body, 'RevisionId') !== fn.latest.revisionId) throw new ThawError('THAW_E_REVISION_MISMATCH', `$LATEST of ${name} is at revision ${fn.latest.revisionId}, not ${optString(body, 'RevisionId')}`);
+      sendJson(ctx, 200, configuration(fn.latest));
+      return;
+    }
     const { latest, published } = await control.updateCode(name, zipFile(body), {
       publish: optBoolean(body, 'Publish'), revisionId: optString(body, 'RevisionId'), handler: optString(body, 'ThawHandler'),
     });
@@ -167,6 +173,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
   router.on('PUT', '/2015-03-31/functions/{name}/configuration', async (ctx) => {
     const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
     const { name } = target(ctx);
+    checkRequestFields('UpdateFunctionConfiguration', body, name);
     const latest = await control.updateConfiguration(name, { ...configInput(body), revisionId: optString(body, 'RevisionId') });
     await platform.retireStaleLatest(name, latest.revisionId);
     sendJson(ctx, 200, configuration(latest));
@@ -174,7 +181,12 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   router.on('POST', '/2015-03-31/functions/{name}/versions', async (ctx) => {
     const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
-    const v = await control.publishVersion(target(ctx).name, { revisionId: optString(body, 'RevisionId') });
+    checkRequestFields('PublishVersion', body);
+    const sha = optString(body, 'CodeSha256');
+    const v = await control.publishVersion(target(ctx).name, {
+      revisionId: optString(body, 'RevisionId'), description: optString(body, 'Description'),
+      codeSha256: sha === undefined ? undefined : Buffer.from(sha, 'base64').toString('hex'),
+    });
     sendJson(ctx, 201, configuration(v));
   });
 
@@ -196,6 +208,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   router.on('POST', '/2015-03-31/functions/{name}/aliases', async (ctx) => {
     const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    checkRequestFields('CreateAlias', body);
     const aliasName = optString(body, 'Name');
     const functionVersion = optString(body, 'FunctionVersion');
     if (!aliasName || !functionVersion) throw new ThawError('THAW_E_REQUEST_INVALID', 'Name and FunctionVersion are required');
@@ -215,6 +228,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   router.on('PUT', '/2015-03-31/functions/{name}/aliases/{alias}', async (ctx) => {
     const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    checkRequestFields('UpdateAlias', body);
     const existing = await control.getAlias(target(ctx).name, ctx.params.alias);
     const a = await control.putAlias(target(ctx).name, ctx.params.alias, {
       functionVersion: optString(body, 'FunctionVersion') ?? existing.functionVersion,
@@ -234,6 +248,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   router.on('PUT', '/2017-10-31/functions/{name}/concurrency', async (ctx) => {
     const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    checkRequestFields('PutFunctionConcurrency', body);
     const n = optNumber(body, 'ReservedConcurrentExecutions');
     if (n === undefined) throw new ThawError('THAW_E_REQUEST_INVALID', 'ReservedConcurrentExecutions is required');
     await control.putConcurrency(target(ctx).name, n);
@@ -262,6 +277,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   router.on('PUT', '/2019-09-30/functions/{name}/provisioned-concurrency', async (ctx) => {
     const body = await readJson(ctx.req, CONFIG_BODY_BYTES);
+    checkRequestFields('PutProvisionedConcurrencyConfig', body);
     const t = target(ctx);
     const n = optNumber(body, 'ProvisionedConcurrentExecutions');
     if (n === undefined) throw new ThawError('THAW_E_REQUEST_INVALID', 'ProvisionedConcurrentExecutions is required');
@@ -297,12 +313,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     const h = ctx.req.headers;
     const type = headerOneOf(h['x-amz-invocation-type'], 'X-Amz-Invocation-Type', ['RequestResponse', 'Event', 'DryRun'], 'RequestResponse');
     const logType = headerOneOf(h['x-amz-log-type'], 'X-Amz-Log-Type', ['None', 'Tail'], 'None');
-    const clientContext = typeof h['x-amz-client-context'] === 'string' ? h['x-amz-client-context'] : null;
-    if (clientContext !== null) {
-      try { JSON.parse(Buffer.from(clientContext, 'base64').toString('utf8')); } catch {
-        throw new ThawError('THAW_E_HEADER_INVALID', 'X-Amz-Client-Context must be base64-encoded JSON');
-      }
-    }
+    const clientContext = clientContextHeader(h['x-amz-client-context']);
     const t = target(ctx);
     const limit = type === 'Event' ? MAX_ASYNC_PAYLOAD_BYTES : MAX_SYNC_PAYLOAD_BYTES;
     const payload = validatePayload((await readBody(ctx.req, limit)).toString('utf8'), limit);
@@ -339,7 +350,26 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
   });
 }
 
-function headerOneOf<T extends string>(value: string | string[] | undefined, name: string, allowed: readonly T[], fallback: T): T {
+/** The function name from the path: a name, `name:qualifier`, or an ARN; the Qualifier parameter may name the qualifier. */
+export function functionTarget(ctx: RequestContext): { name: string; qualifier: string | null } {
+  const ref = parseFunctionRef(ctx.params.name);
+  const fromQuery = ctx.url.searchParams.get('Qualifier');
+  if (ref.qualifier && fromQuery && ref.qualifier !== fromQuery) {
+    throw new ThawError('THAW_E_QUALIFIER_INVALID', `the function name says qualifier ${ref.qualifier} but the Qualifier parameter says ${fromQuery}`);
+  }
+  return { name: ref.name, qualifier: fromQuery ?? ref.qualifier };
+}
+
+/** X-Amz-Client-Context: base64-encoded JSON, passed to the function as context.clientContext. */
+export function clientContextHeader(value: string | string[] | undefined): string | null {
+  if (typeof value !== 'string') return null;
+  try { JSON.parse(Buffer.from(value, 'base64').toString('utf8')); } catch {
+    throw new ThawError('THAW_E_HEADER_INVALID', 'X-Amz-Client-Context must be base64-encoded JSON');
+  }
+  return value;
+}
+
+export function headerOneOf<T extends string>(value: string | string[] | undefined, name: string, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
     throw new ThawError('THAW_E_HEADER_INVALID', `${name} must be one of ${allowed.join(', ')}; got ${JSON.stringify(value)}`);

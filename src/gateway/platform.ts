@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { newInvocationId } from '../core/ids.ts';
 import type { Alias, FunctionVersion, InvocationTrigger } from '../core/types.ts';
-import { Agent, type CallRequest, type CallResult, type InvokeResult } from '../agent/index.ts';
+import { Agent, type CallRequest, type CallResult, type InvokeResult, type ResponseStream } from '../agent/index.ts';
 import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
 import { NetworkPlane } from '../network/index.ts';
@@ -33,6 +33,11 @@ export interface InvokeOptions {
   clientContext?: string | null;
   /** The caller's X-Amzn-Trace-Id header. */
   traceId?: string | null;
+  /**
+   * A streamed invocation (InvokeWithResponseStream, a RESPONSE_STREAM function URL): a streaming handler's
+   * bytes go here as it writes them; a handler that does not stream answers with the result's payload.
+   */
+  stream?: ResponseStream;
 }
 
 /** Synchronous payloads larger than Lambda's 6 MB are refused. */
@@ -145,7 +150,7 @@ export class Platform implements AsyncDisposable {
         for (const d of readdirSafe(compileDir)) if (d.startsWith(`${sha.slice(0, 16)}-`)) rmSync(join(compileDir, d), { recursive: true, force: true });
       },
     });
-    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, onPublished: (v) => this.#onPublished(v) });
+    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, region: options.region, onPublished: (v) => this.#onPublished(v) });
     this.recorder = new Recorder({
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
       onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
@@ -281,6 +286,7 @@ export class Platform implements AsyncDisposable {
         receivedMono,
         receivedAt,
         signal: o.signal,
+        stream: o.stream,
       });
     } finally {
       this.#running.delete(invocationId);
@@ -390,7 +396,7 @@ export class Platform implements AsyncDisposable {
     const demand = this.agent.instances().filter((i) => i.functionName === name && i.version === '$LATEST' && i.state !== 'stopping' && i.state !== 'gone').length;
     const latest = (await this.control.getFunction(name)).latest;
     if (latest.revisionId === currentRevisionId) this.#warmNewVersion(latest, '$LATEST', `$LATEST changed while it ran ${demand} instance(s)`, demand);
-    await this.agent.retire(name, (v) => v.version !== '$LATEST' || v.revisionId === currentRevisionId);
+    await this.agent.retire(name, (v) => v.version !== '$LATEST' || v.revisionId === currentRevisionId, 'update');
   }
 
   /**

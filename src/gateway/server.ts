@@ -7,9 +7,14 @@ import { newInvocationId } from '../core/ids.ts';
 import { Gatekeeper, isLoopbackHost } from './auth.ts';
 import { Router, prereadBody, sendError, type RequestContext } from './http.ts';
 import { lambdaRoutes } from './lambda-api.ts';
+import { layerRoutes } from './lambda-layers-api.ts';
+import { managementRoutes } from './lambda-management-api.ts';
+import { lambdaStreamingRoutes } from './lambda-streaming-api.ts';
 import { resolveOptions, type UserOptions } from './options.ts';
 import { Platform } from './platform.ts';
 import { eventConfigRoutes } from './event-config-api.ts';
+import { functionUrlRoutes } from './function-urls.ts';
+import { permissionRoutes, policyGrant } from './lambda-permissions-api.ts';
 import { networkRoutes, securityGroupRoutes } from './network-api.ts';
 import { thawRoutes } from './thaw-api.ts';
 import { triggerRoutes } from './triggers.ts';
@@ -47,7 +52,7 @@ export async function startThaw(userOptions: UserOptions = {}): Promise<RunningT
   const redact = (s: string) => s.replaceAll(options.cacheDir, '<cache>').replaceAll(options.dataDir, '<data>');
   let url = '';
   let listening = { host: options.host, port: options.port };
-  const gate = new Gatekeeper(platform.keys, () => listening, () => platform.clock.now());
+  const gate = new Gatekeeper(platform.keys, () => listening, () => platform.clock.now(), policyGrant(platform.store));
   // Large enough for any route's body (a package upload); each route then applies its own limit.
   const maxBodyBytes = Math.ceil(options.maxPackageBytes * 4 / 3) + 1024 * 1024;
   const router = new Router();
@@ -55,7 +60,13 @@ export async function startThaw(userOptions: UserOptions = {}): Promise<RunningT
   networkRoutes(router, platform);
   securityGroupRoutes(router, platform);
   lambdaRoutes(router, platform, () => url);
+  lambdaStreamingRoutes(router, platform);
+  layerRoutes(router, platform, () => url);
   eventConfigRoutes(router, platform);
+  permissionRoutes(router, platform);
+  // Before the triggers: /lambda-url/... would otherwise read as an HTTP trigger of a function named lambda-url.
+  functionUrlRoutes(router, platform, gate);
+  managementRoutes(router, platform);
   triggerRoutes(router, platform);
 
   const server = createServer({

@@ -5,6 +5,7 @@ import { ThawError } from '../core/errors.ts';
 import { readJson, sendJson, type Router } from './http.ts';
 import { keyView } from './keys.ts';
 import type { Platform } from './platform.ts';
+import { tailRoutes } from './thaw-tail.ts';
 
 const intParam = (v: string | null, name: string, def: number, max: number): number => {
   if (v === null || v === '') return def;
@@ -15,6 +16,7 @@ const intParam = (v: string | null, name: string, def: number, max: number): num
 
 export function thawRoutes(router: Router, platform: Platform): void {
   const { store, control } = platform;
+  tailRoutes(router, platform);
 
   router.on('GET', '/thaw/v1/health', async (ctx) => {
     sendJson(ctx, 200, { status: platform.agent.closing ? 'draining' : 'ok', store: store.kind, instances: platform.agent.instances().length });

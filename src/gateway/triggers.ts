@@ -7,6 +7,7 @@ import { ACCOUNT_ID } from '../core/arn.ts';
 import { serverTiming } from '../telemetry/index.ts';
 import { readBody, type RequestContext, type Router } from './http.ts';
 import { MAX_SYNC_PAYLOAD_BYTES, type Platform } from './platform.ts';
+import type { ResponseStream } from '../agent/index.ts';
 
 export interface TriggerRequest {
   method: string;
@@ -20,6 +21,8 @@ export interface TriggerRequest {
   timeEpoch: number;
   functionName: string;
   host: string;
+  /** Fields of requestContext that differ from an HTTP trigger's (a function URL's apiId, authorizer, ...). */
+  requestContext?: Record<string, unknown>;
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded|graphql)|[^;]*\+(json|xml))/i;
@@ -56,6 +59,7 @@ export function httpEventV2(r: TriggerRequest) {
       stage: '$default',
       time: clfTime(r.timeEpoch),
       timeEpoch: r.timeEpoch,
+      ...r.requestContext,
     },
     ...(r.body.length ? { body: binary ? r.body.toString('base64') : r.body.toString('utf8') } : {}),
     isBase64Encoded: binary,
@@ -100,38 +104,61 @@ export function httpResponseV2(resultJson: string): HttpResponse {
 
 const badGateway = (): HttpResponse => ({ status: 502, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"message":"Internal Server Error"}') });
 
+/** Where an HTTP request is delivered: the function, its qualifier, the path it sees, its requestContext. */
+export interface HttpTarget {
+  name: string;
+  qualifier: string | null;
+  /** The path below the prefix that named the function, starting with '/'. */
+  path: string;
+  requestContext?: Record<string, unknown>;
+}
+
+/**
+ * Runs one HTTP request through a function as a v2.0 event and maps its result: the one path of HTTP
+ * triggers and function URLs. A function error is a 502; a refusal (not found, throttled) its own status.
+ * With `stream` (a RESPONSE_STREAM function URL), a streaming handler's response goes there as it is written.
+ */
+export async function invokeHttpEvent(ctx: RequestContext, platform: Platform, target: HttpTarget, stream?: ResponseStream): Promise<{ response: HttpResponse; headers: Record<string, string> }> {
+  const body = await readBody(ctx.req, MAX_SYNC_PAYLOAD_BYTES);
+  const event = httpEventV2({
+    method: ctx.req.method ?? 'GET',
+    path: target.path,
+    rawQueryString: ctx.url.search.slice(1),
+    headers: ctx.req.headers,
+    body,
+    sourceIp: ctx.req.socket.remoteAddress ?? '',
+    requestId: ctx.requestId,
+    timeEpoch: ctx.receivedAt,
+    functionName: target.name,
+    host: ctx.req.headers.host ?? 'localhost',
+    requestContext: target.requestContext,
+  });
+  try {
+    const r = await platform.invoke(target.name, target.qualifier, JSON.stringify(event), {
+      trigger: 'http', signal: ctx.signal, receivedMono: ctx.receivedMono, receivedAt: ctx.receivedAt, invocationId: ctx.requestId, stream,
+      traceId: typeof ctx.req.headers['x-amzn-trace-id'] === 'string' ? ctx.req.headers['x-amzn-trace-id'] : null,
+    });
+    return {
+      response: r.functionError ? badGateway() : httpResponseV2(r.payload),
+      headers: { 'x-thaw-invocation-id': r.record.id, 'x-thaw-start': r.record.start ?? 'none', 'server-timing': serverTiming(r.record), 'x-amz-executed-version': r.record.version },
+    };
+  } catch (err) {
+    const e = asThawError(err);
+    const message = e.status === 404 ? 'Not Found' : e.status === 429 ? 'Too Many Requests' : e.kind === 'user' ? e.message : 'Internal Server Error';
+    return { response: { status: e.status >= 400 ? e.status : 500, headers: { 'content-type': 'application/json', 'x-thaw-error': e.code }, body: Buffer.from(JSON.stringify({ message, code: e.code })) }, headers: {} };
+  }
+}
+
+export function writeHttpResponse(ctx: RequestContext, response: HttpResponse, headers: Record<string, string>): void {
+  ctx.res.writeHead(response.status, { ...response.headers, ...headers, 'content-length': String(response.body.length) });
+  ctx.res.end(response.body);
+}
+
 export function triggerRoutes(router: Router, platform: Platform): void {
   router.on('*', '/{target}/{rest+}', async (ctx: RequestContext) => {
     const [name, qualifier = null] = ctx.params.target.split(':', 2);
     if (RESERVED_NAMES.has(name.toLowerCase()) || /^\d/.test(name)) throw new ThawError('THAW_E_ROUTE_NOT_FOUND', `no route for ${ctx.req.method} ${ctx.url.pathname}`);
-    const body = await readBody(ctx.req, MAX_SYNC_PAYLOAD_BYTES);
-    const event = httpEventV2({
-      method: ctx.req.method ?? 'GET',
-      path: '/' + (ctx.params.rest ?? ''),
-      rawQueryString: ctx.url.search.slice(1),
-      headers: ctx.req.headers,
-      body,
-      sourceIp: ctx.req.socket.remoteAddress ?? '',
-      requestId: ctx.requestId,
-      timeEpoch: ctx.receivedAt,
-      functionName: name,
-      host: ctx.req.headers.host ?? 'localhost',
-    });
-    let response: HttpResponse;
-    let extra: Record<string, string> = {};
-    try {
-      const r = await platform.invoke(name, qualifier, JSON.stringify(event), {
-        trigger: 'http', signal: ctx.signal, receivedMono: ctx.receivedMono, receivedAt: ctx.receivedAt, invocationId: ctx.requestId,
-        traceId: typeof ctx.req.headers['x-amzn-trace-id'] === 'string' ? ctx.req.headers['x-amzn-trace-id'] : null,
-      });
-      response = r.functionError ? badGateway() : httpResponseV2(r.payload);
-      extra = { 'x-thaw-invocation-id': r.record.id, 'x-thaw-start': r.record.start ?? 'none', 'server-timing': serverTiming(r.record), 'x-amz-executed-version': r.record.version };
-    } catch (err) {
-      const e = asThawError(err);
-      const message = e.status === 404 ? 'Not Found' : e.status === 429 ? 'Too Many Requests' : e.kind === 'user' ? e.message : 'Internal Server Error';
-      response = { status: e.status >= 400 ? e.status : 500, headers: { 'content-type': 'application/json', 'x-thaw-error': e.code }, body: Buffer.from(JSON.stringify({ message, code: e.code })) };
-    }
-    ctx.res.writeHead(response.status, { ...response.headers, ...extra, 'content-length': String(response.body.length), 'apigw-requestid': ctx.requestId });
-    ctx.res.end(response.body);
+    const { response, headers } = await invokeHttpEvent(ctx, platform, { name, qualifier, path: '/' + (ctx.params.rest ?? '') });
+    writeHttpResponse(ctx, response, { ...headers, 'apigw-requestid': ctx.requestId });
   });
 }

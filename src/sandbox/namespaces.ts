@@ -45,6 +45,8 @@ const NSENTER = '/usr/bin/nsenter';
 const PERL = '/usr/bin/perl';
 /** Where the code and the compile cache appear inside, as on Lambda. */
 const TASK = '/var/task';
+/** Where the function's layers appear, as on Lambda. */
+const OPT = '/opt';
 const COMPILE_CACHE = '/var/thaw/compile-cache';
 /** Host files a runtime needs from /etc; nothing else of the host's /etc is visible. */
 const ETC = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/ssl', '/etc/ca-certificates', '/etc/localtime'];
@@ -196,10 +198,11 @@ class NamespaceSandbox implements Sandbox {
   }
 }
 
-/** Binds a version's code (read-only) and compile cache (writable) onto a slot's mount points. */
+/** Binds a version's code and layers (read-only) and compile cache (writable) onto a slot's mount points. */
 async function bindCode(driver: NamespacesDriver, slot: string, view: CodeView, mounted: string[]): Promise<void> {
   const m = driver.mounter;
   const jobs = [m.bind(view.codeDir, join(slot, 'task'), 'ro', join(slot, 'stage-task')).then(() => { mounted.push(join(slot, 'task')); })];
+  if (view.optDir) jobs.push(m.bind(view.optDir, join(slot, 'opt'), 'ro', join(slot, 'stage-opt')).then(() => { mounted.push(join(slot, 'opt')); }));
   if (view.compileCacheDir) {
     const dir = view.compileCacheDir;
     const rel = relative(driver.compileRoot, dir);
@@ -218,7 +221,7 @@ const signalName = (n: number) => (Object.entries(osConstants.signals).find(([, 
 /** Removes a slot's own files and directories; never recursive, so a mount still on it is left alone. */
 function removeSlot(slot: string) {
   for (const f of ['etc/passwd', 'etc/group']) { try { unlinkSync(join(slot, f)); } catch { /* absent */ } }
-  for (const d of ['etc', 'task', 'cc', 'stage-task', 'stage-cc', '']) { try { rmdirSync(join(slot, d)); } catch { /* absent, or still mounted */ } }
+  for (const d of ['etc', 'task', 'cc', 'opt', 'stage-task', 'stage-cc', 'stage-opt', '']) { try { rmdirSync(join(slot, d)); } catch { /* absent, or still mounted */ } }
 }
 
 export class NamespacesDriver implements SandboxDriver {
@@ -281,7 +284,7 @@ export class NamespacesDriver implements SandboxDriver {
   }
 
   insideView(view: CodeView): CodeView {
-    return { codeDir: TASK, compileCacheDir: view.compileCacheDir ? COMPILE_CACHE : null };
+    return { codeDir: TASK, compileCacheDir: view.compileCacheDir ? COMPILE_CACHE : null, optDir: OPT };
   }
 
   #allocUid(): number {
@@ -298,7 +301,7 @@ export class NamespacesDriver implements SandboxDriver {
     const premounted: string[] = [];
     try {
       mkdirSync(join(slot, 'etc'), { recursive: true });
-      for (const d of ['task', 'cc', 'stage-task', 'stage-cc']) mkdirSync(join(slot, d));
+      for (const d of ['task', 'cc', 'opt', 'stage-task', 'stage-cc', 'stage-opt']) mkdirSync(join(slot, d));
       writeFileSync(join(slot, 'etc/passwd'), `root:x:0:0:root:/root:/usr/sbin/nologin\nsbx_user:x:${uid}:${this.gid}:Thaw sandbox user:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
       writeFileSync(join(slot, 'etc/group'), `root:x:0:\nsbx:x:${this.gid}:\nnogroup:x:65534:\n`);
       for (const w of spec.writePaths ?? []) chownSync(w, uid, this.gid);
@@ -373,7 +376,8 @@ export class NamespacesDriver implements SandboxDriver {
     for (const p of spec.writePaths ?? []) for (let d = dirname(p); d !== '/' && !d.startsWith('/usr'); d = dirname(d)) dirs.add(d);
     for (const b of spec.binds ?? []) for (let d = dirname(b.inside); d !== '/' && !d.startsWith('/usr'); d = dirname(d)) dirs.add(d);
     for (const d of [...dirs].sort((x, y) => x.length - y.length)) a.push('--perms', '0755', '--dir', d);
-    a.push('--ro-bind', join(slot, 'task'), TASK, '--bind', join(slot, 'cc'), COMPILE_CACHE);
+    // /opt is the slot's mount point, empty until attachCode binds the function's layers there (a pooled sandbox gets them late, like its code).
+    a.push('--ro-bind', join(slot, 'task'), TASK, '--bind', join(slot, 'cc'), COMPILE_CACHE, '--ro-bind', join(slot, 'opt'), OPT);
     for (const p of spec.readPaths) a.push('--ro-bind', p, p);
     for (const p of spec.writePaths ?? []) a.push('--bind', p, p);
     for (const b of spec.binds ?? []) a.push('--ro-bind', b.host, b.inside);

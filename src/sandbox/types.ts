@@ -34,6 +34,11 @@ export interface SandboxSpec {
 export interface CodeView {
   readonly codeDir: string;
   readonly compileCacheDir: string | null;
+  /**
+   * The function's layers merged into one tree (read-only), what Lambda has at /opt; absent or null: none.
+   * Inside a confining driver it is at /opt (an empty /opt without layers); elsewhere where it lies.
+   */
+  readonly optDir?: string | null;
 }
 
 export interface SandboxExit {

@@ -3,7 +3,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { ThawError, type ErrorCode } from '../core/errors.ts';
 import { Statements, TelemetryWorker, TelemetryWriter, type TelemetryOp } from './sqlite-telemetry.ts';
-import { LATEST, type AccessKey, type NetworkRecord, type SecurityGroupRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, type LayerPermission, type LayerVersion, type AccessKey, type NetworkRecord, type SecurityGroupRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type FunctionUrlRecord, type ResourcePolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -131,6 +131,49 @@ const MIGRATIONS: string[] = [
      name TEXT PRIMARY KEY,
      body TEXT NOT NULL
    ) STRICT;`,
+  // Function URLs and resource-based policies: both go with their function (and an alias's with the alias).
+  `CREATE TABLE function_urls (
+     function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     qualifier TEXT NOT NULL,
+     url_id TEXT NOT NULL UNIQUE,
+     body TEXT NOT NULL,
+     PRIMARY KEY (function_name, qualifier)
+   ) STRICT;
+   CREATE TABLE resource_policies (
+     function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     qualifier TEXT NOT NULL,
+     revision_id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (function_name, qualifier)
+   ) STRICT;`,
+  // Layers: a layer's newest number (kept after its versions are deleted, so numbers are never reused),
+  // its versions (content by sha256, like packages) and their permission statements.
+  `CREATE TABLE layers (
+     name TEXT PRIMARY KEY,
+     last_version INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE layer_versions (
+     name TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (name, version)
+   ) STRICT;
+   CREATE INDEX layer_versions_sha ON layer_versions(sha256);
+   CREATE TABLE layer_permissions (
+     name TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     statement_id TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (name, version, statement_id)
+   ) STRICT;`,
+  // Tags (TagResource): a function's, gone with it.
+  `CREATE TABLE function_tags (
+     function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (function_name, key)
+   ) STRICT;`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -199,11 +242,41 @@ export class SqliteStore implements Store {
     return Number(this.#statement(sql).run(...params).changes);
   }
 
-  async createFunction(fn: FunctionRecord): Promise<void> {
+  async createFunction(fn: FunctionRecord, tags: Readonly<Record<string, string>> = {}): Promise<void> {
     this.#tx(() => {
       if (this.#get('SELECT 1 FROM functions WHERE name = ?', fn.name)) throw new ThawError('THAW_E_FUNCTION_EXISTS', `function ${fn.name} already exists`);
       this.#run('INSERT INTO functions (name, created_at, updated_at, latest, latest_code, last_published, reserved_concurrency) VALUES (?, ?, ?, ?, ?, ?, ?)',
         fn.name, fn.createdAt, fn.updatedAt, JSON.stringify(fn.latest), fn.latest.config.codeSha256, fn.lastPublished, fn.reservedConcurrency);
+      for (const [k, v] of Object.entries(tags)) this.#run('INSERT INTO function_tags (function_name, key, value) VALUES (?, ?, ?)', fn.name, k, v);
+    });
+  }
+
+  async getTags(name: string): Promise<Record<string, string> | null> {
+    if (!this.#get('SELECT 1 FROM functions WHERE name = ?', name)) return null;
+    return this.#tagsOf(name);
+  }
+
+  #tagsOf(name: string): Record<string, string> {
+    return Object.fromEntries(this.#all('SELECT key, value FROM function_tags WHERE function_name = ? ORDER BY key', name).map((r) => [r.key as string, r.value as string]));
+  }
+
+  async tagFunction(name: string, tags: Readonly<Record<string, string>>, maxTags: number): Promise<Record<string, string>> {
+    return this.#tx(() => {
+      if (!this.#get('SELECT 1 FROM functions WHERE name = ?', name)) throw notFound(name);
+      for (const [k, v] of Object.entries(tags)) {
+        this.#run('INSERT INTO function_tags (function_name, key, value) VALUES (?, ?, ?) ON CONFLICT (function_name, key) DO UPDATE SET value = excluded.value', name, k, v);
+      }
+      const all = this.#tagsOf(name);
+      // Thrown inside the transaction: nothing of a refused TagResource is kept.
+      if (Object.keys(all).length > maxTags) throw new ThawError('THAW_E_TAGS_INVALID', `function ${name} would have ${Object.keys(all).length} tags; the limit is ${maxTags}`);
+      return all;
+    });
+  }
+
+  async untagFunction(name: string, keys: readonly string[]): Promise<void> {
+    this.#tx(() => {
+      if (!this.#get('SELECT 1 FROM functions WHERE name = ?', name)) throw notFound(name);
+      for (const k of keys) this.#run('DELETE FROM function_tags WHERE function_name = ? AND key = ?', name, k);
     });
   }
 
@@ -247,11 +320,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  async publishVersion(name: string, createdAt: number): Promise<FunctionVersion> {
+  async publishVersion(name: string, createdAt: number, description?: string): Promise<FunctionVersion> {
     return this.#tx(() => {
       const row = this.#get('SELECT latest, last_published FROM functions WHERE name = ?', name);
       if (!row) throw notFound(name);
-      const latest = JSON.parse(row.latest as string) as FunctionVersion;
+      const current = JSON.parse(row.latest as string) as FunctionVersion;
+      // A version's own Description (PublishVersion's) replaces $LATEST's in what is published.
+      const latest = description === undefined ? current : { ...current, config: { ...current.config, description } };
       const newest = this.#get('SELECT body FROM versions WHERE function_name = ? ORDER BY number DESC LIMIT 1', name);
       if (newest) {
         const prev = JSON.parse(newest.body as string) as FunctionVersion;
@@ -284,6 +359,7 @@ export class SqliteStore implements Store {
       if (this.#run('DELETE FROM versions WHERE function_name = ? AND version = ?', name, version) === 0) {
         throw new ThawError('THAW_E_VERSION_NOT_FOUND', `function ${name} has no version ${version}`);
       }
+      this.#run('DELETE FROM resource_policies WHERE function_name = ? AND qualifier = ?', name, version);
     });
   }
 
@@ -308,13 +384,70 @@ export class SqliteStore implements Store {
   }
 
   async deleteAlias(functionName: string, name: string): Promise<void> {
-    if (this.#run('DELETE FROM aliases WHERE function_name = ? AND name = ?', functionName, name) === 0) {
-      throw new ThawError('THAW_E_ALIAS_NOT_FOUND', `function ${functionName} has no alias ${name}`);
-    }
+    this.#tx(() => {
+      if (this.#run('DELETE FROM aliases WHERE function_name = ? AND name = ?', functionName, name) === 0) {
+        throw new ThawError('THAW_E_ALIAS_NOT_FOUND', `function ${functionName} has no alias ${name}`);
+      }
+      // As on Lambda, the alias's URL and policy go with it.
+      this.#run('DELETE FROM function_urls WHERE function_name = ? AND qualifier = ?', functionName, name);
+      this.#run('DELETE FROM resource_policies WHERE function_name = ? AND qualifier = ?', functionName, name);
+    });
   }
 
   async isCodeInUse(codeSha256: string): Promise<boolean> {
-    return Boolean(this.#get('SELECT 1 FROM functions WHERE latest_code = ? UNION ALL SELECT 1 FROM versions WHERE code_sha256 = ? LIMIT 1', codeSha256, codeSha256));
+    if (this.#get('SELECT 1 FROM functions WHERE latest_code = ? UNION ALL SELECT 1 FROM versions WHERE code_sha256 = ? UNION ALL SELECT 1 FROM layer_versions WHERE sha256 = ? LIMIT 1', codeSha256, codeSha256, codeSha256)) return true;
+    // A version keeps a deleted layer version's content: its config names it (asked after deletes only, so a scan is fine).
+    return Boolean(this.#get(`SELECT 1 FROM functions, json_each(functions.latest, '$.config.layers') l WHERE json_extract(l.value, '$.codeSha256') = ?
+      UNION ALL SELECT 1 FROM versions, json_each(versions.body, '$.config.layers') l WHERE json_extract(l.value, '$.codeSha256') = ? LIMIT 1`, codeSha256, codeSha256));
+  }
+
+  async publishLayerVersion(layer: Omit<LayerVersion, 'version'>): Promise<LayerVersion> {
+    return this.#tx(() => {
+      const last = this.#get('SELECT last_version FROM layers WHERE name = ?', layer.name);
+      const v: LayerVersion = { ...layer, version: last ? Number(last.last_version) + 1 : 1 };
+      this.#run('INSERT INTO layers (name, last_version) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_version = excluded.last_version', v.name, v.version);
+      this.#run('INSERT INTO layer_versions (name, version, sha256, body) VALUES (?, ?, ?, ?)', v.name, v.version, v.codeSha256, JSON.stringify(v));
+      return v;
+    });
+  }
+
+  async getLayerVersion(name: string, version: number): Promise<LayerVersion | null> {
+    const row = this.#get('SELECT body FROM layer_versions WHERE name = ? AND version = ?', name, version);
+    return row ? JSON.parse(row.body as string) as LayerVersion : null;
+  }
+
+  async listLayerVersions(name?: string): Promise<LayerVersion[]> {
+    const rows = name === undefined
+      ? this.#all('SELECT body FROM layer_versions ORDER BY name, version DESC')
+      : this.#all('SELECT body FROM layer_versions WHERE name = ? ORDER BY version DESC', name);
+    return rows.map((r) => JSON.parse(r.body as string) as LayerVersion);
+  }
+
+  async deleteLayerVersion(name: string, version: number): Promise<boolean> {
+    return this.#tx(() => {
+      this.#run('DELETE FROM layer_permissions WHERE name = ? AND version = ?', name, version);
+      return this.#run('DELETE FROM layer_versions WHERE name = ? AND version = ?', name, version) > 0;
+    });
+  }
+
+  async addLayerPermission(p: LayerPermission): Promise<void> {
+    this.#tx(() => {
+      if (!this.#get('SELECT 1 FROM layer_versions WHERE name = ? AND version = ?', p.layerName, p.version)) {
+        throw new ThawError('THAW_E_LAYER_NOT_FOUND', `layer ${p.layerName} has no version ${p.version}`);
+      }
+      if (this.#get('SELECT 1 FROM layer_permissions WHERE name = ? AND version = ? AND statement_id = ?', p.layerName, p.version, p.statementId)) {
+        throw new ThawError('THAW_E_LAYER_PERMISSION_EXISTS', `layer ${p.layerName} version ${p.version} already has a statement ${p.statementId}`);
+      }
+      this.#run('INSERT INTO layer_permissions (name, version, statement_id, body) VALUES (?, ?, ?, ?)', p.layerName, p.version, p.statementId, JSON.stringify(p));
+    });
+  }
+
+  async listLayerPermissions(name: string, version: number): Promise<LayerPermission[]> {
+    return this.#all('SELECT body FROM layer_permissions WHERE name = ? AND version = ? ORDER BY statement_id', name, version).map((r) => JSON.parse(r.body as string) as LayerPermission);
+  }
+
+  async removeLayerPermission(name: string, version: number, statementId: string): Promise<boolean> {
+    return this.#run('DELETE FROM layer_permissions WHERE name = ? AND version = ? AND statement_id = ?', name, version, statementId) > 0;
   }
 
   async recordInvocations(recs: readonly InvocationRecord[]): Promise<void> {
@@ -562,6 +695,52 @@ export class SqliteStore implements Store {
 
   async deleteProvisioned(functionName: string, qualifier: string): Promise<boolean> {
     return this.#run('DELETE FROM provisioned WHERE function_name = ? AND qualifier = ?', functionName, qualifier) > 0;
+  }
+
+  async putFunctionUrl(u: FunctionUrlRecord, create: boolean): Promise<void> {
+    this.#tx(() => {
+      if (!this.#get('SELECT 1 FROM functions WHERE name = ?', u.functionName)) throw notFound(u.functionName);
+      const exists = this.#get('SELECT 1 FROM function_urls WHERE function_name = ? AND qualifier = ?', u.functionName, u.qualifier);
+      if (create && exists) throw new ThawError('THAW_E_FUNCTION_URL_EXISTS', `function ${u.functionName}:${u.qualifier} already has a function URL`);
+      if (!create && !exists) throw new ThawError('THAW_E_FUNCTION_URL_NOT_FOUND', `function ${u.functionName}:${u.qualifier} has no function URL`);
+      this.#run('INSERT OR REPLACE INTO function_urls (function_name, qualifier, url_id, body) VALUES (?, ?, ?, ?)', u.functionName, u.qualifier, u.urlId, JSON.stringify(u));
+    });
+  }
+
+  async getFunctionUrl(functionName: string, qualifier: string): Promise<FunctionUrlRecord | null> {
+    const row = this.#get('SELECT body FROM function_urls WHERE function_name = ? AND qualifier = ?', functionName, qualifier);
+    return row ? JSON.parse(row.body as string) as FunctionUrlRecord : null;
+  }
+
+  async getFunctionUrlById(urlId: string): Promise<FunctionUrlRecord | null> {
+    const row = this.#get('SELECT body FROM function_urls WHERE url_id = ?', urlId);
+    return row ? JSON.parse(row.body as string) as FunctionUrlRecord : null;
+  }
+
+  async listFunctionUrls(functionName: string): Promise<FunctionUrlRecord[]> {
+    return this.#all('SELECT body FROM function_urls WHERE function_name = ? ORDER BY qualifier', functionName).map((r) => JSON.parse(r.body as string) as FunctionUrlRecord);
+  }
+
+  async deleteFunctionUrl(functionName: string, qualifier: string): Promise<boolean> {
+    return this.#run('DELETE FROM function_urls WHERE function_name = ? AND qualifier = ?', functionName, qualifier) > 0;
+  }
+
+  async getResourcePolicy(functionName: string, qualifier: string): Promise<ResourcePolicy | null> {
+    const row = this.#get('SELECT body FROM resource_policies WHERE function_name = ? AND qualifier = ?', functionName, qualifier);
+    return row ? JSON.parse(row.body as string) as ResourcePolicy : null;
+  }
+
+  async putResourcePolicy(p: ResourcePolicy, expectedRevisionId: string | null): Promise<void> {
+    this.#tx(() => {
+      if (!this.#get('SELECT 1 FROM functions WHERE name = ?', p.functionName)) throw notFound(p.functionName);
+      const current = this.#get('SELECT revision_id FROM resource_policies WHERE function_name = ? AND qualifier = ?', p.functionName, p.qualifier);
+      const revision = (current?.revision_id as string | undefined) ?? null;
+      if (revision !== expectedRevisionId) {
+        throw new ThawError('THAW_E_REVISION_MISMATCH', `the policy of ${p.functionName}:${p.qualifier} has revision ${revision ?? '(none)'}, not ${expectedRevisionId ?? '(none)'}`);
+      }
+      if (p.statements.length === 0) this.#run('DELETE FROM resource_policies WHERE function_name = ? AND qualifier = ?', p.functionName, p.qualifier);
+      else this.#run('INSERT OR REPLACE INTO resource_policies (function_name, qualifier, revision_id, body) VALUES (?, ?, ?, ?)', p.functionName, p.qualifier, p.revisionId, JSON.stringify(p));
+    });
   }
 
   async recordCall(caller: string, callee: string, at: number): Promise<void> {

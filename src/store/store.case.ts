@@ -95,6 +95,30 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.deepEqual(new Set(vs.map((v) => v.version)), new Set(['1']));
     });
 
+    withStore('publishVersion with a description publishes it in the version, $LATEST keeps its own', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      const v1 = await s.publishVersion('f', 2000, 'release one');
+      assert.equal(v1.config.description, 'release one');
+      assert.equal((await s.getVersion('f', '1'))!.config.description, 'release one');
+      assert.equal((await s.getFunction('f'))!.latest.config.description, '');
+    });
+
+    withStore('tags: stored with the function, merged, removed, capped atomically, gone with the function', async (s) => {
+      await s.createFunction(fnRecord('f'), { team: 'a', env: 'dev' });
+      assert.deepEqual(await s.getTags('f'), { env: 'dev', team: 'a' });
+      assert.equal(await s.getTags('ghost'), null);
+      assert.deepEqual(await s.tagFunction('f', { env: 'prod', cost: '7' }, 50), { cost: '7', env: 'prod', team: 'a' });
+      await s.untagFunction('f', ['team', 'never-set']);
+      assert.deepEqual(await s.getTags('f'), { cost: '7', env: 'prod' });
+      await assert.rejects(s.tagFunction('f', { x: '1' }, 2), code('THAW_E_TAGS_INVALID'));
+      assert.deepEqual(await s.getTags('f'), { cost: '7', env: 'prod' }, 'a refused TagResource keeps nothing');
+      await assert.rejects(s.tagFunction('ghost', { x: '1' }, 50), code('THAW_E_FUNCTION_NOT_FOUND'));
+      await assert.rejects(s.untagFunction('ghost', ['x']), code('THAW_E_FUNCTION_NOT_FOUND'));
+      await s.deleteFunction('f');
+      await s.createFunction(fnRecord('f'));
+      assert.deepEqual(await s.getTags('f'), {}, 'a re-created function starts with no tags');
+    });
+
     withStore('aliases: create, update, conflicts, routing, and versions they pin cannot be deleted', async (s) => {
       await s.createFunction(fnRecord('f'));
       await s.publishVersion('f', 1);
@@ -309,6 +333,96 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.deepEqual((await s.listSecurityGroups()).map((x) => x.name), ['sg-all', 'sg-db']);
       assert.equal(await s.deleteSecurityGroup('sg-db'), true);
       assert.equal(await s.deleteSecurityGroup('sg-db'), false);
+    });
+
+    const layer = (name: string, c: string) => ({
+      name, description: `${name} ${c}`, compatibleRuntimes: ['nodejs22.x'], compatibleArchitectures: ['x86_64'], licenseInfo: 'MIT', codeSha256: sha(c), codeSize: 7, createdAt: 1000,
+    });
+
+    withStore('layer versions are numbered per layer from 1, never reused after a delete, listed newest first', async (s) => {
+      assert.equal((await s.publishLayerVersion(layer('lib', 'a'))).version, 1);
+      assert.equal((await s.publishLayerVersion(layer('lib', 'b'))).version, 2);
+      assert.equal((await s.publishLayerVersion(layer('other', 'c'))).version, 1);
+      assert.deepEqual(await s.getLayerVersion('lib', 1), { ...layer('lib', 'a'), version: 1 });
+      assert.equal(await s.getLayerVersion('lib', 3), null);
+      assert.deepEqual((await s.listLayerVersions('lib')).map((v) => v.version), [2, 1]);
+      assert.deepEqual((await s.listLayerVersions()).map((v) => `${v.name}:${v.version}`), ['lib:2', 'lib:1', 'other:1']);
+      assert.equal(await s.deleteLayerVersion('lib', 2), true);
+      assert.equal(await s.deleteLayerVersion('lib', 2), false);
+      assert.equal((await s.publishLayerVersion(layer('lib', 'd'))).version, 3, 'a deleted number is not given again');
+    });
+
+    withStore('isCodeInUse sees layer versions and the layers function versions name, deleted layer versions included', async (s) => {
+      await s.publishLayerVersion(layer('lib', 'c'));
+      assert.equal(await s.isCodeInUse(sha('c')), true, 'the layer version holds c');
+      const base = fnRecord('f');
+      const latest = { ...base.latest, config: { ...base.latest.config, layers: [{ arn: 'arn:aws:lambda:us-east-1:000000000000:layer:lib:1', codeSha256: sha('c'), codeSize: 7 }] } };
+      await s.createFunction({ ...base, latest });
+      await s.publishVersion('f', 2000);
+      await s.deleteLayerVersion('lib', 1);
+      assert.equal(await s.isCodeInUse(sha('c')), true, 'function f still uses it');
+      await s.updateLatest('f', version('f', 'r2'), 3000);
+      assert.equal(await s.isCodeInUse(sha('c')), true, 'its version 1 still uses it');
+      await s.deleteFunction('f');
+      assert.equal(await s.isCodeInUse(sha('c')), false);
+    });
+
+    withStore('layer permissions: one statement id per version, listed by id, removed once, gone with their version', async (s) => {
+      const p = { layerName: 'lib', version: 1, statementId: 's1', action: 'lambda:GetLayerVersion', principal: '*', organizationId: null };
+      await assert.rejects(s.addLayerPermission(p), code('THAW_E_LAYER_NOT_FOUND'));
+      await s.publishLayerVersion(layer('lib', 'a'));
+      await s.addLayerPermission(p);
+      await assert.rejects(s.addLayerPermission(p), code('THAW_E_LAYER_PERMISSION_EXISTS'));
+      await s.addLayerPermission({ ...p, statementId: 'a0', principal: '123456789012' });
+      assert.deepEqual((await s.listLayerPermissions('lib', 1)).map((x) => x.statementId), ['a0', 's1']);
+      assert.equal(await s.removeLayerPermission('lib', 1, 'a0'), true);
+      assert.equal(await s.removeLayerPermission('lib', 1, 'a0'), false);
+      assert.deepEqual(await s.listLayerPermissions('lib', 1), [p]);
+      await s.deleteLayerVersion('lib', 1);
+      assert.deepEqual(await s.listLayerPermissions('lib', 1), []);
+    });
+
+    withStore('function URLs: one per qualifier, found by id, updated only when present, gone with their alias and function', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      await s.putAlias({ functionName: 'f', name: 'live', functionVersion: LATEST, description: '', routing: null, revisionId: 'a1' }, true);
+      const u = { functionName: 'f', qualifier: LATEST, urlId: 'a'.repeat(32), authType: 'NONE' as const, cors: { AllowOrigins: ['*'] }, invokeMode: 'BUFFERED' as const, createdAt: 1, updatedAt: 1 };
+      await s.putFunctionUrl(u, true);
+      await assert.rejects(s.putFunctionUrl({ ...u, urlId: 'b'.repeat(32) }, true), code('THAW_E_FUNCTION_URL_EXISTS'));
+      await assert.rejects(s.putFunctionUrl({ ...u, qualifier: 'live' }, false), code('THAW_E_FUNCTION_URL_NOT_FOUND'));
+      await assert.rejects(s.putFunctionUrl({ ...u, functionName: 'ghost' }, true), code('THAW_E_FUNCTION_NOT_FOUND'));
+      await s.putFunctionUrl({ ...u, qualifier: 'live', urlId: 'c'.repeat(32) }, true);
+      await s.putFunctionUrl({ ...u, authType: 'AWS_IAM', updatedAt: 2 }, false);
+      assert.deepEqual(await s.getFunctionUrl('f', LATEST), { ...u, authType: 'AWS_IAM', updatedAt: 2 });
+      assert.equal((await s.getFunctionUrlById('c'.repeat(32)))?.qualifier, 'live');
+      assert.equal(await s.getFunctionUrlById('d'.repeat(32)), null);
+      assert.deepEqual((await s.listFunctionUrls('f')).map((x) => x.qualifier), [LATEST, 'live']);
+      await s.deleteAlias('f', 'live');
+      assert.equal(await s.getFunctionUrlById('c'.repeat(32)), null, 'the alias took its URL');
+      assert.equal(await s.deleteFunctionUrl('f', LATEST), true);
+      assert.equal(await s.deleteFunctionUrl('f', LATEST), false);
+      await s.putFunctionUrl(u, true);
+      await s.deleteFunction('f');
+      assert.equal(await s.getFunctionUrlById(u.urlId), null, 'the function took its URL');
+    });
+
+    withStore('resource policies: replaced only at the expected revision, removed when empty, gone with their function', async (s) => {
+      await s.createFunction(fnRecord('f'));
+      const st = { Sid: 's1', Effect: 'Allow' as const, Principal: '*' as const, Action: 'lambda:InvokeFunction', Resource: 'arn:aws:lambda:us-east-1:000000000000:function:f' };
+      const p = { functionName: 'f', qualifier: LATEST, revisionId: 'r1', statements: [st], updatedAt: 1 };
+      await s.putResourcePolicy(p, null);
+      await assert.rejects(s.putResourcePolicy({ ...p, revisionId: 'r2' }, null), code('THAW_E_REVISION_MISMATCH'));
+      await assert.rejects(s.putResourcePolicy({ ...p, revisionId: 'r2' }, 'r0'), code('THAW_E_REVISION_MISMATCH'));
+      assert.deepEqual(await s.getResourcePolicy('f', LATEST), p, 'a refused put changes nothing');
+      assert.equal(await s.getResourcePolicy('f', 'live'), null, 'each qualifier has its own policy');
+      await s.putResourcePolicy({ ...p, revisionId: 'r2', statements: [st, { ...st, Sid: 's2' }] }, 'r1');
+      assert.deepEqual((await s.getResourcePolicy('f', LATEST))!.statements.map((x) => x.Sid), ['s1', 's2']);
+      await s.putResourcePolicy({ ...p, revisionId: 'r3', statements: [] }, 'r2');
+      assert.equal(await s.getResourcePolicy('f', LATEST), null, 'no statements: no policy');
+      await assert.rejects(s.putResourcePolicy({ ...p, functionName: 'ghost' }, null), code('THAW_E_FUNCTION_NOT_FOUND'));
+      await s.putResourcePolicy(p, null);
+      await s.deleteFunction('f');
+      await s.createFunction(fnRecord('f'));
+      assert.equal(await s.getResourcePolicy('f', LATEST), null, 'a function made again under the name starts with no policy');
     });
 
     withStore('close is idempotent and asyncDispose closes', async (s) => {

@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { AccessKey, NetworkRecord, SecurityGroupRecord, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
+import type { LayerPermission, LayerVersion, AccessKey, NetworkRecord, SecurityGroupRecord, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionUrlRecord, ResourcePolicy, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -28,8 +28,8 @@ export interface CallEdge {
 export interface Store extends AsyncDisposable {
   readonly kind: string;
 
-  /** Throws THAW_E_FUNCTION_EXISTS if the name is taken. */
-  createFunction(fn: FunctionRecord): Promise<void>;
+  /** Throws THAW_E_FUNCTION_EXISTS if the name is taken. Stores its tags with it, in one step. */
+  createFunction(fn: FunctionRecord, tags?: Readonly<Record<string, string>>): Promise<void>;
   getFunction(name: string): Promise<FunctionRecord | null>;
   listFunctions(): Promise<FunctionRecord[]>;
   /** Replaces $LATEST. With expectedRevisionId, throws THAW_E_REVISION_MISMATCH when it changed meanwhile. */
@@ -38,11 +38,19 @@ export interface Store extends AsyncDisposable {
   /** Deletes the function with its versions, aliases, logs and queued events. */
   deleteFunction(name: string): Promise<void>;
 
+  /** A function's tags by key; null when there is no such function. */
+  getTags(name: string): Promise<Record<string, string> | null>;
+  /** Adds or replaces tags, atomically refusing (THAW_E_TAGS_INVALID) a result above maxTags; returns them all. */
+  tagFunction(name: string, tags: Readonly<Record<string, string>>, maxTags: number): Promise<Record<string, string>>;
+  /** Removes these keys (absent ones are no error). */
+  untagFunction(name: string, keys: readonly string[]): Promise<void>;
+
   /**
    * Publishes $LATEST as the next version number, atomically. Returns the newest published version instead
    * when it has the same revision or the same code and configuration (Lambda does not publish duplicates).
+   * A description given replaces $LATEST's in the version.
    */
-  publishVersion(name: string, createdAt: number): Promise<FunctionVersion>;
+  publishVersion(name: string, createdAt: number, description?: string): Promise<FunctionVersion>;
   getVersion(name: string, version: string): Promise<FunctionVersion | null>;
   listVersions(name: string): Promise<FunctionVersion[]>;
   deleteVersion(name: string, version: string): Promise<void>;
@@ -53,8 +61,21 @@ export interface Store extends AsyncDisposable {
   listAliases(functionName: string): Promise<Alias[]>;
   deleteAlias(functionName: string, name: string): Promise<void>;
 
-  /** True if any version of any function still uses this package. */
+  /** True if any version of any function still uses this package, as its code or as a layer, or a layer version holds it. */
   isCodeInUse(codeSha256: string): Promise<boolean>;
+
+  /** Publishes the layer's next version, atomically (numbers are never reused, even after a delete). */
+  publishLayerVersion(layer: Omit<LayerVersion, 'version'>): Promise<LayerVersion>;
+  getLayerVersion(name: string, version: number): Promise<LayerVersion | null>;
+  /** Newest first; every layer's versions (by name) when no name is given. */
+  listLayerVersions(name?: string): Promise<LayerVersion[]>;
+  /** Returns whether there was one; its permissions go with it. */
+  deleteLayerVersion(name: string, version: number): Promise<boolean>;
+  /** Throws THAW_E_LAYER_PERMISSION_EXISTS when the statement id is taken, THAW_E_LAYER_NOT_FOUND when the version is missing. */
+  addLayerPermission(p: LayerPermission): Promise<void>;
+  listLayerPermissions(name: string, version: number): Promise<LayerPermission[]>;
+  /** Returns whether there was one. */
+  removeLayerPermission(name: string, version: number, statementId: string): Promise<boolean>;
 
   /** Writes a batch of records at once (one transaction where the store has them). */
   recordInvocations(recs: readonly InvocationRecord[]): Promise<void>;
@@ -142,6 +163,22 @@ export interface Store extends AsyncDisposable {
   revokeKey(id: string, at: number): Promise<boolean>;
   /** Whether any unrevoked key exists (then every API call must be signed). */
   hasActiveKeys(): Promise<boolean>;
+
+  /** Throws THAW_E_FUNCTION_URL_EXISTS when create is true and the qualifier has one, THAW_E_FUNCTION_URL_NOT_FOUND when false and it has none. */
+  putFunctionUrl(u: FunctionUrlRecord, create: boolean): Promise<void>;
+  getFunctionUrl(functionName: string, qualifier: string): Promise<FunctionUrlRecord | null>;
+  /** The URL a request path names (served at /lambda-url/{urlId}/). */
+  getFunctionUrlById(urlId: string): Promise<FunctionUrlRecord | null>;
+  listFunctionUrls(functionName: string): Promise<FunctionUrlRecord[]>;
+  /** Returns whether there was one. */
+  deleteFunctionUrl(functionName: string, qualifier: string): Promise<boolean>;
+
+  getResourcePolicy(functionName: string, qualifier: string): Promise<ResourcePolicy | null>;
+  /**
+   * Replaces the policy of a function (or version, or alias), removing it when it has no statements, only if
+   * its revision is still expectedRevisionId (null: it has none yet); else THAW_E_REVISION_MISMATCH.
+   */
+  putResourcePolicy(p: ResourcePolicy, expectedRevisionId: string | null): Promise<void>;
 
   recordCall(caller: string, callee: string, at: number): Promise<void>;
   listCalls(caller?: string): Promise<CallEdge[]>;

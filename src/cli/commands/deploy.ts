@@ -3,7 +3,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { ThawError } from '../../core/errors.ts';
 import { zipDirectory } from '../../codestore/index.ts';
-import { parseEgressSpec } from '../../network/index.ts';
 import { fnPath } from '../client.ts';
 import { list, mb, num, positionals, progress, str, type Command, type CommandArgs } from '../command.ts';
 
@@ -14,7 +13,7 @@ export const deployCommand: Command = {
   help: [
     '  --name N        function name (created when it does not exist)',
     '  --handler F.E   handler as FILE.EXPORT (default index.handler for new functions)',
-    '  --runtime R     runtime (default nodejs24)',
+    '  --runtime R     runtime (default nodejs24.x)',
     '  --memory MB     memory in MB, 128-10240 (default 128)',
     '  --tmp MB        size of the private /tmp (EphemeralStorage), 512-10240 (default 512)',
     '  --timeout S     timeout in seconds, 1-900 (default 3)',
@@ -46,7 +45,7 @@ export const deployCommand: Command = {
     const [path] = positionals(args, ['PATH'], this.usage);
     const name = str(args, 'name');
     if (!name) throw new ThawError('THAW_E_CLI_USAGE', `--name is required\nusage: thaw ${this.usage}`);
-    const config = configFromFlags(args);
+    const config = await configFromFlags(args);
     const zip = await packageBytes(args, path);
     const { client, io } = args;
     const publish = args.values['no-publish'] !== true;
@@ -59,16 +58,19 @@ export const deployCommand: Command = {
     let version: string;
     if (!exists) {
       const created = await client.upload('POST', '/2015-03-31/functions', {
-        FunctionName: name, Role: 'arn:aws:iam::000000000000:role/thaw', Runtime: config.Runtime ?? 'nodejs24',
+        FunctionName: name, Role: 'arn:aws:iam::000000000000:role/thaw', Runtime: config.Runtime ?? 'nodejs24.x',
         Handler: config.Handler ?? 'index.handler', Code: { ZipFile: zip.toString('base64') }, Publish: publish, ...config,
       }, upload);
       version = created.json().Version;
       io.err(`created ${name}\n`);
     } else {
       const { Handler, ...rest } = config;
-      await client.upload('PUT', `/2015-03-31/functions/${fnPath(name)}/code`, { ZipFile: zip.toString('base64'), ThawHandler: Handler }, upload);
+      // With no configuration to change, the code update publishes too: one request instead of two.
+      const publishWithCode = publish && !Object.keys(rest).length;
+      const updated = await client.upload('PUT', `/2015-03-31/functions/${fnPath(name)}/code`, { ZipFile: zip.toString('base64'), ThawHandler: Handler, ...(publishWithCode ? { Publish: true } : {}) }, upload);
       if (Object.keys(rest).length) await client.call('PUT', `/2015-03-31/functions/${fnPath(name)}/configuration`, { json: rest });
-      version = publish ? (await client.call('POST', `/2015-03-31/functions/${fnPath(name)}/versions`, { json: {} })).json().Version : '$LATEST';
+      version = publishWithCode ? updated.json().Version
+        : publish ? (await client.call('POST', `/2015-03-31/functions/${fnPath(name)}/versions`, { json: {} })).json().Version : '$LATEST';
       io.err(`updated ${name}\n`);
     }
     io.out(`${name}:${version}\n`);
@@ -76,7 +78,7 @@ export const deployCommand: Command = {
 };
 
 /** The Lambda configuration fields the flags set; absent flags are left out so updates keep them. */
-function configFromFlags(args: CommandArgs) {
+async function configFromFlags(args: CommandArgs) {
   const env = list(args, 'env');
   const vars: Record<string, string> = {};
   for (const kv of env) {
@@ -88,6 +90,7 @@ function configFromFlags(args: CommandArgs) {
   const timeout = num(args, 'timeout', 'seconds');
   const tmp = num(args, 'tmp', 'MB');
   const egress = str(args, 'egress');
+  const egressConfig = egress === undefined ? undefined : await egressFlag(egress);
   const networks = list(args, 'network');
   const groups = list(args, 'security-group');
   if (groups.length && !networks.length) throw new ThawError('THAW_E_CLI_USAGE', '--security-group applies on a network: give --network NAME too');
@@ -99,7 +102,7 @@ function configFromFlags(args: CommandArgs) {
     EphemeralStorage: tmp === undefined ? undefined : { Size: tmp },
     Description: str(args, 'description'),
     Environment: env.length ? { Variables: vars } : undefined,
-    ThawEgress: egress === undefined ? undefined : egressFlag(egress),
+    ThawEgress: egressConfig,
     VpcConfig: networks.length ? { SubnetIds: networks.includes('none') ? [] : networks, SecurityGroupIds: networks.includes('none') ? [] : groups } : undefined,
   };
   return Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined)) as {
@@ -108,8 +111,12 @@ function configFromFlags(args: CommandArgs) {
   };
 }
 
-/** --egress none|public|RULE,RULE… as the API's ThawEgress (checked here, so a typo fails before the upload). */
-function egressFlag(spec: string) {
+/**
+ * --egress none|public|RULE,RULE… as the API's ThawEgress (checked here, so a typo fails before the upload).
+ * The network module is loaded only for this flag: most deploys have none, and it is not small.
+ */
+async function egressFlag(spec: string) {
+  const { parseEgressSpec } = await import('../../network/index.ts');
   const p = parseEgressSpec(spec);
   return { Mode: p.mode, ...(p.allow ? { Allow: p.allow } : {}) };
 }

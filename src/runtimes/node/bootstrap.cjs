@@ -29,8 +29,54 @@ Object.defineProperty(globalThis, 'thaw', {
   enumerable: false,
 });
 
+// Lambda's `awslambda` global, there before the handler module loads, as its Node runtime has it:
+// streamifyResponse marks a handler as streaming (it is then called with a response stream), and
+// HttpResponseStream.from makes the stream begin with the HTTP prelude a function URL reads (a JSON
+// document of statusCode, headers and cookies, then 8 NUL bytes). Removed at init when the function sets
+// AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA, as there.
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+Object.defineProperty(globalThis, 'awslambda', {
+  value: {
+    /** @param {any} handler @param {{ highWaterMark?: number }} [options] */
+    streamifyResponse: (handler, options) => {
+      handler[HANDLER_STREAMING] = 'response';
+      if (typeof options?.highWaterMark === 'number') handler[HANDLER_HIGHWATERMARK] = Math.trunc(options.highWaterMark);
+      return handler;
+    },
+    HttpResponseStream: class HttpResponseStream {
+      /** @param {any} stream @param {unknown} prelude */
+      static from(stream, prelude) {
+        stream.setContentType('application/vnd.awslambda.http-integration-response');
+        // JSON has no NUL byte, so the delimiter cannot occur inside the prelude.
+        const json = JSON.stringify(prelude);
+        stream._onBeforeFirstWrite = (/** @type {(chunk: unknown) => void} */ write) => { write(json); write(new Uint8Array(8)); };
+        return stream;
+      }
+    },
+  },
+  writable: true, configurable: true, enumerable: false,
+});
+
 /** Runs the before-snapshot hooks, in the order registered. */
 async function runBeforeSnapshot() { for (const h of hooks.beforeSnapshot) await h(); }
+
+/** The Node major this runtime runs on: Lambda's runtime of that major decides how handlers are called. */
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+
+/**
+ * Lambda's Node 24 runtime refuses callback handlers at init: a function declaring a third parameter
+ * (event, context, callback), unless it streams (its third is the context). It goes by the declared length
+ * alone, so an async function of three parameters is refused too (frameworks' handlers that accept either
+ * style, e.g. @codegenie/serverless-express, hono/lambda-edge: their issues #707 and #4772). So does this
+ * one on Node 24; on 20 and 22 they are called the callback way (callHandler in main).
+ * @param {Function} fn
+ */
+function checkHandler(fn) {
+  if (NODE_MAJOR >= 24 && fn.length >= 3 && /** @type {any} */ (fn)[HANDLER_STREAMING] !== 'response') {
+    throw Object.assign(new Error(`the handler declares ${fn.length} parameters (event, context, callback): callback handlers are not supported from Node.js 24 on. Make it an async function of (event, context) that returns its result, or use runtime nodejs22.x. See https://docs.aws.amazon.com/lambda/latest/dg/nodejs-handler.html`), { name: 'Runtime.CallbackHandlerDeprecated' });
+  }
+}
 
 /**
  * Restored processes share everything the snapshot held, including crypto.randomUUID's cache of random
@@ -76,6 +122,9 @@ function proxyOnFirstUse(/** @type {() => void} */ startRelay) {
     const h = http();
     if (typeof h.setGlobalProxyFromEnv === 'function') h.setGlobalProxyFromEnv();
   };
+  // Node 20 has no module.registerHooks to see the first import by, nor a built-in proxy for fetch and http
+  // to follow: the relay starts now, for what reads HTTP_PROXY itself (README, Runtimes).
+  if (typeof nodeModule.registerHooks !== 'function') { setup(); return; }
   const realFetch = globalThis.fetch;
   globalThis.fetch = /** @type {typeof fetch} */ (function fetch(input, init) { setup(); return realFetch(input, init); });
   nodeModule.registerHooks({
@@ -101,11 +150,14 @@ function startEgressRelay(listen, sockets, token) {
   let preferred = 0;
   const server = net.createServer((client) => {
     client.on('error', () => {});
+    // The function's own end of the connection holds its event loop; the relay's ends must not (callHandler).
+    client.unref();
     if (!token()) { client.destroy(); return; }
     client.pause();
     const attempt = (/** @type {number} */ tries) => {
       const i = (preferred + tries) % sockets.length;
       const up = net.connect(sockets[i]);
+      up.unref();
       let connected = false;
       up.on('error', () => {
         if (connected) { client.destroy(); return; }
@@ -138,6 +190,7 @@ function startEgressRelay(listen, sockets, token) {
  */
 function main(preloaded) {
   // The channel to the agent: newline-delimited JSON on the socket at fd 3 (see src/sandbox/channel.ts).
+  /** @type {import('node:net').Socket} */
   let channel;
   try {
     channel = new (require('node:net').Socket)({ fd: 3, readable: true, writable: true });
@@ -173,6 +226,8 @@ function main(preloaded) {
   // and are attributed exactly even when one instance serves several invocations at once.
   for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
     const target = process[stream];
+    // Nothing is written to the stream itself, so it must not hold the event loop (callHandler's empty loop).
+    /** @type {any} */ (target).unref?.();
     target.write = /** @type {any} */ ((/** @type {any} */ chunk, /** @type {any[]} */ ...rest) => {
       const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
       send({ type: 'log', invocationId: current.getStore() ?? soleInvocation(), stream, text });
@@ -211,8 +266,12 @@ function main(preloaded) {
     await warming;
     try {
       for (const [k, v] of Object.entries(spec.env)) process.env[k] = v;
+      // require() read NODE_PATH when this process started, before its function (and layers at /opt) was known.
+      const moduleInternals = /** @type {any} */ (nodeModule);
+      if (spec.env.NODE_PATH !== undefined && typeof moduleInternals._initPaths === 'function') moduleInternals._initPaths();
       // Where the runtime's own files are, as Lambda's /var/runtime.
       if (typeof __dirname === 'string') process.env.LAMBDA_RUNTIME_DIR = __dirname;
+      if (/^(1|true)$/.test(process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA ?? '')) delete (/** @type {any} */ (globalThis)).awslambda;
       egressToken = spec.egressToken ?? null;
       process.chdir(spec.codeDir);
       fn = spec;
@@ -220,12 +279,14 @@ function main(preloaded) {
         // Restored: the module was loaded and its init run before the snapshot; only the hooks run now.
         freshEntropy();
         for (const h of hooks.afterRestore) await h();
+        checkHandler(preloaded.handler);
         handler = preloaded.handler;
         send({ type: 'initDone', durationMs: performance.now() - started });
         return;
       }
       // V8's code cache for this version, shared by its instances: compile once per node.
-      if (spec.compileCacheDir) nodeModule.enableCompileCache(spec.compileCacheDir);
+      // (Node 20 has none: the agent passes no directory for it.)
+      if (spec.compileCacheDir && typeof nodeModule.enableCompileCache === 'function') nodeModule.enableCompileCache(spec.compileCacheDir);
       const mod = await import(pathToFileURL(spec.file).href);
       const candidate = mod[spec.exportName] ?? mod.default?.[spec.exportName];
       if (typeof candidate !== 'function') {
@@ -233,11 +294,12 @@ function main(preloaded) {
         e.name = 'Runtime.HandlerNotFound';
         throw e;
       }
+      checkHandler(candidate);
       handler = candidate;
       send({ type: 'initDone', durationMs: performance.now() - started });
       // Node writes the code cache at a clean exit, which an instance (stopped with SIGKILL) never has:
       // written once, a moment after init, so the next instance of this version compiles nothing.
-      if (spec.compileCacheDir) setTimeout(() => { try { nodeModule.flushCompileCache(); } catch { /* a cache is an optimisation */ } }, 50).unref();
+      if (spec.compileCacheDir && typeof nodeModule.flushCompileCache === 'function') setTimeout(() => { try { nodeModule.flushCompileCache(); } catch { /* a cache is an optimisation */ } }, 50).unref();
     } catch (err) {
       const error = serializeError(err);
       if (err instanceof SyntaxError) error.errorType = 'Runtime.UserCodeSyntaxError';
@@ -250,6 +312,66 @@ function main(preloaded) {
   let nextCallId = 0;
   /** @type {Map<number, {resolve: (v: unknown) => void, reject: (e: Error) => void}>} */
   const calls = new Map();
+
+  /**
+   * Calls the handler as Lambda's Node runtime of this major does. On Node 24 its promise (or value) is the
+   * result. Before 24, as Lambda's older runtime interface: a returned promise settles the invocation;
+   * otherwise the first of callback(err, result), context.succeed/fail/done does, and a handler that returned
+   * without calling any of them ends with null once the event loop is empty (its value is ignored, as
+   * there). callback(null, result) waits for the empty event loop too, unless the handler set
+   * context.callbackWaitsForEmptyEventLoop = false; succeed/fail/done answer at once.
+   * @param {Function} fn @param {unknown} event @param {any} context
+   */
+  function callHandler(fn, event, context) {
+    if (NODE_MAJOR >= 24) return fn(event, context);
+    return new Promise((resolve, reject) => {
+      let finished = false;
+      let waits = true;
+      /** @typedef {(err?: unknown, result?: unknown) => void} Settle */
+      /** @type {Settle} */
+      const settle = (err, result) => (err !== undefined && err !== null ? reject(err) : resolve(result));
+      /** @type {(f: Settle) => Settle} only the first of them counts */
+      const first = (f) => (err, result) => { if (!finished) { finished = true; f(err, result); } };
+      const done = first(settle);
+      const callback = first((err, result) => {
+        if ((err !== undefined && err !== null) || !waits) settle(err, result);
+        else void loopEmpty().then(() => settle(null, result));
+      });
+      Object.defineProperty(context, 'callbackWaitsForEmptyEventLoop', { get: () => waits, set: (v) => { waits = v; }, enumerable: true, configurable: true });
+      context.done = done;
+      context.succeed = (/** @type {unknown} */ result) => done(null, result);
+      context.fail = (/** @type {unknown} */ err) => done(err === undefined || err === null ? 'handled' : err);
+      let returned;
+      try {
+        returned = fn(event, context, callback);
+      } catch (err) {
+        callback(err);
+        return;
+      }
+      if (typeof returned?.then === 'function') returned.then(context.succeed, context.fail);
+      else void loopEmpty().then(() => done(null, null));
+    });
+  }
+
+  /**
+   * Resolves once nothing keeps the event loop alive but the channel to the host: Lambda's "empty event
+   * loop", which it learns from beforeExit, an event that never comes here (the channel is always open).
+   * Node is asked which resources hold the loop with the channel unreferenced for the moment of the
+   * question; a timer that holds nothing itself asks again until the answer is none.
+   * @returns {Promise<void>}
+   */
+  function loopEmpty() {
+    return new Promise((resolve) => {
+      const check = () => {
+        channel.unref();
+        const busy = process.getActiveResourcesInfo().length > 0;
+        channel.ref();
+        if (busy) setTimeout(check, 5).unref();
+        else resolve();
+      };
+      setImmediate(check);
+    });
+  }
 
   /** @param {InvokeSpec} spec */
   function makeContext(spec) {
@@ -278,6 +400,117 @@ function main(preloaded) {
     };
   }
 
+  // Response streaming (as protocol.ts's STREAM_CHUNK_BYTES and STREAM_WINDOW_BYTES).
+  const STREAM_CHUNK_BYTES = 256 * 1024;
+  const STREAM_WINDOW_BYTES = 1024 * 1024;
+  /** The response streams in flight, by invocation id: the host's acknowledgements and aborts reach them. */
+  /** @type {Map<string, { ack: (bytes: number) => void, abort: (error: SerializedError) => void }>} */
+  const streams = new Map();
+
+  const streamingError = (/** @type {string} */ message) => Object.assign(new Error(message), { name: 'Runtime.InvalidStreamingOperation' });
+
+  /**
+   * A streaming handler's response stream, as Lambda's: a Writable with setContentType, whose first write is
+   * preceded by what HttpResponseStream.from left in _onBeforeFirstWrite. Its bytes go to the host in chunks,
+   * with at most STREAM_WINDOW_BYTES sent and not acknowledged: past that a write's callback waits for the
+   * host, so write() returns false and a pipeline pauses while the client reads slowly.
+   * @param {string} id @param {number | undefined} highWaterMark
+   */
+  function responseStream(id, highWaterMark) {
+    const { Writable } = require('node:stream');
+    let contentType = 'application/octet-stream';
+    let started = false;
+    let wrote = false;
+    let unacked = 0;
+    /** @type {{ data: Buffer, at: number, callback: (err?: Error | null) => void } | null} the write being sent */
+    let current = null;
+    const start = () => {
+      if (started) return;
+      started = true;
+      send({ type: 'streamStart', id, contentType });
+    };
+    const pump = () => {
+      if (!current) return;
+      while (current.at < current.data.length && unacked < STREAM_WINDOW_BYTES) {
+        const piece = current.data.subarray(current.at, current.at + STREAM_CHUNK_BYTES);
+        send({ type: 'chunk', id, data: piece.toString('base64') });
+        current.at += piece.length;
+        unacked += piece.length;
+      }
+      if (current.at < current.data.length) return;
+      const { callback } = current;
+      current = null;
+      callback();
+    };
+    const stream = /** @type {any} */ (new Writable({
+      ...(highWaterMark !== undefined && highWaterMark >= 0 ? { highWaterMark } : {}),
+      write(/** @type {Buffer} */ data, _encoding, callback) {
+        start();
+        current = { data, at: 0, callback };
+        pump();
+      },
+      final(callback) { start(); callback(); },
+      destroy(err, callback) {
+        // The write being sent fails too: its callback is the handler's, which may be waiting on it.
+        const pending = current;
+        current = null;
+        streams.delete(id);
+        pending?.callback(err);
+        callback(err);
+      },
+    }));
+    // Lambda's runtime listens too: a write after the stream failed is the handler's error, not the process's.
+    stream.on('error', () => {});
+    const write = stream.write.bind(stream);
+    const end = stream.end.bind(stream);
+    const beforeFirstWrite = () => {
+      if (wrote) return;
+      wrote = true;
+      if (typeof stream._onBeforeFirstWrite === 'function') stream._onBeforeFirstWrite((/** @type {any} */ c) => write(c));
+    };
+    stream.setContentType = (/** @type {unknown} */ type) => {
+      if (wrote) throw streamingError('Cannot set content-type, too late.');
+      if (typeof type !== 'string' || !/^[\x20-\x7e]{1,256}$/.test(type)) throw new TypeError('the content type must be 1 to 256 printable ASCII characters');
+      contentType = type;
+    };
+    // As on Lambda, anything but a string or bytes is written as its JSON.
+    stream.write = (/** @type {any} */ chunk, /** @type {any[]} */ ...rest) => {
+      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) chunk = JSON.stringify(chunk);
+      beforeFirstWrite();
+      return write(chunk, ...rest);
+    };
+    // The prelude goes out even when the handler only ends the stream: its status and headers still apply.
+    stream.end = (/** @type {any} */ chunk, /** @type {any} */ encoding, /** @type {any} */ callback) => {
+      if (typeof chunk === 'function') [chunk, callback] = [undefined, chunk];
+      else if (typeof encoding === 'function') [encoding, callback] = [undefined, encoding];
+      if (chunk !== undefined && chunk !== null) stream.write(chunk, encoding);
+      beforeFirstWrite();
+      return end(callback);
+    };
+    streams.set(id, {
+      ack: (bytes) => { unacked -= bytes; pump(); },
+      abort: (error) => { stream.destroy(Object.assign(new Error(error.errorMessage), { name: error.errorType })); },
+    });
+    return stream;
+  }
+
+  /**
+   * Runs a streaming handler as Lambda's runtime does: (event, responseStream, context), a promise required,
+   * its value ignored (with a warning), done once the stream has finished.
+   * @param {InvokeSpec} spec @param {any} fn @param {unknown} event
+   */
+  async function invokeStreaming(spec, fn, event) {
+    const stream = responseStream(spec.id, fn[HANDLER_HIGHWATERMARK]);
+    try {
+      const returned = fn(event, stream, makeContext(spec));
+      if (typeof returned?.then !== 'function') throw streamingError('Streaming does not support non-async handlers.');
+      if ((await returned) !== undefined) console.warn('Streaming handlers ignore return values.');
+      await require('node:stream/promises').finished(stream);
+    } finally {
+      streams.delete(spec.id);
+    }
+  }
+
   /** @param {InvokeSpec} spec */
   async function invoke(spec) {
     inFlight.add(spec.id);
@@ -288,7 +521,7 @@ function main(preloaded) {
         // As Lambda's Node runtime does: the invocation's trace header in the environment while it runs.
         if (spec.traceId) process.env._X_AMZN_TRACE_ID = spec.traceId;
         else delete process.env._X_AMZN_TRACE_ID;
-        const value = await handler(event, makeContext(spec));
+        const value = /** @type {any} */ (handler)[HANDLER_STREAMING] === 'response' ? await invokeStreaming(spec, handler, event) : await callHandler(handler, event, makeContext(spec));
         let payload;
         try {
           payload = value === undefined ? 'null' : JSON.stringify(value);
@@ -323,6 +556,8 @@ function main(preloaded) {
       case 'init': void init(msg.spec); break;
       case 'invoke': void invoke(msg.spec); break;
       case 'ping': send({ type: 'pong', id: msg.id }); break;
+      case 'streamAck': streams.get(msg.id)?.ack(msg.bytes); break;
+      case 'streamAbort': streams.get(msg.id)?.abort(msg.error); break;
       case 'prepareFreeze':
         // Shrink the heap before the process is stopped: a frozen instance keeps its memory.
         if (gc === undefined) gc = collector();
@@ -367,6 +602,6 @@ function main(preloaded) {
   }
 }
 
-module.exports = { main, runBeforeSnapshot, hooks };
+module.exports = { main, runBeforeSnapshot, checkHandler, hooks };
 
 if (require.main === module) main(null);

@@ -44,6 +44,10 @@ export type HostMessage =
   | { type: 'invoke'; spec: InvokeSpec }
   | { type: 'prepareFreeze' }
   | { type: 'ping'; id: number }
+  /** A streamed response's bytes have left the host: the runtime may send that many more. */
+  | { type: 'streamAck'; id: string; bytes: number }
+  /** The response stream is over on the host's side (the client went away, a limit): its writes now fail. */
+  | { type: 'streamAbort'; id: string; error: SerializedError }
   | { type: 'callResult'; callId: number; ok: true; payload: string }
   | { type: 'callResult'; callId: number; ok: false; error: SerializedError };
 
@@ -54,10 +58,24 @@ export type RuntimeMessage =
   | { type: 'initDone'; durationMs: number }
   | { type: 'initError'; error: SerializedError; durationMs: number }
   | { type: 'log'; invocationId: string | null; stream: 'stdout' | 'stderr'; text: string }
+  /** A streaming handler's first write (or its end with none): what the stream carries. Before any chunk. */
+  | { type: 'streamStart'; id: string; contentType: string }
+  /** Bytes a streaming handler wrote, base64, at most STREAM_CHUNK_BYTES each; the result follows the last. */
+  | { type: 'chunk'; id: string; data: string }
   | { type: 'result'; id: string; ok: true; payload: string }
   | { type: 'result'; id: string; ok: false; error: SerializedError }
   | { type: 'call'; callId: number; invocationId: string; functionName: string; payload: string }
   | { type: 'fatal'; invocationIds: string[]; error: SerializedError };
+
+/**
+ * Response streaming: a runtime sends a streamed response in chunks of at most this many bytes, and has at
+ * most STREAM_WINDOW_BYTES sent and not acknowledged (streamAck) at any time. The host acknowledges a chunk
+ * once it has left for the client, so a function that writes faster than its client reads waits in its
+ * own stream (its write callbacks and write()'s false), never in the host's memory.
+ */
+export const STREAM_CHUNK_BYTES = 256 * 1024;
+export const STREAM_WINDOW_BYTES = 1024 * 1024;
+const MAX_CHUNK_BASE64 = Math.ceil(STREAM_CHUNK_BYTES / 3) * 4;
 
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -79,6 +97,8 @@ export function checkRuntimeMessage(m: unknown): RuntimeMessage {
       case 'initDone': return isNum(r.durationMs);
       case 'initError': return isError(r.error) && isNum(r.durationMs);
       case 'log': return (r.invocationId === null || isStr(r.invocationId)) && (r.stream === 'stdout' || r.stream === 'stderr') && isStr(r.text);
+      case 'streamStart': return isStr(r.id) && isStr(r.contentType) && /^[\x20-\x7e]{1,256}$/.test(r.contentType);
+      case 'chunk': return isStr(r.id) && isStr(r.data) && r.data.length <= MAX_CHUNK_BASE64 && r.data.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(r.data);
       case 'result': return isStr(r.id) && (r.ok === true ? isStr(r.payload) : r.ok === false && isError(r.error));
       case 'call': return isNum(r.callId) && isStr(r.invocationId) && isStr(r.functionName) && isStr(r.payload);
       case 'fatal': return Array.isArray(r.invocationIds) && r.invocationIds.every(isStr) && isError(r.error);

@@ -2,7 +2,8 @@
 // (Huawei's process snapshot, AWS SnapStart): esbuild bundles the bootstrap and the user's code into one
 // CommonJS script (what `--build-snapshot` takes), then `node --build-snapshot` runs it and writes the
 // heap. A restored process starts in the bootstrap's main() with the handler already there. The build runs
-// the user's init code, so it runs in a sandbox of the node's driver like any instance.
+// the user's init code, so it runs in a sandbox of the node's driver like any instance. A blob restores only
+// in the Node binary that wrote it, so the build runs on the function's own runtime (its Node major).
 // Imports src/core, src/sandbox types and node built-ins; esbuild is loaded on first use.
 import { constants, createWriteStream } from 'node:fs';
 import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,6 +15,8 @@ import type { SandboxDriver } from '../../sandbox/index.ts';
 export interface SnapshotBuildSpec {
   /** The unpacked package and the handler in it. */
   codeDir: string;
+  /** The function's layers merged (what /opt holds), bundled from as require() would find them; null: none. */
+  optDir?: string | null;
   handlerFile: string;
   exportName: string;
   /** The environment init runs with: the runtime's variables plus the function's. */
@@ -27,6 +30,8 @@ export interface SnapshotBuildSpec {
   timeoutMs: number;
   bootstrapPath: string;
   heapFlag: string;
+  /** The function's Node: the build runs on it and the bundle targets it; restores must use the same binary. */
+  node: { binary: string; major: number };
   onProgress?(stage: 'bundling' | 'initializing' | 'writing', detail: string): void;
   signal?: AbortSignal;
 }
@@ -46,8 +51,8 @@ export async function buildNodeSnapshot(spec: SnapshotBuildSpec): Promise<{ size
     const esbuild = await import('esbuild');
     try {
       await esbuild.build({
-        entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', target: 'node24', outfile: bundle,
-        logLevel: 'silent', absWorkingDir: spec.codeDir, nodePaths: [join(spec.codeDir, 'node_modules')],
+        entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', target: `node${spec.node.major}`, outfile: bundle,
+        logLevel: 'silent', absWorkingDir: spec.codeDir, nodePaths: [join(spec.codeDir, 'node_modules'), ...(spec.optDir ? [join(spec.optDir, `nodejs/node${spec.node.major}/node_modules`), join(spec.optDir, 'nodejs/node_modules')] : [])],
       });
     } catch (err) {
       const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors ?? [];
@@ -92,6 +97,7 @@ const runtime = require(${q(spec.bootstrapPath)});
 const mod = require(${q(spec.handlerFile)});
 const handler = mod[${q(spec.exportName)}] ?? mod.default?.[${q(spec.exportName)}];
 if (typeof handler !== 'function') throw new Error(${q(`the module does not export a function named ${spec.exportName}`)});
+runtime.checkHandler(handler);
 runtime.runBeforeSnapshot().then(() => {
   v8.startupSnapshot.setDeserializeMainFunction(() => runtime.main({ handler }));
 }, (err) => { console.error('before-snapshot hook failed:', err); process.exit(3); });
@@ -104,15 +110,15 @@ const BUILD_HEADROOM_MB = 512;
 async function runBuild(spec: SnapshotBuildSpec, bundle: string, outBlob: string): Promise<void> {
   const sandbox = await spec.driver.create({
     id: `snap-${newInstanceId()}`,
-    command: process.execPath,
+    command: spec.node.binary,
     args: [spec.heapFlag, '--disable-warning=ExperimentalWarning', '--snapshot-blob', outBlob, '--build-snapshot', bundle],
     env: spec.env,
     cwd: spec.workDir,
     memoryBytes: (spec.memoryMb + BUILD_HEADROOM_MB) * 1024 * 1024,
     tmpBytes: spec.tmpMb * 1024 * 1024,
-    readPaths: [process.execPath],
+    readPaths: [spec.node.binary],
     writePaths: [spec.workDir],
-    code: { codeDir: spec.codeDir, compileCacheDir: null },
+    code: { codeDir: spec.codeDir, compileCacheDir: null, optDir: spec.optDir ?? null },
     // A snapshot cannot hold an IPC channel's handles.
     channel: false,
   }, spec.signal);
