@@ -84,6 +84,23 @@ describe('Lambda API through the AWS SDK', () => {
     assert.ok(oldInstances.size > 0 && !oldInstances.has(rec.instanceId), 'a configuration change retires the old $LATEST instances');
   });
 
+  test('ListFunctions pages with Marker and MaxItems, and refuses values that name no page', async () => {
+    await create('paged', await zipDirectory(join(examples, 'hello')));
+    const all = (await t.lambda.send(new ListFunctionsCommand({}))).Functions!.map((f) => f.FunctionName);
+    assert.ok(all.length >= 2, `two functions at least: ${all}`);
+    const first = await t.lambda.send(new ListFunctionsCommand({ MaxItems: 1 }));
+    assert.deepEqual(first.Functions!.map((f) => f.FunctionName), all.slice(0, 1));
+    assert.equal(first.NextMarker, '1');
+    const second = await t.lambda.send(new ListFunctionsCommand({ MaxItems: 1, Marker: first.NextMarker }));
+    assert.deepEqual(second.Functions!.map((f) => f.FunctionName), all.slice(1, 2));
+    for (const q of ['Marker=-1', 'Marker=abc', 'MaxItems=0', 'MaxItems=10001', 'MaxItems=x']) {
+      const r = await fetch(`${t.url}/2015-03-31/functions?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.equal(((await r.json()) as { code: string }).code, 'THAW_E_REQUEST_INVALID', q);
+    }
+    await t.lambda.send(new DeleteFunctionCommand({ FunctionName: 'paged' }));
+  });
+
   test('instances get a clean environment: the function\'s variables and the runtime\'s, nothing of the host', async () => {
     await create('envy', pkg({ 'index.mjs': fnSource('return { env: process.env, remaining: context.getRemainingTimeInMillis(), arn: context.invokedFunctionArn, mem: context.memoryLimitInMB };') }), { Environment: { Variables: { COLOR: 'blue' } }, Timeout: 7 });
     const r = await invokeHttp(t.url, 'envy');

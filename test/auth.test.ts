@@ -229,6 +229,10 @@ describe('authorization rules', () => {
     assert.equal(functionOf('/2015-03-31/functions/f%3A2/invocations'), 'f');
     assert.equal(functionOf('/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Ag/invocations'), 'g');
     assert.equal(functionOf('/2015-03-31/functions'), null);
+    assert.equal(requiredAction('POST', '/2014-11-13/functions/f/invoke-async'), 'invoke', 'InvokeAsync is an invoke, not a write');
+    // Tags name their function by ARN: a key limited to it may tag it and read its tags.
+    assert.equal(functionOf('/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3At'), 't');
+    assert.equal(functionOf('/2017-03-31/tags/arn:aws:lambda:us-east-1:000000000000:function:t'), 't');
   });
 
   test('permits() follows the role and the function list', () => {

@@ -39,6 +39,19 @@ describe('function URLs and permissions, no access keys (this machine only)', ()
   });
   after(async () => { await t?.stop(); });
 
+  test('a function with a URL is not served by the open HTTP trigger, which the URL\'s auth would not guard', async () => {
+    await create(t.lambda, 'guarded');
+    assert.equal((await fetch(`${t.url}/guarded/x`)).status, 201, 'the trigger serves while there is no URL');
+    const made = await t.lambda.send(new CreateFunctionUrlConfigCommand({ FunctionName: 'guarded', AuthType: 'AWS_IAM' }));
+    const closed = await fetch(`${t.url}/guarded/x`);
+    assert.equal(closed.status, 403);
+    const body = await closed.json() as { code: string; message: string };
+    assert.equal(body.code, 'THAW_E_TRIGGER_CLOSED');
+    assert.ok(body.message.includes(new URL(made.FunctionUrl!).pathname), body.message);
+    await t.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: 'guarded' }));
+    assert.equal((await fetch(`${t.url}/guarded/x`)).status, 201, 'and serves again once the URL is deleted');
+  });
+
   test('create, get, update, list and delete a URL as the SDK calls them', async () => {
     await create(t.lambda, 'crud');
     const made = await t.lambda.send(new CreateFunctionUrlConfigCommand({ FunctionName: 'crud', AuthType: 'AWS_IAM', Cors: { AllowOrigins: ['https://app.example'], MaxAge: 60 } }));
@@ -91,8 +104,8 @@ describe('function URLs and permissions, no access keys (this machine only)', ()
       [{ AuthType: 'NONE', Cors: { MaxAge: 90_000 } }, /Cors.MaxAge must be 0-86400/],
       [{ AuthType: 'NONE', Cors: { AllowMethods: ['FETCH'] } }, /Cors.AllowMethods/],
       [{ AuthType: 'NONE', Cors: { AllowOrigins: ['not an origin'] } }, /Cors.AllowOrigins/],
-      [{ AuthType: 'NONE', Cors: { AllowOriginz: ['*'] } }, /Cors.AllowOriginz is not a CORS setting/],
-      [{ AuthType: 'NONE', Tags: {} }, /Tags is not a setting of a function URL/],
+      [{ AuthType: 'NONE', Cors: { AllowOriginz: ['*'] } }, /CreateFunctionUrlConfig's Cors has no field AllowOriginz \(did you mean AllowOrigins\?\)/],
+      [{ AuthType: 'NONE', Tags: {} }, /CreateFunctionUrlConfig has no field Tags; its fields are AuthType, Cors, InvokeMode/],
     ];
     for (const [body, message] of refusals) {
       const r = await fetch(`${t.url}/2021-10-31/functions/strict/url`, { method: 'POST', body: JSON.stringify(body) });
@@ -117,7 +130,7 @@ describe('function URLs and permissions, no access keys (this machine only)', ()
       [{ StatementId: 's', Action: 'lambda:InvokeFunction', Principal: 'somebody' }, /is not a principal/],
       [{ StatementId: 's', Action: 'lambda:InvokeFunction', Principal: '*', SourceAccount: '12' }, /SourceAccount must be a 12-digit account id/],
       [{ StatementId: 's', Action: 'lambda:InvokeFunctionUrl', Principal: '*', FunctionUrlAuthType: 'OPEN' }, /FunctionUrlAuthType must be NONE or AWS_IAM/],
-      [{ StatementId: 's', Action: 'lambda:InvokeFunction', Principal: '*', Extra: 1 }, /Extra is not a field of AddPermission/],
+      [{ StatementId: 's', Action: 'lambda:InvokeFunction', Principal: '*', Extra: 1 }, /AddPermission has no field Extra; its fields are StatementId/],
     ];
     for (const [body, message] of badPermissions) {
       const r = await fetch(`${t.url}/2015-03-31/functions/strict/policy`, { method: 'POST', body: JSON.stringify(body) });

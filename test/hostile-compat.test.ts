@@ -89,6 +89,24 @@ describe('layers', () => {
     assert.deepEqual(filesUnder(t.cacheDir), cacheBefore);
   });
 
+  test('two layers whose links combine into one that leaves /opt are refused at the start, reading nothing outside', async () => {
+    const { zipEntries } = await import('../src/codestore/index.ts');
+    // Each passes its own check: A's l -> x/../.. stays inside A (x is a directory there), B's x -> .. too.
+    const a = zipEntries([{ path: 'nodejs/x/keep.txt', data: Buffer.from('a') }, { path: 'nodejs/l', data: Buffer.from('x/../..'), mode: 0o120777 }]);
+    const b = zipEntries([{ path: 'nodejs/x', data: Buffer.from('..'), mode: 0o120777 }]);
+    const arns: string[] = [];
+    for (const [name, z] of [['hc-link-a', a], ['hc-link-b', b]] as const) {
+      const r = await call('POST', `/2018-10-31/layers/${name}/versions`, { Content: { ZipFile: z.toString('base64') } });
+      assert.equal(r.status, 201, r.text);
+      arns.push(r.json.LayerVersionArn);
+    }
+    await create('hclinks', { 'index.mjs': fnSource('return "ran";') }, { Layers: arns });
+    const r = await invokeHttp(t.url, 'hclinks');
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.code, 'THAW_E_LAYER_INVALID');
+    assert.match(r.json.message, /nodejs\/l/);
+  });
+
   test('held up: six layers, foreign and garbage layer ARNs are refused naming the field', async () => {
     const layers = [
       Array.from({ length: 6 }, (_, i) => LAYER_ARN(`l${i}`, 1)),

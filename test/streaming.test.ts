@@ -285,3 +285,12 @@ export const handler = awslambda.streamifyResponse(async (event, responseStream)
     assert.equal(instanceOf('big').state, 'idle', 'the cut streams failed the handler, not its instance');
   });
 });
+
+test('a prelude\'s length and hop-by-hop headers are dropped: the gateway frames the stream itself', async () => {
+  const { parsePrelude } = await import('../src/gateway/lambda-streaming-api.ts');
+  const head = parsePrelude(Buffer.from(JSON.stringify({ statusCode: 202, headers: { 'Content-Length': '2', 'Transfer-Encoding': 'gzip', Connection: 'close', 'X-Kept': 'yes' } })));
+  assert.ok(head);
+  assert.equal(head.status, 202);
+  assert.equal(head.headers['x-kept'], 'yes');
+  for (const h of ['content-length', 'transfer-encoding', 'connection']) assert.equal(head.headers[h], undefined, h);
+});

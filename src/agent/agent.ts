@@ -181,7 +181,8 @@ export class Agent implements AsyncDisposable {
     this.#o = options;
     this.#optTrees = new OptTrees(options.cache, options.blobs, options.packageLimits, () => options.clock.monotonic());
     this.snapshots = new SnapshotManager(options.snapshots, {
-      driver: options.driver, store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, clock: options.clock,
+      driver: options.driver, store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, optTrees: this.#optTrees,
+      clock: options.clock,
       // Without the proxy settings: node --build-snapshot cannot snapshot a process that set up its proxy agents.
       env: (v, codeDir) => ({ ...runtimeEnv(options.region, options.scratchDir, runtimeKind(v.config.runtime).name), ...functionEnv(v, codeDir) }),
       log: (v, line) => publishLog({ functionName: v.functionName, version: v.version, instanceId: 'snapshot', invocationId: null, stream: 'platform', at: options.clock.now(), line }),
@@ -675,10 +676,13 @@ export class Agent implements AsyncDisposable {
       target: req.stream, executedVersion: v.version, invocationId: req.invocationId, keep: req.trigger !== 'event' && req.trigger !== 'timer',
       onCut: (error) => instance.conn.abortStream(req.invocationId, error),
     });
-    // A streamed response ends where its client went away: the handler's writes fail, its instance lives on.
-    const onAbort = req.stream
-      ? () => { aborted = true; instance.conn.abortStream(req.invocationId, clientGoneError); }
-      : () => { aborted = true; instance.conn.sandbox.kill('caller went away'); };
+    // A streaming handler's response ends where its client went away: its writes fail, its instance lives on.
+    // Any other handler (one that has not started a stream) is stopped with its instance, as when buffered.
+    const onAbort = () => {
+      aborted = true;
+      if (req.stream && sink.started) instance.conn.abortStream(req.invocationId, clientGoneError);
+      else instance.conn.sandbox.kill('caller went away');
+    };
     req.signal?.addEventListener('abort', onAbort, { once: true });
     let outcome: InvokeOutcome;
     try {

@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { LATEST, ephemeralStorageMb, type FunctionVersion, type SnapshotRecord } from '../core/types.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
-import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
-import { OptTrees, resolveHandlerFile, parseHandler } from '../codestore/index.ts';
+import type { BlobStore, CodeCache, OptTrees, PackageLimits } from '../codestore/index.ts';
+import { resolveHandlerFile, parseHandler } from '../codestore/index.ts';
 import { buildNodeSnapshot, heapLimitMb, nodeBootstrapPath, runtimeKind, SnapshotUnsupported } from '../runtimes/index.ts';
 import type { Store } from '../store/index.ts';
 
@@ -30,6 +30,8 @@ interface Deps {
   blobs: BlobStore;
   cache: CodeCache;
   packageLimits: PackageLimits;
+  /** The agent's merged /opt trees: one per node, so a build and an instance share one merge. */
+  optTrees: OptTrees;
   clock: Clock;
   env(v: FunctionVersion, codeDir: string): Record<string, string>;
   log(v: FunctionVersion, line: string): void;
@@ -163,7 +165,7 @@ export class SnapshotManager {
       const code = await this.#d.cache.ensure(v.config.codeSha256, this.#d.blobs, this.#d.packageLimits);
       const { file } = await resolveHandlerFile(code.dir, v.config.handler);
       // Its layers, as its instances see them at /opt: bundled from there, and bound there for init.
-      const opt = v.config.layers?.length ? await new OptTrees(this.#d.cache, this.#d.blobs, this.#d.packageLimits).ensure(v.config.layers.map((l) => l.codeSha256)) : null;
+      const opt = v.config.layers?.length ? await this.#d.optTrees.ensure(v.config.layers.map((l) => l.codeSha256)) : null;
       if (opt) { optKey = opt.key; this.#d.cache.pin(optKey); }
       const kind = runtimeKind(v.config.runtime);
       await mkdir(this.#o.localDir, { recursive: true });

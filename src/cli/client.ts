@@ -117,10 +117,18 @@ export class ThawClient {
         res.on('data', (c: string) => {
           const parts = (rest + c).split('\n');
           rest = parts.pop()!;
-          for (const p of parts) if (p) onLine(JSON.parse(p));
+          for (const p of parts) {
+            if (!p) continue;
+            let line: unknown;
+            // A line that is not JSON (a proxy's page, a cut stream) is skipped, not fatal to the command.
+            try { line = JSON.parse(p); } catch { continue; }
+            onLine(line);
+          }
         });
-        res.on('end', () => resolve());
-        res.on('error', () => resolve());
+        // The stream ends only when asked to (the signal): otherwise the server went away, which is said.
+        const ended = (err?: Error) => (signal.aborted ? resolve() : reject(new ThawError('THAW_E_CLI_UNREACHABLE', `the stream from ${this.endpoint} ended${err ? `: ${err.message}` : ''}; is Thaw still up?`)));
+        res.on('end', () => ended());
+        res.on('error', (err) => ended(err));
       });
       req.on('error', (err) => (signal.aborted ? resolve() : reject(unreachable(this.endpoint, err))));
       req.end();

@@ -72,14 +72,19 @@ export class CodeCache {
 
   has(sha256: string): boolean { return existsSync(this.pathOf(sha256)); }
 
-  async ensure(sha256: string, blobs: BlobStore, limits: PackageLimits): Promise<CodeDir> {
+  /** The tree if the cache holds it, counted as a hit and marked just used; null (nothing counted) if not. */
+  async lookup(sha256: string): Promise<CodeDir | null> {
     await (this.#scanned ??= this.#scan());
     const dir = this.pathOf(sha256);
-    if (existsSync(dir)) {
-      this.hits++;
-      this.#touch(sha256, null);
-      return { dir, hit: true, fetchMs: 0, unpackMs: 0 };
-    }
+    if (!existsSync(dir)) return null;
+    this.hits++;
+    this.#touch(sha256, null);
+    return { dir, hit: true, fetchMs: 0, unpackMs: 0 };
+  }
+
+  async ensure(sha256: string, blobs: BlobStore, limits: PackageLimits): Promise<CodeDir> {
+    const found = await this.lookup(sha256);
+    if (found) return found;
     this.misses++;
     let p = this.#inflight.get(sha256);
     if (!p) {

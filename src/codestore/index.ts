@@ -7,6 +7,5 @@ export { checkNotCallbackHandler, exportedArity } from './callback.ts';
 export { BlobStore, sha256 } from './blobs.ts';
 export { CodeCache, type CodeDir } from './cache.ts';
 export { ingestPackage, type Ingested } from './ingest.ts';
-export { compileTypeScript, compilerTag } from './typescript.ts';
 export type { ZipInput } from './zip.ts';
-export { ingestLayer, optTreeKey, OptTrees } from './layers.ts';
+export { ingestLayer, OptTrees } from './layers.ts';

@@ -5,8 +5,9 @@
 // cache under a hash of the list, where instances pin it like code. Imports node built-ins and the other
 // codestore modules (hence src/core).
 import { createHash } from 'node:crypto';
-import { copyFile, link, lstat, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, link, lstat, mkdir, readdir, readlink, realpath, rm, symlink } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { ThawError } from '../core/errors.ts';
 import { systemClock } from '../core/clock.ts';
 import type { BlobStore } from './blobs.ts';
 import type { CodeCache, CodeDir } from './cache.ts';
@@ -32,7 +33,7 @@ export async function ingestLayer(o: { bytes: Buffer; blobs: BlobStore; cache: C
 }
 
 /** The cache key of a layer list's merged tree: the one layer's own hash, or a hash of the ordered list. */
-export function optTreeKey(layerShas: readonly string[]): string {
+function optTreeKey(layerShas: readonly string[]): string {
   if (layerShas.length === 1) return layerShas[0];
   return createHash('sha256').update(`thaw-opt\n${layerShas.join('\n')}`).digest('hex');
 }
@@ -59,7 +60,8 @@ export class OptTrees {
   async ensure(layerShas: readonly string[]): Promise<CodeDir & { key: string }> {
     const key = optTreeKey(layerShas);
     if (layerShas.length === 1) return { ...(await this.#cache.ensure(key, this.#blobs, this.#limits)), key };
-    if (this.#cache.has(key)) { this.#cache.hits++; return { dir: this.#cache.pathOf(key), hit: true, fetchMs: 0, unpackMs: 0, key }; }
+    const found = await this.#cache.lookup(key);
+    if (found) return { ...found, key };
     let p = this.#inflight.get(key);
     if (!p) {
       p = this.#build(key, layerShas).finally(() => this.#inflight.delete(key));
@@ -86,6 +88,7 @@ export class OptTrees {
       await mkdir(tmp, { mode: 0o755 });
       let bytes = 0;
       for (const d of dirs) bytes += await overlay(d, tmp);
+      await checkLinksInside(tmp);
       const dir = await this.#cache.adopt(key, tmp, bytes);
       this.#cache.misses++;
       return { dir, hit: false, fetchMs, unpackMs: unpackMs + this.#monotonic() - t0, key };
@@ -94,6 +97,24 @@ export class OptTrees {
       throw err;
     } finally {
       for (const sha of layerShas) this.#cache.unpin(sha);
+    }
+  }
+}
+
+/**
+ * Each layer's links were checked against that layer alone; laid over each other they can combine (one
+ * layer's `x -> ..` under another's `l -> x/../..`) into a link that leaves the tree, which the snapshot
+ * builder would follow on the host. Every link of the merged tree must resolve inside it (or to nothing).
+ */
+async function checkLinksInside(root: string): Promise<void> {
+  const top = await realpath(root);
+  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!e.isSymbolicLink()) continue;
+    const path = join(e.parentPath, e.name);
+    const real = await realpath(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : err));
+    if (real === null) continue;
+    if (real instanceof Error || (real !== top && !real.startsWith(top + sep))) {
+      throw new ThawError('THAW_E_LAYER_INVALID', `these layers together make ${relative(root, path)} a link that leaves /opt${real instanceof Error ? ` (${real.code})` : ''}: one layer's link runs through another's; change the order of Layers or remove the links`);
     }
   }
 }

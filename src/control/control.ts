@@ -7,6 +7,7 @@ import { ThawError } from '../core/errors.ts';
 import { LATEST, type Alias, type AliasRouting, type FunctionConfig, type FunctionRecord, type FunctionVersion, type VpcConfig } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import { checkHandlerExport, checkNotCallbackHandler, ingestPackage, parseHandler, resolveHandlerFile, type BlobStore, type CodeCache, type PackageLimits } from '../codestore/index.ts';
+import { collectUnused } from './collect.ts';
 import { Layers } from './layers.ts';
 import { defaultConfig, MAX_TAGS, parseOr, parseQualifier, routingSchema, validateAliasName, validateConfig, validateFunctionName, validateTagKey, validateTags, type ConfigInput } from './validate.ts';
 
@@ -302,13 +303,7 @@ export class Control {
   }
 
   /** Removes packages no version uses any more, from the origin and the node cache. */
-  async #collect(shas: string[]) {
-    for (const sha of new Set(shas)) {
-      if (await this.#o.store.isCodeInUse(sha)) continue;
-      await this.#o.blobs.delete(sha);
-      await this.#o.cache.remove(sha);
-    }
-  }
+  #collect(shas: string[]) { return collectUnused(this.#o, shas); }
 }
 
 /** The content a configuration holds: its package and its layers' (deleted layer versions' included). */

@@ -2,4 +2,4 @@
 // Public entry of src/control; may import store, codestore, core.
 export { Control, pickRoutedVersion, type ControlOptions, type CreateFunctionInput, type Resolved, type AliasInput } from './control.ts';
 export { parseOr, parseQualifier, validateFunctionName, validateAliasName, normalizeRuntime, RESERVED_NAMES, NETWORK_NAME, type ConfigInput } from './validate.ts';
-export { Layers, MAX_LAYERS, BUILTIN_LAYER_PACKAGES, builtinLayerName, type LayerFilter, type PublishLayerInput } from './layers.ts';
+export { Layers, type LayerFilter, type PublishLayerInput } from './layers.ts';

@@ -12,9 +12,10 @@ import { ACCOUNT_ID, layerArn, parseLayerVersionArn } from '../core/arn.ts';
 import type { LayerPermission, LayerRef, LayerVersion } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import { ingestLayer, zipEntries, sha256, type BlobStore, type CodeCache, type PackageLimits, type ZipInput } from '../codestore/index.ts';
+import { collectUnused } from './collect.ts';
 
 /** Lambda's limit of layers per function. */
-export const MAX_LAYERS = 5;
+const MAX_LAYERS = 5;
 const LAYER_NAME = /^[A-Za-z0-9_-]{1,140}$/;
 const LAYER_NAME_ARN = /^arn:[a-z-]+:lambda:([a-z0-9-]+):(\d{12}):layer:([A-Za-z0-9_-]{1,140})$/;
 const RUNTIME_NAME = /^(nodejs|python|java|dotnet|ruby|go|provided)[a-z0-9.]{0,24}$/;
@@ -48,8 +49,8 @@ export interface PublishLayerInput {
 export interface LayerFilter { runtime?: string | null; architecture?: string | null }
 
 /** A built-in layer: an npm package of Thaw's own install, with its dependencies, under nodejs/node_modules. */
-export const BUILTIN_LAYER_PACKAGES = ['zod', '@middy/core', 'hono', '@aws-lambda-powertools/logger'] as const;
-export const builtinLayerName = (pkg: string) => `thaw-${pkg.replace(/^@/, '').replace(/\//g, '-')}`;
+const BUILTIN_LAYER_PACKAGES = ['zod', '@middy/core', 'hono', '@aws-lambda-powertools/logger'] as const;
+const builtinLayerName = (pkg: string) => `thaw-${pkg.replace(/^@/, '').replace(/\//g, '-')}`;
 
 export class Layers {
   readonly #o: LayersOptions;
@@ -221,7 +222,7 @@ export class Layers {
 
   /**
    * Publishes the built-in layers (BUILTIN_LAYER_PACKAGES) from Thaw's own node_modules, without network:
-   * a package missing there (an install without dev dependencies) is skipped and reported. A layer whose
+   * a package missing there (they are dependencies, so only a broken install) is skipped and reported. A layer whose
    * newest version already holds that package version is left as it is. Returns what it did, per layer.
    */
   async ensureBuiltins(nodeModules: string): Promise<{ name: string; version: number | null; note: string }[]> {
@@ -258,11 +259,7 @@ export class Layers {
   }
 
   /** Content no layer version and no function version holds any more leaves the origin and the cache. */
-  async #collect(sha: string) {
-    if (await this.#o.store.isCodeInUse(sha)) return;
-    await this.#o.blobs.delete(sha);
-    await this.#o.cache.remove(sha);
-  }
+  #collect(sha: string) { return collectUnused(this.#o, [sha]); }
 }
 
 const matches = (v: LayerVersion, f: LayerFilter) =>

@@ -72,6 +72,7 @@ export const errorRegistry = {
   THAW_E_PACKAGE_ENTRY_UNSUPPORTED: spec('user', 400, 'InvalidParameterValueException', 'Only regular files, directories and symbolic links can be packaged; remove devices, FIFOs and encrypted entries.'),
   THAW_E_HANDLER_FILE_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Put the handler file at the package root (or fix the path in --handler); .js, .mjs, .cjs and .ts are looked up.'),
   THAW_E_HANDLER_EXPORT_MISSING: spec('user', 400, 'InvalidParameterValueException', 'Export the named function from the handler file, e.g. `export const handler = async (event) => ...`.'),
+  THAW_E_TRIGGER_CLOSED: spec('user', 403, 'AccessDeniedException', 'Call the function through its function URL (GetFunctionUrlConfig gives it), or delete the URL config to serve the HTTP trigger again.'),
   THAW_E_CALLBACK_HANDLER: spec('user', 400, 'InvalidParameterValueException', 'Make the handler an async function of (event, context) that returns its result, or deploy it with runtime nodejs22.x or nodejs20.x, which call handlers back.'),
   THAW_E_TYPESCRIPT_INVALID: spec('user', 400, 'InvalidParameterValueException', 'Fix the TypeScript at the file:line:column named (Thaw compiles .ts, .mts and .cts files at deploy with esbuild; types are not checked), then deploy again.'),
 

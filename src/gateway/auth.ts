@@ -23,13 +23,13 @@ export const isApiPath = (path: string) => API.test(path) && path !== '/thaw/v1/
 export function requiredAction(method: string, path: string): Action {
   if (/^\/thaw\/v1\/keys(\/|$)/.test(path)) return 'admin';
   if (/^\/thaw\/v1\/(networks|security-groups)(\/|$)/.test(path) && method !== 'GET' && method !== 'HEAD') return 'admin';
-  if (method === 'POST' && /\/functions\/[^/]+\/(invocations|response-streaming-invocations)\/?$/.test(path)) return 'invoke';
+  if (method === 'POST' && /\/functions\/[^/]+\/(invocations|response-streaming-invocations|invoke-async)\/?$/.test(path)) return 'invoke';
   return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
 }
 
-/** The function a path is about, if any (name, name:qualifier or an ARN in the path). */
+/** The function a path is about, if any (name, name:qualifier or an ARN in the path; a tagged function's ARN). */
 export function functionOf(path: string): string | null {
-  const m = /^\/(?:\d{4}-\d{2}-\d{2}|thaw\/v1)\/functions\/([^/]+)/.exec(path);
+  const m = /^\/(?:\d{4}-\d{2}-\d{2}|thaw\/v1)\/functions\/([^/]+)/.exec(path) ?? /^\/\d{4}-\d{2}-\d{2}\/tags\/([^/]+)\/?$/.exec(path);
   if (!m) return null;
   try { return parseFunctionRef(decodeURIComponent(m[1])).name; } catch { return null; }
 }

@@ -5,7 +5,7 @@ import { ACCOUNT_ID, functionArn, parseFunctionRef } from '../core/arn.ts';
 import { ThawError } from '../core/errors.ts';
 import { LATEST, type EventInvokeConfig } from '../core/types.ts';
 import { DEFAULT_MAX_EVENT_AGE_S, DEFAULT_MAX_RETRIES } from './events.ts';
-import { optNumber, optObject, optString, readJson, sendJson, type RequestContext, type Router } from './http.ts';
+import { functionTarget, optNumber, optObject, optString, readJson, sendJson, type RequestContext, type Router } from './http.ts';
 import type { Platform } from './platform.ts';
 import { checkRequestFields } from './lambda-management-api.ts';
 
@@ -17,11 +17,11 @@ export function eventConfigRoutes(router: Router, platform: Platform): void {
   const base = '/2019-09-25/functions/{name}/event-invoke-config';
 
   const target = async (ctx: RequestContext) => {
-    const ref = parseFunctionRef(ctx.params.name);
-    const qualifier = ctx.url.searchParams.get('Qualifier') ?? ref.qualifier ?? LATEST;
-    if (qualifier === LATEST) await control.getFunction(ref.name);
-    else await control.getVersion(ref.name, qualifier);
-    return { name: ref.name, qualifier };
+    const t = functionTarget(ctx);
+    const qualifier = t.qualifier ?? LATEST;
+    if (qualifier === LATEST) await control.getFunction(t.name);
+    else await control.getVersion(t.name, qualifier);
+    return { name: t.name, qualifier };
   };
 
   const shape = (c: EventInvokeConfig) => ({

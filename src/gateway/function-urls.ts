@@ -9,7 +9,7 @@ import { ACCOUNT_ID, functionArn, parseFunctionRef } from '../core/arn.ts';
 import { ThawError } from '../core/errors.ts';
 import { LATEST, type AccessKey, type FunctionUrlCors, type FunctionUrlRecord } from '../core/types.ts';
 import { permits, type Gatekeeper } from './auth.ts';
-import { optString, prereadBody, readJson, sendJson, type RequestContext, type Router } from './http.ts';
+import { checkFields, functionTarget, listPage, optString, prereadBody, readJson, sendJson, type RequestContext, type Router } from './http.ts';
 import { keyPrincipal, policyAllows } from './lambda-permissions-api.ts';
 import { MAX_SYNC_PAYLOAD_BYTES, type Platform } from './platform.ts';
 import { invokeHttpEvent, writeHttpResponse, type HttpResponse } from './triggers.ts';
@@ -20,6 +20,8 @@ export const URL_PREFIX = '/lambda-url/';
 const URL_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 const AUTH_TYPES = ['NONE', 'AWS_IAM'] as const;
 const INVOKE_MODES = ['BUFFERED', 'RESPONSE_STREAM'] as const;
+const URL_FIELDS = ['AuthType', 'Cors', 'InvokeMode'];
+const CORS_FIELDS = ['AllowCredentials', 'AllowHeaders', 'AllowMethods', 'AllowOrigins', 'ExposeHeaders', 'MaxAge'];
 const CORS_METHODS = ['GET', 'PUT', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS', '*'];
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,1024}$/;
 
@@ -29,7 +31,7 @@ const newUrlId = () => [...randomBytes(32)].map((b) => URL_ID_ALPHABET[b & 31]).
 const bad = (message: string) => new ThawError('THAW_E_REQUEST_INVALID', message);
 
 /** Lambda's Cors object, checked field by field; an empty one is no CORS. undefined when not given. */
-export function corsOf(v: unknown): FunctionUrlCors | null | undefined {
+export function corsOf(v: unknown, op: string): FunctionUrlCors | null | undefined {
   if (v === undefined) return undefined;
   if (v === null) return null;
   if (typeof v !== 'object' || Array.isArray(v)) throw bad('Cors must be an object');
@@ -41,7 +43,7 @@ export function corsOf(v: unknown): FunctionUrlCors | null | undefined {
     return x as string[];
   };
   const out: { -readonly [K in keyof FunctionUrlCors]: FunctionUrlCors[K] } = {};
-  for (const k of Object.keys(c)) if (!['AllowCredentials', 'AllowHeaders', 'AllowMethods', 'AllowOrigins', 'ExposeHeaders', 'MaxAge'].includes(k)) throw new ThawError('THAW_E_FIELD_UNKNOWN', `Cors.${k} is not a CORS setting (AllowCredentials, AllowHeaders, AllowMethods, AllowOrigins, ExposeHeaders, MaxAge)`);
+  checkFields(`${op}'s Cors`, c, CORS_FIELDS);
   if (c.AllowCredentials !== undefined && c.AllowCredentials !== null) {
     if (typeof c.AllowCredentials !== 'boolean') throw bad('Cors.AllowCredentials must be true or false');
     out.AllowCredentials = c.AllowCredentials;
@@ -111,24 +113,25 @@ export function functionUrlRoutes(router: Router, platform: Platform, gate: Gate
 
   /** $LATEST or an alias, which must exist; a version number is refused, as on Lambda. */
   const target = async (ctx: RequestContext) => {
-    const ref = parseFunctionRef(ctx.params.name);
-    const qualifier = ctx.url.searchParams.get('Qualifier') ?? ref.qualifier ?? LATEST;
+    const t = functionTarget(ctx);
+    const qualifier = t.qualifier ?? LATEST;
     if (/^\d+$/.test(qualifier)) throw new ThawError('THAW_E_QUALIFIER_INVALID', `a function URL is for $LATEST or an alias, not a version number (got ${qualifier}); point an alias at the version and give its name as Qualifier`);
-    if (qualifier === LATEST) await control.getFunction(ref.name);
-    else await control.getAlias(ref.name, qualifier);
-    return { name: ref.name, qualifier };
+    if (qualifier === LATEST) await control.getFunction(t.name);
+    else await control.getAlias(t.name, qualifier);
+    return { name: t.name, qualifier };
   };
 
   /** The settings of a Create (AuthType required) or an Update (what is given replaces, the rest stays). */
   const settings = async (ctx: RequestContext, previous: FunctionUrlRecord | null) => {
     const body = await readJson(ctx.req, BODY_BYTES);
-    for (const k of Object.keys(body)) if (!['AuthType', 'Cors', 'InvokeMode'].includes(k)) throw new ThawError('THAW_E_FIELD_UNKNOWN', `${k} is not a setting of a function URL (AuthType, Cors, InvokeMode)`);
+    const op = previous ? 'UpdateFunctionUrlConfig' : 'CreateFunctionUrlConfig';
+    checkFields(op, body, URL_FIELDS);
     const authType = optString(body, 'AuthType');
     if (authType === undefined && !previous) throw bad('AuthType is required: NONE (public, with the lambda:InvokeFunctionUrl permission) or AWS_IAM (SigV4-signed requests)');
     if (authType !== undefined && !(AUTH_TYPES as readonly string[]).includes(authType)) throw bad(`AuthType must be NONE or AWS_IAM, got ${JSON.stringify(authType)}`);
     const invokeMode = optString(body, 'InvokeMode');
     if (invokeMode !== undefined && !(INVOKE_MODES as readonly string[]).includes(invokeMode)) throw bad(`InvokeMode must be BUFFERED or RESPONSE_STREAM, got ${JSON.stringify(invokeMode)}`);
-    const cors = corsOf(body.Cors);
+    const cors = corsOf(body.Cors, op);
     return {
       authType: (authType ?? previous!.authType) as FunctionUrlRecord['authType'],
       cors: cors === undefined ? previous?.cors ?? null : cors,
@@ -173,12 +176,8 @@ export function functionUrlRoutes(router: Router, platform: Platform, gate: Gate
     const { name } = parseFunctionRef(ctx.params.name);
     await control.getFunction(name);
     const all = await store.listFunctionUrls(name);
-    const marker = Number(ctx.url.searchParams.get('Marker') ?? 0);
-    const max = Number(ctx.url.searchParams.get('MaxItems') ?? 50);
-    if (!Number.isInteger(marker) || marker < 0) throw bad('Marker must be the NextMarker of a previous page');
-    if (!Number.isInteger(max) || max < 1 || max > 50) throw bad(`MaxItems must be 1-50, got ${ctx.url.searchParams.get('MaxItems')}`);
-    const page = all.slice(marker, marker + max);
-    sendJson(ctx, 200, { FunctionUrlConfigs: page.map((u) => shape(ctx, u)), ...(marker + max < all.length ? { NextMarker: String(marker + max) } : {}) });
+    const { items, next } = listPage(ctx, all);
+    sendJson(ctx, 200, { FunctionUrlConfigs: items.map((u) => shape(ctx, u)), ...next });
   });
 
   router.on('*', `${URL_PREFIX}{urlId}/{rest+}`, (ctx) => serveFunctionUrl(ctx, platform, gate));

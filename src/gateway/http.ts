@@ -1,6 +1,7 @@
 // HTTP plumbing for the gateway: a small method+path router, bounded body reading, JSON replies and the
 // rendering of ThawErrors in Lambda's error shape. Imports src/core and node built-ins.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseFunctionRef } from '../core/arn.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 
 export interface RequestContext {
@@ -159,4 +160,50 @@ export function optObject(body: Record<string, unknown>, key: string): Record<st
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'object' || Array.isArray(v)) throw new ThawError('THAW_E_REQUEST_INVALID', `${key} must be an object`);
   return v as Record<string, unknown>;
+}
+
+/**
+ * The function a route's {name} names: a name, `name:qualifier`, or an ARN; the Qualifier parameter may name
+ * the qualifier, and one that disagrees with the path's is refused. Existence is each route's to check.
+ */
+export function functionTarget(ctx: RequestContext): { name: string; qualifier: string | null } {
+  const ref = parseFunctionRef(ctx.params.name);
+  const fromQuery = ctx.url.searchParams.get('Qualifier');
+  if (ref.qualifier && fromQuery && ref.qualifier !== fromQuery) {
+    throw new ThawError('THAW_E_QUALIFIER_INVALID', `the function name says qualifier ${ref.qualifier} but the Qualifier parameter says ${fromQuery}`);
+  }
+  return { name: ref.name, qualifier: fromQuery ?? ref.qualifier };
+}
+
+/** Refuses a request field the operation does not take (never dropped silently), naming the one it probably meant. */
+export function checkFields(op: string, body: Record<string, unknown>, known: readonly string[]): void {
+  for (const field of Object.keys(body)) if (!known.includes(field)) throw unknownField(op, field, known);
+}
+
+export function unknownField(op: string, field: string, known: readonly string[]): ThawError {
+  const close = known.find((k) => k.toLowerCase() === field.toLowerCase() || editDistance(k.toLowerCase(), field.toLowerCase()) <= 2);
+  return new ThawError('THAW_E_FIELD_UNKNOWN', `${op} has no field ${field}${close ? ` (did you mean ${close}?)` : ''}; its fields are ${known.join(', ')}`, { details: { field } });
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/**
+ * Marker/MaxItems paging as Lambda's list calls take it (the marker is an offset here): one page of `all`, and
+ * the NextMarker field to spread into the answer when more follow. A bad value is refused, not read as page one.
+ */
+export function listPage<T>(ctx: RequestContext, all: readonly T[], maxItems = 50): { items: T[]; next: { NextMarker?: string } } {
+  const q = ctx.url.searchParams;
+  const marker = Number(q.get('Marker') ?? 0);
+  const max = Number(q.get('MaxItems') ?? Math.min(50, maxItems));
+  if (!Number.isSafeInteger(marker) || marker < 0) throw new ThawError('THAW_E_REQUEST_INVALID', `Marker must be the NextMarker of a previous page, got ${JSON.stringify(q.get('Marker'))}`);
+  if (!Number.isInteger(max) || max < 1 || max > maxItems) throw new ThawError('THAW_E_REQUEST_INVALID', `MaxItems must be 1-${maxItems}, got ${JSON.stringify(q.get('MaxItems'))}`);
+  return { items: all.slice(marker, marker + max), next: marker + max < all.length ? { NextMarker: String(marker + max) } : {} };
 }

@@ -1,13 +1,14 @@
 // The AWS Lambda REST API (2015-03-31 and friends) over Thaw: request fields in, Lambda's JSON shapes out,
 // so the AWS SDK and CLI work unchanged. SigV4 signatures are accepted, not verified (yet).
 // Imports the gateway's platform and http helpers, control, core.
-import { functionArn, parseFunctionRef } from '../core/arn.ts';
+import { functionArn } from '../core/arn.ts';
 import { ThawError } from '../core/errors.ts';
 import { DEFAULT_EGRESS } from '../network/index.ts';
 import { LATEST, ephemeralStorageMb, type Alias, type FunctionVersion } from '../core/types.ts';
 import type { ConfigInput } from '../control/index.ts';
 import { serverTiming } from '../telemetry/index.ts';
-import { optBoolean, optNumber, optObject, optString, readBody, readJson, sendJson, type RequestContext, type Router } from './http.ts';
+import { functionTarget, listPage, optBoolean, optNumber, optObject, optString, readBody, readJson, sendJson, type RequestContext, type Router } from './http.ts';
+// Still exported here for the modules that import it from this one; it lives in http.ts.
 import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, validatePayload, type Platform } from './platform.ts';
 import { checkRequestFields, HOST_ARCHITECTURE, lambdaSettingsInput, lambdaSettingsShape } from './lambda-management-api.ts';
 
@@ -121,10 +122,9 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     const all = ctx.url.searchParams.get('FunctionVersion') === 'ALL';
     const fns = await control.listFunctions();
     const items = all ? (await Promise.all(fns.map((f) => control.listVersions(f.name)))).flat() : fns.map((f) => f.latest);
-    const marker = Number(ctx.url.searchParams.get('Marker') ?? 0) || 0;
-    const max = Math.min(10_000, Number(ctx.url.searchParams.get('MaxItems') ?? 50) || 50);
-    const page = items.slice(marker, marker + max);
-    sendJson(ctx, 200, { Functions: page.map((v) => configuration(v)), ...(marker + max < items.length ? { NextMarker: String(marker + max) } : {}) });
+    // Lambda takes up to 10,000 a page here (`thaw list` asks for that many).
+    const page = listPage(ctx, items, 10_000);
+    sendJson(ctx, 200, { Functions: page.items.map((v) => configuration(v)), ...page.next });
   });
 
   router.on('GET', '/2015-03-31/functions/{name}', async (ctx) => {
@@ -348,16 +348,6 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     ctx.res.writeHead(200, headers);
     ctx.res.end(r.payload);
   });
-}
-
-/** The function name from the path: a name, `name:qualifier`, or an ARN; the Qualifier parameter may name the qualifier. */
-export function functionTarget(ctx: RequestContext): { name: string; qualifier: string | null } {
-  const ref = parseFunctionRef(ctx.params.name);
-  const fromQuery = ctx.url.searchParams.get('Qualifier');
-  if (ref.qualifier && fromQuery && ref.qualifier !== fromQuery) {
-    throw new ThawError('THAW_E_QUALIFIER_INVALID', `the function name says qualifier ${ref.qualifier} but the Qualifier parameter says ${fromQuery}`);
-  }
-  return { name: ref.name, qualifier: fromQuery ?? ref.qualifier };
 }
 
 /** X-Amz-Client-Context: base64-encoded JSON, passed to the function as context.clientContext. */

@@ -5,22 +5,15 @@
 import { ThawError } from '../core/errors.ts';
 import type { LayerVersion } from '../core/types.ts';
 import type { LayerFilter } from '../control/index.ts';
-import { optObject, optString, readJson, sendJson, type RequestContext, type Router } from './http.ts';
+import { checkFields, listPage, optObject, optString, readJson, sendJson, type RequestContext, type Router } from './http.ts';
 import type { Platform } from './platform.ts';
 
 const BODY_BYTES = 64 * 1024;
-const MAX_ITEMS = 50;
 // Request fields of each operation (the AWS SDK's shapes, path and query parameters left out): any other is
 // refused, never dropped silently.
 const PUBLISH_FIELDS = ['Content', 'Description', 'CompatibleRuntimes', 'CompatibleArchitectures', 'LicenseInfo'];
 const CONTENT_FIELDS = ['ZipFile', 'S3Bucket', 'S3Key', 'S3ObjectVersion'];
 const PERMISSION_FIELDS = ['StatementId', 'Action', 'Principal', 'OrganizationId'];
-
-function onlyFields(op: string, body: Record<string, unknown>, known: readonly string[]): void {
-  for (const k of Object.keys(body)) {
-    if (!known.includes(k)) throw new ThawError('THAW_E_FIELD_UNKNOWN', `${op} has no field ${k}; its fields are ${known.join(', ')}`, { details: { field: k } });
-  }
-}
 
 export function layerRoutes(router: Router, platform: Platform, baseUrl: () => string): void {
   const { layers } = platform.control;
@@ -59,20 +52,11 @@ export function layerRoutes(router: Router, platform: Platform, baseUrl: () => s
     architecture: ctx.url.searchParams.get('CompatibleArchitecture'),
   });
 
-  /** Marker/MaxItems paging as Lambda's list calls take it (the marker is an offset here). */
-  const page = <T>(ctx: RequestContext, all: T[]) => {
-    const marker = Number(ctx.url.searchParams.get('Marker') ?? 0);
-    const max = Number(ctx.url.searchParams.get('MaxItems') ?? MAX_ITEMS);
-    if (!Number.isSafeInteger(marker) || marker < 0) throw new ThawError('THAW_E_REQUEST_INVALID', `Marker must be the NextMarker of a previous page, got ${JSON.stringify(ctx.url.searchParams.get('Marker'))}`);
-    if (!Number.isInteger(max) || max < 1 || max > MAX_ITEMS) throw new ThawError('THAW_E_REQUEST_INVALID', `MaxItems must be 1-${MAX_ITEMS}, got ${JSON.stringify(ctx.url.searchParams.get('MaxItems'))}`);
-    return { items: all.slice(marker, marker + max), next: marker + max < all.length ? { NextMarker: String(marker + max) } : {} };
-  };
-
   router.on('POST', `${base}/{layer}/versions`, async (ctx) => {
     const body = await readJson(ctx.req, publishBodyBytes);
-    onlyFields('PublishLayerVersion', body, PUBLISH_FIELDS);
+    checkFields('PublishLayerVersion', body, PUBLISH_FIELDS);
     const content = optObject(body, 'Content');
-    if (content) onlyFields('PublishLayerVersion\'s Content', content, CONTENT_FIELDS);
+    if (content) checkFields('PublishLayerVersion\'s Content', content, CONTENT_FIELDS);
     if (!content) throw new ThawError('THAW_E_PACKAGE_MISSING', 'Content is required: give Content.ZipFile with the base64 of a .zip');
     if (content.S3Bucket !== undefined || content.S3Key !== undefined || content.S3ObjectVersion !== undefined) {
       throw new ThawError('THAW_E_REQUEST_INVALID', 'Content.S3Bucket/S3Key are not supported (Thaw has no S3 origin yet): upload the layer itself as Content.ZipFile');
@@ -98,7 +82,7 @@ export function layerRoutes(router: Router, platform: Platform, baseUrl: () => s
       sendJson(ctx, 200, full(await layers.getByArn(arn)));
       return;
     }
-    const { items, next } = page(ctx, await layers.list(filter(ctx)));
+    const { items, next } = listPage(ctx, await layers.list(filter(ctx)));
     sendJson(ctx, 200, {
       Layers: items.map((v) => ({ LayerName: v.name, LayerArn: layers.arnOf({ name: v.name }), LatestMatchingVersion: item(v) })),
       ...next,
@@ -106,7 +90,7 @@ export function layerRoutes(router: Router, platform: Platform, baseUrl: () => s
   });
 
   router.on('GET', `${base}/{layer}/versions`, async (ctx) => {
-    const { items, next } = page(ctx, await layers.listVersions(ctx.params.layer, filter(ctx)));
+    const { items, next } = listPage(ctx, await layers.listVersions(ctx.params.layer, filter(ctx)));
     sendJson(ctx, 200, { LayerVersions: items.map(item), ...next });
   });
 
@@ -121,7 +105,7 @@ export function layerRoutes(router: Router, platform: Platform, baseUrl: () => s
 
   router.on('POST', `${base}/{layer}/versions/{version}/policy`, async (ctx) => {
     const body = await readJson(ctx.req, BODY_BYTES);
-    onlyFields('AddLayerVersionPermission', body, PERMISSION_FIELDS);
+    checkFields('AddLayerVersionPermission', body, PERMISSION_FIELDS);
     const r = await layers.addPermission(ctx.params.layer, versionOf(ctx), {
       statementId: optString(body, 'StatementId'), action: optString(body, 'Action'), principal: optString(body, 'Principal'),
       organizationId: optString(body, 'OrganizationId'), revisionId: ctx.url.searchParams.get('RevisionId') ?? undefined,

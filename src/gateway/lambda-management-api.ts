@@ -8,7 +8,7 @@ import { ACCOUNT_ID, functionArn, parseFunctionRef } from '../core/arn.ts';
 import { ThawError } from '../core/errors.ts';
 import { DEFAULT_ROLE, LATEST, type FunctionVersion } from '../core/types.ts';
 import { validateFunctionName, type ConfigInput } from '../control/index.ts';
-import { optObject, optString, readBody, readJson, sendJson, type RequestContext, type Router } from './http.ts';
+import { checkFields, functionTarget, optObject, optString, readBody, readJson, sendJson, unknownField, type RequestContext, type Router } from './http.ts';
 import { MAX_ASYNC_PAYLOAD_BYTES, validatePayload, type Platform } from './platform.ts';
 
 const BODY_BYTES = 64 * 1024;
@@ -51,22 +51,6 @@ const NESTED_FIELDS: Record<string, readonly string[]> = {
   DestinationConfig: ['OnSuccess', 'OnFailure'],
 };
 
-/** Refuses a field Thaw does not know, naming the one the caller probably meant. */
-function unknownField(op: string, field: string, known: readonly string[]): ThawError {
-  const close = known.find((k) => k.toLowerCase() === field.toLowerCase() || editDistance(k.toLowerCase(), field.toLowerCase()) <= 2);
-  return new ThawError('THAW_E_FIELD_UNKNOWN', `${op} has no field ${field}${close ? ` (did you mean ${close}?)` : ''}; its fields are ${known.join(', ')}`, { details: { field } });
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length];
-}
-
 const refuse = (field: string, why: string) => new ThawError('THAW_E_FIELD_UNSUPPORTED', `${field}: ${why}`, { details: { field } });
 
 /** Empty as deploy tools send a field they leave at its default: absent, null, "", [] or {} of empties. */
@@ -90,7 +74,7 @@ export function checkRequestFields(op: keyof typeof OPERATION_FIELDS | string, b
       throw new ThawError('THAW_E_REQUEST_INVALID', `${field} must be an object (with ${nested.join(', ')}), got ${JSON.stringify(value).slice(0, 100)}`, { details: { field } });
     }
     if (nested && value !== null && typeof value === 'object') {
-      for (const sub of Object.keys(value)) if (!nested.includes(sub)) throw unknownField(`${op}'s ${field}`, sub, nested);
+      checkFields(`${op}'s ${field}`, value as Record<string, unknown>, nested);
     }
     fieldPolicy(field, value, op === 'CreateFunction' ? optString(body, 'FunctionName') : functionName);
   }
@@ -193,9 +177,9 @@ export function managementRoutes(router: Router, platform: Platform): void {
 
   /** A function named by the path (name, name:qualifier or ARN) that must exist. */
   const fnOf = async (ctx: RequestContext) => {
-    const ref = parseFunctionRef(ctx.params.name);
-    await control.getFunction(ref.name);
-    return { name: ref.name, qualifier: ctx.url.searchParams.get('Qualifier') ?? ref.qualifier };
+    const t = functionTarget(ctx);
+    await control.getFunction(t.name);
+    return t;
   };
 
   const body = async (ctx: RequestContext, op: string) => {

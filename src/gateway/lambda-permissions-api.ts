@@ -3,12 +3,12 @@
 // belongs to the unqualified function ($LATEST) or to one version or alias, as on Lambda. A Thaw key is the
 // IAM user arn:aws:iam::000000000000:user/<key id>. Imports src/core and the gateway's plumbing.
 import { randomUUID } from 'node:crypto';
-import { ACCOUNT_ID, functionArn, parseFunctionRef } from '../core/arn.ts';
+import { ACCOUNT_ID, functionArn } from '../core/arn.ts';
 import { ThawError } from '../core/errors.ts';
 import { LATEST, type AccessKey, type PermissionStatement, type ResourcePolicy } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 import type { PolicyGrant } from './auth.ts';
-import { optBoolean, optString, readJson, sendJson, type RequestContext, type Router } from './http.ts';
+import { checkFields, functionTarget, optBoolean, optString, readJson, sendJson, type RequestContext, type Router } from './http.ts';
 import type { Platform } from './platform.ts';
 
 const BODY_BYTES = 64 * 1024;
@@ -29,7 +29,7 @@ const CONDITIONS = {
   InvokedViaFunctionUrl: ['Bool', 'lambda:InvokedViaFunctionUrl'],
 } as const;
 
-const FIELDS = new Set(['StatementId', 'Action', 'Principal', 'RevisionId', ...Object.keys(CONDITIONS)]);
+const FIELDS = ['StatementId', 'Action', 'Principal', 'RevisionId', ...Object.keys(CONDITIONS)];
 
 /** The IAM principal a Thaw access key is. */
 export const keyPrincipal = (key: AccessKey) => `arn:aws:iam::${ACCOUNT_ID}:user/${key.id}`;
@@ -51,7 +51,7 @@ export function principalOf(p: string): PermissionStatement['Principal'] {
 
 /** One AddPermission request → its statement; throws naming the field that is wrong. */
 export function statementFor(body: Record<string, unknown>, resource: string): PermissionStatement {
-  for (const k of Object.keys(body)) if (!FIELDS.has(k)) throw new ThawError('THAW_E_FIELD_UNKNOWN', `${k} is not a field of AddPermission (it takes ${[...FIELDS].join(', ')})`);
+  checkFields('AddPermission', body, FIELDS);
   const sid = optString(body, 'StatementId');
   if (!sid || !/^[A-Za-z0-9_.-]{1,100}$/.test(sid)) throw bad('StatementId is required: 1-100 letters, digits, hyphens, underscores and dots');
   const action = optString(body, 'Action');
@@ -119,11 +119,10 @@ export function permissionRoutes(router: Router, platform: Platform): void {
 
   /** The function and the policy a call names; the version or alias must exist. */
   const target = async (ctx: RequestContext) => {
-    const ref = parseFunctionRef(ctx.params.name);
-    const given = ctx.url.searchParams.get('Qualifier') ?? ref.qualifier;
+    const { name, qualifier: given } = functionTarget(ctx);
     const qualifier = given === LATEST ? null : given;
-    await control.getVersion(ref.name, qualifier);
-    return { name: ref.name, qualifier: policyQualifier(qualifier), given };
+    await control.getVersion(name, qualifier);
+    return { name, qualifier: policyQualifier(qualifier), given };
   };
 
   const notFound = (what: string) => new ThawError('THAW_E_PERMISSION_NOT_FOUND', what);

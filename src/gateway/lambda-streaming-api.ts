@@ -6,8 +6,8 @@
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { asThawError } from '../core/errors.ts';
 import type { InvokeResult, ResponseStream } from '../agent/index.ts';
-import { readBody, sendJson, type RequestContext, type Router } from './http.ts';
-import { clientContextHeader, functionTarget, headerOneOf, logTail } from './lambda-api.ts';
+import { functionTarget, readBody, sendJson, type RequestContext, type Router } from './http.ts';
+import { clientContextHeader, headerOneOf, logTail } from './lambda-api.ts';
 import { MAX_SYNC_PAYLOAD_BYTES, validatePayload, type Platform } from './platform.ts';
 
 const codec = new EventStreamCodec((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), (text) => Buffer.from(text, 'utf8'));
@@ -191,6 +191,8 @@ export class HttpStreamResponse implements ResponseStream {
 }
 
 /** HttpResponseStream.from's prelude: `{ statusCode?, headers?, cookies? }`; null when it is not that. */
+const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+
 export function parsePrelude(json: Buffer): StreamedHead | null {
   let p: unknown;
   try { p = JSON.parse(json.toString('utf8')); } catch { return null; }
@@ -204,6 +206,9 @@ export function parsePrelude(json: Buffer): StreamedHead | null {
   for (const [k, v] of Object.entries(headers)) {
     const value = String(v);
     // A header that could not be sent as given is not sent (as API Gateway drops it), rather than failing the response.
+    // The framing is the gateway's (chunked, as the stream comes): a length or hop-by-hop header of the
+    // function's would corrupt it for the client.
+    if (FRAMING_HEADERS.has(k.toLowerCase())) continue;
     if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) && /^[\t\x20-\x7e\x80-\xff]*$/.test(value)) out[k.toLowerCase()] = value;
   }
   if (cookies.length) out['set-cookie'] = cookies as string[];

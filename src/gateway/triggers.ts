@@ -158,6 +158,9 @@ export function triggerRoutes(router: Router, platform: Platform): void {
   router.on('*', '/{target}/{rest+}', async (ctx: RequestContext) => {
     const [name, qualifier = null] = ctx.params.target.split(':', 2);
     if (RESERVED_NAMES.has(name.toLowerCase()) || /^\d/.test(name)) throw new ThawError('THAW_E_ROUTE_NOT_FOUND', `no route for ${ctx.req.method} ${ctx.url.pathname}`);
+    // A function URL's AuthType and permission guard the function: once it has one, this open path is closed.
+    const [url] = await platform.store.listFunctionUrls(name);
+    if (url) throw new ThawError('THAW_E_TRIGGER_CLOSED', `function ${name} has a function URL (AuthType ${url.authType}), which is its HTTP endpoint: call /lambda-url/${url.urlId}/ instead`);
     const { response, headers } = await invokeHttpEvent(ctx, platform, { name, qualifier, path: '/' + (ctx.params.rest ?? '') });
     writeHttpResponse(ctx, response, { ...headers, 'apigw-requestid': ctx.requestId });
   });
