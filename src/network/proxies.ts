@@ -96,8 +96,10 @@ export class EgressProxies {
         m.ready = true;
         m.failures = 0;
         this.#send(m, { type: 'networks', subnets: this.#subnets });
-        for (const id of this.#prepared) this.#send(m, { type: 'listen', instanceId: id, path: join(this.dir, id, m.socket) });
+        // Grants before sockets: a restarted proxy must know every grant before it takes a connection (the
+        // relay's retry after the old one died may reach it at once), or it would deny a granted instance.
         for (const [instanceId, g] of this.#grants) this.#send(m, { type: 'grant', instanceId, ...g });
+        for (const id of this.#prepared) this.#send(m, { type: 'listen', instanceId: id, path: join(this.dir, id, m.socket) });
         onReady?.();
       } else if (r.type === 'denied') {
         this.denied++;
