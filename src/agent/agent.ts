@@ -900,7 +900,7 @@ export class Agent implements AsyncDisposable {
   async [Symbol.asyncDispose]() { await this.close(); }
 }
 
-/** The pool shape a version's instances need. */
 /** Boot costs are a runtime's and a memory size's, whatever function it then runs. */
 const bootKey = (s: { runtime: string; memoryMb: number }) => `${runtimeKind(s.runtime).name}:${s.memoryMb}`;
+/** The pool shape a version's instances need. */
 const shapeOf = (v: FunctionVersion) => ({ runtime: v.config.runtime, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), vpc: v.config.vpc?.networks.length ? v.config.vpc : null });

@@ -82,24 +82,27 @@ export function checkRequestFields(op: keyof typeof OPERATION_FIELDS | string, b
   if (code) codePolicy(code, op === 'CreateFunction' ? 'Code.' : '');
 }
 
+/** Fields Thaw accepts only empty (deploy tools send them so): any value is refused, naming the field as shown and what works instead. */
+const EMPTY_ONLY: Record<string, readonly [shown: string, instead: string]> = {
+  DeadLetterConfig: ['DeadLetterConfig.TargetArn', 'Thaw has no SQS or SNS to send failed events to; it keeps every asynchronous event that failed for good as a dead letter (GET /thaw/v1/functions/{name}/dead-letters, redrivable), and PutFunctionEventInvokeConfig\'s DestinationConfig.OnFailure sends them to another function'],
+  KMSKeyArn: ['KMSKeyArn', 'Thaw has no KMS to encrypt environment variables with a key of yours; leave it out (the variables stay in Thaw\'s store on this node, readable by the platform only)'],
+  FileSystemConfigs: ['FileSystemConfigs', 'Thaw mounts no EFS file systems; keep data in a service the function reaches over the network, or in /tmp (EphemeralStorage) for scratch'],
+  CodeSigningConfigArn: ['CodeSigningConfigArn', 'Thaw verifies no code signatures; leave it out (GetFunctionCodeSigningConfig reports none)'],
+  ImageConfig: ['ImageConfig', 'Thaw runs .zip packages, not container images; put the entry point in Handler'],
+  TenancyConfig: ['TenancyConfig', 'Thaw has no per-tenant isolation mode; every instance serves one function version (ThawInstanceConcurrency sets how many invocations at once)'],
+  CapacityProviderConfig: ['CapacityProviderConfig', 'Thaw runs functions on its own nodes, not on Lambda Managed Instances capacity providers; leave it out'],
+  DurableConfig: ['DurableConfig', 'Thaw does not run durable functions (checkpointed executions); leave it out'],
+  PublishTo: ['PublishTo', 'publishing to LATEST_PUBLISHED is for capacity providers, which Thaw does not offer; use Publish: true'],
+};
+
 /** Fields with a value Thaw cannot honour: refused, saying what works instead. */
 function fieldPolicy(field: string, value: unknown, functionName: string | undefined): void {
+  const emptyOnly = EMPTY_ONLY[field];
+  if (emptyOnly) {
+    if (!isEmpty(value)) throw refuse(...emptyOnly);
+    return;
+  }
   switch (field) {
-    case 'DeadLetterConfig':
-      if (!isEmpty(value)) throw refuse('DeadLetterConfig.TargetArn', 'Thaw has no SQS or SNS to send failed events to; it keeps every asynchronous event that failed for good as a dead letter (GET /thaw/v1/functions/{name}/dead-letters, redrivable), and PutFunctionEventInvokeConfig\'s DestinationConfig.OnFailure sends them to another function');
-      return;
-    case 'KMSKeyArn':
-      if (!isEmpty(value)) throw refuse('KMSKeyArn', 'Thaw has no KMS to encrypt environment variables with a key of yours; leave it out (the variables stay in Thaw\'s store on this node, readable by the platform only)');
-      return;
-    case 'FileSystemConfigs':
-      if (!isEmpty(value)) throw refuse('FileSystemConfigs', 'Thaw mounts no EFS file systems; keep data in a service the function reaches over the network, or in /tmp (EphemeralStorage) for scratch');
-      return;
-    case 'CodeSigningConfigArn':
-      if (!isEmpty(value)) throw refuse('CodeSigningConfigArn', 'Thaw verifies no code signatures; leave it out (GetFunctionCodeSigningConfig reports none)');
-      return;
-    case 'ImageConfig':
-      if (!isEmpty(value)) throw refuse('ImageConfig', 'Thaw runs .zip packages, not container images; put the entry point in Handler');
-      return;
     case 'Architectures': {
       const list = Array.isArray(value) ? value : [value];
       if (list.length !== 1 || list[0] !== HOST_ARCHITECTURE) throw refuse('Architectures', `this Thaw node runs ${HOST_ARCHITECTURE} only; give ["${HOST_ARCHITECTURE}"] or leave it out (got ${JSON.stringify(value)})`);
@@ -118,18 +121,6 @@ function fieldPolicy(field: string, value: unknown, functionName: string | undef
       if (!isEmpty(c.LogGroup) && c.LogGroup !== group) throw refuse('LoggingConfig.LogGroup', `Thaw keeps a function's logs under its own name; give ${group} or leave it out (got ${JSON.stringify(c.LogGroup)})`);
       return;
     }
-    case 'TenancyConfig':
-      if (!isEmpty(value)) throw refuse('TenancyConfig', 'Thaw has no per-tenant isolation mode; every instance serves one function version (ThawInstanceConcurrency sets how many invocations at once)');
-      return;
-    case 'CapacityProviderConfig':
-      if (!isEmpty(value)) throw refuse('CapacityProviderConfig', 'Thaw runs functions on its own nodes, not on Lambda Managed Instances capacity providers; leave it out');
-      return;
-    case 'DurableConfig':
-      if (!isEmpty(value)) throw refuse('DurableConfig', 'Thaw does not run durable functions (checkpointed executions); leave it out');
-      return;
-    case 'PublishTo':
-      if (!isEmpty(value)) throw refuse('PublishTo', 'publishing to LATEST_PUBLISHED is for capacity providers, which Thaw does not offer; use Publish: true');
-      return;
   }
 }
 
