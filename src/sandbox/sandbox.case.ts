@@ -34,6 +34,7 @@ export const CASES = {
   env: 'the environment is exactly spec.env (and what the driver sets on purpose): nothing of the platform\'s leaks in',
   attachCode: 'attachCode() makes a directory\'s files readable inside and resolves with the inside path',
   attachCache: 'attachCode() makes the compile cache writable inside; what is written there reaches the host',
+  attachOpt: 'attachCode() makes the layers\' tree (optDir) readable inside where the inside view says, read-only where the driver isolates',
   specCode: 'spec.code is attached before the process starts, where insideView() says',
   readOnlyCode: 'an isolated driver attaches code read-only',
   output: 'stdout and stderr carry what the unit writes',
@@ -442,6 +443,21 @@ export function sandboxConformance(name: string, makeDriver: () => Promise<Sandb
       sandbox.channel.send({ type: 'write', path: join(inside.compileCacheDir, 'entry'), text: 'compiled' } satisfies ProbeRequest);
       assert.deepEqual(await inbox.take('write'), { type: 'write', error: null });
       assert.equal(readFileSync(join(cache, 'entry'), 'utf8'), 'compiled');
+    });
+
+    must('attachOpt', async () => {
+      const view: CodeView = { codeDir: dir({ 'index.js': '' }), compileCacheDir: null, optDir: dir({ 'layer.txt': 'from a layer' }) };
+      const { sandbox, inbox } = await create(probe());
+      await inbox.take('ready');
+      const inside = await sandbox.attachCode(view);
+      assert.ok(inside.optDir, 'a tree given is a tree inside');
+      const file = join(inside.optDir, 'layer.txt');
+      sandbox.channel.send({ type: 'read', path: file } satisfies ProbeRequest);
+      assert.deepEqual(await inbox.take('read'), { type: 'read', text: 'from a layer', error: null });
+      if (!driver.report().isolated) return;
+      sandbox.channel.send({ type: 'write', path: file, text: 'changed' } satisfies ProbeRequest);
+      assert.notEqual((await inbox.take('write')).error, null, 'writing the layers fails');
+      assert.equal(readFileSync(join(view.optDir!, 'layer.txt'), 'utf8'), 'from a layer');
     });
 
     must('specCode', async () => {
