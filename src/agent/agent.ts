@@ -9,7 +9,7 @@ import { ThawError, asThawError } from '../core/errors.ts';
 import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
 import { newInstanceId, newInvocationId } from '../core/ids.ts';
 import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, START_KINDS, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type Runtime, type StartKind } from '../core/types.ts';
-import type { BlobStore, CodeCache, PackageLimits } from '../codestore/index.ts';
+import type { Origin, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { OptTrees, parseHandler, resolveHandlerFile } from '../codestore/index.ts';
 import { decideLadder, DEFAULT_TIER_COSTS, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
 import { InitFailure, RuntimeConnection, heapLimitMb, runtimeKind, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
@@ -38,7 +38,7 @@ export type CallResult = { ok: true; payload: string } | { ok: false; error: Ser
 
 export interface AgentOptions {
   driver: SandboxDriver;
-  blobs: BlobStore;
+  blobs: Origin;
   cache: CodeCache;
   packageLimits: PackageLimits;
   clock: Clock;

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { LATEST, ephemeralStorageMb, type FunctionVersion, type SnapshotRecord } from '../core/types.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
-import type { BlobStore, CodeCache, OptTrees, PackageLimits } from '../codestore/index.ts';
+import type { Origin, CodeCache, OptTrees, PackageLimits } from '../codestore/index.ts';
 import { resolveHandlerFile, parseHandler } from '../codestore/index.ts';
 import { buildNodeSnapshot, heapLimitMb, nodeBootstrapPath, runtimeKind, SnapshotUnsupported } from '../runtimes/index.ts';
 import type { Store } from '../store/index.ts';
@@ -27,7 +27,7 @@ export interface SnapshotOptions {
 interface Deps {
   driver: SandboxDriver;
   store: Store;
-  blobs: BlobStore;
+  blobs: Origin;
   cache: CodeCache;
   packageLimits: PackageLimits;
   /** The agent's merged /opt trees: one per node, so a build and an instance share one merge. */

@@ -1,18 +1,25 @@
 // The origin store of packages as uploaded, content-addressed by SHA-256: dir/ab/abcdef… Writes go to a
 // temporary file and are renamed into place, so a reader never sees half a blob. Imports src/core.
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { ThawError } from '../core/errors.ts';
+import type { Origin } from './origin.ts';
 
 const SHA = /^[0-9a-f]{64}$/;
 
 export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-export class BlobStore {
+/** The local origin: a directory of the data dir (dir/ab/abcdef…). */
+export class BlobStore implements Origin {
+  readonly kind = 'local';
   readonly dir: string;
 
   constructor(dir: string) { this.dir = dir; }
+
+  get location() { return this.dir; }
 
   path(hash: string): string {
     if (!SHA.test(hash)) throw new ThawError('THAW_E_INTERNAL', `${JSON.stringify(hash)} is not a SHA-256`);
@@ -60,6 +67,20 @@ export class BlobStore {
     }
     if (sha256(bytes) !== hash) throw new ThawError('THAW_E_INTERNAL', `package ${hash} in the code store is damaged (its hash differs)`);
     return bytes;
+  }
+
+  async stream(hash: string): Promise<Readable> {
+    if (!(await this.has(hash))) throw new ThawError('THAW_E_PACKAGE_NOT_FOUND', `no object ${hash} in the code store at ${this.dir}`);
+    return createReadStream(this.path(hash));
+  }
+
+  async getRange(hash: string, start: number, end: number): Promise<Buffer> {
+    const fh = await open(this.path(hash), 'r');
+    try {
+      const buf = Buffer.alloc(Math.max(0, end - start));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+      return buf.subarray(0, bytesRead);
+    } finally { await fh.close(); }
   }
 
   async delete(hash: string): Promise<void> {

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../core/clock.ts';
-import type { BlobStore } from './blobs.ts';
+import type { Origin } from './origin.ts';
 import type { PackageLimits } from './entries.ts';
 import { compilerTag } from './typescript.ts';
 import { unpackOffLoop } from './unpacker.ts';
@@ -82,7 +82,7 @@ export class CodeCache {
     return { dir, hit: true, fetchMs: 0, unpackMs: 0 };
   }
 
-  async ensure(sha256: string, blobs: BlobStore, limits: PackageLimits): Promise<CodeDir> {
+  async ensure(sha256: string, blobs: Origin, limits: PackageLimits): Promise<CodeDir> {
     const found = await this.lookup(sha256);
     if (found) return found;
     this.misses++;
@@ -154,7 +154,7 @@ export class CodeCache {
     }
   }
 
-  async #fill(sha256: string, blobs: BlobStore, limits: PackageLimits): Promise<CodeDir> {
+  async #fill(sha256: string, blobs: Origin, limits: PackageLimits): Promise<CodeDir> {
     const t0 = this.#monotonic();
     const bytes = await blobs.get(sha256);
     const t1 = this.#monotonic();

@@ -5,6 +5,7 @@ export { extractPackage, readPackage, sniffFormat, zipDirectory, zipEntries, typ
 export { checkHandlerExport, parseHandler, resolveHandlerFile, HANDLER_EXTENSIONS, type ModuleFormat } from './handler.ts';
 export { checkNotCallbackHandler, exportedArity } from './callback.ts';
 export { BlobStore, sha256 } from './blobs.ts';
+export type { Origin, PutResult } from './origin.ts';
 export { CodeCache, type CodeDir } from './cache.ts';
 export { ingestPackage, type Ingested } from './ingest.ts';
 export type { ZipInput } from './zip.ts';

@@ -2,7 +2,7 @@
 // file and export) before storing anything, then store the blob and cache the unpacked tree. A failure at
 // any step leaves nothing behind. Imports node built-ins and the other codestore modules (hence src/core).
 import { rm } from 'node:fs/promises';
-import type { BlobStore } from './blobs.ts';
+import type { Origin } from './origin.ts';
 import type { CodeCache } from './cache.ts';
 import type { PackageLimits } from './entries.ts';
 import { parseHandler } from './handler.ts';
@@ -19,7 +19,7 @@ export interface Ingested {
   handlerFile: string;
 }
 
-export async function ingestPackage(o: { bytes: Buffer; handler: string; blobs: BlobStore; cache: CodeCache; limits: PackageLimits }): Promise<Ingested> {
+export async function ingestPackage(o: { bytes: Buffer; handler: string; blobs: Origin; cache: CodeCache; limits: PackageLimits }): Promise<Ingested> {
   checkPackageSize(o.bytes, o.limits);
   parseHandler(o.handler);
   const tmp = await o.cache.tempPath();

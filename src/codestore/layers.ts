@@ -9,14 +9,14 @@ import { copyFile, link, lstat, mkdir, readdir, readlink, realpath, rm, symlink 
 import { join, relative, sep } from 'node:path';
 import { ThawError } from '../core/errors.ts';
 import { systemClock } from '../core/clock.ts';
-import type { BlobStore } from './blobs.ts';
+import type { Origin } from './origin.ts';
 import type { CodeCache, CodeDir } from './cache.ts';
 import type { PackageLimits } from './entries.ts';
 import { checkPackageSize, type PackageFormat } from './package.ts';
 import { unpackOffLoop } from './unpacker.ts';
 
 /** Validates a layer's archive, stores its blob and unpacks it into the node cache; a failure leaves nothing. */
-export async function ingestLayer(o: { bytes: Buffer; blobs: BlobStore; cache: CodeCache; limits: PackageLimits }): Promise<{ sha256: string; size: number; format: PackageFormat; dir: string; unpackedBytes: number }> {
+export async function ingestLayer(o: { bytes: Buffer; blobs: Origin; cache: CodeCache; limits: PackageLimits }): Promise<{ sha256: string; size: number; format: PackageFormat; dir: string; unpackedBytes: number }> {
   checkPackageSize(o.bytes, o.limits);
   const tmp = await o.cache.tempPath();
   let created: string | null = null;
@@ -41,12 +41,12 @@ function optTreeKey(layerShas: readonly string[]): string {
 /** Builds (once per node, concurrent callers sharing one build) and finds the merged /opt of layer lists. */
 export class OptTrees {
   readonly #cache: CodeCache;
-  readonly #blobs: BlobStore;
+  readonly #blobs: Origin;
   readonly #limits: PackageLimits;
   readonly #monotonic: () => number;
   readonly #inflight = new Map<string, Promise<CodeDir & { key: string }>>();
 
-  constructor(cache: CodeCache, blobs: BlobStore, limits: PackageLimits, monotonic: () => number = systemClock.monotonic) {
+  constructor(cache: CodeCache, blobs: Origin, limits: PackageLimits, monotonic: () => number = systemClock.monotonic) {
     this.#cache = cache;
     this.#blobs = blobs;
     this.#limits = limits;

@@ -6,7 +6,7 @@ import type { Clock } from '../core/clock.ts';
 import { ThawError } from '../core/errors.ts';
 import { LATEST, type Alias, type AliasRouting, type FunctionConfig, type FunctionRecord, type FunctionVersion, type VpcConfig } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
-import { checkHandlerExport, checkNotCallbackHandler, ingestPackage, parseHandler, resolveHandlerFile, type BlobStore, type CodeCache, type PackageLimits } from '../codestore/index.ts';
+import { checkHandlerExport, checkNotCallbackHandler, ingestPackage, parseHandler, resolveHandlerFile, type Origin, type CodeCache, type PackageLimits } from '../codestore/index.ts';
 import { collectUnused } from './collect.ts';
 import { Layers } from './layers.ts';
 import { defaultConfig, MAX_TAGS, parseOr, parseQualifier, routingSchema, validateAliasName, validateConfig, validateFunctionName, validateTagKey, validateTags, type ConfigInput } from './validate.ts';
@@ -15,7 +15,7 @@ export interface ControlOptions {
   store: Store;
   /** Called with every version publishVersion returns (new or unchanged). */
   onPublished?(v: FunctionVersion): void;
-  blobs: BlobStore;
+  blobs: Origin;
   cache: CodeCache;
   limits: PackageLimits;
   clock: Clock;

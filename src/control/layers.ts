@@ -11,7 +11,7 @@ import { ThawError } from '../core/errors.ts';
 import { ACCOUNT_ID, layerArn, parseLayerVersionArn } from '../core/arn.ts';
 import type { LayerPermission, LayerRef, LayerVersion } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
-import { ingestLayer, zipEntries, sha256, type BlobStore, type CodeCache, type PackageLimits, type ZipInput } from '../codestore/index.ts';
+import { ingestLayer, zipEntries, sha256, type Origin, type CodeCache, type PackageLimits, type ZipInput } from '../codestore/index.ts';
 import { collectUnused } from './collect.ts';
 
 /** Lambda's limit of layers per function. */
@@ -24,7 +24,7 @@ const STATEMENT_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
 export interface LayersOptions {
   store: Store;
-  blobs: BlobStore;
+  blobs: Origin;
   cache: CodeCache;
   limits: PackageLimits;
   clock: Clock;

@@ -11,7 +11,7 @@ import { ThawError, asThawError } from '../core/errors.ts';
 import { newInvocationId } from '../core/ids.ts';
 import type { Alias, FunctionVersion, InvocationTrigger } from '../core/types.ts';
 import { Agent, type CallRequest, type CallResult, type InvokeResult, type ResponseStream } from '../agent/index.ts';
-import { BlobStore, CodeCache, defaultPackageLimits, type PackageLimits } from '../codestore/index.ts';
+import { BlobStore, CodeCache, defaultPackageLimits, type Origin, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
 import { NetworkPlane } from '../network/index.ts';
 import { publishLog } from '../core/events.ts';
@@ -50,7 +50,7 @@ export class Platform implements AsyncDisposable {
   readonly options: ResolvedOptions;
   readonly clock: Clock;
   readonly store: Store;
-  readonly blobs: BlobStore;
+  readonly blobs: Origin;
   readonly cache: CodeCache;
   readonly limits: PackageLimits;
   readonly control: Control;

@@ -1,6 +1,5 @@
 // Thaw's own API under /thaw/v1: invocation records and their phases, logs, instances, call graph,
 // package download. JSON in and out; the CLI and the dashboard use it.
-import { createReadStream } from 'node:fs';
 import { ThawError } from '../core/errors.ts';
 import { readJson, sendJson, type Router } from './http.ts';
 import { keyView } from './keys.ts';
@@ -150,7 +149,8 @@ export function thawRoutes(router: Router, platform: Platform): void {
   router.on('GET', '/thaw/v1/code/{sha}', async (ctx) => {
     const sha = ctx.params.sha;
     if (!/^[0-9a-f]{64}$/.test(sha) || !(await platform.blobs.has(sha))) throw new ThawError('THAW_E_PACKAGE_NOT_FOUND', `no package ${sha}`);
+    const body = await platform.blobs.stream(sha);
     ctx.res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    createReadStream(platform.blobs.path(sha)).pipe(ctx.res);
+    body.pipe(ctx.res);
   });
 }
