@@ -20,6 +20,8 @@ export interface EventQueueOptions {
   /** Delay before each retry (Lambda: about 1 and 2 minutes); MaximumRetryAttempts takes the first n. */
   retryDelaysMs: readonly number[];
   region: string;
+  /** Names this node on its leases, so that on a shared store a restart releases its own leases only. */
+  leaseOwner?: string;
   invoke(functionName: string, qualifier: string, payload: string, invocationId: string): Promise<InvokeResult>;
 }
 
@@ -34,8 +36,11 @@ const MAX_RECORD_BYTES = 256 * 1024;
 /** A throttled delivery did not run: it is tried again soon, without using up a retry. */
 const THROTTLE_RETRY_MS = 1000;
 
-/** Longer than any function may run (900 s), so a live delivery is never taken twice. */
-const LEASE_MS = 16 * 60_000;
+/**
+ * A delivery's lease, renewed every third of it while the delivery runs, so a live one is never taken twice
+ * and one whose node died (kill -9, on a store other nodes share) is taken by another within a lease.
+ */
+const LEASE_MS = 60_000;
 const BATCH = 8;
 /** Delivery outcomes kept in memory for the API; the store keeps the invocation records themselves. */
 const HISTORY = 1000;
@@ -44,8 +49,13 @@ export class EventQueue {
   #o: EventQueueOptions;
   #timer: TimerHandle | null = null;
   #inFlight = new Set<Promise<void>>();
+  /** Ids of the events being delivered, whose leases the renewal timer extends. */
+  #leased = new Set<string>();
+  #renewal: TimerHandle | null = null;
   #polling = false;
   #closed = false;
+  /** The store refused the last poll: said once when it starts and once when it ends, not every poll. */
+  #pollFailing = false;
   /** Deliveries that ended, in order, for tests and the API: id, attempt, outcome. */
   readonly history: { id: string; attempt: number; outcome: 'delivered' | 'retry' | 'dropped'; reason: string }[] = [];
   /** Deliveries that started again after an earlier one was cut off (may have run twice). */
@@ -84,19 +94,41 @@ export class EventQueue {
     this.#polling = true;
     try {
       const room = BATCH - this.#inFlight.size;
-      const due = room > 0 ? await this.#o.store.leaseEvents(this.#o.clock.now(), LEASE_MS, room) : [];
+      const due = room > 0 ? await this.#o.store.leaseEvents(this.#o.clock.now(), LEASE_MS, room, this.#o.leaseOwner ?? null) : [];
+      if (this.#pollFailing) process.stderr.write('thaw: the event queue reads the store again\n');
+      this.#pollFailing = false;
       for (const ev of due) {
         // A store that fails mid-delivery (disk full) loses nothing: the event stays leased and comes back.
         const p: Promise<void> = this.#deliver(ev)
           .catch((err) => { process.stderr.write(`thaw: delivery of event ${ev.id} could not be recorded: ${(err as Error).message}\n`); })
-          .finally(() => { this.#inFlight.delete(p); this.#schedule(0); });
+          .finally(() => { this.#inFlight.delete(p); this.#leased.delete(ev.id); this.#schedule(0); });
         this.#inFlight.add(p);
+        this.#leased.add(ev.id);
       }
+      this.#armRenewal();
     } catch (err) {
-      process.stderr.write(`thaw: event queue poll failed: ${(err as Error).message}\n`);
+      if (!this.#pollFailing) process.stderr.write(`thaw: event queue poll failed (retrying every ${this.#o.pollIntervalMs} ms): ${(err as Error).message}\n`);
+      this.#pollFailing = true;
     } finally {
       this.#polling = false;
       this.#schedule(this.#o.pollIntervalMs);
+    }
+  }
+
+  #armRenewal() {
+    if (this.#renewal || !this.#leased.size) return;
+    this.#renewal = this.#o.clock.setTimer(() => { void this.#renew(); }, LEASE_MS / 3);
+  }
+
+  /** Extends the leases of the deliveries under way; one that fails now is tried again a third of a lease later. */
+  async #renew() {
+    try {
+      if (this.#leased.size) await this.#o.store.renewLeases([...this.#leased], this.#o.clock.now() + LEASE_MS, this.#o.leaseOwner ?? null);
+    } catch (err) {
+      process.stderr.write(`thaw: could not renew the leases of ${this.#leased.size} event(s) being delivered: ${(err as Error).message}\n`);
+    } finally {
+      this.#renewal = null;
+      this.#armRenewal();
     }
   }
 
@@ -127,7 +159,8 @@ export class EventQueue {
       failure = `${e.code}: ${e.message}`;
       // A function that no longer exists or a malformed event will not get better by waiting.
       retryable = e.retryable;
-      throttled = e.code === 'THAW_E_THROTTLED';
+      // Like a throttle: a cluster agent lost under it says nothing of the function; it is delivered again soon.
+      throttled = e.code === 'THAW_E_THROTTLED' || e.code === 'THAW_E_AGENT_LOST' || e.code === 'THAW_E_CLUSTER_NO_AGENTS';
     }
     if (throttled) {
       // As on Lambda: throttles are retried within the event's maximum age, not counted as attempts.
@@ -214,6 +247,8 @@ export class EventQueue {
   async close(): Promise<void> {
     this.#closed = true;
     this.#timer?.cancel();
+    // Leases are renewed until the last delivery ends: a drain longer than a lease must not hand them out.
     await Promise.allSettled([...this.#inFlight]);
+    this.#renewal?.cancel();
   }
 }

@@ -88,6 +88,11 @@ export interface SchedulerOptions {
   region: string;
   invoke(functionName: string, qualifier: string, payload: string, trigger: InvocationTrigger): Promise<unknown>;
   onError(message: string): void;
+  /**
+   * On a store other control planes share: re-read the schedules at least this often and before each firing,
+   * so one added (or removed) through another is fired here too, even after that one is gone.
+   */
+  reloadMs?: number;
 }
 
 export interface ScheduleInput {
@@ -155,18 +160,23 @@ export class Scheduler {
     if (this.#closed) return;
     let next = Infinity;
     for (const s of this.#schedules.values()) if (s.enabled) next = Math.min(next, s.nextAt);
-    if (!Number.isFinite(next)) return;
-    this.#timer = this.#o.clock.setTimer(() => { void this.fire(); }, Math.min(MAX_WAIT_MS, Math.max(0, next - this.#o.clock.now())));
+    const wait = Math.min(MAX_WAIT_MS, this.#o.reloadMs ?? Infinity, Math.max(0, next - this.#o.clock.now()));
+    if (!Number.isFinite(wait)) return;
+    this.#timer = this.#o.clock.setTimer(() => { void this.fire(); }, wait);
   }
 
   /** Fires every due schedule once (a firing missed while Thaw was down is taken once, not replayed). */
   async fire(): Promise<void> {
+    if (this.#o.reloadMs !== undefined) await this.#reloadAll();
     const now = this.#o.clock.now();
     for (const s of [...this.#schedules.values()]) {
       if (!s.enabled || s.nextAt > now) continue;
       const updated: Schedule = { ...s, lastAt: now, nextAt: parseSchedule(s.expression, s.createdAt).next(now) };
       this.#schedules.set(s.id, updated);
-      try { await this.#o.store.putSchedule(updated); } catch (err) { this.#o.onError(`schedule ${s.id}: ${(err as Error).message}`); }
+      // The claim: on a store other control planes share, whoever moves nextAt on first fires; the others don't.
+      try {
+        if (!(await this.#o.store.claimSchedule(updated, s.nextAt))) { await this.#reload(s.id); continue; }
+      } catch (err) { this.#o.onError(`schedule ${s.id}: ${(err as Error).message}`); }
       const p = this.#o.invoke(s.functionName, s.qualifier, this.#event(s, now), s.kind === 'warmup' ? 'warmup' : 'timer').then(
         () => { this.#note(s.id, now, 'ok', ''); },
         (err) => { this.#note(s.id, now, 'error', (err as Error).message); this.#o.onError(`schedule ${s.id} of ${s.functionName}: ${(err as Error).message}`); },
@@ -175,6 +185,23 @@ export class Scheduler {
       void p.finally(() => this.#running.delete(p));
     }
     this.#arm();
+  }
+
+  /** The store's schedules replace those held (kept as they are while the store cannot be read). */
+  async #reloadAll(): Promise<void> {
+    try {
+      this.#schedules = new Map((await this.#o.store.listSchedules()).map((s) => [s.id, s]));
+    } catch (err) {
+      this.#o.onError(`could not re-read the schedules: ${(err as Error).message}`);
+    }
+  }
+
+  /** Another control plane fired (or removed) the schedule: take the store's copy of it. */
+  async #reload(id: string): Promise<void> {
+    const fn = this.#schedules.get(id)?.functionName;
+    const current = fn === undefined ? undefined : (await this.#o.store.listSchedules(fn)).find((x) => x.id === id);
+    if (current) this.#schedules.set(id, current);
+    else this.#schedules.delete(id);
   }
 
   #note(id: string, at: number, outcome: 'ok' | 'error', detail: string) {

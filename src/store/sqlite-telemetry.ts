@@ -71,11 +71,17 @@ export class TelemetryWriter {
     return lines.length;
   }
 
-  pruneLogs(keepPerFunction: number): number {
+  /** Keeps the newest `keepPerFunction` lines of each function, and with `now` none older than its retention. */
+  pruneLogs({ keepPerFunction, now }: { keepPerFunction: number; now?: number }): number {
     // OFFSET -1 would read as OFFSET 0 and keep one line, so keeping none is its own statement.
     if (keepPerFunction <= 0) return this.#run('DELETE FROM logs');
     let removed = 0;
     this.#s.tx(() => {
+      if (now !== undefined) {
+        for (const { name, log_retention_days: days } of this.#s.get('SELECT name, log_retention_days FROM functions WHERE log_retention_days IS NOT NULL').all() as Row[]) {
+          removed += this.#run('DELETE FROM logs WHERE function_name = ? AND at < ?', name, now - Number(days) * 86_400_000);
+        }
+      }
       for (const { function_name: fn } of this.#s.get('SELECT function_name FROM logs GROUP BY function_name HAVING count(*) > ?').all(keepPerFunction) as Row[]) {
         const cut = this.#s.get('SELECT seq FROM logs WHERE function_name = ? ORDER BY seq DESC LIMIT 1 OFFSET ?').get(fn, keepPerFunction - 1) as Row | undefined;
         if (cut) removed += this.#run('DELETE FROM logs WHERE function_name = ? AND seq < ?', fn, cut.seq);

@@ -44,10 +44,17 @@ test('an in-memory store opens from :memory: and sqlite::memory:', async () => {
 });
 
 test('unsupported store specs are refused', async () => {
-  for (const spec of ['postgres://localhost/thaw', 'mysql://x', '']) {
+  for (const spec of ['mysql://x', '']) {
     await assert.rejects(openStore(spec), (e: unknown) => isThawError(e) && e.code === 'THAW_E_CONFIG_INVALID', spec);
   }
-  await assert.rejects(openStore('postgresql://db/thaw'), (e: unknown) => isThawError(e) && e.message.includes('PostgreSQL store is not available yet'));
+});
+
+test('a PostgreSQL URL whose server cannot be reached: THAW_E_STORE_UNAVAILABLE naming it without its password', async () => {
+  // Port 1 on loopback: nothing listens there, the connection is refused at once.
+  for (const spec of ['postgres://thaw:s3cret-pw@127.0.0.1:1/thaw', 'postgresql://thaw:s3cret-pw@127.0.0.1:1/thaw']) {
+    await assert.rejects(openStore(spec), (e: unknown) => isThawError(e) && e.code === 'THAW_E_STORE_UNAVAILABLE'
+      && e.message.includes('127.0.0.1:1/thaw') && e.message.includes('check that PostgreSQL is running') && !e.message.includes('s3cret-pw'), spec);
+  }
 });
 
 test('events leased by a process that died are delivered again after releaseLeases', async () => {

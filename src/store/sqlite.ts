@@ -3,7 +3,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { ThawError, type ErrorCode } from '../core/errors.ts';
 import { Statements, TelemetryWorker, TelemetryWriter, type TelemetryOp } from './sqlite-telemetry.ts';
-import { LATEST, type LayerPermission, type LayerVersion, type AccessKey, type NetworkRecord, type SecurityGroupRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type FunctionUrlRecord, type ResourcePolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord } from '../core/types.ts';
+import { LATEST, type LayerPermission, type LayerVersion, type AccessKey, type NetworkRecord, type SecurityGroupRecord, type DeadLetter, type EventInvokeConfig, type Alias, type FunctionRecord, type FunctionVersion, type InvocationRecord, type LogLine, type FunctionPolicy, type FunctionUrlRecord, type ResourcePolicy, type ProvisionedConfig, type Schedule, type QueuedEvent, type SnapshotRecord, type InitSet } from '../core/types.ts';
 import type { CallEdge, InvocationQuery, LogQuery, Store } from './types.ts';
 
 /** Each entry moves the schema one version forward; never edit a released one, append a new one. */
@@ -174,6 +174,18 @@ const MIGRATIONS: string[] = [
      value TEXT NOT NULL,
      PRIMARY KEY (function_name, key)
    ) STRICT;`,
+  // Which node leased an event (a shared store releases only its own leases at start; see PostgresStore).
+  `ALTER TABLE events ADD COLUMN lease_owner TEXT;`,
+  // A function's log retention in days (Thaw's setting; Lambda keeps it on the log group); NULL: no age limit.
+  `ALTER TABLE functions ADD COLUMN log_retention_days INTEGER;`,
+  // The files a package's init read, per handler, and their bundle in the origin (on-demand code loading).
+  `CREATE TABLE init_sets (
+     code_sha256 TEXT NOT NULL,
+     handler TEXT NOT NULL,
+     bundle_sha256 TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (code_sha256, handler)
+   ) STRICT;`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -303,6 +315,10 @@ export class SqliteStore implements Store {
 
   async setReservedConcurrency(name: string, limit: number | null): Promise<void> {
     if (this.#run('UPDATE functions SET reserved_concurrency = ? WHERE name = ?', limit, name) === 0) throw notFound(name);
+  }
+
+  async setLogRetention(name: string, days: number | null): Promise<void> {
+    if (this.#run('UPDATE functions SET log_retention_days = ? WHERE name = ?', days, name) === 0) throw notFound(name);
   }
 
   async deleteFunction(name: string): Promise<void> {
@@ -487,7 +503,7 @@ export class SqliteStore implements Store {
     return this.#all(`SELECT * FROM logs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`, ...params, q.limit).map(toLogLine).reverse();
   }
 
-  pruneLogs(keepPerFunction: number): Promise<number> { return this.#telemetryOp('pruneLogs', keepPerFunction); }
+  pruneLogs(keepPerFunction: number, now?: number): Promise<number> { return this.#telemetryOp('pruneLogs', { keepPerFunction, now }); }
 
   async enqueueEvent(ev: QueuedEvent): Promise<void> {
     this.#insertEvent(ev);
@@ -498,11 +514,11 @@ export class SqliteStore implements Store {
       ev.id, ev.functionName, ev.qualifier, ev.payload, ev.attempts, ev.enqueuedAt, ev.nextAttemptAt, ev.depth ?? 0);
   }
 
-  async leaseEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]> {
+  async leaseEvents(now: number, leaseMs: number, limit: number, owner: string | null = null): Promise<QueuedEvent[]> {
     return this.#tx(() => {
       const rows = this.#all('SELECT * FROM events WHERE next_attempt_at <= ? AND (leased_until IS NULL OR leased_until <= ?) ORDER BY next_attempt_at, enqueued_at LIMIT ?', now, now, limit);
-      const lease = this.#statement('UPDATE events SET leased_until = ?, leases = leases + 1 WHERE id = ?');
-      for (const r of rows) lease.run(now + leaseMs, r.id);
+      const lease = this.#statement('UPDATE events SET leased_until = ?, leases = leases + 1, lease_owner = ? WHERE id = ?');
+      for (const r of rows) lease.run(now + leaseMs, owner, r.id);
       return rows.map((r) => ({ ...toEvent(r), leases: Number(r.leases) + 1 }));
     });
   }
@@ -522,7 +538,7 @@ export class SqliteStore implements Store {
   async retryEvent(id: string, nextAttemptAt: number, record: InvocationRecord | null = null, countAttempt = true): Promise<void> {
     this.#tx(() => {
       if (record) this.#telemetry.putInvocation(record);
-      this.#run(`UPDATE events SET attempts = attempts + ${countAttempt ? 1 : 0}, next_attempt_at = ?, leased_until = NULL WHERE id = ?`, nextAttemptAt, id);
+      this.#run(`UPDATE events SET attempts = attempts + ${countAttempt ? 1 : 0}, next_attempt_at = ?, leased_until = NULL, lease_owner = NULL WHERE id = ?`, nextAttemptAt, id);
     });
   }
 
@@ -556,12 +572,27 @@ export class SqliteStore implements Store {
     return this.#run('DELETE FROM dead_letters WHERE id = ?', id) > 0;
   }
 
-  async releaseLeases(): Promise<number> {
-    return this.#run('UPDATE events SET leased_until = NULL WHERE leased_until IS NOT NULL');
+  async releaseLeases(owner?: string): Promise<number> {
+    if (owner === undefined) return this.#run('UPDATE events SET leased_until = NULL, lease_owner = NULL WHERE leased_until IS NOT NULL');
+    return this.#run('UPDATE events SET leased_until = NULL, lease_owner = NULL WHERE leased_until IS NOT NULL AND lease_owner = ?', owner);
+  }
+
+  async renewLeases(ids: readonly string[], until: number, owner: string | null = null): Promise<number> {
+    return this.#tx(() => {
+      const renew = this.#statement('UPDATE events SET leased_until = ? WHERE id = ? AND leased_until IS NOT NULL AND lease_owner IS ?');
+      let n = 0;
+      for (const id of ids) n += Number(renew.run(until, id, owner).changes);
+      return n;
+    });
   }
 
   async countEvents(): Promise<number> {
     return Number(this.#get('SELECT count(*) AS n FROM events')!.n);
+  }
+
+  async oldestEventAt(): Promise<number | null> {
+    const n = this.#get('SELECT min(enqueued_at) AS at FROM events')!.at;
+    return n === null ? null : Number(n);
   }
 
   async putSnapshot(rec: SnapshotRecord): Promise<void> {
@@ -586,6 +617,22 @@ export class SqliteStore implements Store {
 
   async isSnapshotInUse(sha256: string): Promise<boolean> {
     return Boolean(this.#get('SELECT 1 FROM snapshots WHERE sha256 = ? LIMIT 1', sha256));
+  }
+
+  async putInitSet(set: InitSet): Promise<boolean> {
+    return this.#run('INSERT OR IGNORE INTO init_sets (code_sha256, handler, bundle_sha256, body) VALUES (?, ?, ?, ?)', set.codeSha256, set.handler, set.bundleSha256, JSON.stringify(set)) > 0;
+  }
+
+  async getInitSet(codeSha256: string, handler: string): Promise<InitSet | null> {
+    const row = this.#get('SELECT body FROM init_sets WHERE code_sha256 = ? AND handler = ?', codeSha256, handler);
+    return row ? JSON.parse(row.body as string) : null;
+  }
+
+  async deleteInitSets(codeSha256: string): Promise<string[]> {
+    const bundles = this.#all('SELECT DISTINCT bundle_sha256 FROM init_sets WHERE code_sha256 = ?', codeSha256).map((r) => r.bundle_sha256 as string);
+    this.#run('DELETE FROM init_sets WHERE code_sha256 = ?', codeSha256);
+    // Content-addressed: another package whose init reads the same files has the same bundle.
+    return bundles.filter((b) => !this.#get('SELECT 1 FROM init_sets WHERE bundle_sha256 = ? LIMIT 1', b));
   }
 
   async putProvisioned(cfg: ProvisionedConfig): Promise<void> {
@@ -613,6 +660,10 @@ export class SqliteStore implements Store {
 
   async putSchedule(sc: Schedule): Promise<void> {
     this.#run('INSERT OR REPLACE INTO schedules (id, function_name, body) VALUES (?, ?, ?)', sc.id, sc.functionName, JSON.stringify(sc));
+  }
+
+  async claimSchedule(sc: Schedule, expectedNextAt: number): Promise<boolean> {
+    return this.#run("UPDATE schedules SET body = ? WHERE id = ? AND json_extract(body, '$.nextAt') = ?", JSON.stringify(sc), sc.id, expectedNextAt) > 0;
   }
 
   async listSchedules(functionName?: string): Promise<Schedule[]> {
@@ -782,10 +833,10 @@ function migrate(db: DatabaseSync) {
   }
 }
 
-const notFound = (name: string) => new ThawError('THAW_E_FUNCTION_NOT_FOUND', `function ${name} does not exist`);
+export const notFound = (name: string) => new ThawError('THAW_E_FUNCTION_NOT_FOUND', `function ${name} does not exist`);
 
 /** Same code and configuration: publishing again would add a version identical to the previous one. */
-function sameConfig(a: FunctionVersion, b: FunctionVersion): boolean {
+export function sameConfig(a: FunctionVersion, b: FunctionVersion): boolean {
   return JSON.stringify(sortKeys(a.config)) === JSON.stringify(sortKeys(b.config));
 }
 
@@ -795,7 +846,7 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-function toFunction(r: Row): FunctionRecord {
+export function toFunction(r: Row): FunctionRecord {
   return {
     name: r.name as string,
     createdAt: Number(r.created_at),
@@ -803,17 +854,18 @@ function toFunction(r: Row): FunctionRecord {
     latest: JSON.parse(r.latest as string),
     lastPublished: Number(r.last_published),
     reservedConcurrency: r.reserved_concurrency === null ? null : Number(r.reserved_concurrency),
+    logRetentionDays: r.log_retention_days === null || r.log_retention_days === undefined ? null : Number(r.log_retention_days),
   };
 }
 
-function toLogLine(r: Row): LogLine {
+export function toLogLine(r: Row): LogLine {
   return {
     seq: Number(r.seq), at: Number(r.at), functionName: r.function_name as string, version: r.version as string, instanceId: r.instance_id as string,
     invocationId: (r.invocation_id as string | null) ?? null, stream: r.stream as LogLine['stream'], line: r.line as string,
   };
 }
 
-function toEvent(r: Row): QueuedEvent {
+export function toEvent(r: Row): QueuedEvent {
   return {
     id: r.id as string, functionName: r.function_name as string, qualifier: r.qualifier as string, payload: r.payload as string,
     attempts: Number(r.attempts), enqueuedAt: Number(r.enqueued_at), nextAttemptAt: Number(r.next_attempt_at),

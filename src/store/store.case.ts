@@ -16,7 +16,7 @@ export function version(name: string, revisionId: string, code = sha('a'), memor
 }
 
 export function fnRecord(name: string, code = sha('a')): FunctionRecord {
-  return { name, createdAt: 1000, updatedAt: 1000, latest: version(name, `${name}-r1`, code), lastPublished: 0, reservedConcurrency: null };
+  return { name, createdAt: 1000, updatedAt: 1000, latest: version(name, `${name}-r1`, code), lastPublished: 0, reservedConcurrency: null, logRetentionDays: null };
 }
 
 function invocation(id: string, functionName: string, receivedAt: number): InvocationRecord {
@@ -216,12 +216,33 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.deepEqual(await s.readLogs({ functionName: 'f', limit: 10 }), []);
     });
 
+    withStore('logs: a function\'s retention in days removes its older lines, others keep theirs', async (s) => {
+      const DAY = 86_400_000;
+      await s.createFunction(fnRecord('short'));
+      await s.createFunction(fnRecord('forever'));
+      await s.setLogRetention('short', 1);
+      assert.equal((await s.getFunction('short'))!.logRetentionDays, 1);
+      await assert.rejects(s.setLogRetention('nope', 1), code('THAW_E_FUNCTION_NOT_FOUND'));
+      const at = (fn: string, t: number) => ({ ...line(fn, t), at: t });
+      await s.appendLogs([at('short', 10 * DAY - 2 * DAY), at('short', 10 * DAY - DAY / 2), at('forever', 1), at('orphan', 1)]);
+      assert.equal(await s.pruneLogs(100), 0, 'without now, only the line cap applies');
+      assert.equal(await s.pruneLogs(100, 10 * DAY), 1, 'the line older than one day goes');
+      assert.equal((await s.readLogs({ functionName: 'short', limit: 10 })).length, 1);
+      assert.equal((await s.readLogs({ functionName: 'forever', limit: 10 })).length, 1, 'no retention: no age limit');
+      assert.equal((await s.readLogs({ functionName: 'orphan', limit: 10 })).length, 1);
+      await s.setLogRetention('short', null);
+      assert.equal((await s.getFunction('short'))!.logRetentionDays, null);
+      assert.equal(await s.pruneLogs(100, 100 * DAY), 0);
+    });
+
     withStore('events: leased once until the lease ends, retried later, completed, released', async (s) => {
       const ev = (id: string, at: number) => ({ id, functionName: 'f', qualifier: LATEST, payload: `{"id":"${id}"}`, attempts: 0, enqueuedAt: at, nextAttemptAt: at });
+      assert.equal(await s.oldestEventAt(), null, 'an empty queue has no oldest event');
+      await s.enqueueEvent(ev('e3', 500));
       await s.enqueueEvent(ev('e1', 10));
       await s.enqueueEvent(ev('e2', 20));
-      await s.enqueueEvent(ev('e3', 500));
       assert.equal(await s.countEvents(), 3);
+      assert.equal(await s.oldestEventAt(), 10, 'the oldest accepted, whatever the order of enqueueing');
       const first = await s.leaseEvents(100, 1000, 10);
       assert.deepEqual(first.map((e) => e.id), ['e1', 'e2'], 'only due events, oldest first');
       assert.deepEqual(first[0], { ...ev('e1', 10), leases: 1 }, 'a leased event says how often it was taken, this time included');
@@ -252,6 +273,24 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal(await s.isSnapshotInUse(sha('d')), false);
       await s.deleteFunction('f');
       assert.deepEqual(await s.listSnapshots(), []);
+    });
+
+    withStore('init sets: the first record for a package and handler stands; another handler has its own', async (s) => {
+      const set = { codeSha256: sha('a'), handler: 'index.handler', bundleSha256: sha('b'), files: ['index.mjs', 'lib/a.js'], bytes: 120 };
+      assert.equal(await s.getInitSet(sha('a'), 'index.handler'), null);
+      assert.equal(await s.putInitSet(set), true);
+      assert.equal(await s.putInitSet({ ...set, bundleSha256: sha('c'), files: ['index.mjs'] }), false, 'a second recording does not replace the first');
+      assert.deepEqual(await s.getInitSet(sha('a'), 'index.handler'), set);
+      assert.equal(await s.getInitSet(sha('a'), 'other.handler'), null);
+      assert.equal(await s.putInitSet({ ...set, handler: 'other.handler' }), true);
+      assert.equal(await s.getInitSet(sha('b'), 'index.handler'), null);
+      // Another package whose init reads the same files shares the bundle: it is not given up with the first.
+      await s.putInitSet({ ...set, codeSha256: sha('e') });
+      assert.deepEqual(await s.deleteInitSets(sha('a')), []);
+      assert.equal(await s.getInitSet(sha('a'), 'index.handler'), null);
+      assert.equal(await s.getInitSet(sha('a'), 'other.handler'), null);
+      assert.deepEqual(await s.deleteInitSets(sha('e')), [sha('b')]);
+      assert.deepEqual(await s.deleteInitSets(sha('e')), []);
     });
 
     withStore('provisioned configs: put, replace, list, delete; deleted with their function', async (s) => {

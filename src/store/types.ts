@@ -1,7 +1,7 @@
 // The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
 // now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
 // database fits behind the same interface.
-import type { LayerPermission, LayerVersion, AccessKey, NetworkRecord, SecurityGroupRecord, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionUrlRecord, ResourcePolicy, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord } from '../core/types.ts';
+import type { LayerPermission, LayerVersion, AccessKey, NetworkRecord, SecurityGroupRecord, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionUrlRecord, ResourcePolicy, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord, InitSet } from '../core/types.ts';
 
 export interface InvocationQuery {
   functionName?: string;
@@ -35,6 +35,8 @@ export interface Store extends AsyncDisposable {
   /** Replaces $LATEST. With expectedRevisionId, throws THAW_E_REVISION_MISMATCH when it changed meanwhile. */
   updateLatest(name: string, latest: FunctionVersion, updatedAt: number, expectedRevisionId?: string): Promise<void>;
   setReservedConcurrency(name: string, limit: number | null): Promise<void>;
+  /** Sets how many days a function's log lines are kept (null: no age limit); THAW_E_FUNCTION_NOT_FOUND when missing. */
+  setLogRetention(name: string, days: number | null): Promise<void>;
   /** Deletes the function with its versions, aliases, logs and queued events. */
   deleteFunction(name: string): Promise<void>;
 
@@ -86,11 +88,18 @@ export interface Store extends AsyncDisposable {
 
   appendLogs(lines: Omit<LogLine, 'seq'>[]): Promise<void>;
   readLogs(q: LogQuery): Promise<LogLine[]>;
-  pruneLogs(keepPerFunction: number): Promise<number>;
+  /**
+   * Keeps the newest `keepPerFunction` lines of each function and, given `now` (epoch ms), removes the lines
+   * of a function with a log retention that are older than it; returns how many went.
+   */
+  pruneLogs(keepPerFunction: number, now?: number): Promise<number>;
 
   enqueueEvent(ev: QueuedEvent): Promise<void>;
-  /** Takes up to `limit` events due at `now`, leasing them until now + leaseMs so no one else takes them. */
-  leaseEvents(now: number, leaseMs: number, limit: number): Promise<QueuedEvent[]>;
+  /**
+   * Takes up to `limit` events due at `now`, leasing them until now + leaseMs so no one else takes them (no
+   * other process either, on a shared store). `owner` names the node holding the lease, for releaseLeases.
+   */
+  leaseEvents(now: number, leaseMs: number, limit: number, owner?: string | null): Promise<QueuedEvent[]>;
   /**
    * Ends an event, atomically with what its delivery produced: its invocation record, an event for a
    * destination, a dead letter. After a crash either all of it happened or none (and it runs again).
@@ -102,11 +111,20 @@ export interface Store extends AsyncDisposable {
    */
   retryEvent(id: string, nextAttemptAt: number, record?: InvocationRecord | null, countAttempt?: boolean): Promise<void>;
   /**
-   * Makes every leased event due again at once; called when a node starts, so events a crashed process
-   * had leased are redelivered (at-least-once). Returns how many.
+   * Makes leased events due again at once; called when a node starts, so events a crashed process had
+   * leased are redelivered (at-least-once). Without an owner every lease goes (a store one node owns); with
+   * one, only that owner's (a shared store: other nodes' leases are theirs, and expire on their own).
+   * Returns how many.
    */
-  releaseLeases(): Promise<number>;
+  releaseLeases(owner?: string): Promise<number>;
+  /**
+   * Extends the leases of these events (deliveries still running) to `until`, those `owner` still holds;
+   * returns how many. Leases are short and renewed, so a node that dies leaves events others take soon.
+   */
+  renewLeases(ids: readonly string[], until: number, owner?: string | null): Promise<number>;
   countEvents(): Promise<number>;
+  /** When the oldest queued event was accepted (epoch ms), null when none waits: the queue's age for metrics. */
+  oldestEventAt(): Promise<number | null>;
 
   /** Inserts or replaces a version's snapshot record. */
   putSnapshot(rec: SnapshotRecord): Promise<void>;
@@ -115,6 +133,12 @@ export interface Store extends AsyncDisposable {
   deleteSnapshot(functionName: string, version: string): Promise<void>;
   /** True if any snapshot record names this blob. */
   isSnapshotInUse(sha256: string): Promise<boolean>;
+
+  /** Records the files a package's init read under one handler; the first record stands (false: one was there). */
+  putInitSet(set: InitSet): Promise<boolean>;
+  getInitSet(codeSha256: string, handler: string): Promise<InitSet | null>;
+  /** Deletes a package's init sets (it is gone); returns their bundles no other set names (the caller deletes those). */
+  deleteInitSets(codeSha256: string): Promise<string[]>;
 
   putProvisioned(cfg: ProvisionedConfig): Promise<void>;
   listProvisioned(functionName?: string): Promise<ProvisionedConfig[]>;
@@ -127,6 +151,11 @@ export interface Store extends AsyncDisposable {
   deletePolicy(functionName: string): Promise<boolean>;
 
   putSchedule(s: Schedule): Promise<void>;
+  /**
+   * Stores a firing's update only if the schedule is still due at expectedNextAt: of several control planes
+   * firing one schedule, one gets true and fires it. False also when the schedule is gone.
+   */
+  claimSchedule(s: Schedule, expectedNextAt: number): Promise<boolean>;
   listSchedules(functionName?: string): Promise<Schedule[]>;
   /** Returns whether there was one. */
   deleteSchedule(id: string): Promise<boolean>;
