@@ -185,7 +185,7 @@ describe('layers through the AWS SDK', () => {
     assert.equal((await t.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: 'plain' }))).Layers, undefined, 'the refused update changed nothing');
 
     await rejectsWith(t.lambda.send(new PublishLayerVersionCommand({ LayerName: 'broken', Content: { ZipFile: Buffer.from('not a zip at all') } })), 'InvalidParameterValueException', /neither a zip/);
-    await rejectsWith(t.lambda.send(new PublishLayerVersionCommand({ LayerName: 'broken', Content: { S3Bucket: 'b', S3Key: 'k' } })), 'InvalidParameterValueException', /S3/);
+    await rejectsWith(t.lambda.send(new PublishLayerVersionCommand({ LayerName: 'broken', Content: { ZipFile: layerA, S3Bucket: 'b', S3Key: 'k' } })), 'InvalidParameterValueException', /S3/);
     await rejectsWith(t.lambda.send(new PublishLayerVersionCommand({ LayerName: 'broken', Content: { ZipFile: layerA }, CompatibleArchitectures: ['sparc' as 'arm64'] })), 'InvalidParameterValueException', /CompatibleArchitectures/);
     assert.deepEqual((await t.lambda.send(new ListLayerVersionsCommand({ LayerName: 'broken' }))).LayerVersions, []);
     assert.equal((await t.lambda.send(new ListLayersCommand({}))).Layers?.some((l) => l.LayerName === 'broken'), false);

@@ -127,7 +127,7 @@ describe('the Lambda management API', () => {
       ['KMSKeyArn', { KMSKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/abc' }],
       ['FileSystemConfigs', { FileSystemConfigs: [{ Arn: 'arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-1', LocalMountPath: '/mnt/efs' }] }],
       ['ImageConfig', { ImageConfig: { Command: ['app.handler'] } }],
-      ['LoggingConfig.LogFormat', { LoggingConfig: { LogFormat: 'JSON' } }],
+      ['LoggingConfig.LogFormat', { LoggingConfig: { LogFormat: 'XML' } }],
       ['LoggingConfig.LogGroup', { LoggingConfig: { LogGroup: '/custom/group' } }],
       ['LoggingConfig.ApplicationLogLevel', { LoggingConfig: { LogFormat: 'Text', ApplicationLogLevel: 'DEBUG' } }],
       ['VpcConfig.Ipv6AllowedForDualStack', { VpcConfig: { SubnetIds: [], SecurityGroupIds: [], Ipv6AllowedForDualStack: true } }],
@@ -145,7 +145,7 @@ describe('the Lambda management API', () => {
     const other = ARCH === 'x86_64' ? 'arm64' : 'x86_64';
     const arch = await refusal(t.lambda.send(new UpdateFunctionCodeCommand({ FunctionName: 'strict', ZipFile: zip(), Architectures: [other] })));
     assert.match(arch.message, /Architectures/);
-    const s3 = await refusal(t.lambda.send(new CreateFunctionCommand({ Role: ROLE, FunctionName: 'from-s3', Runtime: 'nodejs24.x', Handler: 'index.handler', Code: { S3Bucket: 'b', S3Key: 'k.zip' } })));
+    const s3 = await refusal(t.lambda.send(new CreateFunctionCommand({ Role: ROLE, FunctionName: 'from-s3', Runtime: 'nodejs24.x', Handler: 'index.handler', Code: { ZipFile: zip(), S3Bucket: 'b', S3Key: 'k.zip' } })));
     assert.equal(s3.name, 'InvalidParameterValueException');
     assert.match(s3.message, /Code\.S3Bucket/);
     const csc = await refusal(t.lambda.send(new CreateFunctionCommand({ Role: ROLE, FunctionName: 'signed', Runtime: 'nodejs24.x', Handler: 'index.handler', Code: { ZipFile: zip() }, CodeSigningConfigArn: 'arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-1' })));

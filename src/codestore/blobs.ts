@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { join } from 'node:path';
 import { ThawError } from '../core/errors.ts';
 import type { Origin } from './origin.ts';
@@ -12,18 +12,33 @@ const SHA = /^[0-9a-f]{64}$/;
 
 export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-/** The local origin: a directory of the data dir (dir/ab/abcdef…). */
+/**
+ * A pass-through that hashes what flows through it and fails at the end when the bytes are not those `hash`
+ * names: whoever serves an object on (a code download) sends a damaged one as a broken transfer, never as
+ * a complete-looking package. For a pipeline(), which destroys every stage when one fails.
+ */
+export function hashCheck(hash: string, what = `object ${hash}`): Transform {
+  const h = createHash('sha256');
+  return new Transform({
+    transform(chunk, _enc, done) { h.update(chunk); done(null, chunk); },
+    flush(done) { done(h.digest('hex') === hash ? null : new ThawError('THAW_E_INTERNAL', `${what} is damaged (its hash differs)`)); },
+  });
+}
+
+/** The local origin: a directory of the data dir (dir/ab/abcdef…, each name ending in `suffix`). */
 export class BlobStore implements Origin {
   readonly kind = 'local';
   readonly dir: string;
+  /** Snapshots keep the `.snap` their files have always had, so data dirs of earlier releases still restore. */
+  readonly suffix: string;
 
-  constructor(dir: string) { this.dir = dir; }
+  constructor(dir: string, suffix = '') { this.dir = dir; this.suffix = suffix; }
 
   get location() { return this.dir; }
 
   path(hash: string): string {
     if (!SHA.test(hash)) throw new ThawError('THAW_E_INTERNAL', `${JSON.stringify(hash)} is not a SHA-256`);
-    return join(this.dir, hash.slice(0, 2), hash);
+    return join(this.dir, hash.slice(0, 2), hash + this.suffix);
   }
 
   /** Stores bytes under their hash (given when the caller computed it already, off the event loop). */
@@ -92,7 +107,10 @@ export class BlobStore implements Origin {
   async list(): Promise<string[]> {
     const out: string[] = [];
     for (const shard of await readdir(this.dir).catch(() => [] as string[])) {
-      for (const name of await readdir(join(this.dir, shard)).catch(() => [] as string[])) if (SHA.test(name)) out.push(name);
+      for (const name of await readdir(join(this.dir, shard)).catch(() => [] as string[])) {
+        const hash = name.endsWith(this.suffix) ? name.slice(0, name.length - this.suffix.length) : '';
+        if (SHA.test(hash)) out.push(hash);
+      }
     }
     return out.sort();
   }

@@ -28,4 +28,8 @@ export interface Origin {
   /** Absent objects are no error. */
   delete(hash: string): Promise<void>;
   list(): Promise<string[]>;
+  /** Proves at start that the origin is there and writable (a remote one: THAW_E_ORIGIN_UNAVAILABLE saying what to check). */
+  check?(): Promise<void>;
+  /** Releases what it holds open (a remote one's connections); after the last use. */
+  close?(): void;
 }

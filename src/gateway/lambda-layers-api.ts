@@ -7,6 +7,7 @@ import type { LayerVersion } from '../core/types.ts';
 import type { LayerFilter } from '../control/index.ts';
 import { checkFields, listPage, optObject, optString, readJson, sendJson, type RequestContext, type Router } from './http.ts';
 import type { Platform } from './platform.ts';
+import { packageBytes } from './code-source.ts';
 
 const BODY_BYTES = 64 * 1024;
 // Request fields of each operation (the AWS SDK's shapes, path and query parameters left out): any other is
@@ -57,15 +58,10 @@ export function layerRoutes(router: Router, platform: Platform, baseUrl: () => s
     checkFields('PublishLayerVersion', body, PUBLISH_FIELDS);
     const content = optObject(body, 'Content');
     if (content) checkFields('PublishLayerVersion\'s Content', content, CONTENT_FIELDS);
-    if (!content) throw new ThawError('THAW_E_PACKAGE_MISSING', 'Content is required: give Content.ZipFile with the base64 of a .zip');
-    if (content.S3Bucket !== undefined || content.S3Key !== undefined || content.S3ObjectVersion !== undefined) {
-      throw new ThawError('THAW_E_REQUEST_INVALID', 'Content.S3Bucket/S3Key are not supported (Thaw has no S3 origin yet): upload the layer itself as Content.ZipFile');
-    }
-    const zip = optString(content, 'ZipFile');
-    if (zip !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(zip)) throw new ThawError('THAW_E_PACKAGE_FORMAT', 'Content.ZipFile must be base64-encoded');
+    if (!content) throw new ThawError('THAW_E_PACKAGE_MISSING', 'Content is required: give Content.ZipFile with the base64 of a .zip, or Content.S3Bucket and Content.S3Key');
     const v = await layers.publish({
       name: ctx.params.layer,
-      zip: zip === undefined ? undefined : Buffer.from(zip, 'base64'),
+      zip: await packageBytes(content, 'Content.', platform.options.maxPackageBytes, platform.options.codeS3TimeoutMs),
       description: optString(body, 'Description'),
       compatibleRuntimes: body.CompatibleRuntimes ?? undefined,
       compatibleArchitectures: body.CompatibleArchitectures ?? undefined,

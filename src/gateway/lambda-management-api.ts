@@ -112,11 +112,8 @@ function fieldPolicy(field: string, value: unknown, functionName: string | undef
       if ((value as Record<string, unknown> | null)?.Ipv6AllowedForDualStack === true) throw refuse('VpcConfig.Ipv6AllowedForDualStack', 'Thaw networks are IPv4 only; leave it out or false');
       return;
     case 'LoggingConfig': {
+      // LogFormat and the levels are honoured (lambdaSettingsInput; control validates them); the group is the function's.
       const c = (value ?? {}) as Record<string, unknown>;
-      if (c.LogFormat !== undefined && c.LogFormat !== null && c.LogFormat !== 'Text') throw refuse('LoggingConfig.LogFormat', 'Thaw\'s runtime writes logs as text lines (thaw logs, /thaw/v1/functions/{name}/logs); give Text, and use a JSON logger such as Powertools Logger in the function for structured logs');
-      for (const level of ['ApplicationLogLevel', 'SystemLogLevel']) {
-        if (!isEmpty(c[level])) throw refuse(`LoggingConfig.${level}`, 'log levels apply to Lambda\'s JSON log format, which Thaw does not offer; filter levels in the function\'s logger');
-      }
       const group = `/aws/lambda/${functionName ?? '{FunctionName}'}`;
       if (!isEmpty(c.LogGroup) && c.LogGroup !== group) throw refuse('LoggingConfig.LogGroup', `Thaw keeps a function's logs under its own name; give ${group} or leave it out (got ${JSON.stringify(c.LogGroup)})`);
       return;
@@ -124,18 +121,20 @@ function fieldPolicy(field: string, value: unknown, functionName: string | undef
   }
 }
 
-/** Code comes as ZipFile; S3 and images are refused until there is an origin to fetch them from. */
+/** Code comes as ZipFile or S3Bucket/S3Key (read at deploy, src/gateway/code-source.ts); images are refused. */
 function codePolicy(code: Record<string, unknown>, prefix: string): void {
-  for (const field of ['S3Bucket', 'S3Key', 'S3ObjectVersion', 'S3ObjectStorageMode']) {
-    if (!isEmpty(code[field])) throw refuse(`${prefix}${field}`, 'Thaw has no S3 origin to fetch packages from yet; upload the package itself as ZipFile (base64 of a .zip or .tgz)');
-  }
+  // Thaw always keeps its own copy of an S3 package (in its origin): COPY is what it does, nothing else is offered.
+  if (!isEmpty(code.S3ObjectStorageMode) && code.S3ObjectStorageMode !== 'COPY') throw refuse(`${prefix}S3ObjectStorageMode`, 'Thaw copies the package into its own origin at deploy; give COPY or leave it out');
   if (!isEmpty(code.ImageUri)) throw refuse(`${prefix}ImageUri`, 'Thaw runs .zip packages, not container images; upload the code as ZipFile');
   if (!isEmpty(code.SourceKMSKeyArn)) throw refuse(`${prefix}SourceKMSKeyArn`, 'Thaw has no KMS; packages are stored on the node as uploaded; leave it out');
 }
 
 /** The Lambda settings Thaw honours beyond the basics, read from a CreateFunction or UpdateFunctionConfiguration body. */
-export function lambdaSettingsInput(body: Record<string, unknown>): Pick<ConfigInput, 'role' | 'tracingMode' | 'snapStart'> {
+export function lambdaSettingsInput(body: Record<string, unknown>): Pick<ConfigInput, 'role' | 'tracingMode' | 'snapStart' | 'logging'> {
   const tracing = optObject(body, 'TracingConfig');
+  const logging = optObject(body, 'LoggingConfig');
+  // A LoggingConfig with none of its settings (only LogGroup, or nothing) leaves the format as it is.
+  const loggingGiven = logging && ['LogFormat', 'ApplicationLogLevel', 'SystemLogLevel'].some((k) => !isEmpty(logging[k]));
   const snap = optObject(body, 'SnapStart');
   const role = optString(body, 'Role');
   const mode = tracing ? optString(tracing, 'Mode') : undefined;
@@ -145,7 +144,12 @@ export function lambdaSettingsInput(body: Record<string, unknown>): Pick<ConfigI
     ...(role !== undefined ? { role } : {}),
     ...(mode !== undefined ? { tracingMode: mode } : {}),
     ...(applyOn !== undefined ? { snapStart: applyOn } : {}),
-  } as Pick<ConfigInput, 'role' | 'tracingMode' | 'snapStart'>;
+    ...(loggingGiven ? { logging: {
+      format: optString(logging, 'LogFormat') ?? 'Text',
+      ...(isEmpty(logging.ApplicationLogLevel) ? {} : { applicationLogLevel: optString(logging, 'ApplicationLogLevel') }),
+      ...(isEmpty(logging.SystemLogLevel) ? {} : { systemLogLevel: optString(logging, 'SystemLogLevel') }),
+    } } : {}),
+  } as Pick<ConfigInput, 'role' | 'tracingMode' | 'snapStart' | 'logging'>;
 }
 
 /**
@@ -157,9 +161,16 @@ export function lambdaSettingsShape(v: FunctionVersion, snapshots: boolean) {
   return {
     Role: v.config.role ?? DEFAULT_ROLE,
     TracingConfig: { Mode: v.config.tracingMode ?? 'PassThrough' },
-    LoggingConfig: { LogFormat: 'Text', LogGroup: `/aws/lambda/${v.functionName}` },
+    LoggingConfig: loggingShape(v),
     SnapStart: { ApplyOn: v.config.snapStart ?? (snapshots ? 'PublishedVersions' : 'None'), OptimizationStatus: snapOn && v.version !== LATEST ? 'On' : 'Off' },
   };
+}
+
+/** LoggingConfig as GetFunctionConfiguration returns it: levels only with JSON, as on Lambda. */
+function loggingShape(v: FunctionVersion) {
+  const l = v.config.logging ?? { format: 'Text' as const };
+  const LogGroup = `/aws/lambda/${v.functionName}`;
+  return l.format === 'JSON' ? { LogFormat: 'JSON', ApplicationLogLevel: l.applicationLogLevel, SystemLogLevel: l.systemLogLevel, LogGroup } : { LogFormat: 'Text', LogGroup };
 }
 
 export function managementRoutes(router: Router, platform: Platform): void {
