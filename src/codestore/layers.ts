@@ -91,7 +91,7 @@ export class OptTrees {
       await checkLinksInside(tmp);
       const dir = await this.#cache.adopt(key, tmp, bytes);
       this.#cache.misses++;
-      return { dir, hit: false, fetchMs, unpackMs: unpackMs + this.#monotonic() - t0, key };
+      return { dir, hit: false, fetchMs, unpackMs: unpackMs + this.#monotonic() - t0, mounted: false, key };
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;

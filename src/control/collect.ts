@@ -4,11 +4,20 @@
 import type { Origin, CodeCache } from '../codestore/index.ts';
 import type { Store } from '../store/index.ts';
 
-/** Removes each of these contents that nothing holds any more (one still in use is kept). */
-export async function collectUnused(o: { store: Store; blobs: Origin; cache: CodeCache }, shas: Iterable<string>): Promise<void> {
+/** A package image (src/codestore/images.ts) and the package it was built from. */
+export interface PackageImage { package: string; image: string }
+
+/**
+ * Removes each of these contents that nothing holds any more (one still in use is kept), and each image
+ * whose package nothing holds: versions name an image only beside its package.
+ */
+export async function collectUnused(o: { store: Store; blobs: Origin; cache: CodeCache }, shas: Iterable<string>, images: Iterable<PackageImage> = []): Promise<void> {
   for (const sha of new Set(shas)) {
     if (await o.store.isCodeInUse(sha)) continue;
     await o.blobs.delete(sha);
     await o.cache.remove(sha);
+    // What its inits read (on-demand loading): the records and the bundles nothing else names.
+    for (const bundle of await o.store.deleteInitSets(sha)) await o.blobs.delete(bundle);
   }
+  for (const i of images) if (!(await o.store.isCodeInUse(i.package))) await o.blobs.delete(i.image);
 }

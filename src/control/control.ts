@@ -3,11 +3,11 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.ts';
-import { ThawError } from '../core/errors.ts';
+import { ThawError, isThawError } from '../core/errors.ts';
 import { LATEST, type Alias, type AliasRouting, type FunctionConfig, type FunctionRecord, type FunctionVersion, type VpcConfig } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
-import { checkHandlerExport, checkNotCallbackHandler, ingestPackage, parseHandler, resolveHandlerFile, type Origin, type CodeCache, type PackageLimits } from '../codestore/index.ts';
-import { collectUnused } from './collect.ts';
+import { checkHandlerExport, checkNotCallbackHandler, ingestPackage, parseHandler, resolveHandlerFile, type Ingested, type Origin, type CodeCache, type PackageLimits } from '../codestore/index.ts';
+import { collectUnused, type PackageImage } from './collect.ts';
 import { Layers } from './layers.ts';
 import { defaultConfig, MAX_TAGS, parseOr, parseQualifier, routingSchema, validateAliasName, validateConfig, validateFunctionName, validateTagKey, validateTags, type ConfigInput } from './validate.ts';
 
@@ -57,6 +57,8 @@ export function pickRoutedVersion(alias: Pick<Alias, 'functionVersion' | 'routin
 export class Control {
   #o: ControlOptions;
   #random: () => number;
+  /** The last resolution of each name and qualifier invoked, for resolve() during a store outage. */
+  #resolved = new Map<string, Resolved>();
 
   /** Layer versions and their policies; what functions' Layers name. */
   readonly layers: Layers;
@@ -80,12 +82,12 @@ export class Control {
     const now = this.#o.clock.now();
     const latest: FunctionVersion = {
       functionName: name, version: LATEST, revisionId: randomUUID(), createdAt: now,
-      config: { ...cfg, runtime: cfg.runtime!, codeSha256: pkg.sha256, codeSize: pkg.size },
+      config: { ...cfg, runtime: cfg.runtime!, codeSha256: pkg.sha256, codeSize: pkg.size, ...imageOf(pkg) },
     };
     try {
       await this.#o.store.createFunction({ name, createdAt: now, updatedAt: now, latest, lastPublished: 0, reservedConcurrency: null }, tags);
     } catch (err) {
-      await this.#collect([pkg.sha256]);
+      await this.#collect([pkg.sha256], imagesOf(latest.config));
       throw err;
     }
     const published = publish ? await this.#publish(name, now) : null;
@@ -100,7 +102,8 @@ export class Control {
     const fn = await this.getFunction(name);
     const handler = opts.handler === undefined ? fn.latest.config.handler : validateConfig({ handler: opts.handler }).handler!;
     const pkg = await this.#ingest(code, handler, fn.latest.config.runtime);
-    const latest = await this.#replaceLatest(fn, { codeSha256: pkg.sha256, codeSize: pkg.size, handler }, opts.revisionId, [pkg.sha256]);
+    // codeImage always set (undefined: none), so new code never keeps the image of the code it replaces.
+    const latest = await this.#replaceLatest(fn, { codeSha256: pkg.sha256, codeSize: pkg.size, handler, codeImage: pkg.image ?? undefined }, opts.revisionId, [pkg.sha256]);
     const published = opts.publish ? await this.#publish(name, this.#o.clock.now()) : null;
     return { latest, published };
   }
@@ -143,10 +146,10 @@ export class Control {
     try {
       await this.#o.store.updateLatest(fn.name, latest, now, expectedRevisionId);
     } catch (err) {
-      await this.#collect(newCode);
+      await this.#collect(newCode, imagesOf(latest.config).filter((i) => newCode.includes(i.package)));
       throw err;
     }
-    await this.#collect(contentOf(fn.latest.config).filter((s) => !contentOf(latest.config).includes(s)));
+    await this.#collect(contentOf(fn.latest.config).filter((s) => !contentOf(latest.config).includes(s)), imagesOf(fn.latest.config));
     return latest;
   }
 
@@ -208,8 +211,26 @@ export class Control {
     return { fn, version: await this.#version(fn, alias.functionVersion), alias };
   }
 
-  /** The version one invocation runs: aliases with weights pick between their two versions. */
+  /**
+   * The version one invocation runs: aliases with weights pick between their two versions. While a shared
+   * store is unreachable (a database restart), the last resolution of that name and qualifier is used, so
+   * functions already running keep serving; the store stays the truth whenever it answers.
+   */
   async resolve(name: string, qualifier?: string | null): Promise<Resolved> {
+    const key = `${name}\0${qualifier ?? ''}`;
+    try {
+      const r = await this.#resolve(name, qualifier);
+      this.#resolved.set(key, r);
+      return r;
+    } catch (err) {
+      const last = this.#resolved.get(key);
+      if (last && isThawError(err) && err.code === 'THAW_E_STORE_UNAVAILABLE') return last;
+      if (isThawError(err) && err.kind === 'user') this.#resolved.delete(key);
+      throw err;
+    }
+  }
+
+  async #resolve(name: string, qualifier?: string | null): Promise<Resolved> {
     const fn = await this.getFunction(name);
     const q = parseQualifier(qualifier);
     if (q.kind === 'latest') return { fn, version: fn.latest, qualifier: LATEST };
@@ -233,12 +254,13 @@ export class Control {
     if (q.kind === 'version') {
       const v = await this.#version(fn, q.version);
       await this.#o.store.deleteVersion(name, q.version);
-      await this.#collect(contentOf(v.config));
+      await this.#collect(contentOf(v.config), imagesOf(v.config));
       return;
     }
-    const shas = new Set([fn.latest, ...(await this.#o.store.listVersions(name))].flatMap((v) => contentOf(v.config)));
+    const all = [fn.latest, ...(await this.#o.store.listVersions(name))];
+    const shas = new Set(all.flatMap((v) => contentOf(v.config)));
     await this.#o.store.deleteFunction(name);
-    await this.#collect([...shas]);
+    await this.#collect([...shas], all.flatMap((v) => imagesOf(v.config)));
   }
 
   async putAlias(name: string, aliasName: string, input: AliasInput, create: boolean): Promise<Alias> {
@@ -296,15 +318,18 @@ export class Control {
     try {
       await checkNotCallbackHandler(join(pkg.dir, pkg.handlerFile), parseHandler(handler).exportName, runtime);
     } catch (err) {
-      await this.#collect([pkg.sha256]);
+      await this.#collect([pkg.sha256], pkg.image ? [{ package: pkg.sha256, image: pkg.image.sha256 }] : []);
       throw err;
     }
     return pkg;
   }
 
-  /** Removes packages no version uses any more, from the origin and the node cache. */
-  #collect(shas: string[]) { return collectUnused(this.#o, shas); }
+  /** Removes packages no version uses any more, from the origin and the node cache, and their images. */
+  #collect(shas: string[], images: PackageImage[] = []) { return collectUnused(this.#o, shas, images); }
 }
 
 /** The content a configuration holds: its package and its layers' (deleted layer versions' included). */
 const contentOf = (c: FunctionConfig) => [c.codeSha256, ...(c.layers ?? []).map((l) => l.codeSha256)];
+/** The image a configuration names, with its package (it goes when the package does). */
+const imagesOf = (c: FunctionConfig): PackageImage[] => (c.codeImage ? [{ package: c.codeSha256, image: c.codeImage.sha256 }] : []);
+const imageOf = (pkg: Ingested): Pick<FunctionConfig, 'codeImage'> => (pkg.image ? { codeImage: pkg.image } : {});

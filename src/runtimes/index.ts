@@ -165,6 +165,8 @@ export class RuntimeConnection {
   #hooks: ConnectionHooks;
   #ready: PromiseWithResolvers<void> = Promise.withResolvers();
   #init: PromiseWithResolvers<number> | null = null;
+  /** The code files the last init read, when it was asked to record them. */
+  initFiles: string[] | null = null;
   #pending = new Map<string, PromiseWithResolvers<InvokeOutcome>>();
   /** The sinks of invocations in flight that may stream, and whether their stream has started. */
   #streams = new Map<string, { sink: ResponseSink; started: boolean }>();
@@ -259,7 +261,7 @@ export class RuntimeConnection {
       case 'ready': this.isReady = true; this.restored = m.restored; this.#ready.resolve(); break;
       case 'freezeReady': this.#freeze?.resolve(m.heapUsedBytes); break;
       case 'pong': this.#pings.get(m.id)?.(true); this.#pings.delete(m.id); break;
-      case 'initDone': this.#init?.resolve(m.durationMs); break;
+      case 'initDone': this.initFiles = m.files ?? null; this.#init?.resolve(m.durationMs); break;
       case 'initError': this.#init?.reject(new InitFailure(m.error, m.durationMs)); break;
       case 'log': this.#hooks.onLog(m.invocationId, m.stream, m.text); break;
       case 'streamStart': {

@@ -14,12 +14,16 @@
 #                                made later appear in sandboxes that bound a path below it)
 #   tmpfs  DIR BYTES MODE GID    mount a tmpfs of at most BYTES on DIR (nosuid, nodev), root-owned, group GID
 #   umount DIR                   detach whatever is mounted on DIR (lazily: open files keep it alive)
+#   loop   IMAGE DIR FSTYPE      attach the file IMAGE read-only to a free loop device (LOOP_CONFIGURE, with
+#                                autoclear: the device goes when its last mount does) and mount it on DIR
+#                                read-only, nosuid, nodev as FSTYPE (squashfs, erofs): a package image
 #   netns  FILE                  create a network namespace with its loopback up and keep it alive by a bind
 #                                mount on FILE (an empty file), as `ip netns add` does; the helper itself
 #                                stays in the namespace it started in
 use strict;
 use warnings;
 use POSIX ();
+use Fcntl qw(O_RDONLY O_RDWR);
 
 use Socket qw(AF_INET SOCK_DGRAM);
 
@@ -30,7 +34,8 @@ my ($SYS_MOUNT, $SYS_UMOUNT2, $SYS_UNSHARE, $SYS_SETNS) = @{ $nr{$arch} // die "
 
 use constant { MS_RDONLY => 1, MS_NOSUID => 2, MS_NODEV => 4, MS_REMOUNT => 32, MS_BIND => 4096,
   MS_REC => 16384, MS_PRIVATE => 1 << 18, MS_SHARED => 1 << 20, MNT_DETACH => 2,
-  CLONE_NEWNET => 0x40000000, SIOCGIFFLAGS => 0x8913, SIOCSIFFLAGS => 0x8914, IFF_UP => 1 };
+  CLONE_NEWNET => 0x40000000, LOOP_CTL_GET_FREE => 0x4C82, LOOP_CONFIGURE => 0x4C0A, LOOP_CLR_FD => 0x4C01,
+  LO_FLAGS_READ_ONLY => 1, LO_FLAGS_AUTOCLEAR => 4, EBUSY => 16, SIOCGIFFLAGS => 0x8913, SIOCSIFFLAGS => 0x8914, IFF_UP => 1 };
 
 # The namespace the helper returns to after making one.
 open(my $home_net, '<', '/proc/self/ns/net') or die "thaw mounter: /proc/self/ns/net: $!\n";
@@ -71,6 +76,38 @@ sub make_netns {
   return $ok;
 }
 
+# A package image mounted read-only through a loop device of its own. The device is configured in one ioctl
+# (fd, read-only, autoclear), so there is no window where it is attached but not marked to go with its mount.
+sub loop_mount {
+  my ($image, $dir, $type) = @_;
+  sysopen(my $img, $image, O_RDONLY) or return 0;
+  sysopen(my $ctl, '/dev/loop-control', O_RDWR) or return 0;
+  # Another process may take the free device between asking and configuring it (EBUSY): ask again.
+  for (1 .. 8) {
+    my $n = ioctl($ctl, LOOP_CTL_GET_FREE, 0);
+    return 0 unless defined $n;
+    $n += 0;
+    sysopen(my $dev, "/dev/loop$n", O_RDONLY) or return 0;
+    # struct loop_config: u32 fd, u32 block_size, struct loop_info64 (232 bytes: lo_flags at offset 52), u64 reserved[8]
+    my $info = pack('Q5 L4 a64 a64 a32 Q2', 0, 0, 0, 0, 0, 0, 0, 0, LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR, substr($image, -63), '', '', 0, 0);
+    my $config = pack('L L', fileno($img), 0) . $info . ("\0" x 64);
+    if (!ioctl($dev, LOOP_CONFIGURE, $config)) {
+      next if $! == EBUSY;
+      return 0;
+    }
+    if (!sys_mount("/dev/loop$n", $dir, MS_RDONLY | MS_NOSUID | MS_NODEV, $type)) {
+      my $e = $! + 0;
+      ioctl($dev, LOOP_CLR_FD, 0);
+      $! = $e;
+      return 0;
+    }
+    # The mount holds the device now; closing ours lets autoclear detach it at the umount.
+    return 1;
+  }
+  $! = EBUSY;
+  return 0;
+}
+
 # Runs the steps in order; on a failure undoes the mounts made so far and keeps the first errno.
 sub steps {
   my @undo;
@@ -108,6 +145,8 @@ while (my $line = <STDIN>) {
     $ok = sys_mount('tmpfs', $a[0], MS_NOSUID | MS_NODEV, 'tmpfs', "size=$a[1],mode=$a[2],uid=0,gid=$a[3]");
   } elsif ($verb eq 'netns' && @a == 1) {
     $ok = make_netns($a[0]);
+  } elsif ($verb eq 'loop' && @a == 3 && $a[2] =~ /^(squashfs|erofs)$/) {
+    $ok = loop_mount(@a);
   } elsif ($verb eq 'umount' && @a == 1) {
     $ok = sys_umount($a[0]);
   } else {

@@ -65,6 +65,11 @@ export class Mounter {
   shared(dir: string): Promise<void> { return this.#request('shared', dir); }
   /** A new network namespace, loopback up, kept alive by a bind mount on `file` (created if absent). */
   netns(file: string): Promise<void> { return this.#request('netns', file); }
+  /**
+   * Mounts a package image (a file) read-only, nosuid and nodev on dir through a loop device of its own that
+   * goes when the mount does. Once per image: every instance binds the one mount.
+   */
+  loop(image: string, dir: string, type: 'squashfs' | 'erofs'): Promise<void> { return this.#request('loop', image, dir, type); }
   /** Detaches what is mounted on dir. */
   umount(dir: string): Promise<void> { return this.#request('umount', dir); }
 

@@ -135,6 +135,97 @@ function proxyOnFirstUse(/** @type {() => void} */ startRelay) {
   });
 }
 
+/** Must equal FILLING_MARKER in src/codestore/ondemand.ts. */
+const FILLING_MARKER = '.thaw-filling';
+const MAX_INIT_FILES = 5000;
+/** How long one missing file is waited for before it is taken as missing (a fill that never ends). */
+const PARTIAL_WAIT_MS = 120_000;
+
+/**
+ * On-demand code (codestore/cache.ts): the hooks that make a partial code tree safe to run on, and that
+ * record what init read. While FILLING_MARKER is in the tree, a file under it that is not there yet is
+ * waited for (synchronously: require() and readFileSync are synchronous) until it appears or the fill ends
+ * (then ENOENT is real); the host renames each file in whole, so a file that exists is complete. Listing a
+ * directory waits for the whole fill (a listing of part of it would be wrong). Recording notes every code
+ * file loaded as a module or read through fs while init runs. Returns `files()` (the recorded paths,
+ * relative) and `stopRecording()`.
+ * @param {string} codeDir @param {{ partial: boolean, record: boolean }} mode
+ */
+function codeHooks(codeDir, mode) {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const { fileURLToPath } = require('node:url');
+  const marker = path.join(codeDir, FILLING_MARKER);
+  const real = { existsSync: fs.existsSync };
+  let partial = mode.partial && real.existsSync(marker);
+  /** @type {Set<string> | null} */
+  let recorded = mode.record ? new Set() : null;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const under = (/** @type {unknown} */ p) => {
+    let s = typeof p === 'string' ? p : p instanceof URL && p.protocol === 'file:' ? fileURLToPath(p) : null;
+    if (s === null) return null;
+    s = path.resolve(s);
+    return s.startsWith(codeDir + path.sep) ? s : null;
+  };
+  const filling = () => partial && (partial = real.existsSync(marker));
+  /** Waits until `file` is in the tree or the fill is over (`file` null: until the fill is over). */
+  const waitFor = (/** @type {string | null} */ file) => {
+    const until = Date.now() + PARTIAL_WAIT_MS;
+    while (filling() && !(file !== null && real.existsSync(file)) && Date.now() < until) Atomics.wait(sleeper, 0, 0, 5);
+  };
+  const note = (/** @type {string} */ file) => {
+    if (recorded && recorded.size < MAX_INIT_FILES && path.basename(file) !== FILLING_MARKER) recorded.add(path.relative(codeDir, file).split(path.sep).join('/'));
+  };
+  /** Before an fs call on `p`: wait for it if it is code not there yet; note it if it is read. */
+  const before = (/** @type {unknown} */ p, /** @type {boolean} */ reads, /** @type {boolean} */ listing = false) => {
+    if (!partial && !recorded) return;
+    const file = under(p);
+    if (file === null) return;
+    if (listing) { if (filling()) waitFor(null); return; }
+    if (filling() && !real.existsSync(file)) waitFor(file);
+    if (reads) note(file);
+  };
+  /** @param {string} name @param {boolean} reads @param {boolean} [listing] */
+  const wrap = (name, reads, listing) => {
+    const f = /** @type {any} */ (fs)[name];
+    if (typeof f !== 'function') return;
+    /** @type {any} */ (fs)[name] = Object.defineProperty(/** @this {any} @param {any[]} args */ function (...args) { before(args[0], reads, listing); return f.apply(this, args); }, 'name', { value: name });
+  };
+  for (const n of ['readFileSync', 'readFile', 'openSync', 'open', 'createReadStream']) wrap(n, true);
+  for (const n of ['statSync', 'lstatSync', 'existsSync', 'accessSync', 'stat', 'lstat', 'access', 'realpathSync']) wrap(n, false);
+  for (const n of ['readdirSync', 'readdir', 'opendirSync']) wrap(n, false, true);
+  const fsp = /** @type {any} */ (fs.promises);
+  for (const [n, reads, listing] of /** @type {[string, boolean, boolean][]} */ ([['readFile', true, false], ['open', true, false], ['stat', false, false], ['access', false, false], ['readdir', false, true]])) {
+    const f = fsp[n];
+    fsp[n] = /** @this {any} @param {any[]} args */ function (...args) { before(args[0], reads, listing); return f.apply(this, args); };
+  }
+  if (typeof nodeModule.registerHooks === 'function') {
+    nodeModule.registerHooks({
+      // A module not found while the tree fills may be one not there yet: found again once the fill is over.
+      resolve(specifier, context, next) {
+        try { return next(specifier, context); } catch (err) {
+          const code = /** @type {any} */ (err)?.code;
+          if (!filling() || (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND')) throw err;
+          waitFor(null);
+          return next(specifier, context);
+        }
+      },
+      load(url, context, next) {
+        const file = url.startsWith('file:') ? under(new URL(url)) : null;
+        if (file !== null) {
+          if (filling() && !real.existsSync(file)) waitFor(file);
+          note(file);
+        }
+        return next(url, context);
+      },
+    });
+  }
+  return {
+    files: () => (recorded ? [...recorded] : undefined),
+    stopRecording: () => { recorded = null; },
+  };
+}
+
 /**
  * The egress relay: inside a sandbox the network has only loopback, so outbound HTTP(S) goes to a local
  * proxy address (HTTP_PROXY / HTTPS_PROXY, used by fetch, http and https once proxyOnFirstUse turns them on) where
@@ -239,13 +330,58 @@ function main(preloaded) {
 
   const soleInvocation = () => (inFlight.size === 1 ? inFlight.values().next().value ?? null : null);
 
-  // Lambda's log line shape: timestamp, request id, level, message.
-  for (const [method, level] of /** @type {const} */ ([['log', 'INFO'], ['info', 'INFO'], ['warn', 'WARN'], ['error', 'ERROR'], ['debug', 'DEBUG'], ['trace', 'TRACE']])) {
-    console[method] = (/** @type {any[]} */ ...args) => {
-      const id = current.getStore() ?? soleInvocation() ?? 'undefined';
-      const text = method === 'trace' ? format(...args) + '\n' + (new Error().stack ?? '').split('\n').slice(2).join('\n') : format(...args);
-      process.stdout.write(`${new Date().toISOString()}\t${id}\t${level}\t${text.replaceAll('\n', '\r')}\n`);
-    };
+  patchConsole();
+
+  /**
+   * console.* as Lambda's Node runtime writes it: Text lines (timestamp, request id, level, message), or with
+   * AWS_LAMBDA_LOG_FORMAT=JSON one JSON record per call (timestamp, level, requestId, message; an Error's
+   * type, message and stack), dropping levels below AWS_LAMBDA_LOG_LEVEL. Applied at start and again at init,
+   * when the function's environment (and so its LoggingConfig) is known.
+   */
+  function patchConsole() {
+    const json = process.env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON';
+    const levels = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+    const least = Math.max(0, levels.indexOf(process.env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase() ?? 'TRACE'));
+    const methods = /** @type {const} */ ([['trace', 'TRACE'], ['debug', 'DEBUG'], ['info', 'INFO'], ['log', 'INFO'], ['warn', 'WARN'], ['error', 'ERROR'], ['fatal', 'FATAL']]);
+    for (const [method, level] of methods) {
+      // FATAL is never dropped, as on Lambda.
+      const dropped = level !== 'FATAL' && levels.indexOf(level) < least;
+      /** @type {any} */ (console)[method] = dropped ? () => {} : (/** @type {any[]} */ ...args) => {
+        const id = current.getStore() ?? soleInvocation() ?? undefined;
+        if (method === 'trace' && !json) args = [format(...args) + '\n' + (new Error().stack ?? '').split('\n').slice(2).join('\n')];
+        const line = json ? jsonRecord(id, level, args) : `${new Date().toISOString()}\t${id}\t${level}\t${format(...args)}`;
+        process.stdout.write(`${line.replaceAll('\n', '\r')}\n`);
+      };
+    }
+  }
+
+  /** @param {any} _ @param {unknown} value */
+  const errorFields = (_, value) => value instanceof Error
+    ? { errorType: value.constructor?.name ?? 'UnknownError', errorMessage: value.message, stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack, ...value }
+    : value;
+
+  /** Lambda's JSON log record: one argument is kept as it is (an object stays an object), several are formatted. */
+  function jsonRecord(/** @type {string | undefined} */ requestId, /** @type {string} */ level, /** @type {any[]} */ args) {
+    /** @type {Record<string, unknown>} */
+    const r = { timestamp: new Date().toISOString(), level, requestId };
+    if (args.length === 1) {
+      r.message = args[0];
+      try { return JSON.stringify(r, errorFields); } catch { r.message = format(args[0]); return JSON.stringify(r); }
+    }
+    r.message = format(...args);
+    const err = args.find((a) => a instanceof Error);
+    if (err) Object.assign(r, { errorType: err.constructor?.name ?? 'UnknownError', errorMessage: err.message, stackTrace: typeof err.stack === 'string' ? err.stack.split('\n') : [] });
+    return JSON.stringify(r);
+  }
+
+  /**
+   * A failed init or invocation as Lambda's runtime logs it: in Text the line given; in JSON an ERROR record
+   * whose message is the error itself (errorType, errorMessage, stackTrace), as console.error(err) writes it.
+   * @param {unknown} err @param {string} text
+   */
+  function logError(err, text) {
+    if (process.env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON') console.error(err instanceof Error ? err : new Error(String(err)));
+    else console.error(text);
   }
 
   /** @param {unknown} err @returns {SerializedError} */
@@ -266,6 +402,7 @@ function main(preloaded) {
     await warming;
     try {
       for (const [k, v] of Object.entries(spec.env)) process.env[k] = v;
+      patchConsole();
       // require() read NODE_PATH when this process started, before its function (and layers at /opt) was known.
       const moduleInternals = /** @type {any} */ (nodeModule);
       if (spec.env.NODE_PATH !== undefined && typeof moduleInternals._initPaths === 'function') moduleInternals._initPaths();
@@ -287,6 +424,7 @@ function main(preloaded) {
       // V8's code cache for this version, shared by its instances: compile once per node.
       // (Node 20 has none: the agent passes no directory for it.)
       if (spec.compileCacheDir && typeof nodeModule.enableCompileCache === 'function') nodeModule.enableCompileCache(spec.compileCacheDir);
+      const code = spec.partial || spec.recordFiles ? codeHooks(spec.codeDir, { partial: Boolean(spec.partial), record: Boolean(spec.recordFiles) }) : null;
       const mod = await import(pathToFileURL(spec.file).href);
       const candidate = mod[spec.exportName] ?? mod.default?.[spec.exportName];
       if (typeof candidate !== 'function') {
@@ -296,7 +434,9 @@ function main(preloaded) {
       }
       checkHandler(candidate);
       handler = candidate;
-      send({ type: 'initDone', durationMs: performance.now() - started });
+      const files = code?.files();
+      code?.stopRecording();
+      send({ type: 'initDone', durationMs: performance.now() - started, ...(files ? { files } : {}) });
       // Node writes the code cache at a clean exit, which an instance (stopped with SIGKILL) never has:
       // written once, a moment after init, so the next instance of this version compiles nothing.
       if (spec.compileCacheDir && typeof nodeModule.flushCompileCache === 'function') setTimeout(() => { try { nodeModule.flushCompileCache(); } catch { /* a cache is an optimisation */ } }, 50).unref();
@@ -304,7 +444,7 @@ function main(preloaded) {
       const error = serializeError(err);
       if (err instanceof SyntaxError) error.errorType = 'Runtime.UserCodeSyntaxError';
       else if (/** @type {any} */ (err)?.code === 'ERR_MODULE_NOT_FOUND') error.errorType = 'Runtime.ImportModuleError';
-      console.error(`INIT_ERROR\t${error.errorType}: ${error.errorMessage}`);
+      logError(err, `INIT_ERROR\t${error.errorType}: ${error.errorMessage}`);
       send({ type: 'initError', error, durationMs: performance.now() - started });
     }
   }
@@ -389,6 +529,8 @@ function main(preloaded) {
       identity: undefined,
       /** True for a scheduled warm-up: the instance is warm now; the handler may return at once. */
       warmup: spec.warmup === true,
+      /** The W3C traceparent of this invocation's handler span (also in process.env.TRACEPARENT). */
+      traceparent: spec.traceparent,
       callbackWaitsForEmptyEventLoop: true,
       getRemainingTimeInMillis: () => Math.max(0, spec.deadline - Date.now()),
       /** Calls another Thaw function synchronously and resolves with its result; the platform learns the call chain. */
@@ -521,6 +663,10 @@ function main(preloaded) {
         // As Lambda's Node runtime does: the invocation's trace header in the environment while it runs.
         if (spec.traceId) process.env._X_AMZN_TRACE_ID = spec.traceId;
         else delete process.env._X_AMZN_TRACE_ID;
+        // The W3C equivalent where OpenTelemetry's environment carrier looks for it: a tracer in the function
+        // that extracts it parents its spans on the invocation's handler span.
+        if (spec.traceparent) process.env.TRACEPARENT = spec.traceparent;
+        else delete process.env.TRACEPARENT;
         const value = /** @type {any} */ (handler)[HANDLER_STREAMING] === 'response' ? await invokeStreaming(spec, handler, event) : await callHandler(handler, event, makeContext(spec));
         let payload;
         try {
@@ -533,7 +679,7 @@ function main(preloaded) {
       } catch (err) {
         inFlight.delete(spec.id);
         const error = serializeError(err);
-        console.error(`Invoke Error \t${JSON.stringify(error)}`);
+        logError(err, `Invoke Error \t${JSON.stringify(error)}`);
         send({ type: 'result', id: spec.id, ok: false, error });
       }
     });

@@ -24,7 +24,17 @@ export interface InitSpec {
   compileCacheDir: string | null;
   /** The instance's egress grant, presented by the relay to the egress proxy; null: no egress. */
   egressToken?: string | null;
+  /**
+   * The code tree holds only what init read at the version's first start; the rest is being filled in while
+   * the marker file `.thaw-filling` is in it (codestore/ondemand.ts). The runtime waits for a file it does not find there.
+   */
+  partial?: boolean;
+  /** Report the code files init read with initDone (the first start of this package and handler). */
+  recordFiles?: boolean;
 }
+
+/** At most this many files are recorded as init's (a bundle of more would not be small). */
+export const MAX_INIT_FILES = 5000;
 
 export interface InvokeSpec {
   id: string;
@@ -37,6 +47,8 @@ export interface InvokeSpec {
   warmup?: boolean;
   /** The X-Ray trace header the handler sees in _X_AMZN_TRACE_ID (the caller's, or a fresh one). */
   traceId?: string;
+  /** The W3C traceparent of the handler's span, in TRACEPARENT (OpenTelemetry's environment carrier) and context.traceparent. */
+  traceparent?: string;
 }
 
 export type HostMessage =
@@ -55,7 +67,8 @@ export type RuntimeMessage =
   | { type: 'ready'; pid: number; restored: boolean }
   | { type: 'freezeReady'; heapUsedBytes: number }
   | { type: 'pong'; id: number }
-  | { type: 'initDone'; durationMs: number }
+  /** `files`: the code files init read, relative to the code dir, when the init asked for them. */
+  | { type: 'initDone'; durationMs: number; files?: string[] }
   | { type: 'initError'; error: SerializedError; durationMs: number }
   | { type: 'log'; invocationId: string | null; stream: 'stdout' | 'stderr'; text: string }
   /** A streaming handler's first write (or its end with none): what the stream carries. Before any chunk. */
@@ -94,7 +107,7 @@ export function checkRuntimeMessage(m: unknown): RuntimeMessage {
       case 'ready': return isNum(r.pid) && typeof r.restored === 'boolean';
       case 'freezeReady': return isNum(r.heapUsedBytes);
       case 'pong': return isNum(r.id);
-      case 'initDone': return isNum(r.durationMs);
+      case 'initDone': return isNum(r.durationMs) && (r.files === undefined || (Array.isArray(r.files) && r.files.length <= MAX_INIT_FILES && r.files.every((f) => isStr(f) && f.length > 0 && f.length <= 4096)));
       case 'initError': return isError(r.error) && isNum(r.durationMs);
       case 'log': return (r.invocationId === null || isStr(r.invocationId)) && (r.stream === 'stdout' || r.stream === 'stderr') && isStr(r.text);
       case 'streamStart': return isStr(r.id) && isStr(r.contentType) && /^[\x20-\x7e]{1,256}$/.test(r.contentType);
