@@ -11,6 +11,22 @@ export type TakenDecision = PolicyDecision & { readonly wallAt: number; readonly
 
 const DECISIONS_KEPT = 1000;
 
+/** The newest decisions (a thousand), oldest first: a node's own, or a control plane's of all its agents. */
+export class DecisionLog<D extends TakenDecision = TakenDecision> {
+  readonly #kept: D[] = [];
+
+  add(d: D): void {
+    this.#kept.push(d);
+    if (this.#kept.length > DECISIONS_KEPT) this.#kept.splice(0, this.#kept.length - DECISIONS_KEPT);
+  }
+
+  /** The newest, oldest first; of one function when named. */
+  list(fn?: string, limit = 100): D[] {
+    const all = fn ? this.#kept.filter((d) => d.fn === fn) : this.#kept;
+    return all.slice(-limit);
+  }
+}
+
 export interface DecisionOptions {
   clock: Clock;
   engine: PolicyEngine;
@@ -26,7 +42,7 @@ export class DecisionDriver {
   readonly #o: DecisionOptions;
   /** When each function's plan should run again, and the timer for it. */
   readonly #planTimers = new Map<string, { at: number; handle: TimerHandle }>();
-  readonly #decisions: TakenDecision[] = [];
+  readonly #decisions = new DecisionLog();
 
   constructor(options: DecisionOptions) { this.#o = options; }
 
@@ -55,18 +71,14 @@ export class DecisionDriver {
   /** Keeps, publishes and logs a decision with its reason. */
   record(d: PolicyDecision, outcome: TakenDecision['outcome']): void {
     const taken: TakenDecision = { ...d, wallAt: this.#o.clock.now(), outcome };
-    this.#decisions.push(taken);
-    if (this.#decisions.length > DECISIONS_KEPT) this.#decisions.splice(0, this.#decisions.length - DECISIONS_KEPT);
+    this.#decisions.add(taken);
     publishPolicyDecision(taken);
     const version = this.#o.versionOf(d.fn);
     if (version) publishLog({ functionName: d.fn, version, instanceId: 'instanceId' in d ? d.instanceId : 'policy', invocationId: null, stream: 'platform', at: taken.wallAt, line: `POLICY ${d.action}${'count' in d ? ` ${d.count}` : ''}: ${d.reason}${outcome === 'skipped' ? ' (skipped: nothing to act on)' : ''}` });
   }
 
   /** The newest decisions, oldest first; of one function when named. */
-  decisions(fn?: string, limit = 100): TakenDecision[] {
-    const all = fn ? this.#decisions.filter((d) => d.fn === fn) : this.#decisions;
-    return all.slice(-limit);
-  }
+  decisions(fn?: string, limit = 100): TakenDecision[] { return this.#decisions.list(fn, limit); }
 
   /** A deleted function's next look is cancelled. */
   forget(fn: string): void {

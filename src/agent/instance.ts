@@ -105,6 +105,8 @@ export class Instance {
       id: this.id,
       functionName: this.version.functionName,
       version: this.version.version,
+      /** Which $LATEST (or version) it runs: a cluster's control plane places and retires by it. */
+      revisionId: this.version.revisionId,
       state: this.#state,
       pid: this.conn.sandbox.pid,
       inFlight: this.inFlight,

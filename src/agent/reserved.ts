@@ -47,6 +47,9 @@ export class ReservedInstances {
     return { version: r.version.version, requested: r.count, available: live.filter((i) => i.state !== 'starting' && i.state !== 'initializing').length, allocated: live.length, failure: r.failure };
   }
 
+  /** How many reserved instances are configured for a version, over all its qualifiers. */
+  configured(v: FunctionVersion): number { return this.#wanted(v); }
+
   /** A reserved instance that died is replaced. */
   died(instance: Instance): void {
     if (!instance.reserved) return;

@@ -1,8 +1,9 @@
 // Snapshots of published versions: built one at a time in the background (with a visible status and a time
-// limit), encrypted at rest beside the packages (they hold env vars and memory), decrypted once per node
-// onto tmpfs for restores, removed with their version. A version that cannot be snapshotted keeps working
+// limit), encrypted and stored in their own origin (the data dir's snapshots/ or the bucket's snapshots/
+// prefix: they hold env vars and memory), named by the SHA-256 of the encrypted bytes, decrypted once per
+// node onto tmpfs for restores, removed with their version. A version that cannot be snapshotted keeps working
 // without one; the reason is recorded. Imports src/core, src/store, src/codestore, src/runtimes.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -14,19 +15,28 @@ import { resolveHandlerFile, parseHandler } from '../codestore/index.ts';
 import { buildNodeSnapshot, heapLimitMb, nodeBootstrapPath, runtimeKind, SnapshotUnsupported } from '../runtimes/index.ts';
 import type { Store } from '../store/index.ts';
 
+/**
+ * What the manager knows of versions and snapshot records: the node's store, or on a cluster agent the
+ * facts its control plane gave it (versions it was told to build or hold; records reported back to the
+ * control plane's store), so an agent never reads its own empty store for them.
+ */
+export type SnapshotBook = Pick<Store, 'getVersion' | 'putSnapshot' | 'getSnapshot' | 'listSnapshots' | 'deleteSnapshot' | 'isSnapshotInUse'>;
+
 export interface SnapshotOptions {
   enabled: boolean;
-  /** Encrypted snapshots, beside the packages (data dir). */
-  dir: string;
+  /** Where encrypted snapshots live durably, beside the packages (content-addressed like them). */
+  origin: Origin;
   /** Decrypted copies for restores, node-local (tmpfs). */
   localDir: string;
   keyFile: string;
   timeoutMs: number;
+  /** Where versions and records are read and written; absent: the store. */
+  book?: SnapshotBook;
 }
 
 interface Deps {
   driver: SandboxDriver;
-  store: Store;
+  store: SnapshotBook;
   blobs: Origin;
   cache: CodeCache;
   packageLimits: PackageLimits;
@@ -55,16 +65,54 @@ export class SnapshotManager {
 
   constructor(options: SnapshotOptions, deps: Deps) {
     this.#o = options;
-    this.#d = deps;
+    this.#d = { ...deps, store: options.book ?? deps.store };
   }
 
   get enabled() { return this.#o.enabled; }
+
+  /** Where the encrypted snapshots are (a control plane serves its agents from it). */
+  get origin(): Origin { return this.#o.origin; }
+
+  /** The snapshot key (a control plane hands it to its agents at join). */
+  key(): Promise<Buffer> { return this.#secret(); }
+
+  /** The key file was replaced (a cluster agent given its control plane's key): read it again at next use. */
+  rekey(): void { this.#key = null; }
+
+  /** Versions whose snapshot is decrypted on this node now, as `function@version` (a cluster agent advertises them). */
+  held(): string[] {
+    return [...this.#ready].filter(([, r]) => r.local !== null && existsSync(r.local)).map(([k]) => k);
+  }
+
+  /**
+   * A snapshot built elsewhere (by another agent of the cluster) becomes restorable here: fetched from the
+   * origin and decrypted onto the local tmpfs now, ahead of the first cold start that needs it.
+   */
+  async adopt(v: FunctionVersion, sha256: string): Promise<void> {
+    if (!this.#o.enabled) return;
+    const k = key(v.functionName, v.version);
+    const known = this.#ready.get(k);
+    if (known?.sha256 === sha256 && (known.decrypting || (known.local && existsSync(known.local)))) return;
+    const r = { sha256, local: null as string | null, decrypting: true };
+    this.#ready.set(k, r);
+    try {
+      const local = await this.#decrypt(sha256);
+      // Removed while it decrypted: its copy goes too.
+      if (this.#ready.get(k) !== r) await rm(local, { force: true });
+      else r.local = local;
+    } catch (err) {
+      if (this.#ready.get(k) === r) this.#ready.delete(k);
+      throw err;
+    } finally {
+      r.decrypting = false;
+    }
+  }
 
   /** Loads the records of earlier runs: ready ones serve restores, interrupted builds start again. */
   async start(): Promise<void> {
     if (!this.#o.enabled) return;
     for (const rec of await this.#d.store.listSnapshots()) {
-      if (rec.status === 'ready' && rec.sha256 && existsSync(this.#encPath(rec.sha256))) {
+      if (rec.status === 'ready' && rec.sha256 && await this.#o.origin.has(rec.sha256)) {
         this.#ready.set(key(rec.functionName, rec.version), { sha256: rec.sha256, local: null, decrypting: false });
       } else if (rec.status === 'pending') {
         const v = await this.#d.store.getVersion(rec.functionName, rec.version);
@@ -102,7 +150,7 @@ export class SnapshotManager {
     void (async () => {
       await this.#put(v, 'failed', reason);
       if (r && !(await this.#d.store.isSnapshotInUse(r.sha256))) {
-        await rm(this.#encPath(r.sha256), { force: true });
+        await this.#o.origin.delete(r.sha256);
         await rm(this.#localPath(r.sha256), { force: true });
       }
     })().catch((err) => this.#d.log(v, `could not clean up a failed snapshot: ${(err as Error).message}`));
@@ -126,7 +174,7 @@ export class SnapshotManager {
       this.#ready.delete(key(r.functionName, r.version));
       await this.#d.store.deleteSnapshot(r.functionName, r.version);
       if (r.sha256 && !(await this.#d.store.isSnapshotInUse(r.sha256))) {
-        await rm(this.#encPath(r.sha256), { force: true });
+        await this.#o.origin.delete(r.sha256);
         await rm(this.#localPath(r.sha256), { force: true });
       }
     }
@@ -186,7 +234,7 @@ export class SnapshotManager {
         this.#ready.delete(k);
         await this.#d.store.deleteSnapshot(v.functionName, v.version);
         if (!(await this.#d.store.isSnapshotInUse(sha256))) {
-          await rm(this.#encPath(sha256), { force: true });
+          await this.#o.origin.delete(sha256);
           await rm(this.#localPath(sha256), { force: true });
         }
       };
@@ -222,27 +270,22 @@ export class SnapshotManager {
     await this.#d.store.putSnapshot({ functionName: v.functionName, version: v.version, status, reason, sha256: null, sizeBytes: null, buildMs: null, updatedAt: this.#d.clock.now(), ...extra });
   }
 
-  #encPath(sha: string) { return join(this.#o.dir, sha.slice(0, 2), `${sha}.snap`); }
   #localPath(sha: string) { return join(this.#o.localDir, `${sha}.blob`); }
 
-  /** AES-256-GCM under the node's snapshot key; the file is named by the hash of its encrypted bytes. */
+  /** AES-256-GCM under the node's snapshot key, stored in the origin under the hash of its encrypted bytes. */
   async #encrypt(plainPath: string): Promise<{ sha256: string; size: number }> {
     const plain = await readFile(plainPath);
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', await this.#secret(), iv);
     const body = Buffer.concat([cipher.update(plain), cipher.final()]);
     const out = Buffer.concat([MAGIC, iv, cipher.getAuthTag(), body]);
-    const sha256 = createHash('sha256').update(out).digest('hex');
-    await mkdir(join(this.#o.dir, sha256.slice(0, 2)), { recursive: true });
-    const tmp = `${this.#encPath(sha256)}.tmp-${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, out, { mode: 0o600 });
-    await rename(tmp, this.#encPath(sha256));
-    return { sha256, size: out.length };
+    const { sha256, size } = await this.#o.origin.put(out);
+    return { sha256, size };
   }
 
   async #decrypt(sha256: string): Promise<string> {
-    const data = await readFile(this.#encPath(sha256));
-    if (createHash('sha256').update(data).digest('hex') !== sha256) throw new Error('the encrypted snapshot is damaged');
+    // The origin checks the bytes against their name: a damaged snapshot is an error, never a restore.
+    const data = await this.#o.origin.get(sha256);
     if (!data.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('not a Thaw snapshot');
     const iv = data.subarray(8, 20);
     const decipher = createDecipheriv('aes-256-gcm', await this.#secret(), iv);

@@ -11,8 +11,11 @@ import type { AccessKey } from '../core/types.ts';
 import type { KeyRing } from './keys.ts';
 import { parseSignature, verifySignature, type SignableRequest } from './sigv4.ts';
 
-/** What a call does, for the roles: admin may do all, developer all but `admin`, invoker only `invoke`. */
-export type Action = 'invoke' | 'read' | 'write' | 'admin';
+/**
+ * What a call does, for the roles: admin may do all, developer all but `admin` and `cluster`, invoker only
+ * `invoke`, agent only `cluster` (the routes a `thaw agent` calls).
+ */
+export type Action = 'invoke' | 'read' | 'write' | 'admin' | 'cluster';
 
 /** Lambda's APIs are versioned by date (/2015-03-31, /2017-10-31, ...); no function name starts with a digit. */
 const API = /^\/(\d{4}-\d{2}-\d{2}|thaw\/v1)(\/|$)/;
@@ -22,6 +25,7 @@ export const isApiPath = (path: string) => API.test(path) && path !== '/thaw/v1/
 
 export function requiredAction(method: string, path: string): Action {
   if (/^\/thaw\/v1\/keys(\/|$)/.test(path)) return 'admin';
+  if (/^\/thaw\/v1\/cluster\/(agents|telemetry|calls|code|snapshots)(\/|$)/.test(path)) return 'cluster';
   if (/^\/thaw\/v1\/(networks|security-groups)(\/|$)/.test(path) && method !== 'GET' && method !== 'HEAD') return 'admin';
   if (method === 'POST' && /\/functions\/[^/]+\/(invocations|response-streaming-invocations|invoke-async)\/?$/.test(path)) return 'invoke';
   return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
@@ -49,7 +53,8 @@ export function qualifierOf(path: string, query: URLSearchParams): string | null
 export type PolicyGrant = (key: AccessKey, fn: string, qualifier: string | null) => Promise<boolean>;
 
 export function permits(key: AccessKey, action: Action, fn: string | null): boolean {
-  const roleOk = key.role === 'admin' || (key.role === 'developer' && action !== 'admin') || (key.role === 'invoker' && action === 'invoke');
+  const roleOk = key.role === 'admin' || (key.role === 'developer' && action !== 'admin' && action !== 'cluster')
+    || (key.role === 'invoker' && action === 'invoke') || (key.role === 'agent' && action === 'cluster');
   if (!roleOk) return false;
   // A key limited to some functions may only make calls about one of them.
   return key.functions === null || (fn !== null && key.functions.includes(fn));

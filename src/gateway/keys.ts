@@ -5,7 +5,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ThawError } from '../core/errors.ts';
+import { ThawError, isThawError } from '../core/errors.ts';
 import { KEY_ROLES, type AccessKey, type KeyRole } from '../core/types.ts';
 import type { Store } from '../store/index.ts';
 
@@ -21,8 +21,13 @@ export class KeyRing {
   readonly #store: Store;
   readonly #keyFile: string;
   #sealKey: Buffer | null = null;
-  /** Opened secrets by key id and sealed text, so a signature check costs no decryption after the first. */
-  #opened = new Map<string, { sealed: string; secret: string }>();
+  /**
+   * Opened secrets by key id and sealed text, so a signature check costs no decryption after the first; with
+   * the key as last read, to check signatures while a shared store is unreachable (a database restart).
+   */
+  #opened = new Map<string, { sealed: string; secret: string; key: AccessKey }>();
+  /** The last answer of active(), given again while the store is unreachable, so the gate keeps its mode. */
+  #lastActive: boolean | null = null;
 
   constructor(store: Store, dataDir: string) {
     this.#store = store;
@@ -77,12 +82,19 @@ export class KeyRing {
 
   /** The key and its secret, if it exists and is not revoked. */
   async lookup(id: string): Promise<{ key: AccessKey; secret: string } | null> {
-    const key = await this.#store.getKey(id);
-    if (!key || key.revokedAt !== null) return null;
+    let key: AccessKey | null;
+    try {
+      key = await this.#store.getKey(id);
+    } catch (err) {
+      const held = this.#opened.get(id);
+      if (held && storeOutage(err)) return { key: held.key, secret: held.secret };
+      throw err;
+    }
+    if (!key || key.revokedAt !== null) { this.#opened.delete(id); return null; }
     const cached = this.#opened.get(id);
     if (cached && cached.sealed === key.secretSealed) return { key, secret: cached.secret };
     const secret = this.#open(key.secretSealed);
-    this.#opened.set(id, { sealed: key.secretSealed, secret });
+    this.#opened.set(id, { sealed: key.secretSealed, secret, key });
     return { key, secret };
   }
 
@@ -95,5 +107,15 @@ export class KeyRing {
     this.#opened.delete(id);
   }
 
-  active(): Promise<boolean> { return this.#store.hasActiveKeys(); }
+  /** Whether any key is active; during a store outage, the last answer (a keyed node stays keyed). */
+  async active(): Promise<boolean> {
+    try {
+      this.#lastActive = await this.#store.hasActiveKeys();
+    } catch (err) {
+      if (this.#lastActive === null || !storeOutage(err)) throw err;
+    }
+    return this.#lastActive;
+  }
 }
+
+const storeOutage = (err: unknown) => isThawError(err) && err.code === 'THAW_E_STORE_UNAVAILABLE';
