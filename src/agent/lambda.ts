@@ -2,7 +2,7 @@
 // runtime's and the function's environment, the error shape of a timed-out or crashed invocation, and the
 // REPORT log line, trace headers and log stream names. Imports node:crypto and types of src/core, src/runtimes and src/sandbox.
 import { createHash, randomBytes } from 'node:crypto';
-import type { FunctionVersion, StartKind } from '../core/types.ts';
+import type { FunctionVersion, StartKind, TraceContext } from '../core/types.ts';
 import type { SerializedError } from '../runtimes/index.ts';
 import type { SandboxExit } from '../sandbox/index.ts';
 
@@ -37,6 +37,8 @@ export function functionEnv(v: FunctionVersion, codeDir: string, instance?: { lo
     AWS_LAMBDA_FUNCTION_VERSION: v.version,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(v.config.memoryMb),
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${v.functionName}`,
+    // As Lambda sets them for LoggingConfig JSON: the runtime then writes JSON records and drops lower levels.
+    ...(v.config.logging?.format === 'JSON' ? { AWS_LAMBDA_LOG_FORMAT: 'JSON', AWS_LAMBDA_LOG_LEVEL: v.config.logging.applicationLogLevel } : {}),
     ...(instance ? { AWS_LAMBDA_LOG_STREAM_NAME: instance.logStream, AWS_LAMBDA_INITIALIZATION_TYPE: instance.initializationType } : {}),
     LAMBDA_TASK_ROOT: codeDir,
     _HANDLER: v.config.handler,
@@ -53,17 +55,20 @@ export function logStreamName(version: string, instanceId: string, at: number): 
 
 /**
  * An X-Ray trace header as Lambda hands it to a function: a fresh root, sampled when the function's
- * TracingConfig is Active (tracers then record segments), else unsampled (PassThrough).
+ * TracingConfig is Active (tracers then record segments), else unsampled (PassThrough). Given the
+ * invocation's W3C trace, the root is that trace in X-Ray's spelling (1-first 8 hex digits-the other 24, as
+ * X-Ray reads W3C ids) and the parent its handler span, so both headers name one trace.
  */
-export function newTraceHeader(at: number, sampled = false): string {
-  const hex = randomBytes(20).toString('hex');
-  return `Root=1-${Math.floor(at / 1000).toString(16).padStart(8, '0')}-${hex.slice(0, 24)};Parent=${hex.slice(24)};Sampled=${sampled ? 1 : 0}`;
+export function newTraceHeader(at: number, sampled = false, w3c?: TraceContext | null): string {
+  const hex = w3c ? w3c.traceId.slice(8) + w3c.handlerSpanId : randomBytes(20).toString('hex');
+  const epoch = w3c ? w3c.traceId.slice(0, 8) : Math.floor(at / 1000).toString(16).padStart(8, '0');
+  return `Root=1-${epoch}-${hex.slice(0, 24)};Parent=${hex.slice(24)};Sampled=${sampled ? 1 : 0}`;
 }
 
 /** A caller's X-Amzn-Trace-Id, kept when it names a well-formed root (its sampling decision too); else a fresh one. */
-export function traceHeaderFrom(header: string | undefined | null, at: number, sampled = false): string {
+export function traceHeaderFrom(header: string | undefined | null, at: number, sampled = false, w3c?: TraceContext | null): string {
   if (header && header.length <= 256 && /(^|;)\s*Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;|$)/.test(header) && /^[\x20-\x7e]+$/.test(header)) return header;
-  return newTraceHeader(at, sampled);
+  return newTraceHeader(at, sampled, w3c);
 }
 
 /** Lambda's cap on a synchronous response. */
