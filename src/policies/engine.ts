@@ -31,7 +31,11 @@ export interface PolicyInstance {
 }
 
 export type PolicyDecision =
-  | { readonly at: number; readonly fn: string; readonly action: 'freeze' | 'page' | 'stop' | 'evict'; readonly instanceId: string; readonly reason: string }
+  | {
+    readonly at: number; readonly fn: string; readonly action: 'freeze' | 'page' | 'stop' | 'evict'; readonly instanceId: string; readonly reason: string;
+    /** A stop by staged scale-in (surplus instances), not by the keep-alive window: `thaw why` tells them apart. */
+    readonly scaleIn?: true;
+  }
   | {
     readonly at: number; readonly fn: string; readonly action: 'prewarm'; readonly count: number; readonly reason: string;
     /**
@@ -269,7 +273,7 @@ export class PolicyEngine {
       const n = scaleIn(s.conc, now, live.length, Math.max(1, scale.desired), params);
       const idle = live.filter(resting).sort((a, b) => a.idleSince - b.idleSince || cmp(a.instanceId, b.instanceId));
       for (const i of idle.slice(0, Math.min(n, Math.max(0, live.length - 1)))) {
-        decisions.push({ at: now, fn, action: 'stop', instanceId: i.instanceId, reason: `scale-in: ${live.length} instances, ${scale.reason}` });
+        decisions.push({ at: now, fn, action: 'stop', instanceId: i.instanceId, reason: `scale-in: ${live.length} instances, ${scale.reason}`, scaleIn: true });
         stopped.add(i.instanceId);
       }
       if (s.conc.belowSince !== null) nextAt = Math.min(nextAt, Math.max(s.conc.belowSince, s.conc.lastScaleInAt) + params.scaleInCooldownMs);

@@ -4,3 +4,4 @@ export * from './trace.ts';
 export * from './simulate.ts';
 export * from './sweep.ts';
 export * from './bench.ts';
+export * from './whatif.ts';

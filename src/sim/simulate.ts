@@ -92,7 +92,7 @@ export interface SimResult {
   /** Start latency felt by invocations in all, seconds. */
   readonly startPenaltySeconds: number;
   readonly decisions: Record<string, number>;
-  readonly perFunction?: { id: string; invocations: number; coldStarts: number; wastedMemoryGBs: number }[];
+  readonly perFunction?: { id: string; invocations: number; coldStarts: number; wastedMemoryGBs: number; wastedMemoryMbMs: number }[];
   readonly simulatedMinutes: number;
   readonly wallMs: number;
 }
@@ -380,7 +380,7 @@ export function simulate(trace: Trace, o: SimOptions): SimResult {
     instanceStarts, prewarms, evictions, byPath,
     startPenaltySeconds: Math.round(penaltyMs / 10) / 100,
     decisions,
-    ...(o.perFunction ? { perFunction: fns.map((f, k) => ({ id: f.id, invocations: invocations[k], coldStarts: colds[k], wastedMemoryGBs: Math.round(wastedByFn[k] / 1024 / 1000) })) } : {}),
+    ...(o.perFunction ? { perFunction: fns.map((f, k) => ({ id: f.id, invocations: invocations[k], coldStarts: colds[k], wastedMemoryGBs: Math.round(wastedByFn[k] / 1024 / 1000), wastedMemoryMbMs: wastedByFn[k] })) } : {}),
     simulatedMinutes: minutes,
     wallMs: Math.round(systemClock.monotonic() - wallStart),
   };

@@ -33,7 +33,10 @@ const COLORS: Record<string, string> = { fixed: '#888888', hybrid: '#1f77b4', gd
 /** Two panels, cold-start rate (75th percentile over functions; overall) against wasted memory. */
 export function paretoSvg(points: readonly SweepPoint[], title: string): string {
   const W = 1010, H = 420, panelW = 440, panelH = 300, top = 60, lefts = [60, 540];
-  const xs = points.map((p) => p.result.wastedMemoryGBs / 1e6);
+  // Idle RAM in millions of GB·s for a real trace's day, in thousands or units for a small upload's.
+  const most = Math.max(...points.map((p) => p.result.wastedMemoryGBs));
+  const [unit, unitName] = most >= 1e6 ? [1e6, 'million GB·s'] : most >= 1e3 ? [1e3, 'thousand GB·s'] : [1, 'GB·s'];
+  const xs = points.map((p) => p.result.wastedMemoryGBs / unit);
   const xMax = Math.max(...xs) * 1.08 || 1;
   const panels = [
     { label: '75th-percentile function cold-start rate', get: (r: SimResult) => r.p75FunctionColdStartRate },
@@ -53,14 +56,14 @@ export function paretoSvg(points: readonly SweepPoint[], title: string): string 
       svg += `<text x="${left - 6}" y="${Y(yv) + 4}" text-anchor="end">${yv.toFixed(2)}</text>`;
       svg += `<line x1="${left}" x2="${left + panelW}" y1="${Y(yv)}" y2="${Y(yv)}" stroke="#eee"/>\n`;
     }
-    svg += `<text x="${left + panelW / 2}" y="${top + panelH + 36}" text-anchor="middle">idle RAM (million GB·s; a paged instance at its RAM fraction)</text>\n`;
+    svg += `<text x="${left + panelW / 2}" y="${top + panelH + 36}" text-anchor="middle">idle RAM (${unitName}; a paged instance at its RAM fraction)</text>\n`;
     svg += `<text x="${left + panelW / 2}" y="${top - 8}" text-anchor="middle">${panel.label} (lower left is better)</text>\n`;
     for (const family of Object.keys(COLORS)) {
       const fam = points.filter((p) => p.family === family).sort((a, b) => a.result.wastedMemoryGBs - b.result.wastedMemoryGBs);
       if (!fam.length) continue;
-      svg += `<polyline fill="none" stroke="${COLORS[family]}" stroke-width="2" points="${fam.map((p) => `${X(p.result.wastedMemoryGBs / 1e6).toFixed(1)},${Y(panel.get(p.result)).toFixed(1)}`).join(' ')}"/>\n`;
+      svg += `<polyline fill="none" stroke="${COLORS[family]}" stroke-width="2" points="${fam.map((p) => `${X(p.result.wastedMemoryGBs / unit).toFixed(1)},${Y(panel.get(p.result)).toFixed(1)}`).join(' ')}"/>\n`;
       for (const p of fam) {
-        const cx = X(p.result.wastedMemoryGBs / 1e6), cy = Y(panel.get(p.result));
+        const cx = X(p.result.wastedMemoryGBs / unit), cy = Y(panel.get(p.result));
         svg += `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="4" fill="${COLORS[family]}"><title>${family} ${p.knob}: ${panel.get(p.result)} at ${p.result.wastedMemoryGBs} GB·s</title></circle>`;
         svg += `<text x="${(cx + 5).toFixed(1)}" y="${(cy - 5).toFixed(1)}" font-size="10" fill="${COLORS[family]}">${esc(p.knob)}</text>\n`;
       }

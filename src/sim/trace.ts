@@ -55,7 +55,27 @@ export function readAzureTrace(path: string, prefix?: string): Trace {
     dir = join(path, '..');
     base = path.replace(/^.*\//, '').replace(/_inv\.csv$|\.csv$/, '');
   }
-  const invRows = rows(readFileSync(inv, 'utf8'));
+  const runFile = join(dir, `${base}_run.csv`);
+  const memFile = join(dir, `${base}_mem.csv`);
+  return parseAzureTrace({
+    name: base,
+    invocations: { label: inv, text: readFileSync(inv, 'utf8') },
+    durations: existsSync(runFile) ? { label: runFile, text: readFileSync(runFile, 'utf8') } : undefined,
+    memory: existsSync(memFile) ? { label: memFile, text: readFileSync(memFile, 'utf8') } : undefined,
+  });
+}
+
+/** One CSV file of a trace: its text, and the name error messages give it. */
+export interface TraceFile { readonly label: string; readonly text: string }
+
+/**
+ * Parses a trace from the text of its files (an upload to `POST /thaw/v1/sim`, or the files readAzureTrace
+ * found): the invocations CSV, and optionally the durations (`_run`) and memory (`_mem`) CSVs.
+ */
+export function parseAzureTrace(files: { name: string; invocations: TraceFile; durations?: TraceFile; memory?: TraceFile }): Trace {
+  const inv = files.invocations.label;
+  const base = files.name;
+  const invRows = rows(files.invocations.text);
   const header = invRows.next().value as string[] | undefined;
   if (!header) bad(`${inv} is empty`);
   const fnCol = header.indexOf('HashFunction');
@@ -64,20 +84,22 @@ export function readAzureTrace(path: string, prefix?: string): Trace {
   if (fnCol < 0 || appCol < 0 || minuteCols.length === 0) bad(`${inv} lacks HashFunction, HashApp or per-minute columns (1..1440 or minute_1..minute_1440)`);
 
   const durations = new Map<string, number[]>();
-  const runFile = join(dir, `${base}_run.csv`);
-  if (existsSync(runFile)) {
-    const r = rows(readFileSync(runFile, 'utf8'));
-    const h = r.next().value!;
+  if (files.durations) {
+    const runFile = files.durations.label;
+    const r = rows(files.durations.text);
+    const h = r.next().value as string[] | undefined;
+    if (!h) bad(`${runFile} is empty`);
     const f = h.indexOf('HashFunction');
     const cols = DURATION_POINTS.map((p) => h.indexOf(`percentile_Average_${p}`));
     if (f < 0 || cols.some((c) => c < 0)) bad(`${runFile} lacks HashFunction or percentile_Average_{0,1,25,50,75,99,100}`);
     for (const row of r) durations.set(row[f], cols.map((c) => Math.max(1, Number(row[c]) || 1)));
   }
   const memory = new Map<string, number>();
-  const memFile = join(dir, `${base}_mem.csv`);
-  if (existsSync(memFile)) {
-    const r = rows(readFileSync(memFile, 'utf8'));
-    const h = r.next().value!;
+  if (files.memory) {
+    const memFile = files.memory.label;
+    const r = rows(files.memory.text);
+    const h = r.next().value as string[] | undefined;
+    if (!h) bad(`${memFile} is empty`);
     const a = h.indexOf('HashApp');
     const m = h.indexOf('AverageAllocatedMb');
     if (a < 0 || m < 0) bad(`${memFile} lacks HashApp or AverageAllocatedMb`);
