@@ -2,13 +2,15 @@
 // the namespaces driver starting the real Node bootstrap, and the memory driver running a fake program.
 // Each real driver's suite ends with a leak check: no process, cgroup or mount of it is left.
 import { after, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeRuntime } from '../src/runtimes/index.ts';
 import { NamespacesDriver, detectCgroups, memoryDriver, probeNamespaces, processDriver, scopeTagFor, type MemoryProgram, type SandboxSpec } from '../src/sandbox/index.ts';
 import { sandboxConformance, type ProbeReply, type ProbeRequest, type SpecFor } from '../src/sandbox/sandbox.case.ts';
-import { processesUnder } from './helpers.ts';
+import { eventually, processesUnder } from './helpers.ts';
 
 /** Specs as the agent makes them: the real Node bootstrap, a clean environment, cwd in a scratch dir. */
 const nodeSpecs = (scratch: string): SpecFor => (id, overrides = {}) => ({
@@ -28,6 +30,23 @@ sandboxConformance('process', () => processDriver, nodeSpecs(processScratch), {
 
 test('process driver: no process started in its scratch dir outlives the suite', async () => {
   assert.deepEqual(await processesUnder(processScratch), []);
+});
+
+test('process driver: a frozen instance dies with the server that started it (which it cannot notice itself)', async () => {
+  const script = join(processScratch, 'owner.ts');
+  writeFileSync(script, [
+    `import { processDriver } from ${JSON.stringify(join(process.cwd(), 'src/sandbox/index.ts'))};`,
+    `const sb = await processDriver.create({ id: 'orphan', command: '/bin/sleep', args: ['1000'], env: {}, cwd: ${JSON.stringify(processScratch)}, channel: false, memoryMb: 64, tmpMb: 0 } as never);`,
+    'await sb.freeze();',
+    'console.log(sb.pid);',
+    'setInterval(() => {}, 1000);',
+  ].join('\n'));
+  const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = Number((await once(owner.stdout!, 'data'))[0].toString());
+  assert.ok(pid > 0 && existsSync(`/proc/${pid}`), 'the frozen instance runs');
+  owner.kill('SIGKILL');
+  await once(owner, 'exit');
+  await eventually(async () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ? true : null, 'the frozen instance to die with its server');
 });
 
 // The namespaces driver, where this host can run it.

@@ -2,11 +2,14 @@
 // Isolation is what a process gives (no namespaces); the environment is explicit and complete.
 // Imports node built-ins and src/core only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ThawError } from '../core/errors.ts';
 import { childChannel } from './channel.ts';
 import type { CodeView, Sandbox, SandboxChannel, SandboxDriver, SandboxExit, SandboxSpec } from './types.ts';
+
+/** util-linux's setpriv (Essential on Debian), when this host has it. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
 
 class ProcessSandbox implements Sandbox {
   readonly id: string;
@@ -119,7 +122,11 @@ export const processDriver: SandboxDriver = {
   create(spec: SandboxSpec, signal?: AbortSignal): Promise<Sandbox> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new ThawError('THAW_E_ABORTED', 'the instance start was cancelled'));
-      const child = spawn(spec.command, spec.args, {
+      // Through setpriv --pdeathsig: an instance dies with the server that started it even when it cannot
+      // notice (a frozen one is SIGSTOPped and never reads its closed channel); setpriv execs, so the pid
+      // and its group are the instance's own.
+      const [command, args] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', spec.command, ...spec.args]] : [spec.command, spec.args];
+      const child = spawn(command, args, {
         cwd: spec.cwd,
         env: { ...spec.env },
         stdio: spec.channel === false ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'],
