@@ -145,7 +145,8 @@ describe('schedules and policies through the API and the CLI', () => {
   test('call chains: once A is seen calling B, an arrival of A warms B before A calls it', async () => {
     const { platform } = t.thaw;
     await platform.control.createFunction({ name: 'callee', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('return "b";') }) });
-    await platform.control.createFunction({ name: 'caller', handler: 'index.handler', code: pkg({ 'index.mjs': fnSource('return await context.invoke("callee", {});') }) });
+    // The caller waits for the callee's cold start: a timeout no loaded machine reaches (3 s did, once).
+    await platform.control.createFunction({ name: 'caller', handler: 'index.handler', timeoutMs: 60_000, code: pkg({ 'index.mjs': fnSource('return await context.invoke("callee", {});') }) });
     // The callee is dropped 300 ms after each call, so before each new call of A it has nothing loaded.
     await platform.putPolicy('callee', 'fixed:300ms');
     for (let k = 0; k < 4; k++) {
