@@ -18,6 +18,11 @@ import { PHASES } from '../src/core/types.ts';
 import { PATHS, PATH_LABELS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
 import { publishBench, type PublishResults } from './publish.ts';
 import { compatBench, renderCompat, type CompatResults } from './compat.ts';
+import { otelBench, renderOtel } from './otel.ts';
+import { imagesBench, renderImages } from './images.ts';
+import { onDemandBench, renderOnDemand } from './ondemand.ts';
+import { originBench, renderOrigin } from './origin.ts';
+import { clusterBench, renderCluster } from './cluster.ts';
 import { devLoopBench, type DevLoopResults } from './dev-loop.ts';
 import { networkBench, type NetworkResults } from './network.ts';
 import { median, quantile } from './stats.ts';
@@ -44,7 +49,14 @@ const { values: args } = parseArgs({
     'publish-only': { type: 'boolean', default: false },
     'no-publish': { type: 'boolean', default: false },
     'compat-only': { type: 'boolean', default: false },
+    'otel-only': { type: 'boolean', default: false },
+    'images-only': { type: 'boolean', default: false },
+    'ondemand-only': { type: 'boolean', default: false },
+    'origin-only': { type: 'boolean', default: false },
+    'cluster-only': { type: 'boolean', default: false },
     'no-compat': { type: 'boolean', default: false },
+    /** Skips the measures of issue 15/16 (origin, images, on-demand loading, cluster, traces). */
+    'no-beyond': { type: 'boolean', default: false },
     'publish-runs': { type: 'string' },
     'soak-seconds': { type: 'string' },
   },
@@ -299,6 +311,37 @@ async function main() {
     }
     return;
   }
+  if (args['cluster-only']) {
+    const cluster = await clusterBench({ root, runs: LADDER_RUNS, done });
+    await writeFile(join(out, 'cluster.json'), JSON.stringify(cluster, null, 2));
+    process.stdout.write(renderCluster(cluster).join('\n'));
+    agent.destroy();
+    return;
+  }
+  if (args['origin-only']) {
+    const origin = await originBench({ runs: LADDER_RUNS, done });
+    await writeFile(join(out, 'origin.json'), JSON.stringify(origin, null, 2));
+    process.stdout.write(renderOrigin(origin).join('\n'));
+    agent.destroy();
+    return;
+  }
+  if (args['images-only'] || args['ondemand-only']) {
+    const images = args['images-only'] ? await imagesBench({ runs: LADDER_RUNS, progress, done }) : null;
+    if (images) await writeFile(join(out, 'images.json'), JSON.stringify(images, null, 2));
+    // On-demand loading (part 2 of package images) runs with --images-only, or alone.
+    const ondemand = await onDemandBench({ runs: LADDER_RUNS, progress, done });
+    await writeFile(join(out, 'ondemand.json'), JSON.stringify(ondemand, null, 2));
+    process.stdout.write([...(images ? renderImages(images) : []), ...renderOnDemand(ondemand)].join('\n'));
+    agent.destroy();
+    return;
+  }
+  if (args['otel-only']) {
+    const otel = await otelBench({ root, seconds: LOAD_SECONDS * 2, concurrency: LOAD_CONCURRENCY, request, progress, done });
+    await writeFile(join(out, 'otel.json'), JSON.stringify(otel, null, 2));
+    process.stdout.write(renderOtel(otel).join('\n'));
+    agent.destroy();
+    return;
+  }
   if (args['compat-only']) {
     const compat = await compatBench({ root, runs: LADDER_RUNS, progress, done });
     const devLoop = await devLoopBench(LADDER_RUNS, progress);
@@ -350,10 +393,19 @@ async function main() {
     const publish = args['no-publish'] ? null : await publishBench({ root, runs: PUBLISH_RUNS, request, driver: drivers.at(-1)!, progress, done });
     const compat = args['no-compat'] ? null : await compatBench({ root, runs: LADDER_RUNS, progress, done });
     const devLoop = args['no-compat'] ? null : await devLoopBench(LADDER_RUNS, progress);
+    // Beyond one machine: where code comes from and how it gets there, placement, and the cost of tracing.
+    const beyond = args['no-beyond'] ? null : {
+      origin: await originBench({ runs: LADDER_RUNS, done }),
+      images: await imagesBench({ runs: LADDER_RUNS, progress, done }),
+      ondemand: await onDemandBench({ runs: LADDER_RUNS, progress, done }),
+      cluster: await clusterBench({ root, runs: LADDER_RUNS, done }),
+      otel: await otelBench({ root, seconds: LOAD_SECONDS * 2, concurrency: LOAD_CONCURRENCY, request, progress, done }),
+    };
     const policies = policyFigures(ladder, paged, progress, done);
     const results: Results = {
       compat,
       devLoop,
+      beyond,
       ladders,
       network,
       paged,
@@ -400,6 +452,10 @@ function policyFigures(ladder: LadderResults | null, paged: PagedResults | null,
 
 type Results = {
   compat: CompatResults | null;
+  beyond: {
+    origin: Awaited<ReturnType<typeof originBench>>; images: Awaited<ReturnType<typeof imagesBench>>; ondemand: Awaited<ReturnType<typeof onDemandBench>>;
+    cluster: Awaited<ReturnType<typeof clusterBench>>; otel: Awaited<ReturnType<typeof otelBench>>;
+  } | null;
   devLoop: DevLoopResults | null;
   policies: ReturnType<typeof policyFigures>;
   network: NetworkResults | null;
@@ -484,6 +540,7 @@ function render(r: Results): string {
     ...(r.network ? renderNetwork(r.network) : []),
     ...(r.compat ? renderCompat(r.compat) : []),
     ...(r.devLoop ? renderDevLoop(r.devLoop) : []),
+    ...(r.beyond ? [...renderOrigin(r.beyond.origin), ...renderImages(r.beyond.images), ...renderOnDemand(r.beyond.ondemand), ...renderCluster(r.beyond.cluster), ...renderOtel(r.beyond.otel)] : []),
     '## Policies (simulated with this run\'s tier costs)',
     '',
     `Trace ${r.policies.trace}; tier costs ${Object.entries(r.policies.costs).map(([k, v]) => (k.endsWith('Fraction') ? `${k} ${v.toFixed(3)}` : `${k} ${v.toFixed(1)} ms`)).join(', ')}${r.policies.constants.length ? ` (${r.policies.constants.join(', ')}: constants, not measured in this run)` : ''}. RAM counts a paged instance at its paged RAM fraction; swap is what paged instances put on the swap device. Ratios against fixed:10m in the same run; the sweep and chart are in [policies.md](policies.md).`,

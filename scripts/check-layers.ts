@@ -19,9 +19,10 @@ export const allowed: Record<string, string[]> = {
   control: ['core', 'store', 'codestore', 'network', 'policies'],
   agent: ['core', 'store', 'codestore', 'sandbox', 'network', 'runtimes', 'policies'],
   sim: ['core', 'policies'],
-  gateway: ['core', 'store', 'codestore', 'sandbox', 'network', 'runtimes', 'policies', 'telemetry', 'control', 'agent'],
+  cluster: ['core', 'codestore', 'agent', 'policies'],
+  gateway: ['core', 'store', 'codestore', 'sandbox', 'network', 'runtimes', 'policies', 'sim', 'telemetry', 'control', 'agent', 'cluster', 'web'],
   web: ['core', 'telemetry'],
-  cli: ['core', 'store', 'codestore', 'sandbox', 'network', 'runtimes', 'policies', 'telemetry', 'control', 'agent', 'gateway', 'sim', 'web'],
+  cli: ['core', 'store', 'codestore', 'sandbox', 'network', 'runtimes', 'policies', 'telemetry', 'control', 'agent', 'cluster', 'gateway', 'sim', 'web'],
 };
 
 const IO_MODULES = /^node:(fs|fs\/promises|net|http|https|child_process|dgram|dns|worker_threads|cluster|tls|sqlite)$/;

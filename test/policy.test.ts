@@ -115,7 +115,7 @@ describe('the live agent and the simulator take the same decisions', () => {
       blobs, cache, packageLimits: defaultPackageLimits, clock, store, policy: parsePolicy(POLICY), memoryBudgetMb: 1 << 20,
       freezeAfterMs: FREEZE_AFTER_MS, pageAfterMs: null, canPage: () => true, tiers: DEFAULT_TIER_COSTS,
       poolSize: 0, poolRefillDelayMs: 0, compileCacheDir: null,
-      snapshots: { enabled: false, dir: join(dir, 'snapshots'), localDir: join(dir, 'snapshots-local'), keyFile: join(dir, 'snapshot.key'), timeoutMs: 1000 },
+      snapshots: { enabled: false, origin: blobs, localDir: join(dir, 'snapshots-local'), keyFile: join(dir, 'snapshot.key'), timeoutMs: 1000 },
       defaultConcurrencyLimit: 10, sweepIntervalMs: 1e9, startTimeoutMs: 5000, initTimeoutMs: 5000, region: 'us-east-1', scratchDir: dir,
       onCall: async () => ({ ok: false, error: { errorType: 'Unsupported', errorMessage: 'no calls here', trace: [] } }),
     });

@@ -93,7 +93,7 @@ describe('Agent on a manual clock, with instances on the memory driver', () => {
       blobs, cache, packageLimits: defaultPackageLimits, clock, store,
       policy: parsePolicy(policy), memoryBudgetMb: 1 << 20, pageAfterMs: o.pageAfterMs ?? null, canPage: o.canPage, freezeAfterMs: FREEZE_AFTER_MS,
       poolSize: o.poolSize ?? 0, poolRefillDelayMs: 0, compileCacheDir: null,
-      snapshots: { enabled: false, dir: join(dir, 'snapshots'), localDir: join(dir, 'snapshots-local'), keyFile: join(dir, 'snapshot.key'), timeoutMs: 1000 },
+      snapshots: { enabled: false, origin: blobs, localDir: join(dir, 'snapshots-local'), keyFile: join(dir, 'snapshot.key'), timeoutMs: 1000 },
       defaultConcurrencyLimit: 10, sweepIntervalMs: 1e9, startTimeoutMs: 5000, initTimeoutMs: 5000,
       region: 'us-east-1', scratchDir: dir,
       onCall: async () => ({ ok: false, error: { errorType: 'Unsupported', errorMessage: 'no calls in these tests', trace: [] } }),

@@ -8,13 +8,16 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
 import { newInstanceId, newInvocationId } from '../core/ids.ts';
-import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, START_KINDS, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type Runtime, type StartKind } from '../core/types.ts';
+import { traceparentOf } from '../core/trace.ts';
+import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, START_KINDS, type ColdStartCause, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type Runtime, type StartKind, type TraceContext } from '../core/types.ts';
 import type { Origin, CodeCache, PackageLimits } from '../codestore/index.ts';
 import { OptTrees, parseHandler, resolveHandlerFile } from '../codestore/index.ts';
-import { decideLadder, DEFAULT_TIER_COSTS, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
+import { decideLadder, DEFAULT_TIER_COSTS, formatPolicy, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
 import { InitFailure, RuntimeConnection, heapLimitMb, runtimeKind, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { DecisionDriver, type TakenDecision } from './decisions.ts';
+import { ColdStartLedger, classifyColdStart } from './causes.ts';
+import type { Executor } from './executor.ts';
 import { Instance, functionKey, type InstanceView } from './instance.ts';
 import { crashError, functionEnv, logStreamName, MAX_RESPONSE_BYTES, nodePath, reportLine, responseTooLargeError, runtimeEnv, timeoutError, traceHeaderFrom } from './lambda.ts';
 import { RuntimePool } from './pool.ts';
@@ -23,7 +26,9 @@ import { DEFAULT_EGRESS, type InstanceNetwork } from '../network/index.ts';
 import { SnapshotManager, type SnapshotOptions } from './snapshots.ts';
 import { InvocationSink, clientGoneError, type ResponseStream } from './streaming.ts';
 import { IdleTiers } from './tiers.ts';
+import { InitSets } from './initsets.ts';
 import { Phases, Samples, round, withTimeout } from './timing.ts';
+import { capLine, platformLine } from './logging.ts';
 import type { Store } from '../store/index.ts';
 import { functionArn } from '../core/arn.ts';
 
@@ -106,8 +111,14 @@ export interface InvokeRequest {
   signal?: AbortSignal;
   /** The caller's X-Amzn-Trace-Id, passed to the handler (_X_AMZN_TRACE_ID) when well-formed. */
   traceId?: string | null;
+  /** Its W3C trace (made by the platform): the handler sees it in TRACEPARENT, the record carries it. */
+  trace?: TraceContext | null;
   /** A streamed invocation: what a streaming handler writes goes here as it comes (the result then has no payload). */
   stream?: ResponseStream;
+  /** The agent and rung a cluster's placement chose (put on the record). */
+  placement?: { agent: string; reason: string } | null;
+  /** Called once the handler is given the request: before it, a cluster may place the invocation elsewhere. */
+  onHandlerStart?: () => void;
 }
 
 export interface InvokeResult {
@@ -132,13 +143,15 @@ const nullHooks = {
   onCall: async () => ({ ok: false as const, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function yet', trace: [] } }),
 };
 
-export class Agent implements AsyncDisposable {
+export class Agent implements AsyncDisposable, Executor {
   #o: AgentOptions;
   #pools = new Map<string, Instance[]>();
   #byId = new Map<string, Instance>();
   #inFlightByFunction = new Map<string, number>();
   #logs = new Map<string, string[]>();
   #handlerFiles = new Map<string, { file: string; exportName: string }>();
+  /** On-demand code loading: the files each package's init reads (initsets.ts). */
+  readonly initSets: InitSets;
   #active = 0;
   #drained: PromiseWithResolvers<void> | null = null;
   #closing = false;
@@ -176,9 +189,14 @@ export class Agent implements AsyncDisposable {
   #claimed = new WeakSet<Instance>();
   /** Instances a rollout (version prewarm) is starting: a first request of their version waits for one. */
   #rolloutStarts = new WeakSet<Instance>();
+  /** How instances ended, for naming each cold start's cause (`thaw why`)… */
+  #ledger: ColdStartLedger;
+  /** …and the cause of each running invocation that started an instance, until its record is published. */
+  #causes = new Map<string, ColdStartCause>();
 
   constructor(options: AgentOptions) {
     this.#o = options;
+    this.initSets = new InitSets(options.store, options.blobs);
     this.#optTrees = new OptTrees(options.cache, options.blobs, options.packageLimits, () => options.clock.monotonic());
     this.snapshots = new SnapshotManager(options.snapshots, {
       driver: options.driver, store: options.store, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits, optTrees: this.#optTrees,
@@ -205,6 +223,7 @@ export class Agent implements AsyncDisposable {
       instances: (fn) => this.#policyInstances(fn),
       allInstances: () => this.#policyInstances(null),
     });
+    this.#ledger = new ColdStartLedger({ clock: options.clock, policyOf: (fn) => formatPolicy(this.policies.policyOf(fn)) });
     this.#driver = new DecisionDriver({
       clock: options.clock, engine: this.policies, closing: () => this.#closing,
       apply: (d) => this.#apply(d),
@@ -304,6 +323,7 @@ export class Agent implements AsyncDisposable {
       return await this.#run(req);
     } finally {
       this.#logs.delete(req.invocationId);
+      this.#causes.delete(req.invocationId);
       this.#running.delete(req.invocationId);
       const n = (this.#inFlightByFunction.get(fn) ?? 1) - 1;
       if (n === 0) this.#inFlightByFunction.delete(fn); else this.#inFlightByFunction.set(fn, n);
@@ -351,7 +371,10 @@ export class Agent implements AsyncDisposable {
     if (!instance) return 'skipped';
     if (d.action === 'freeze') this.#tiers.freeze(instance, d.reason);
     else if (d.action === 'page') return this.#tiers.pageOut(instance, d.reason) ? 'done' : 'skipped';
-    else this.#stopInstance(instance, `${d.action === 'evict' ? 'evicted' : 'stopped'}: ${d.reason}`);
+    else {
+      if (d.action === 'stop') this.#ledger.ending(instance, d.scaleIn ? 'scaled-in' : 'stopped', d.reason);
+      this.#stopInstance(instance, `${d.action === 'evict' ? 'evicted' : 'stopped'}: ${d.reason}`);
+    }
     return 'done';
   }
 
@@ -378,12 +401,19 @@ export class Agent implements AsyncDisposable {
   /** Runs the policy for a function now, e.g. after its policy changed. */
   replan(fn: string): void { this.#plan(fn); }
 
+  /** A function's own policy (null: the node default), applied to its instances at once. */
+  setPolicy(fn: string, spec: PolicySpec | null): void {
+    this.policies.setPolicy(fn, spec);
+    this.#plan(fn);
+  }
+
   /** A deleted function: nothing is pre-warmed for it any more and its next look is cancelled. */
   forget(fn: string): void {
     this.#forgotten.set(fn, (this.#forgotten.get(fn) ?? 0) + 1);
     this.#latest.delete(fn);
     this.#prewarmBackoff.delete(fn);
     this.#driver.forget(fn);
+    this.#ledger.forget(fn);
   }
 
   /** The newest decisions, oldest first; of one function when named. */
@@ -447,6 +477,7 @@ export class Agent implements AsyncDisposable {
       // start of this invocation's own (which would also share the CPU with it), unless that path is
       // known to be done sooner than the rest of the prewarm.
       const prewarming = this.#prewarmUnderWay(v, decision.path);
+      if (!this.#causes.has(req.invocationId)) this.#causes.set(req.invocationId, this.#coldStartCause(v, prewarming !== null));
       if (prewarming) {
         this.#claimed.add(prewarming);
         // Its slot is held while it starts: idle with a free slot, another invocation would take it.
@@ -509,6 +540,18 @@ export class Agent implements AsyncDisposable {
     return pending;
   }
 
+  /** Why this start of v is needed, from what this node has now and how its instances ended (`thaw why`). */
+  #coldStartCause(v: FunctionVersion, waitedForVersionPrewarm: boolean): ColdStartCause {
+    const key = functionKey(v);
+    const live = (i: Instance) => i.state !== 'stopping' && i.state !== 'gone';
+    const others = [...this.#byId.values()].filter((i) => i.version.functionName === v.functionName && i.key !== key && live(i)).length;
+    const facts = this.#ledger.facts(v, key, {
+      instances: (this.#pools.get(key) ?? []).filter(live), claimed: (i) => this.#claimed.has(i),
+      otherVersionInstances: others, reservedConfigured: this.#reserved.configured(v), waitedForVersionPrewarm,
+    });
+    return classifyColdStart(facts, v.version);
+  }
+
   /** The ladder decision for one version, from what this node has now. */
   #decide(v: FunctionVersion): LadderDecision {
     const pool = this.#pools.get(functionKey(v)) ?? [];
@@ -534,7 +577,9 @@ export class Agent implements AsyncDisposable {
     const vpc = v.config.vpc?.networks.length ? v.config.vpc : null;
     this.#runtimePool.want(shapeOf(v));
     // Room under the node's memory budget: idle instances of the lowest Greedy-Dual priority go first.
-    for (const d of this.policies.admit(clock.monotonic(), v.config.memoryMb)) this.#driver.take(d);
+    const evictions = this.policies.admit(clock.monotonic(), v.config.memoryMb);
+    if (evictions.length) this.#noteEvictions(evictions, v);
+    for (const d of evictions) this.#driver.take(d);
 
     const sandboxStart = clock.monotonic();
     let id: string;
@@ -584,7 +629,9 @@ export class Agent implements AsyncDisposable {
     booted.catch(() => {});
     try {
       const codeStart = clock.monotonic();
-      const code = await this.#o.cache.ensure(v.config.codeSha256, this.#o.blobs, this.#o.packageLimits);
+      // With a remote origin and a known init set, a miss serves init's files at once and fills the rest behind.
+      const onDemand = await this.initSets.forStart(v);
+      const code = await this.#o.cache.ensure(v.config.codeSha256, this.#o.blobs, this.#o.packageLimits, v.config.codeImage, onDemand.set);
       // Held while the instance lives: the cache never evicts code a running instance may still read.
       this.#o.cache.pin(v.config.codeSha256);
       instance.codePinned = true;
@@ -618,6 +665,8 @@ export class Agent implements AsyncDisposable {
           initializationType: req.trigger === 'provision' || req.trigger === 'prewarm' ? 'provisioned-concurrency' : origin === 'restored' ? 'snap-start' : 'on-demand',
         }) },
         compileCacheDir: inside.compileCacheDir,
+        ...(code.partial ? { partial: true } : {}),
+        ...(onDemand.record ? { recordFiles: true } : {}),
       };
       const envEnd = clock.monotonic();
       phases.add('env', envStart, envEnd);
@@ -648,6 +697,7 @@ export class Agent implements AsyncDisposable {
       }
       const initEnd = clock.monotonic();
       phases.add('init', initStart, initEnd);
+      if (onDemand.record && conn.initFiles) void this.initSets.record(v, code.dir, conn.initFiles);
       if (origin !== 'restored') this.#initMs.add(instance.key, initEnd - initStart);
       instance.transition('idle', 'initialized');
       if (pooled) this.#runtimePool.specialized();
@@ -657,6 +707,18 @@ export class Agent implements AsyncDisposable {
       this.#stopInstance(instance, `${origin} start failed`);
       if (err instanceof ThawError) throw err;
       throw new ThawError('THAW_E_SANDBOX_START_FAILED', `${origin} start of ${v.functionName} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Notes each eviction with the start it made room for and the instances that stayed (`thaw why`). */
+  #noteEvictions(evictions: readonly PolicyDecision[], v: FunctionVersion): void {
+    const loaded = this.#policyInstances(null);
+    const gone = new Set(evictions.map((d) => 'instanceId' in d ? d.instanceId : ''));
+    const kept = [...new Set(loaded.filter((i) => !gone.has(i.instanceId)).map((i) => i.fn))];
+    const loadedMb = loaded.reduce((n, i) => n + i.memoryMb, 0);
+    for (const d of evictions) {
+      const instance = 'instanceId' in d ? this.#byId.get(d.instanceId) : undefined;
+      if (instance) this.#ledger.ending(instance, 'evicted', d.reason, { evictedFor: `${v.functionName}:${v.version}`, budgetMb: this.policies.budgetMb(), loadedMb, neededMb: v.config.memoryMb, kept });
     }
   }
 
@@ -685,8 +747,9 @@ export class Agent implements AsyncDisposable {
     };
     req.signal?.addEventListener('abort', onAbort, { once: true });
     let outcome: InvokeOutcome;
+    req.onHandlerStart?.();
     try {
-      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext, warmup: req.trigger === 'warmup', traceId: traceHeaderFrom(req.traceId, clock.now(), v.config.tracingMode === 'Active') }, sink);
+      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext, warmup: req.trigger === 'warmup', traceId: traceHeaderFrom(req.traceId, clock.now(), v.config.tracingMode === 'Active', req.trace), traceparent: req.trace ? traceparentOf(req.trace) : undefined }, sink);
     } finally {
       timer.cancel();
       req.signal?.removeEventListener('abort', onAbort);
@@ -754,6 +817,9 @@ export class Agent implements AsyncDisposable {
       initMs: round(r.initMs),
       handlerMs: round(r.handlerMs),
       billedMs: r.start ? Math.ceil(r.initMs + r.handlerMs) : 0,
+      trace: req.trace ?? null,
+      ...(req.placement ? { placement: req.placement } : {}),
+      ...(this.#causes.has(req.invocationId) && r.start && r.start !== 'warm' && r.start !== 'thawed' && r.start !== 'paged' ? { cause: this.#causes.get(req.invocationId) } : {}),
     };
     publishInvocationEnd(record);
     return record;
@@ -778,7 +844,9 @@ export class Agent implements AsyncDisposable {
     pool.push(instance);
     this.#pools.set(instance.key, pool);
     this.#byId.set(instance.id, instance);
+    this.#ledger.started(instance);
     void instance.conn.sandbox.exited.then((exit) => {
+      this.#ledger.exited(instance, exit, instance.state);
       const reason = exit.killReason ?? (exit.signal ? `died by ${exit.signal}` : `exited with status ${exit.code}`);
       if (!exit.killReason) this.#platformLog(instance, null, `instance ${instance.id} ${reason}`);
       if (instance.state !== 'gone') instance.transition('gone', reason);
@@ -800,16 +868,21 @@ export class Agent implements AsyncDisposable {
   }
 
   #onLog(instance: Instance, invocationId: string | null, stream: 'stdout' | 'stderr', text: string) {
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
+    for (const raw of text.split('\n')) {
+      if (raw === '') continue;
+      const line = capLine(raw);
       publishLog({ functionName: instance.version.functionName, version: instance.version.version, instanceId: instance.id, invocationId, stream, at: this.#o.clock.now(), line });
       const kept = invocationId ? this.#logs.get(invocationId) : undefined;
       if (kept && kept.length < MAX_LOG_LINES_KEPT) kept.push(line);
     }
   }
 
-  #platformLog(instance: Instance, invocationId: string | null, line: string) {
-    publishLog({ functionName: instance.version.functionName, version: instance.version.version, instanceId: instance.id, invocationId, stream: 'platform', at: this.#o.clock.now(), line });
+  #platformLog(instance: Instance, invocationId: string | null, text: string) {
+    const at = this.#o.clock.now();
+    // As the function's LoggingConfig asks: JSON records, and none below its system log level.
+    const line = platformLine(instance.version.config.logging, text, at);
+    if (line === null) return;
+    publishLog({ functionName: instance.version.functionName, version: instance.version.version, instanceId: instance.id, invocationId, stream: 'platform', at, line });
     if (invocationId) this.#logs.get(invocationId)?.push(line);
   }
 
@@ -860,7 +933,10 @@ export class Agent implements AsyncDisposable {
     const startingForRequest = (i: Instance) => (i.state === 'starting' || i.state === 'initializing') && this.#claimed.has(i);
     const victims = [...this.#byId.values()].filter((i) => i.version.functionName === functionName && !keep?.(i.version)
       && i.inFlight === 0 && !(mode === 'update' && startingForRequest(i)));
-    for (const i of victims) this.#stopInstance(i, 'function changed or deleted');
+    for (const i of victims) {
+      this.#ledger.ending(i, 'retired', 'function changed or deleted');
+      this.#stopInstance(i, 'function changed or deleted');
+    }
     if (mode === 'delete') await Promise.all(victims.map((i) => i.conn.sandbox.exited));
   }
 

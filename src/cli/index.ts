@@ -12,6 +12,7 @@ export type { Command, Io } from './command.ts';
 /** Each command's name and how to load it, in the order help lists them. */
 const commands: { name: string; load: () => Promise<Command> }[] = [
   { name: 'up', load: async () => (await import('./commands/up.ts')).upCommand },
+  { name: 'agent', load: async () => (await import('./commands/agent.ts')).agentCommand },
   { name: 'deploy', load: async () => (await import('./commands/deploy.ts')).deployCommand },
   { name: 'dev', load: async () => (await import('./commands/dev.ts')).devCommand },
   { name: 'invoke', load: async () => (await import('./commands/invoke.ts')).invokeCommand },
@@ -19,6 +20,7 @@ const commands: { name: string; load: () => Promise<Command> }[] = [
   { name: 'list', load: async () => (await import('./commands/list.ts')).listCommand },
   { name: 'logs', load: async () => (await import('./commands/logs.ts')).logsCommand },
   { name: 'trace', load: async () => (await import('./commands/trace.ts')).traceCommand },
+  { name: 'why', load: async () => (await import('./commands/why.ts')).whyCommand },
   { name: 'snapshots', load: async () => (await import('./commands/snapshots.ts')).snapshotsCommand },
   { name: 'reserve', load: async () => (await import('./commands/reserve.ts')).reserveCommand },
   { name: 'policy', load: async () => (await import('./commands/policy.ts')).policyCommand },

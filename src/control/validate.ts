@@ -2,11 +2,11 @@
 // findings into THAW_E_* errors whose messages name the field and the rule. Imports src/core and zod.
 import { z } from 'zod';
 import { ThawError, type ErrorCode } from '../core/errors.ts';
-import { LATEST, RUNTIMES, type EgressPolicy, type Runtime, type VpcConfig } from '../core/types.ts';
+import { APPLICATION_LOG_LEVELS, LATEST, RUNTIMES, SYSTEM_LOG_LEVELS, type EgressPolicy, type LoggingSettings, type Runtime, type VpcConfig } from '../core/types.ts';
 import { validateEgress } from '../network/index.ts';
 
 /** First path segments the gateway uses itself; a function of that name could never be reached by URL. */
-export const RESERVED_NAMES = new Set(['thaw', 'metrics', 'health', 'favicon.ico', 'lambda-url']);
+export const RESERVED_NAMES = new Set(['thaw', 'metrics', 'health', 'favicon.ico', 'lambda-url', 'dashboard']);
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const ALIAS = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
@@ -63,6 +63,13 @@ export const configInputSchema = z.strictObject({
   role: z.string().regex(ROLE_ARN, 'Role must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/my-role'),
   tracingMode: z.enum(['Active', 'PassThrough'], 'TracingConfig.Mode must be Active or PassThrough'),
   snapStart: z.enum(['PublishedVersions', 'None'], 'SnapStart.ApplyOn must be PublishedVersions or None'),
+  logging: z.strictObject({
+    format: z.enum(['Text', 'JSON'], 'LoggingConfig.LogFormat must be Text or JSON'),
+    applicationLogLevel: z.enum(APPLICATION_LOG_LEVELS, `LoggingConfig.ApplicationLogLevel must be one of ${APPLICATION_LOG_LEVELS.join(', ')}`).optional(),
+    systemLogLevel: z.enum(SYSTEM_LOG_LEVELS, `LoggingConfig.SystemLogLevel must be one of ${SYSTEM_LOG_LEVELS.join(', ')}`).optional(),
+  }).refine((l) => l.format === 'JSON' || (l.applicationLogLevel === undefined && l.systemLogLevel === undefined), 'LoggingConfig.ApplicationLogLevel and LoggingConfig.SystemLogLevel apply only to LogFormat JSON, as on Lambda: give LogFormat JSON with them, or leave them out')
+    // Stored whole: Text has no levels, JSON both (INFO unless given), as GetFunctionConfiguration shows them.
+    .transform((l): LoggingSettings => l.format === 'Text' ? { format: 'Text' } : { format: 'JSON', applicationLogLevel: l.applicationLogLevel ?? 'INFO', systemLogLevel: l.systemLogLevel ?? 'INFO' }),
 }).partial();
 
 /** `layers`: layer version ARNs, resolved against the store by control (src/control/layers.ts), not here. */

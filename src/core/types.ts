@@ -28,12 +28,52 @@ export interface FunctionConfig {
   readonly tracingMode?: 'Active' | 'PassThrough';
   /** Lambda's SnapStart.ApplyOn: None builds no snapshot of its published versions; absent: PublishedVersions. */
   readonly snapStart?: 'PublishedVersions' | 'None';
+  /** Lambda's LoggingConfig (format and levels); absent: Text, no level filtering. */
+  readonly logging?: LoggingSettings;
   /** Hex SHA-256 of the package as uploaded; names the blob in the code store. */
   readonly codeSha256: string;
   readonly codeSize: number;
   /** Layer versions extracted at /opt in this order (later ones over earlier ones); absent: none. */
   readonly layers?: readonly LayerRef[];
+  /** The package's compiled tree as a read-only image in the origin, mounted instead of unpacked; absent: unpacked (made before images, or no mksquashfs at deploy). */
+  readonly codeImage?: CodeImage;
 }
+
+/** A package image (src/codestore/images.ts): content-addressed like the package, of the tree one compiler made. */
+export interface CodeImage {
+  readonly sha256: string;
+  readonly size: number;
+  readonly format: 'squashfs';
+  /** The compiler tag of the tree inside (a node whose compiler differs unpacks the package instead). */
+  readonly compiler: string;
+}
+
+/**
+ * The files a package's init read, recorded at its first start (by handler: another entry point reads other
+ * files), and their bundle in the origin: what a cold start on an empty cache fetches first (codestore/cache.ts).
+ */
+export interface InitSet {
+  readonly codeSha256: string;
+  readonly handler: string;
+  /** The zip of those files, content-addressed in the origin. */
+  readonly bundleSha256: string;
+  /** Relative paths of the compiled tree, '/'-separated. */
+  readonly files: readonly string[];
+  /** Their total size, unpacked. */
+  readonly bytes: number;
+}
+
+export const APPLICATION_LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
+export const SYSTEM_LOG_LEVELS = ['DEBUG', 'INFO', 'WARN'] as const;
+
+/**
+ * How a function's logs are written (Lambda's LoggingConfig): Text lines, or JSON records whose levels
+ * filter what is kept, the function's console.* by applicationLogLevel, the platform's lines by
+ * systemLogLevel. As on Lambda, levels exist only with JSON (both INFO unless given).
+ */
+export type LoggingSettings =
+  | { readonly format: 'Text' }
+  | { readonly format: 'JSON'; readonly applicationLogLevel: (typeof APPLICATION_LOG_LEVELS)[number]; readonly systemLogLevel: (typeof SYSTEM_LOG_LEVELS)[number] };
 
 /**
  * A layer version as a function version holds it: its ARN and its content, so the version keeps working
@@ -120,6 +160,8 @@ export interface FunctionRecord {
   readonly lastPublished: number;
   /** Per-function concurrency limit (PutFunctionConcurrency); null means the node's limit. */
   readonly reservedConcurrency: number | null;
+  /** Days its log lines are kept (Thaw's setting; Lambda keeps it on the log group); null or absent: no age limit. */
+  readonly logRetentionDays?: number | null;
 }
 
 export interface AliasRouting {
@@ -173,6 +215,20 @@ export const USER_TRIGGERS: readonly InvocationTrigger[] = ['api', 'http', 'even
 
 export type InvocationOutcome = 'success' | 'error' | 'timeout' | 'crash' | 'init_error' | 'throttled' | 'aborted' | 'platform_error';
 
+/** An invocation's place in a W3C trace (src/core/trace.ts makes and reads them). */
+export interface TraceContext {
+  /** 32 lowercase hex digits: the caller's trace, or a new one. */
+  readonly traceId: string;
+  /** The caller's span (a traceparent header, or the calling invocation's handler span); null: a new trace. */
+  readonly parentSpanId: string | null;
+  /**
+   * The span the handler runs in, chosen ahead of time: it is the parent the function sees in TRACEPARENT and
+   * the parent of the invocations it makes with context.invoke, before any span is exported.
+   */
+  readonly handlerSpanId: string;
+  readonly sampled: boolean;
+}
+
 export interface InvocationRecord {
   readonly id: string;
   readonly functionName: string;
@@ -197,6 +253,67 @@ export interface InvocationRecord {
   readonly outcome: InvocationOutcome;
   readonly errorType: string | null;
   readonly errorMessage: string | null;
+  /** Its W3C trace (absent from records made before traces were): what the OTLP exporter builds spans under. */
+  readonly trace?: TraceContext | null;
+  /** Why a new instance had to be started (cold, pooled or restored), named by the agent when it began; absent when warm. */
+  readonly cause?: ColdStartCause;
+  /** Where a cluster's control plane placed it, and why (absent when one process runs everything). */
+  readonly placement?: { readonly agent: string; readonly reason: string } | null;
+}
+
+/** What made an invocation start an instance (`thaw why`). */
+export const COLD_START_CAUSES = ['first-invocation', 'new-version', 'expired-keep-alive', 'evicted-memory', 'burst', 'crashed', 'scaled-in', 'reserved-exhausted', 'retired'] as const;
+export type ColdStartCauseKind = (typeof COLD_START_CAUSES)[number];
+
+/** How the last instance of a version went: a policy's stop, an eviction, a scale-in, a death, a kill. */
+export interface InstanceEnd {
+  readonly instanceId: string;
+  readonly how: 'stopped' | 'evicted' | 'scaled-in' | 'crashed' | 'killed' | 'retired';
+  readonly reason: string;
+  /** Epoch ms when it ended. */
+  readonly endedAt: number;
+  /** How long it had been idle when it ended; null when it was not resting (busy, starting). */
+  readonly idleMs: number | null;
+  /** The function's policy then (a spec string). */
+  readonly policy: string;
+  /** An eviction: the function whose start needed the memory, the node's budget and what was loaded, MB. */
+  readonly evictedFor?: string;
+  readonly budgetMb?: number;
+  readonly loadedMb?: number;
+  readonly neededMb?: number;
+  /** Loaded instances that stayed, by function (the eviction's winners). */
+  readonly kept?: readonly string[];
+}
+
+/** The facts a cold start's cause is named from, as the agent had them when the start began. */
+export interface ColdStartFacts {
+  /** Whether this node ever started an instance of this function, and of this version (revision). */
+  readonly functionSeen: boolean;
+  readonly versionSeen: boolean;
+  /** The version the function's instances ran before, when another. */
+  readonly previousVersion: string | null;
+  /** The newest end of an instance of this version; null when none ended. */
+  readonly lastEnd: InstanceEnd | null;
+  /** From the moment the last one went idle to this arrival, ms (what a keep-alive had to cover). */
+  readonly idleGapMs: number | null;
+  /** Live instances of this version, all of them busy or starting for another invocation. */
+  readonly busy: number;
+  readonly instanceConcurrency: number;
+  /** Reserved instances configured for this version and how many were busy. */
+  readonly reserved: { readonly configured: number; readonly busy: number } | null;
+  /** The version prewarm: none started, or one under way that the invocation waited for. */
+  readonly versionPrewarm: 'none' | 'waited';
+  /** Live instances of the function's other versions when it started. */
+  readonly otherVersionInstances: number;
+  /** The newest end of an instance of another version (revision) of the function, when it is newer than any of this one's. */
+  readonly otherVersionEnd?: InstanceEnd | null;
+  readonly policy: string;
+}
+
+export interface ColdStartCause {
+  readonly cause: ColdStartCauseKind;
+  readonly detail: string;
+  readonly facts: ColdStartFacts;
 }
 
 /** Instance lifecycle; the transition table lives in agent/instance.ts. */
@@ -252,8 +369,11 @@ export interface ProvisionedConfig {
   readonly updatedAt: number;
 }
 
-export const KEY_ROLES = ['admin', 'developer', 'invoker'] as const;
-/** admin: everything, keys included; developer: functions and invocations, not keys; invoker: invoke only. */
+export const KEY_ROLES = ['admin', 'developer', 'invoker', 'agent'] as const;
+/**
+ * admin: everything, keys included; developer: functions and invocations, not keys; invoker: invoke only;
+ * agent: only the cluster routes a `thaw agent` calls (join, heartbeat, telemetry, code).
+ */
 export type KeyRole = (typeof KEY_ROLES)[number];
 
 /** An access key for SigV4-signed API calls; its secret is stored encrypted (AES-256-GCM). */

@@ -1,6 +1,8 @@
 // HTTP plumbing for the gateway: a small method+path router, bounded body reading, JSON replies and the
 // rendering of ThawErrors in Lambda's error shape. Imports src/core and node built-ins.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { hashCheck, type Origin } from '../codestore/index.ts';
 import { parseFunctionRef } from '../core/arn.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 
@@ -97,6 +99,21 @@ export async function readJson(req: IncomingMessage, maxBytes: number): Promise<
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ThawError('THAW_E_REQUEST_JSON', 'the request body must be a JSON object');
   return value as Record<string, unknown>;
+}
+
+/**
+ * Serves a content-addressed object (a package, an image, an encrypted snapshot) from an origin. A body that
+ * fails midway, or proves damaged, ends the transfer broken, never hanging and never as a complete-looking
+ * object; the node carries on.
+ */
+export async function sendObject(ctx: RequestContext, origin: Origin, sha: string, what: string): Promise<void> {
+  if (!/^[0-9a-f]{64}$/.test(sha) || !(await origin.has(sha))) throw new ThawError('THAW_E_PACKAGE_NOT_FOUND', `no ${what} ${sha}`);
+  const body = await origin.stream(sha);
+  ctx.res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  await pipeline(body, hashCheck(sha, `${what} ${sha}`), ctx.res).catch((err) => {
+    process.stderr.write(`thaw: the download of ${what} ${sha} failed: ${(err as Error).message}\n`);
+    ctx.res.destroy();
+  });
 }
 
 export function sendJson(ctx: RequestContext, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -7,4 +7,5 @@ export { httpEventV2, httpResponseV2 } from './triggers.ts';
 export { parseSchedule } from './schedules.ts';
 export { KeyRing, keyView } from './keys.ts';
 export { signRequest, parseSignature, verifySignature } from './sigv4.ts';
-export { openStore } from '../store/index.ts';
+export { openStore, redactUrl } from '../store/index.ts';
+export { startAgentNode, type AgentNodeOptions, type RunningAgent } from './agent-node.ts';

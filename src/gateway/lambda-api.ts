@@ -11,6 +11,7 @@ import { functionTarget, listPage, optBoolean, optNumber, optObject, optString, 
 // Still exported here for the modules that import it from this one; it lives in http.ts.
 import { MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, validatePayload, type Platform } from './platform.ts';
 import { checkRequestFields, HOST_ARCHITECTURE, lambdaSettingsInput, lambdaSettingsShape } from './lambda-management-api.ts';
+import { packageBytes } from './code-source.ts';
 
 const LOG_TAIL_BYTES = 4096;
 const CONFIG_BODY_BYTES = 1024 * 1024;
@@ -95,26 +96,18 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     return { networks: v.SubnetIds ?? [], securityGroups: v.SecurityGroupIds ?? [] };
   };
 
-  const zipFile = (body: Record<string, unknown>, container?: Record<string, unknown>): Buffer | undefined => {
-    const src = container ?? body;
-    if (src.S3Bucket !== undefined || src.ImageUri !== undefined) {
-      throw new ThawError('THAW_E_REQUEST_INVALID', 'only Code.ZipFile is supported: upload the package itself (S3 and container images are not)');
-    }
-    const zip = optString(src, 'ZipFile');
-    if (zip === undefined) return undefined;
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(zip)) throw new ThawError('THAW_E_PACKAGE_FORMAT', 'ZipFile must be base64-encoded');
-    return Buffer.from(zip, 'base64');
-  };
+  /** Code.ZipFile, or the object Code.S3Bucket/S3Key name (checked against the package limit before it is read). */
+  const codeOf = (container: Record<string, unknown>, field: string) => packageBytes(container, field, platform.limits.maxPackageBytes, platform.options.codeS3TimeoutMs);
 
   router.on('POST', '/2015-03-31/functions', async (ctx) => {
     const body = await readJson(ctx.req, codeBodyBytes);
     checkRequestFields('CreateFunction', body);
     const code = optObject(body, 'Code');
-    if (!code) throw new ThawError('THAW_E_PACKAGE_MISSING', 'Code is required: give Code.ZipFile with the base64 of a .zip or .tgz package');
+    if (!code) throw new ThawError('THAW_E_PACKAGE_MISSING', 'Code is required: give Code.ZipFile with the base64 of a .zip or .tgz package, or Code.S3Bucket and Code.S3Key');
     if (body.PackageType !== undefined && body.PackageType !== 'Zip') throw new ThawError('THAW_E_REQUEST_INVALID', 'PackageType must be Zip');
     const name = optString(body, 'FunctionName');
     if (!name) throw new ThawError('THAW_E_NAME_INVALID', 'FunctionName is required');
-    const { latest, published } = await control.createFunction({ name, code: zipFile(body, code), publish: optBoolean(body, 'Publish'), tags: optObject(body, 'Tags'), ...configInput(body) });
+    const { latest, published } = await control.createFunction({ name, code: await codeOf(code, 'Code.'), publish: optBoolean(body, 'Publish'), tags: optObject(body, 'Tags'), ...configInput(body) });
     sendJson(ctx, 201, configuration(published ?? latest));
   });
 
@@ -163,7 +156,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
       sendJson(ctx, 200, configuration(fn.latest));
       return;
     }
-    const { latest, published } = await control.updateCode(name, zipFile(body), {
+    const { latest, published } = await control.updateCode(name, await codeOf(body, ''), {
       publish: optBoolean(body, 'Publish'), revisionId: optString(body, 'RevisionId'), handler: optString(body, 'ThawHandler'),
     });
     await platform.retireStaleLatest(name, latest.revisionId);
@@ -262,7 +255,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
 
   // Reserved instances: Lambda's provisioned concurrency, per version or alias.
   const provisionedShape = (name: string, qualifier: string, count: number, updatedAt: number) => {
-    const s = platform.agent.reservedStatus(name, qualifier);
+    const s = platform.executor.reservedStatus(name, qualifier);
     const available = s?.available ?? 0;
     return {
       FunctionArn: functionArn(region, name, qualifier),
@@ -333,6 +326,7 @@ export function lambdaRoutes(router: Router, platform: Platform, baseUrl: () => 
     const r = await platform.invoke(t.name, t.qualifier, payload, {
       trigger: 'api', signal: ctx.signal, receivedMono: ctx.receivedMono, receivedAt: ctx.receivedAt, clientContext,
       traceId: typeof h['x-amzn-trace-id'] === 'string' ? h['x-amzn-trace-id'] : null,
+      traceparent: typeof h.traceparent === 'string' ? h.traceparent : null,
     });
     const headers: Record<string, string> = {
       'content-type': 'application/json',

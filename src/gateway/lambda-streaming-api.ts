@@ -96,6 +96,7 @@ export function lambdaStreamingRoutes(router: Router, platform: Platform): void 
       r = await platform.invoke(t.name, t.qualifier, payload, {
         trigger: 'api', signal: ctx.signal, receivedMono: ctx.receivedMono, receivedAt: ctx.receivedAt, clientContext,
         traceId: typeof h['x-amzn-trace-id'] === 'string' ? h['x-amzn-trace-id'] : null, stream: out,
+        traceparent: typeof h.traceparent === 'string' ? h.traceparent : null,
       });
     } catch (err) {
       // Before the stream began: Lambda's error response (not found, throttled). After: its last event.

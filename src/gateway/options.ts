@@ -3,10 +3,11 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { totalmem } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ThawError } from '../core/errors.ts';
 import { parseOr } from '../control/index.ts';
+import { parseS3Url, type S3Location } from '../codestore/index.ts';
 import { probeNamespaces } from '../sandbox/index.ts';
 import { DEFAULT_POLICY, parsePolicy, type PolicySpec } from '../policies/index.ts';
 
@@ -20,6 +21,8 @@ export const userOptionsSchema = z.strictObject({
   region: z.string().regex(/^[a-z0-9-]+$/).default('us-east-1'),
   maxPackageMb: z.number().positive().max(10_240).default(50),
   maxUnpackedMb: z.number().positive().max(102_400).default(250),
+  /** Longest a deploy may take to read Code.S3Bucket/S3Key, whole body included (a trickling S3 is cut off). */
+  codeS3TimeoutMs: z.number().int().min(100).default(60_000),
   /** A fixed keep-alive: shorthand for policy fixed:<ms>ms. */
   idleTimeoutMs: z.number().int().min(0).optional(),
   /** Keep-alive/prewarm policy of functions without their own (fixed:10m, hybrid:4h, gdsf:16g, thaw). */
@@ -65,6 +68,25 @@ export const userOptionsSchema = z.strictObject({
   accessLog: z.boolean().default(false),
   /** How instances are confined: namespaces where the host allows it (auto), or always/never. */
   sandbox: z.enum(['auto', 'namespaces', 'process']).default('auto'),
+  /** Where packages, layers and snapshots live durably: s3://BUCKET[/PREFIX]; absent: the data dir. */
+  origin: z.string().min(1).optional(),
+  /**
+   * The store: a SQLite file path (or sqlite:PATH), or a postgres:// URL that several Thaw processes share.
+   * Default: thaw.db in the data dir.
+   */
+  store: z.string().min(1).optional(),
+  /**
+   * False for a cluster's control plane (thaw up --no-agent): invocations go to remote agents (thaw agent),
+   * so this node starts no instances, keeps no runtime pool and builds no snapshots.
+   */
+  localAgent: z.boolean().default(true),
+  /**
+   * A bearer token that lets a scraper read /metrics once access keys exist (Prometheus cannot sign
+   * with SigV4); without it, /metrics then needs a signed request of a key that may read.
+   */
+  metricsToken: z.string().min(16, 'the metrics token must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'the metrics token must be printable ASCII without spaces').optional(),
+  /** Distinct function names /metrics labels apart; later ones are counted as function="_other". */
+  metricsMaxFunctions: z.number().int().min(1).max(100_000).default(1000),
 });
 
 export type UserOptions = z.input<typeof userOptionsSchema>;
@@ -77,6 +99,7 @@ export interface ResolvedOptions {
   readonly region: string;
   readonly maxPackageBytes: number;
   readonly maxUnpackedBytes: number;
+  readonly codeS3TimeoutMs: number;
   readonly policy: PolicySpec;
   readonly memoryBudgetMb: number;
   /** Null: 90 % of the swap areas' size at the time (they may come and go, e.g. --zram). */
@@ -103,6 +126,13 @@ export interface ResolvedOptions {
   readonly maxCallDepth: number;
   readonly accessLog: boolean;
   readonly sandbox: 'namespaces' | 'process';
+  /** The S3 bucket and prefix of the origin; null: the data dir's blobs/ and snapshots/. */
+  readonly origin: S3Location | null;
+  /** What openStore opens: a SQLite path or a postgres:// URL (with its password: never print it as is). */
+  readonly store: string;
+  readonly localAgent: boolean;
+  readonly metricsToken: string | null;
+  readonly metricsMaxFunctions: number;
   /** Why `auto` chose the process driver (null when it did not). */
   readonly sandboxFallback: string | null;
 }
@@ -118,6 +148,7 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     region: o.region,
     maxPackageBytes: Math.round(o.maxPackageMb * 1024 * 1024),
     maxUnpackedBytes: Math.round(o.maxUnpackedMb * 1024 * 1024),
+    codeS3TimeoutMs: o.codeS3TimeoutMs,
     policy: o.policy !== undefined ? parsePolicy(o.policy) : o.idleTimeoutMs !== undefined ? { kind: 'fixed' as const, ttlMs: o.idleTimeoutMs } : DEFAULT_POLICY,
     memoryBudgetMb: o.memoryBudgetMb ?? Math.floor((totalmem() / 1024 / 1024) * 0.75),
     swapBudgetMb: o.swapBudgetMb ?? null,
@@ -141,7 +172,13 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     eventPollIntervalMs: o.eventPollIntervalMs,
     maxCallDepth: o.maxCallDepth,
     accessLog: o.accessLog,
+    origin: o.origin === undefined ? null : parseS3Url(o.origin),
+    store: o.store ?? join(dataDir, 'thaw.db'),
+    metricsToken: o.metricsToken ?? null,
+    metricsMaxFunctions: o.metricsMaxFunctions,
     ...chooseSandbox(o.sandbox),
+    // A control plane runs no instances: nothing to confine, pool or snapshot here.
+    ...(o.localAgent ? { localAgent: true } : { localAgent: false, sandbox: 'process' as const, sandboxFallback: null, poolSize: 0, snapshots: false }),
   });
 }
 

@@ -1,7 +1,8 @@
 // The composition root: builds store, code store, control, agent and recorder from resolved options and
 // owns the one invocation path every trigger uses (API, HTTP, queued events, context.invoke).
 // Imports every component below the gateway.
-import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { KeyRing } from './keys.ts';
 import { lockDataDir } from './lock.ts';
 import { join } from 'node:path';
@@ -9,19 +10,33 @@ import { parseFunctionRef } from '../core/arn.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
 import { newInvocationId } from '../core/ids.ts';
-import type { Alias, FunctionVersion, InvocationTrigger } from '../core/types.ts';
-import { Agent, type CallRequest, type CallResult, type InvokeResult, type ResponseStream } from '../agent/index.ts';
-import { BlobStore, CodeCache, defaultPackageLimits, type Origin, type PackageLimits } from '../codestore/index.ts';
+import { handlerSpan, invocationTrace, parseTraceparent } from '../core/trace.ts';
+import type { Alias, FunctionVersion, InvocationTrigger, TraceContext } from '../core/types.ts';
+import { Agent, type CallRequest, type CallResult, type Executor, type InvokeResult, type ResponseStream, type SnapshotBook } from '../agent/index.ts';
+import { Fleet } from '../cluster/index.ts';
+import { BlobStore, CodeCache, S3Origin, defaultPackageLimits, originOwner, fuseImageMounts, type ImageMounts, type Origin, type PackageLimits } from '../codestore/index.ts';
 import { Control } from '../control/index.ts';
 import { NetworkPlane } from '../network/index.ts';
 import { publishLog } from '../core/events.ts';
 import { NamespacesDriver, enableZramSwap, processDriver, releaseLeftoverZram, swapDevices, zramStats, scopeTagFor, type SandboxDriver } from '../sandbox/index.ts';
-import { openStore, type Store } from '../store/index.ts';
-import { Recorder } from '../telemetry/index.ts';
+import { isSharedStore, openStore, type Store } from '../store/index.ts';
+import { Recorder, ThawMetrics } from '../telemetry/index.ts';
+import { fleetMetrics } from './cluster-metrics.ts';
+import { otlpTracesConfigured, startTracing, type Tracing } from '../telemetry/index.ts';
 import { EventQueue } from './events.ts';
 import { Scheduler } from './schedules.ts';
 import { formatPolicy, parsePolicy, rolloutTargets } from '../policies/index.ts';
 import type { ResolvedOptions } from './options.ts';
+
+/** How a cluster agent's node differs from a standalone one (src/gateway/agent-node.ts). */
+export interface NodeHooks {
+  /** Wraps the data dir's blob store: an agent's origin is its peers, then the control plane. */
+  origin?(local: BlobStore): Origin;
+  /** context.invoke from an instance: an agent's go to the control plane. */
+  onCall?(call: CallRequest): Promise<CallResult>;
+  /** Snapshots: an agent's go to the cluster's origin, and what it knows of versions and records comes from the control plane. */
+  snapshots?: { origin: Origin; book: SnapshotBook };
+}
 
 export interface InvokeOptions {
   trigger: InvocationTrigger;
@@ -33,6 +48,8 @@ export interface InvokeOptions {
   clientContext?: string | null;
   /** The caller's X-Amzn-Trace-Id header. */
   traceId?: string | null;
+  /** The caller's W3C traceparent header: the invocation's spans join that trace (a malformed one is ignored). */
+  traceparent?: string | null;
   /**
    * A streamed invocation (InvokeWithResponseStream, a RESPONSE_STREAM function URL): a streaming handler's
    * bytes go here as it writes them; a handler that does not stream answers with the result's payload.
@@ -55,6 +72,10 @@ export class Platform implements AsyncDisposable {
   readonly limits: PackageLimits;
   readonly control: Control;
   readonly agent: Agent;
+  /** What runs invocations: this node's agent, or with --no-agent the fleet of remote agents. */
+  readonly executor: Executor;
+  /** The remote agents of a control plane (thaw up --no-agent); null when this node runs its own instances. */
+  readonly fleet: Fleet | null;
   /** How instances are confined on this node. */
   readonly driver: SandboxDriver;
   /** Egress proxies (and private networks) of confined instances; null where instances share the host's network. */
@@ -62,13 +83,17 @@ export class Platform implements AsyncDisposable {
   /** Access keys for signed API calls. */
   readonly keys: KeyRing;
   readonly recorder: Recorder;
+  /** Prometheus metrics, served at /metrics (gateway/metrics-api.ts). */
+  readonly metrics: ThawMetrics;
   readonly events: EventQueue;
   readonly schedules: Scheduler;
   /** Invocations in flight: who runs, for learning call chains and bounding their depth. */
-  #running = new Map<string, { functionName: string; depth: number }>();
+  #running = new Map<string, { functionName: string; depth: number; trace: TraceContext }>();
   #closed: Promise<void> | null = null;
   #lock: { release(): void } | null = null;
   #zram: { device: string; release(): void } | null = null;
+  /** OTLP trace export, when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set. */
+  #tracing: Tracing | null = null;
 
   /** Whether frozen instances are paged out to swap here, and why (not). */
   pagedTier(): { on: boolean; how: string; swap: ReturnType<typeof swapDevices>; zram: ReturnType<typeof zramStats> } {
@@ -101,7 +126,8 @@ export class Platform implements AsyncDisposable {
    * zram (its swapped bytes at the device's compression ratio; null on swap that is not compressed).
    */
   instanceViews(ratio = this.#zramRatio()) {
-    return this.agent.instances().map((i) => ({
+    // A control plane shows its fleet's instances (each with its agent); they report no zram of their own here.
+    return this.executor.instances().map((i) => ({
       ...i,
       compressedBytes: i.state === 'paged' && i.swappedBytes !== null && ratio !== null ? Math.round(i.swappedBytes * ratio) : null,
     }));
@@ -113,9 +139,8 @@ export class Platform implements AsyncDisposable {
    * Warm and frozen instances count their resident set (all processes of the sandbox); a paged one its
    * private resident memory after the page-out.
    */
-  memoryByTier() {
+  memoryByTier(views = this.instanceViews()) {
     const ratio = this.#zramRatio();
-    const views = this.instanceViews(ratio);
     const tier = (i: (typeof views)[number]) => i.state === 'idle' || i.state === 'busy' ? 'warm' : i.state === 'frozen' || i.state === 'paged' ? i.state : 'other';
     const empty = () => ({ instances: 0, residentBytes: 0, compressedBytes: 0, swappedBytes: 0 });
     const tiers = { warm: empty(), frozen: empty(), paged: empty(), other: empty() };
@@ -136,15 +161,23 @@ export class Platform implements AsyncDisposable {
     };
   }
 
-  private constructor(options: ResolvedOptions, store: Store, clock: Clock) {
+  private constructor(options: ResolvedOptions, store: Store, clock: Clock, hooks: NodeHooks) {
     this.options = options;
     this.clock = clock;
     this.store = store;
     this.limits = { ...defaultPackageLimits, maxPackageBytes: options.maxPackageBytes, maxUnpackedBytes: options.maxUnpackedBytes };
-    this.blobs = new BlobStore(join(options.dataDir, 'blobs'));
+    const blobs = new BlobStore(join(options.dataDir, 'blobs'));
+    // A cluster agent reads packages from its peers before the origin (src/cluster/peer-origin.ts); with
+    // --origin s3://… the bucket is the origin and the data dir holds none of it.
+    const remote = options.origin ? new S3Origin(options.origin, undefined, undefined, originOwner(options.dataDir)) : null;
+    this.blobs = hooks.origin ? hooks.origin(blobs) : remote ?? blobs;
+    const confining = options.sandbox === 'namespaces'
+      ? new NamespacesDriver({ runDir: join(options.cacheDir, 'sandboxes'), compileRoot: join(options.cacheDir, 'compile'), scopeTag: scopeTagFor(options.cacheDir) })
+      : null;
     const compileDir = join(options.cacheDir, 'compile');
     this.cache = new CodeCache(join(options.cacheDir, 'code'), {
       monotonic: () => clock.monotonic(), maxBytes: options.codeCacheBytes,
+      images: imageMountsFor(confining),
       // A package's V8 compile caches go with it (what its instances wrote there is theirs to lose).
       onDrop: (sha) => {
         for (const d of readdirSafe(compileDir)) if (d.startsWith(`${sha.slice(0, 16)}-`)) rmSync(join(compileDir, d), { recursive: true, force: true });
@@ -154,11 +187,14 @@ export class Platform implements AsyncDisposable {
     this.recorder = new Recorder({
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
       onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
+      onRecovered: (held, dropped) => process.stderr.write(`thaw: the store takes telemetry again: wrote ${held.records} record(s) and ${held.logLines} log line(s) held meanwhile`
+        + `${dropped.records + dropped.logLines ? `; dropped ${dropped.records} record(s) and ${dropped.logLines} log line(s) past the hold limit` : ''}\n`),
+    });
+    this.metrics = new ThawMetrics({
+      maxFunctions: options.metricsMaxFunctions, snapshots: options.snapshots, now: () => clock.now(),
+      queue: async () => ({ depth: await store.countEvents(), oldestEnqueuedAt: await store.oldestEventAt() }),
     });
     this.keys = new KeyRing(store, options.dataDir);
-    const confining = options.sandbox === 'namespaces'
-      ? new NamespacesDriver({ runDir: join(options.cacheDir, 'sandboxes'), compileRoot: join(options.cacheDir, 'compile'), scopeTag: scopeTagFor(options.cacheDir) })
-      : null;
     this.driver = confining ?? processDriver;
     this.network = confining
       ? new NetworkPlane({
@@ -197,8 +233,8 @@ export class Platform implements AsyncDisposable {
       compileCacheDir: options.compileCache ? join(options.cacheDir, 'compile') : null,
       store,
       snapshots: {
-        enabled: options.snapshots, dir: join(options.dataDir, 'snapshots'), localDir: join(options.cacheDir, 'snapshots'),
-        keyFile: join(options.dataDir, 'keys', 'snapshot.key'), timeoutMs: options.snapshotTimeoutMs,
+        enabled: options.snapshots, origin: hooks.snapshots?.origin ?? remote?.under('snapshots') ?? new BlobStore(join(options.dataDir, 'snapshots'), '.snap'), localDir: join(options.cacheDir, 'snapshots'),
+        keyFile: join(options.dataDir, 'keys', 'snapshot.key'), timeoutMs: options.snapshotTimeoutMs, book: hooks.snapshots?.book,
       },
       defaultConcurrencyLimit: options.concurrencyLimit,
       sweepIntervalMs: options.policySweepMs,
@@ -206,51 +242,73 @@ export class Platform implements AsyncDisposable {
       initTimeoutMs: options.initTimeoutMs,
       region: options.region,
       scratchDir: join(options.cacheDir, 'scratch'),
-      onCall: (call) => this.#onCall(call),
+      onCall: (call) => hooks.onCall ? hooks.onCall(call) : this.#onCall(call),
+    });
+    this.fleet = options.localAgent ? null : new Fleet({ clock, log: (line) => process.stderr.write(`thaw: ${line}\n`) });
+    this.executor = this.fleet ?? this.agent;
+    if (this.fleet) fleetMetrics(this.metrics, this.fleet);
+    this.metrics.addSource({
+      node: 'local',
+      // One reading of the instances (each reads its memory use from the kernel) for both. A control
+      // plane runs none itself: its agents report under their own names (cluster-metrics.ts).
+      collect: async () => {
+        const views = this.fleet ? [] : this.instanceViews();
+        return { instances: views, pool: this.agent.pool(), codeCache: this.cache.stats(), memory: this.memoryByTier(views), memoryBudgetBytes: options.memoryBudgetMb * 1048576 };
+      },
     });
     this.events = new EventQueue({
-      store, clock, pollIntervalMs: options.eventPollIntervalMs, retryDelaysMs: options.eventRetryDelaysMs, region: options.region,
+      store, clock, pollIntervalMs: options.eventPollIntervalMs, retryDelaysMs: options.eventRetryDelaysMs, region: options.region, leaseOwner: leaseOwner(options),
       invoke: (name, qualifier, payload, id) => this.invoke(name, qualifier, payload, { trigger: 'event', invocationId: id }),
     });
     this.schedules = new Scheduler({
-      store, clock, region: options.region,
+      store, clock, region: options.region, reloadMs: isSharedStore(options.store) ? SCHEDULE_RELOAD_MS : undefined,
       invoke: (name, qualifier, payload, trigger) => this.invoke(name, qualifier, payload, { trigger }),
       onError: (m) => process.stderr.write(`thaw: ${m}\n`),
     });
   }
 
-  static async start(options: ResolvedOptions, clock: Clock = systemClock): Promise<Platform> {
+  static async start(options: ResolvedOptions, clock: Clock = systemClock, hooks: NodeHooks = {}): Promise<Platform> {
     // Keys, packages, unpacked code and decrypted snapshots: readable by the platform only.
     for (const dir of [options.dataDir, options.cacheDir]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       chmodSync(dir, 0o700);
     }
     mkdirSync(join(options.cacheDir, 'scratch'), { recursive: true });
-    // Before anything reads the store: a second server on this data dir must not touch its queue.
-    const lock = lockDataDir(options.dataDir);
+    // Before anything reads the store: a second server on this data dir must not touch its queue. A
+    // PostgreSQL store is shared by design: several processes use it at once, each with its own leases.
+    const shared = isSharedStore(options.store);
+    const lock = shared ? null : lockDataDir(options.dataDir);
     let store: Store;
     try {
-      store = await openStore(join(options.dataDir, 'thaw.db'));
+      store = await openStore(options.store);
     } catch (err) {
-      lock.release();
+      lock?.release();
       throw err;
     }
-    // One node owns the queue: leases held by a process that died are void, so those events run again.
-    await store.releaseLeases();
+    // Leases held by a process that died are void, so those events run again: on a store this node owns,
+    // every lease; on a shared one, this node's own (an earlier run's), the others' being live or expiring.
+    await store.releaseLeases(shared ? leaseOwner(options) : undefined);
     // A run killed mid-write (a deploy, a cache fill, a snapshot build) left temporaries: never valid, removed.
     const swept = sweepTemporaries([[join(options.cacheDir, 'code'), 0], [join(options.dataDir, 'blobs'), 1], [join(options.cacheDir, 'snapshots'), 0], [join(options.dataDir, 'snapshots'), 1]]);
     if (swept) process.stderr.write(`thaw: removed ${swept} unfinished file(s) left by an earlier run\n`);
-    const platform = new Platform(options, store, clock);
+    const platform = new Platform(options, store, clock, hooks);
     platform.#lock = lock;
     try {
+      if (otlpTracesConfigured(process.env)) {
+        platform.#tracing = await startTracing({ region: options.region, onError: (err) => process.stderr.write(`thaw: could not export a trace: ${(err as Error).message}\n`) });
+      }
       const marker = join(options.cacheDir, 'zram.device');
       const leftover = releaseLeftoverZram(marker);
       if (leftover) process.stderr.write(`thaw: released ${leftover}, the zram swap an earlier run set up and did not release (it was killed)\n`);
       if (options.zramBytes !== null) platform.#zram = enableZramSwap(options.zramBytes, marker);
       platform.agent.checkPaging();
       await platform.driver.start();
+      // After the driver: its mount helper unmounts the images a killed run left mounted.
+      await platform.cache.start();
       const stale = await platform.network?.start(await store.listNetworks());
       if (stale) process.stderr.write(`thaw: removed ${stale} network namespace(s) left by an earlier run\n`);
+      // A bucket that is missing, unreachable or read-only is said now, not at the first cold start.
+      await platform.blobs.check?.();
       await platform.agent.snapshots.start();
       await platform.applyProvisioned();
       await platform.applyPolicies();
@@ -271,9 +329,11 @@ export class Platform implements AsyncDisposable {
     const target = await this.control.resolve(name, qualifier);
     const invocationId = o.invocationId ?? newInvocationId();
     const caller = o.callerInvocationId ? this.#running.get(o.callerInvocationId) : undefined;
-    this.#running.set(invocationId, { functionName: target.fn.name, depth: (caller?.depth ?? 0) + 1 });
+    // A context.invoke callee is a child of its caller's handler span; anything else of the traceparent it came with.
+    const trace = invocationTrace(caller ? handlerSpan(caller.trace) : parseTraceparent(o.traceparent), receivedAt);
+    this.#running.set(invocationId, { functionName: target.fn.name, depth: (caller?.depth ?? 0) + 1, trace });
     try {
-      return await this.agent.invoke({
+      return await this.executor.invoke({
         invocationId,
         version: target.version,
         qualifier: target.qualifier,
@@ -282,6 +342,7 @@ export class Platform implements AsyncDisposable {
         callerInvocationId: o.callerInvocationId ?? null,
         clientContext: o.clientContext ?? null,
         traceId: o.traceId ?? null,
+        trace,
         concurrencyLimit: target.fn.reservedConcurrency,
         receivedMono,
         receivedAt,
@@ -292,6 +353,9 @@ export class Platform implements AsyncDisposable {
       this.#running.delete(invocationId);
     }
   }
+
+  /** context.invoke from an instance on a cluster agent (forwarded to the control plane). */
+  call(call: CallRequest): Promise<CallResult> { return this.#onCall(call); }
 
   /** context.invoke from inside a function: a synchronous invocation that also teaches the call graph. */
   async #onCall(call: CallRequest): Promise<CallResult> {
@@ -319,13 +383,14 @@ export class Platform implements AsyncDisposable {
     await this.control.deleteFunction(name, qualifier);
     const version = qualifier && /^\d+$/.test(qualifier) ? qualifier : undefined;
     await this.agent.snapshots.remove(name, version, snapshots);
+    this.fleet?.dropSnapshots(name, version ?? null);
     const remaining = qualifier ? new Set((await this.store.listVersions(name)).map((v) => v.version)) : new Set<string>();
     if (qualifier) remaining.add('$LATEST');
-    await this.agent.retire(name, (v) => remaining.has(v.version));
+    await this.executor.retire(name, (v) => remaining.has(v.version));
     if (!qualifier) {
       this.schedules.forget(name);
-      this.agent.policies.setPolicy(name, null);
-      this.agent.forget(name);
+      this.executor.setPolicy(name, null);
+      this.executor.forget(name);
     }
   }
 
@@ -334,12 +399,12 @@ export class Platform implements AsyncDisposable {
    * function's instances now (no instances, no traffic to shift: nothing is started).
    */
   async rollout(a: Alias): Promise<void> {
-    const demand = this.agent.instances().filter((i) => i.functionName === a.functionName && i.state !== 'stopping' && i.state !== 'gone').length;
+    const demand = this.executor.instances().filter((i) => i.functionName === a.functionName && i.state !== 'stopping' && i.state !== 'gone').length;
     if (demand === 0) return;
     const routing = [{ version: a.functionVersion, weight: 1 - (a.routing?.weight ?? 0) }, ...(a.routing ? [a.routing] : [])];
     const targets = await Promise.all(rolloutTargets(routing, demand).map(async (t) => ({ version: (await this.control.getVersion(a.functionName, t.version)).version, count: t.count })));
     const split = routing.filter((r) => r.weight > 0).map((r) => `${Math.round(r.weight * 100)}% to ${r.version}`).join(', ');
-    this.agent.rollout(a.functionName, a.name, targets, `alias ${a.name} routes ${split}`);
+    this.executor.rollout(a.functionName, a.name, targets, `alias ${a.name} routes ${split}`);
   }
 
   /** Sets a function's own policy (a spec such as hybrid:4h), durably; null returns it to the node default. */
@@ -347,20 +412,18 @@ export class Platform implements AsyncDisposable {
     await this.control.getFunction(name);
     if (spec === null) {
       await this.store.deletePolicy(name);
-      this.agent.policies.setPolicy(name, null);
-      this.agent.replan(name);
+      this.executor.setPolicy(name, null);
       return;
     }
     const parsed = parsePolicy(spec);
     await this.store.putPolicy({ functionName: name, spec: formatPolicy(parsed), updatedAt: this.clock.now() });
-    this.agent.policies.setPolicy(name, parsed);
-    this.agent.replan(name);
+    this.executor.setPolicy(name, parsed);
   }
 
   /** Loads every function's own policy into the agent (at start-up). A spec that no longer parses is reported and skipped. */
   async applyPolicies(): Promise<void> {
     for (const p of await this.store.listPolicies()) {
-      try { this.agent.policies.setPolicy(p.functionName, parsePolicy(p.spec)); } catch (err) { process.stderr.write(`thaw: policy of ${p.functionName}: ${(err as Error).message}\n`); }
+      try { this.executor.setPolicy(p.functionName, parsePolicy(p.spec)); } catch (err) { process.stderr.write(`thaw: policy of ${p.functionName}: ${(err as Error).message}\n`); }
     }
   }
 
@@ -373,18 +436,18 @@ export class Platform implements AsyncDisposable {
     const { version } = await this.control.getVersion(name, qualifier);
     if (count === null) {
       if (!(await this.store.deleteProvisioned(name, qualifier))) throw new ThawError('THAW_E_PROVISIONED_NOT_FOUND', `${name}:${qualifier} has no reserved instances`);
-      this.agent.setReserved(name, qualifier, null, 0);
+      this.executor.setReserved(name, qualifier, null, 0);
       return;
     }
     await this.store.putProvisioned({ functionName: name, qualifier, count, updatedAt: this.clock.now() });
-    this.agent.setReserved(name, qualifier, version, count);
+    this.executor.setReserved(name, qualifier, version, count);
   }
 
   /** Re-applies every reserved config of a function (or all), e.g. after an alias moved or at start-up. */
   async applyProvisioned(name?: string): Promise<void> {
     for (const cfg of await this.store.listProvisioned(name)) {
       const resolved = await this.control.getVersion(cfg.functionName, cfg.qualifier).catch(() => null);
-      this.agent.setReserved(cfg.functionName, cfg.qualifier, resolved?.version ?? null, cfg.count);
+      this.executor.setReserved(cfg.functionName, cfg.qualifier, resolved?.version ?? null, cfg.count);
     }
   }
 
@@ -393,10 +456,10 @@ export class Platform implements AsyncDisposable {
    * warm the new revision to as many instances as the old one had (the traffic to $LATEST goes on).
    */
   async retireStaleLatest(name: string, currentRevisionId: string): Promise<void> {
-    const demand = this.agent.instances().filter((i) => i.functionName === name && i.version === '$LATEST' && i.state !== 'stopping' && i.state !== 'gone').length;
+    const demand = this.executor.instances().filter((i) => i.functionName === name && i.version === '$LATEST' && i.state !== 'stopping' && i.state !== 'gone').length;
     const latest = (await this.control.getFunction(name)).latest;
     if (latest.revisionId === currentRevisionId) this.#warmNewVersion(latest, '$LATEST', `$LATEST changed while it ran ${demand} instance(s)`, demand);
-    await this.agent.retire(name, (v) => v.version !== '$LATEST' || v.revisionId === currentRevisionId, 'update');
+    await this.executor.retire(name, (v) => v.version !== '$LATEST' || v.revisionId === currentRevisionId, 'update');
   }
 
   /**
@@ -406,13 +469,14 @@ export class Platform implements AsyncDisposable {
    */
   #warmNewVersion(v: FunctionVersion, qualifier: string, reason: string, demand: number) {
     if (demand <= 0 || !this.options.versionPrewarm) return;
-    this.agent.rollout(v.functionName, qualifier, [{ version: v, count: Math.min(demand, MAX_VERSION_PREWARM) }], reason);
+    this.executor.rollout(v.functionName, qualifier, [{ version: v, count: Math.min(demand, MAX_VERSION_PREWARM) }], reason);
   }
 
   /** A version was published: its snapshot is built, and it is warmed if the function has traffic. */
   #onPublished(v: FunctionVersion) {
     this.agent.snapshots.request(v);
-    const demand = this.agent.instances().filter((i) => i.functionName === v.functionName && i.state !== 'stopping' && i.state !== 'gone').length;
+    this.fleet?.predistribute(v);
+    const demand = this.executor.instances().filter((i) => i.functionName === v.functionName && i.state !== 'stopping' && i.state !== 'gone').length;
     this.#warmNewVersion(v, v.version, `version ${v.version} published while the function ran ${demand} instance(s)`, demand);
   }
 
@@ -421,12 +485,18 @@ export class Platform implements AsyncDisposable {
     this.#closed ??= (async () => {
       await this.schedules.close();
       await this.events.close();
+      await this.fleet?.close();
       await this.agent.close();
+      // Before the driver closes the mount helper the images were mounted through.
+      await this.cache.close();
       await this.network?.close();
       await this.driver.close();
       // After every instance is gone, so nothing of theirs is still in it.
       this.#zram?.release();
       await this.recorder.close();
+      await this.#tracing?.shutdown();
+      this.metrics.close();
+      this.blobs.close?.();
       await this.store.close();
       this.#lock?.release();
     })();
@@ -442,6 +512,18 @@ export class Platform implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose]() { await this.close(); }
+}
+
+/**
+ * How this node mounts package images: through the namespaces driver's mount helper with a loop device (root),
+ * else squashfuse, else not at all (packages are unpacked).
+ */
+function imageMountsFor(confining: NamespacesDriver | null): ImageMounts | null {
+  if (confining && existsSync('/dev/loop-control')) {
+    const m = confining.mounter;
+    return { kind: 'kernel', mount: (image, dir) => m.loop(image, dir, 'squashfs'), umount: (dir) => m.umount(dir) };
+  }
+  return fuseImageMounts();
 }
 
 /** The payload must be a JSON document; an empty one is the empty object, as on Lambda. */
@@ -476,3 +558,11 @@ function sweepTemporaries(dirs: [string, number][]): number {
 }
 
 const readdirSafeDirents = (dir: string) => { try { return readdirSync(dir, { withFileTypes: true }); } catch { return []; } };
+
+/** Who holds this node's event leases: the same across its restarts (host and data dir), apart from other nodes'. */
+/** How soon a control plane on a shared store sees a schedule another one added (or takes it over when that one is gone). */
+const SCHEDULE_RELOAD_MS = 30_000;
+
+function leaseOwner(options: ResolvedOptions): string {
+  return `${hostname()}:${options.dataDir}`;
+}

@@ -17,7 +17,12 @@ import { functionUrlRoutes } from './function-urls.ts';
 import { permissionRoutes, policyGrant } from './lambda-permissions-api.ts';
 import { networkRoutes, securityGroupRoutes } from './network-api.ts';
 import { thawRoutes } from './thaw-api.ts';
+import { clusterRoutes } from './cluster-api.ts';
+import { metricsRoutes } from './metrics-api.ts';
+import { logRoutes } from './logs-api.ts';
 import { triggerRoutes } from './triggers.ts';
+import { dashboardRoutes } from './dashboard.ts';
+import { simRoutes } from './sim-api.ts';
 
 export interface RunningThaw extends AsyncDisposable {
   readonly url: string;
@@ -57,6 +62,8 @@ export async function startThaw(userOptions: UserOptions = {}): Promise<RunningT
   const maxBodyBytes = Math.ceil(options.maxPackageBytes * 4 / 3) + 1024 * 1024;
   const router = new Router();
   thawRoutes(router, platform);
+  logRoutes(router, platform);
+  clusterRoutes(router, platform);
   networkRoutes(router, platform);
   securityGroupRoutes(router, platform);
   lambdaRoutes(router, platform, () => url);
@@ -66,6 +73,11 @@ export async function startThaw(userOptions: UserOptions = {}): Promise<RunningT
   permissionRoutes(router, platform);
   // Before the triggers: /lambda-url/... would otherwise read as an HTTP trigger of a function named lambda-url.
   functionUrlRoutes(router, platform, gate);
+  // Before the triggers too: /metrics is Thaw's, not the HTTP trigger of a function named metrics.
+  metricsRoutes(router, platform, gate);
+  // The dashboard at / and /dashboard/* (a reserved name, so no function's trigger path).
+  dashboardRoutes(router);
+  simRoutes(router, platform);
   managementRoutes(router, platform);
   triggerRoutes(router, platform);
 

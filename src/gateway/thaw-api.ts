@@ -1,10 +1,14 @@
 // Thaw's own API under /thaw/v1: invocation records and their phases, logs, instances, call graph,
 // package download. JSON in and out; the CLI and the dashboard use it.
 import { ThawError } from '../core/errors.ts';
-import { readJson, sendJson, type Router } from './http.ts';
+import { readJson, sendJson, sendObject, type Router } from './http.ts';
 import { keyView } from './keys.ts';
 import type { Platform } from './platform.ts';
 import { tailRoutes } from './thaw-tail.ts';
+import { explain } from './why.ts';
+
+/** Recorded invocations `thaw why` replays: the newest up to the one asked about. */
+const WHY_HISTORY = 1000;
 
 const intParam = (v: string | null, name: string, def: number, max: number): number => {
   if (v === null || v === '') return def;
@@ -18,7 +22,7 @@ export function thawRoutes(router: Router, platform: Platform): void {
   tailRoutes(router, platform);
 
   router.on('GET', '/thaw/v1/health', async (ctx) => {
-    sendJson(ctx, 200, { status: platform.agent.closing ? 'draining' : 'ok', store: store.kind, instances: platform.agent.instances().length });
+    sendJson(ctx, 200, { status: platform.agent.closing ? 'draining' : 'ok', store: store.kind, instances: platform.executor.instances().length });
   });
 
   // Access keys (admin only, see auth.ts): the secret is shown once, in the reply that creates it.
@@ -50,10 +54,24 @@ export function thawRoutes(router: Router, platform: Platform): void {
     sendJson(ctx, 200, { invocations });
   });
 
+  // The id is the caller's: quoted and cut short in the message, whatever it holds.
+  const notFound = (id: string) => new ThawError('THAW_E_INVOCATION_NOT_FOUND', `no invocation ${JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id)} is recorded (records are kept for the newest ${platform.options.keepInvocations}; ids are in X-Thaw-Invocation-Id and thaw logs)`);
+
   router.on('GET', '/thaw/v1/invocations/{id}', async (ctx) => {
     const rec = await platform.recorder.getInvocation(ctx.params.id);
-    if (!rec) throw new ThawError('THAW_E_INVOCATION_NOT_FOUND', `no invocation ${ctx.params.id} is recorded (records are kept for the newest ${platform.options.keepInvocations})`);
+    if (!rec) throw notFound(ctx.params.id);
     sendJson(ctx, 200, rec);
+  });
+
+  // Why it was cold (or warm), with what would have avoided it: `thaw why`.
+  router.on('GET', '/thaw/v1/invocations/{id}/why', async (ctx) => {
+    await platform.recorder.flush();
+    const rec = await platform.recorder.getInvocation(ctx.params.id);
+    if (!rec) throw notFound(ctx.params.id);
+    // The newest records up to it, not the newest overall: an old invocation of a busy function is replayed with its own past.
+    const before = rec.receivedAt + 1;
+    const [fnRecords, fn] = await Promise.all([store.listInvocations({ functionName: rec.functionName, limit: WHY_HISTORY, before }), store.getFunction(rec.functionName)]);
+    sendJson(ctx, 200, await explain(rec, { fn: fnRecords, node: () => store.listInvocations({ limit: WHY_HISTORY, before }), createdAt: fn?.createdAt ?? null }));
   });
 
   router.on('GET', '/thaw/v1/functions/{name}/logs', async (ctx) => {
@@ -77,7 +95,7 @@ export function thawRoutes(router: Router, platform: Platform): void {
   });
 
   router.on('GET', '/thaw/v1/node', async (ctx) => {
-    sendJson(ctx, 200, { sandbox: { ...platform.driver.report(), fallback: platform.options.sandboxFallback }, network: platform.network?.view() ?? null, pagedTier: platform.pagedTier(), memory: platform.memoryByTier(), tierCosts: platform.agent.tierCosts(), pool: platform.agent.pool(), codeCache: platform.cache.stats(), instances: platform.agent.instances().length, snapshots: platform.agent.snapshots.enabled });
+    sendJson(ctx, 200, { sandbox: { ...platform.driver.report(), fallback: platform.options.sandboxFallback }, network: platform.network?.view() ?? null, pagedTier: platform.pagedTier(), memory: platform.memoryByTier(), tierCosts: platform.agent.tierCosts(), pool: platform.agent.pool(), codeCache: platform.cache.stats(), instances: platform.executor.instances().length, cluster: platform.fleet?.view() ?? null, snapshots: platform.agent.snapshots.enabled, origin: { kind: platform.blobs.kind, location: platform.blobs.location } });
   });
 
   router.on('GET', '/thaw/v1/instances', async (ctx) => {
@@ -97,7 +115,7 @@ export function thawRoutes(router: Router, platform: Platform): void {
     await control.getFunction(name);
     const state = platform.agent.policies.state(name, platform.clock.monotonic());
     const now = platform.clock.now();
-    return { functionName: name, ...state, decisions: platform.agent.decisions(name, 50).map((d) => ({ ...d, agoMs: Math.max(0, now - d.wallAt) })) };
+    return { functionName: name, ...state, decisions: platform.executor.decisions(name, 50).map((d) => ({ ...d, agoMs: Math.max(0, now - d.wallAt) })) };
   };
 
   router.on('GET', '/thaw/v1/functions/{name}/policy', async (ctx) => {
@@ -118,7 +136,7 @@ export function thawRoutes(router: Router, platform: Platform): void {
 
   router.on('GET', '/thaw/v1/decisions', async (ctx) => {
     const q = ctx.url.searchParams;
-    sendJson(ctx, 200, { decisions: platform.agent.decisions(q.get('function') ?? undefined, intParam(q.get('limit'), 'limit', 100, 1000)) });
+    sendJson(ctx, 200, { decisions: platform.executor.decisions(q.get('function') ?? undefined, intParam(q.get('limit'), 'limit', 100, 1000)) });
   });
 
   // Timer triggers and scheduled warm-ups.
@@ -147,10 +165,6 @@ export function thawRoutes(router: Router, platform: Platform): void {
   });
 
   router.on('GET', '/thaw/v1/code/{sha}', async (ctx) => {
-    const sha = ctx.params.sha;
-    if (!/^[0-9a-f]{64}$/.test(sha) || !(await platform.blobs.has(sha))) throw new ThawError('THAW_E_PACKAGE_NOT_FOUND', `no package ${sha}`);
-    const body = await platform.blobs.stream(sha);
-    ctx.res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    body.pipe(ctx.res);
+    await sendObject(ctx, platform.blobs, ctx.params.sha, 'package');
   });
 }

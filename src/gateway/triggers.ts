@@ -137,6 +137,7 @@ export async function invokeHttpEvent(ctx: RequestContext, platform: Platform, t
     const r = await platform.invoke(target.name, target.qualifier, JSON.stringify(event), {
       trigger: 'http', signal: ctx.signal, receivedMono: ctx.receivedMono, receivedAt: ctx.receivedAt, invocationId: ctx.requestId, stream,
       traceId: typeof ctx.req.headers['x-amzn-trace-id'] === 'string' ? ctx.req.headers['x-amzn-trace-id'] : null,
+      traceparent: typeof ctx.req.headers.traceparent === 'string' ? ctx.req.headers.traceparent : null,
     });
     return {
       response: r.functionError ? badGateway() : httpResponseV2(r.payload),

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { ThawError } from '../../core/errors.ts';
 import { parseSizeMb } from '../../policies/index.ts';
 import { zipDirectory } from '../../codestore/index.ts';
-import { startThaw, type Platform, type UserOptions } from '../../gateway/index.ts';
+import { redactUrl, startThaw, type Platform, type UserOptions } from '../../gateway/index.ts';
 import { nftAvailable } from '../../network/index.ts';
 import { num, positionals, str, type Command, type Io } from '../command.ts';
 
@@ -47,6 +47,15 @@ export const upCommand: Command = {
     '  --code-cache-mb N bound of the node-local unpacked code cache (default 4096)',
     '  --sandbox KIND    auto (default: namespaces where the host allows it), namespaces, or process',
     '                    (no isolation: instances run as this user and see the host)',
+    '  --no-agent        a cluster\'s control plane: run no instances here, place invocations on the',
+    '                    agents that join (thaw agent --control URL, with a key of role agent)',
+    '  --origin URL      where packages, layers and snapshots live: s3://BUCKET[/PREFIX] (default $THAW_ORIGIN,',
+    '                    else the data dir); endpoint and keys from AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, …',
+    '  --store SPEC      the store: a postgres://USER:PASSWORD@HOST/DB URL that several Thaw processes share,',
+    '                    or a SQLite file (default $THAW_STORE, else thaw.db in the data dir)',
+    '  --metrics-token T bearer token that lets Prometheus read /metrics once access keys exist (default',
+    '                    $THAW_METRICS_TOKEN; without one, /metrics then needs a signed request)',
+    '  --metrics-max-functions N  functions /metrics labels apart (default 1000; later ones: function="_other")',
     '',
   ].join('\n'),
   options: {
@@ -69,6 +78,11 @@ export const upCommand: Command = {
     'no-snapshots': { type: 'boolean' },
     'code-cache-mb': { type: 'string' },
     sandbox: { type: 'string' },
+    'no-agent': { type: 'boolean' },
+    origin: { type: 'string' },
+    'metrics-token': { type: 'string' },
+    'metrics-max-functions': { type: 'string' },
+    store: { type: 'string' },
   },
   async run(args) {
     positionals(args, [], this.usage);
@@ -95,9 +109,16 @@ export const upCommand: Command = {
       memoryBudgetMb: budget(str(args, 'memory-budget')),
       swapBudgetMb: budget(str(args, 'swap-budget'), '--swap-budget'),
       sandbox: sandboxKind(str(args, 'sandbox')),
+      localAgent: args.values['no-agent'] ? false : undefined,
+      origin: str(args, 'origin') ?? (io.env.THAW_ORIGIN || undefined),
+      metricsToken: str(args, 'metrics-token') ?? io.env.THAW_METRICS_TOKEN,
+      metricsMaxFunctions: num(args, 'metrics-max-functions'),
+      store: str(args, 'store') ?? (io.env.THAW_STORE || undefined),
     };
     const thaw = await startThaw(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as UserOptions);
     io.err(`thaw: listening on ${thaw.url} (data ${thaw.platform.options.dataDir}, code cache ${thaw.platform.options.cacheDir})\n`);
+    if (thaw.platform.blobs.kind !== 'local') io.err(`thaw: origin: ${thaw.platform.blobs.location} (${thaw.platform.blobs.kind})\n`);
+    if (thaw.platform.store.kind !== 'sqlite') io.err(`thaw: store: ${redactUrl(thaw.platform.options.store)} (${thaw.platform.store.kind}, shared)\n`);
     io.err(sandboxBanner(thaw.platform));
     if (args.values.demo) {
       try {
@@ -108,7 +129,7 @@ export const upCommand: Command = {
         throw err;
       }
     }
-    io.out(`Thaw is up at ${thaw.url} — press Ctrl-C to stop.\n`);
+    io.out(`Thaw is up at ${thaw.url} — press Ctrl-C to stop. Dashboard: ${thaw.url}/\n`);
     await untilStopped(io);
     io.err('thaw: draining (running invocations finish, then every instance stops; Ctrl-C again to kill now)\n');
     const force = () => { io.err('thaw: killing instances now\n'); void thaw.destroy(); };
@@ -125,7 +146,7 @@ export const upCommand: Command = {
   },
 };
 
-function sandboxKind(v: string | undefined): UserOptions['sandbox'] {
+export function sandboxKind(v: string | undefined): UserOptions['sandbox'] {
   if (v === undefined || v === 'auto' || v === 'namespaces' || v === 'process') return v;
   throw new ThawError('THAW_E_CLI_USAGE', `--sandbox takes auto, namespaces or process, got ${JSON.stringify(v)}`);
 }
@@ -138,6 +159,10 @@ function sandboxBanner(platform: Platform): string {
   if (platform.options.sandboxFallback) lines.push(`thaw:   namespaces are off: ${platform.options.sandboxFallback}`);
   for (const e of r.enforced) lines.push(`thaw:   on:  ${e}`);
   for (const n of r.notEnforced) lines.push(`thaw:   off: ${n}`);
+  const images = platform.cache.stats().images;
+  lines.push(images.mounts
+    ? `thaw:   on:  package images: a package is mounted read-only from its image (${images.mounts === 'kernel' ? 'loop device' : 'squashfuse'}), not unpacked`
+    : 'thaw:   off: package images: packages are unpacked (mounting needs root with loop devices, or squashfuse and /dev/fuse)');
   const paged = platform.pagedTier();
   const when = platform.options.pageAfterMs === null ? 'when the policy chooses' : `after ${platform.options.pageAfterMs / 1000} s frozen`;
   lines.push(paged.on ? `thaw:   on:  paged tier: frozen instances go to swap ${when} (${paged.how})` : `thaw:   off: paged tier: ${paged.how}`);
@@ -152,7 +177,7 @@ function sandboxBanner(platform: Platform): string {
   return lines.join('\n') + '\n';
 }
 
-function budget(v: string | undefined, flag = '--memory-budget'): number | undefined {
+export function budget(v: string | undefined, flag = '--memory-budget'): number | undefined {
   if (v === undefined) return undefined;
   const mb = parseSizeMb(v);
   if (mb === null || mb < 128) throw new ThawError('THAW_E_CLI_USAGE', `${flag} takes a size of at least 128m, such as 8g, got ${JSON.stringify(v)}`);
@@ -175,7 +200,7 @@ function freezeAfter(v: string | undefined, flag = '--freeze-after'): number | u
 }
 
 /** Resolves on SIGINT, SIGTERM or the io's abort signal. */
-function untilStopped(io: Io): Promise<void> {
+export function untilStopped(io: Io): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       process.off('SIGINT', done);
