@@ -257,6 +257,16 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal(await s.countEvents(), 2);
     });
 
+    withStore('renewLeases extends the leases their owner still holds, no others', async (s) => {
+      const ev = (id: string) => ({ id, functionName: 'f', qualifier: LATEST, payload: '{}', attempts: 0, enqueuedAt: 1, nextAttemptAt: 1 });
+      for (const id of ['a', 'b', 'c']) await s.enqueueEvent(ev(id));
+      await s.leaseEvents(10, 100, 2, 'node-1');
+      await s.leaseEvents(10, 100, 1, 'node-2');
+      assert.equal(await s.renewLeases(['a', 'b', 'c'], 1000, 'node-1'), 2, 'node-2\'s lease is not node-1\'s to renew');
+      assert.deepEqual((await s.leaseEvents(500, 1000, 10, 'node-3')).map((e) => e.id), ['c'], 'renewed leases hold past their first expiry');
+      assert.deepEqual((await s.leaseEvents(1000, 100, 10, 'node-3')).map((e) => e.id), ['a', 'b'], 'and end when the renewal does');
+    });
+
     withStore('snapshot records: put, replace, list, delete; deleting the function removes them', async (s) => {
       await s.createFunction(fnRecord('f'));
       const rec = { functionName: 'f', version: '2', status: 'pending' as const, reason: 'bundling', sha256: null, sizeBytes: null, buildMs: null, updatedAt: 5 };
