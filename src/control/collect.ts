@@ -12,12 +12,16 @@ export interface PackageImage { package: string; image: string }
  * whose package nothing holds: versions name an image only beside its package.
  */
 export async function collectUnused(o: { store: Store; blobs: Origin; cache: CodeCache }, shas: Iterable<string>, images: Iterable<PackageImage> = []): Promise<void> {
+  const removed: string[] = [];
   for (const sha of new Set(shas)) {
     if (await o.store.isCodeInUse(sha)) continue;
     await o.blobs.delete(sha);
     await o.cache.remove(sha);
-    // What its inits read (on-demand loading): the records and the bundles nothing else names.
-    for (const bundle of await o.store.deleteInitSets(sha)) await o.blobs.delete(bundle);
+    removed.push(sha);
   }
   for (const i of images) if (!(await o.store.isCodeInUse(i.package))) await o.blobs.delete(i.image);
+  // Last, being the one write to the store: what the packages' inits read (on-demand loading), the records
+  // and the bundles nothing else names. The content is gone whatever happens here (a rolled-back deploy
+  // runs this while the store may be the very thing that failed; it never recorded an init set).
+  for (const sha of removed) for (const bundle of await o.store.deleteInitSets(sha)) await o.blobs.delete(bundle);
 }
