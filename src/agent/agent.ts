@@ -1,36 +1,38 @@
 // The agent: one per machine. Owns the instances, takes each invocation down the ladder (warm, thawed,
 // paged, else a start), times every cold-start phase, enforces timeouts and concurrency, and carries out
-// the policy engine's decisions. Its parts: the tiers below warm (tiers.ts), the decision driver
-// (decisions.ts), reserved instances (reserved.ts), phase timing (timing.ts), the runtime pool (pool.ts)
-// and snapshots (snapshots.ts). Imports src/core, src/policies, src/runtimes, src/sandbox, src/codestore.
-import { join, relative } from 'node:path';
+// the policy engine's decisions. Its parts: starting an instance (starts.ts), running the handler on one
+// and the invocation's record (handler.ts), pre-warms (prewarms.ts), the tiers below warm (tiers.ts), the
+// decision driver (decisions.ts), reserved instances (reserved.ts), phase timing (timing.ts), the runtime
+// pool (pool.ts) and snapshots (snapshots.ts). Imports src/core, src/policies, src/runtimes, src/sandbox,
+// src/codestore.
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { ThawError, asThawError } from '../core/errors.ts';
-import { publishInvocationEnd, publishInvocationStart, publishLog } from '../core/events.ts';
-import { newInstanceId, newInvocationId } from '../core/ids.ts';
-import { traceparentOf } from '../core/trace.ts';
-import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, ephemeralStorageMb, START_KINDS, type ColdStartCause, type FunctionVersion, type InvocationOutcome, type InvocationRecord, type InvocationTrigger, type Runtime, type StartKind, type TraceContext } from '../core/types.ts';
+import { publishInvocationStart, publishLog } from '../core/events.ts';
+import { newInvocationId } from '../core/ids.ts';
+import { DEFAULT_EPHEMERAL_STORAGE_MB, USER_TRIGGERS, START_KINDS, type ColdStartCause, type FunctionVersion, type InvocationRecord, type InvocationTrigger, type Runtime, type StartKind, type TraceContext } from '../core/types.ts';
 import type { Origin, CodeCache, PackageLimits } from '../codestore/index.ts';
-import { OptTrees, parseHandler, resolveHandlerFile } from '../codestore/index.ts';
+import { OptTrees } from '../codestore/index.ts';
 import { decideLadder, DEFAULT_TIER_COSTS, formatPolicy, PolicyEngine, type LadderDecision, type PolicyDecision, type PolicyInstance, type PolicySpec, type TierCosts } from '../policies/index.ts';
-import { InitFailure, RuntimeConnection, heapLimitMb, runtimeKind, type InitSpec, type InvokeOutcome, type SerializedError } from '../runtimes/index.ts';
+import { runtimeKind, type SerializedError } from '../runtimes/index.ts';
 import type { SandboxDriver } from '../sandbox/index.ts';
 import { DecisionDriver, type TakenDecision } from './decisions.ts';
 import { ColdStartLedger, classifyColdStart } from './causes.ts';
 import type { Executor } from './executor.ts';
-import { Instance, functionKey, type InstanceView } from './instance.ts';
-import { crashError, functionEnv, logStreamName, MAX_RESPONSE_BYTES, nodePath, reportLine, responseTooLargeError, runtimeEnv, timeoutError, traceHeaderFrom } from './lambda.ts';
+import { HandlerRuns } from './handler.ts';
+import { functionKey, type Instance, type InstanceView } from './instance.ts';
+import { functionEnv, runtimeEnv } from './lambda.ts';
 import { RuntimePool } from './pool.ts';
+import { Prewarms } from './prewarms.ts';
 import { ReservedInstances } from './reserved.ts';
-import { DEFAULT_EGRESS, type InstanceNetwork } from '../network/index.ts';
+import type { InstanceNetwork } from '../network/index.ts';
 import { SnapshotManager, type SnapshotOptions } from './snapshots.ts';
-import { InvocationSink, clientGoneError, type ResponseStream } from './streaming.ts';
+import { InstanceStarts, bootKey, shapeOf, type Started } from './starts.ts';
+import type { ResponseStream } from './streaming.ts';
 import { IdleTiers } from './tiers.ts';
 import { InitSets } from './initsets.ts';
-import { Phases, Samples, round, withTimeout } from './timing.ts';
+import { Phases, Samples } from './timing.ts';
 import { capLine, platformLine } from './logging.ts';
 import type { Store } from '../store/index.ts';
-import { functionArn } from '../core/arn.ts';
 
 export type { TakenDecision } from './decisions.ts';
 
@@ -131,17 +133,6 @@ export interface InvokeResult {
 }
 
 const MAX_LOG_LINES_KEPT = 2000;
-/** Back-off after a failed pre-warm: 1 s, doubling per consecutive failure, at most a minute. */
-const PREWARM_BACKOFF_MS = 1000;
-const PREWARM_BACKOFF_MAX_MS = 60_000;
-
-/** A started instance, or the finished (failed) invocation when user init failed. */
-type Started = { instance: Instance; initMs: number } | { failure: InvokeResult };
-
-const nullHooks = {
-  onLog: () => {},
-  onCall: async () => ({ ok: false as const, error: { errorType: 'Runtime.NotInitialized', errorMessage: 'not bound to a function yet', trace: [] } }),
-};
 
 export class Agent implements AsyncDisposable, Executor {
   #o: AgentOptions;
@@ -149,7 +140,6 @@ export class Agent implements AsyncDisposable, Executor {
   #byId = new Map<string, Instance>();
   #inFlightByFunction = new Map<string, number>();
   #logs = new Map<string, string[]>();
-  #handlerFiles = new Map<string, { file: string; exportName: string }>();
   /** On-demand code loading: the files each package's init reads (initsets.ts). */
   readonly initSets: InitSets;
   #active = 0;
@@ -180,11 +170,12 @@ export class Agent implements AsyncDisposable, Executor {
   #latest = new Map<string, { version: FunctionVersion; qualifier: string }>();
   /** Function name of each running invocation, for call-chain learning. */
   #running = new Map<string, string>();
-  #prewarming = new Set<Promise<void>>();
-  /** Per function: consecutive failed pre-warms, and until when no new one starts. */
-  #prewarmBackoff = new Map<string, { failures: number; until: number }>();
-  /** Per function, how many times it was deleted (forget): a prewarm that started before a deletion is dropped. */
-  #forgotten = new Map<string, number>();
+  /** Pre-warms under way, their back-off, and deleted functions' (prewarms.ts). */
+  #prewarms: Prewarms;
+  /** Starting instances (cold, pooled, restored)… */
+  #starts: InstanceStarts;
+  /** …and running handlers on them, with the invocation records. */
+  #runs: HandlerRuns;
   /** Instances being started for the invocation that will run on them (not by a prewarm or reservation). */
   #claimed = new WeakSet<Instance>();
   /** Instances a rollout (version prewarm) is starting: a first request of their version waits for one. */
@@ -241,6 +232,35 @@ export class Agent implements AsyncDisposable, Executor {
       onError: (m) => process.stderr.write(`thaw: ${m}\n`),
       onBooted: (shape, ms) => this.#bootMs.add(bootKey(shape), ms),
     });
+    this.#starts = new InstanceStarts({
+      clock: options.clock, driver: options.driver, blobs: options.blobs, cache: options.cache, packageLimits: options.packageLimits,
+      region: options.region, scratchDir: options.scratchDir, compileCacheDir: options.compileCacheDir,
+      startTimeoutMs: options.startTimeoutMs, initTimeoutMs: options.initTimeoutMs, network: options.network,
+      runtimePool: this.#runtimePool, optTrees: this.#optTrees, initSets: this.initSets, snapshotBlob: (v) => this.snapshots.blobFor(v),
+      initMs: this.#initMs, restoreMs: this.#restoreMs, bootMs: this.#bootMs,
+      runtimeEnv: (runtime) => this.#runtimeEnv(runtime),
+      admit: (v) => this.#admit(v),
+      claim: (instance) => this.#claimed.add(instance),
+      adopt: (instance) => this.#adopt(instance),
+      onLog: (instance, invocationId, stream, text) => this.#onLog(instance, invocationId, stream, text),
+      onCall: (call) => options.onCall(call),
+      stop: (instance, reason) => this.#stopInstance(instance, reason),
+      finish: (...a) => this.#runs.finish(...a),
+    });
+    this.#runs = new HandlerRuns({
+      clock: options.clock,
+      log: (instance, invocationId, text) => this.#platformLog(instance, invocationId, text),
+      logsOf: (invocationId) => this.#logs.get(invocationId),
+      causeOf: (invocationId) => this.#causes.get(invocationId),
+      startCost: (start, ms) => this.#startCosts.add(start, ms),
+    });
+    this.#prewarms = new Prewarms({
+      clock: options.clock,
+      startAhead: (v, qualifier, onInstance) => this.#startAhead(v, qualifier, 'prewarm', onInstance),
+      rolloutStarted: (instance) => this.#rolloutStarts.add(instance),
+      stop: (instance, reason) => this.#stopInstance(instance, reason),
+      plan: (fn) => this.#plan(fn),
+    });
     // The common shape is ready before the first request.
     this.#runtimePool.want({ runtime: 'nodejs24.x', memoryMb: 128, tmpMb: DEFAULT_EPHEMERAL_STORAGE_MB, vpc: null }, true);
     this.#scheduleSweep();
@@ -280,10 +300,10 @@ export class Agent implements AsyncDisposable, Executor {
     };
     const phases = new Phases(req.receivedMono);
     const d = this.#decide(v);
-    const started = await this.#start(req, phases, d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold', onInstance);
+    const started = await this.#starts.start(req, phases, d.path === 'restored' || d.path === 'pooled' ? d.path : 'cold', onInstance);
     const record = () => {
       if ('failure' in started) return;
-      this.#publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
+      this.#runs.publishRecord(req, { start: started.instance.origin, instanceId: started.instance.id, phases: phases.spans, initMs: started.initMs, handlerMs: 0, outcome: 'success', errorType: null, errorMessage: null });
     };
     return { started, record };
   }
@@ -299,7 +319,7 @@ export class Agent implements AsyncDisposable, Executor {
     const limit = req.concurrencyLimit ?? this.#o.defaultConcurrencyLimit;
     const running = this.#inFlightByFunction.get(fn) ?? 0;
     if (running >= limit) {
-      this.#publishRecord(req, { start: null, instanceId: null, phases: [], initMs: 0, handlerMs: 0, outcome: 'throttled', errorType: 'TooManyRequestsException', errorMessage: `concurrency limit ${limit} reached` });
+      this.#runs.publishRecord(req, { start: null, instanceId: null, phases: [], initMs: 0, handlerMs: 0, outcome: 'throttled', errorType: 'TooManyRequestsException', errorMessage: `concurrency limit ${limit} reached` });
       throw new ThawError('THAW_E_THROTTLED', `function ${fn} is already running ${running} invocations, its concurrency limit`, { details: { limit } });
     }
     this.#inFlightByFunction.set(fn, running + 1);
@@ -311,7 +331,7 @@ export class Agent implements AsyncDisposable, Executor {
     if (counted) {
       // A new version (a fix, perhaps) gets its pre-warms tried again at once.
       const previous = this.#latest.get(fn);
-      if (previous && functionKey(previous.version) !== functionKey(req.version)) this.#prewarmBackoff.delete(fn);
+      if (previous && functionKey(previous.version) !== functionKey(req.version)) this.#prewarms.retryNow(fn);
       this.#latest.set(fn, { version: req.version, qualifier: req.qualifier });
       this.#running.set(req.invocationId, fn);
       const caller = req.callerInvocationId ? this.#running.get(req.callerInvocationId) : undefined;
@@ -359,12 +379,8 @@ export class Agent implements AsyncDisposable, Executor {
   #apply(d: PolicyDecision): TakenDecision['outcome'] {
     if (d.action === 'prewarm') {
       const target = this.#latest.get(d.fn);
-      const backoff = this.#prewarmBackoff.get(d.fn);
-      if (!target || this.#closing) return 'skipped';
-      // Pre-warms that keep failing (an init that throws) wait out a growing back-off instead of
-      // starting a failing batch on every completion.
-      if (backoff && this.#o.clock.monotonic() < backoff.until) return 'skipped';
-      for (let k = 0; k < d.count; k++) this.#prewarm(target.version, target.qualifier, d.reason, d.spare ?? false);
+      if (!target || this.#closing || this.#prewarms.backingOff(d.fn)) return 'skipped';
+      for (let k = 0; k < d.count; k++) this.#prewarms.start(target.version, target.qualifier, d.reason, d.spare ?? false);
       return 'done';
     }
     const instance = this.#byId.get(d.instanceId);
@@ -394,7 +410,7 @@ export class Agent implements AsyncDisposable, Executor {
       const need = t.count - have;
       if (need <= 0 || this.#closing) continue;
       this.#driver.record({ at: this.#o.clock.monotonic(), fn: functionName, action: 'prewarm', count: need, reason: `${reason}: version ${t.version.version} wants ${t.count}, has ${have}` }, 'done');
-      for (let k = 0; k < need; k++) this.#prewarm(t.version, qualifier, reason, false, true);
+      for (let k = 0; k < need; k++) this.#prewarms.start(t.version, qualifier, reason, false, true);
     }
   }
 
@@ -409,9 +425,8 @@ export class Agent implements AsyncDisposable, Executor {
 
   /** A deleted function: nothing is pre-warmed for it any more and its next look is cancelled. */
   forget(fn: string): void {
-    this.#forgotten.set(fn, (this.#forgotten.get(fn) ?? 0) + 1);
+    this.#prewarms.forget(fn);
     this.#latest.delete(fn);
-    this.#prewarmBackoff.delete(fn);
     this.#driver.forget(fn);
     this.#ledger.forget(fn);
   }
@@ -419,40 +434,8 @@ export class Agent implements AsyncDisposable, Executor {
   /** The newest decisions, oldest first; of one function when named. */
   decisions(fn?: string, limit = 100): TakenDecision[] { return this.#driver.decisions(fn, limit); }
 
-  /**
-   * Starts an instance ahead of demand; it waits idle, marked pre-warmed, for the policy to keep or stop.
-   * A spare (the buffer's) is not marked: it counts as having run, for the windows. A rollout's (a new
-   * version's, for the traffic about to move to it) is one a first request waits for while it starts.
-   */
-  #prewarm(v: FunctionVersion, qualifier: string, reason: string, spare = false, rollout = false): void {
-    const epoch = this.#forgotten.get(v.functionName) ?? 0;
-    const p = (async () => {
-      const failed = () => {
-        const n = (this.#prewarmBackoff.get(v.functionName)?.failures ?? 0) + 1;
-        this.#prewarmBackoff.set(v.functionName, { failures: n, until: this.#o.clock.monotonic() + Math.min(PREWARM_BACKOFF_MAX_MS, PREWARM_BACKOFF_MS * 2 ** (n - 1)) });
-      };
-      try {
-        const { started, record } = await this.#startAhead(v, qualifier, 'prewarm', rollout ? (i) => this.#rolloutStarts.add(i) : undefined);
-        if ('failure' in started) { failed(); return; }
-        // The function was deleted while its instance started: it goes too.
-        if ((this.#forgotten.get(v.functionName) ?? 0) !== epoch) { this.#stopInstance(started.instance, 'function deleted during its prewarm'); return; }
-        this.#prewarmBackoff.delete(v.functionName);
-        started.instance.prewarmed = !spare;
-        record();
-        this.#plan(v.functionName);
-      } catch (err) {
-        failed();
-        process.stderr.write(`thaw: prewarm of ${v.functionName} (${reason}) failed: ${asThawError(err).message}\n`);
-      }
-    })();
-    this.#prewarming.add(p);
-    void p.finally(() => this.#prewarming.delete(p));
-  }
-
   /** Settles when every prewarm under way has finished (tests, shutdown). */
-  async prewarmsSettled(): Promise<void> {
-    while (this.#prewarming.size) await Promise.allSettled([...this.#prewarming]);
-  }
+  prewarmsSettled(): Promise<void> { return this.#prewarms.settled(); }
 
   async #run(req: InvokeRequest): Promise<InvokeResult> {
     const { clock } = this.#o;
@@ -471,7 +454,7 @@ export class Agent implements AsyncDisposable, Executor {
           if (!alive) continue;
         }
         phases.add('schedule', scheduleStart, clock.monotonic());
-        return this.#startHandler(instance, req, phases, decision.path, 0);
+        return this.#runs.run(instance, req, phases, decision.path, 0);
       }
       // A rollout's prewarm of this version under way, with no caller of its own: waiting for it costs less than a
       // start of this invocation's own (which would also share the CPU with it), unless that path is
@@ -486,14 +469,14 @@ export class Agent implements AsyncDisposable, Executor {
         prewarming.inFlight--;
         if (ready && prewarming.state === 'idle' && prewarming.inFlight < prewarming.capacity) {
           phases.add('schedule', scheduleStart, clock.monotonic());
-          return this.#startHandler(prewarming, req, phases, prewarming.origin, 0);
+          return this.#runs.run(prewarming, req, phases, prewarming.origin, 0);
         }
         continue;
       }
       phases.add('schedule', scheduleStart, clock.monotonic());
       let started: Started;
       try {
-        started = await this.#start(req, phases, decision.path);
+        started = await this.#starts.start(req, phases, decision.path);
       } catch (err) {
         const e = asThawError(err);
         if (decision.path === 'restored') {
@@ -501,20 +484,12 @@ export class Agent implements AsyncDisposable, Executor {
           this.snapshots.failed(v, `restore failed: ${e.message}`);
           continue;
         }
-        this.#publishRecord(req, { start: decision.path, instanceId: null, phases: phases.spans, initMs: 0, handlerMs: 0, outcome: 'platform_error', errorType: e.code, errorMessage: e.message });
+        this.#runs.publishRecord(req, { start: decision.path, instanceId: null, phases: phases.spans, initMs: 0, handlerMs: 0, outcome: 'platform_error', errorType: e.code, errorMessage: e.message });
         throw e;
       }
       if ('failure' in started) return started.failure;
-      return this.#startHandler(started.instance, req, phases, started.instance.origin, started.initMs);
+      return this.#runs.run(started.instance, req, phases, started.instance.origin, started.initMs);
     }
-  }
-
-  #startHandler(instance: Instance, req: InvokeRequest, phases: Phases, start: StartKind, initMs: number): Promise<InvokeResult> {
-    if (req.signal?.aborted) {
-      this.#publishRecord(req, { start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs: 0, outcome: 'aborted', errorType: null, errorMessage: 'the caller went away before the handler started' });
-      throw new ThawError('THAW_E_ABORTED', 'the invocation was cancelled before the handler started');
-    }
-    return this.#invokeOn(instance, req, phases, start, initMs);
   }
 
   /**
@@ -565,149 +540,11 @@ export class Agent implements AsyncDisposable, Executor {
     });
   }
 
-  /**
-   * A new instance by the path the ladder chose: `cold` starts a runtime process, `restored` starts one
-   * from the version's snapshot, `pooled` takes a started one. All three then fetch and unpack the code
-   * (in parallel with the runtime boot), set the environment and run init (a restore runs only its hooks).
-   */
-  async #start(req: InvokeRequest, phases: Phases, path: 'restored' | 'pooled' | 'cold', onInstance?: (i: Instance) => void): Promise<Started> {
-    const { clock } = this.#o;
-    const v = req.version;
-    const runtime = runtimeKind(v.config.runtime);
-    const vpc = v.config.vpc?.networks.length ? v.config.vpc : null;
-    this.#runtimePool.want(shapeOf(v));
-    // Room under the node's memory budget: idle instances of the lowest Greedy-Dual priority go first.
-    const evictions = this.policies.admit(clock.monotonic(), v.config.memoryMb);
+  /** Room under the node's memory budget for a start of v: idle instances of the lowest Greedy-Dual priority go first. */
+  #admit(v: FunctionVersion): void {
+    const evictions = this.policies.admit(this.#o.clock.monotonic(), v.config.memoryMb);
     if (evictions.length) this.#noteEvictions(evictions, v);
     for (const d of evictions) this.#driver.take(d);
-
-    const sandboxStart = clock.monotonic();
-    let id: string;
-    let conn: RuntimeConnection;
-    let origin: StartKind = path;
-    // A pooled runtime of a private network's shape was attached to it before it started.
-    const pooled = path === 'pooled' ? this.#runtimePool.take(shapeOf(v)) : null;
-    const snapshotBlob = path === 'restored' ? this.snapshots.blobFor(v) : null;
-    /** The private network attach: when it started and how long it took (a ready namespace: microseconds). */
-    let attach: { start: number; ms: number } | null = null;
-    if (pooled) {
-      id = pooled.id;
-      conn = pooled.conn;
-    } else {
-      if (path === 'restored' && !snapshotBlob) origin = 'cold';
-      if (path === 'pooled') origin = 'cold';
-      id = newInstanceId();
-      let netns: string | undefined;
-      if (vpc) {
-        if (!this.#o.network) throw new ThawError('THAW_E_NETWORK_UNAVAILABLE', `${v.functionName} is on a private network, which needs the namespaces sandbox; this node runs ${this.#o.driver.name}`);
-        const start = clock.monotonic();
-        netns = (await this.#o.network.attach(id, vpc)).netns;
-        attach = { start, ms: clock.monotonic() - start };
-      }
-      const spec = runtime.sandboxSpec({ id, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), cwd: this.#o.scratchDir, env: this.#runtimeEnv(runtime.name), readPaths: [], binds: this.#o.network?.binds(id), netns, snapshotBlob: snapshotBlob ?? undefined });
-      try {
-        conn = new RuntimeConnection(await this.#o.driver.create(spec), nullHooks);
-      } catch (err) {
-        this.#o.network?.release(id);
-        throw err;
-      }
-    }
-    const sandbox = conn.sandbox;
-    const sandboxEnd = clock.monotonic();
-    phases.add('sandbox', sandboxStart, sandboxEnd);
-
-    const instance = new Instance(id, v, conn, clock, origin);
-    onInstance?.(instance);
-    if (req.trigger !== 'prewarm' && req.trigger !== 'provision') this.#claimed.add(instance);
-    conn.bind({
-      onLog: (invocationId, stream, text) => this.#onLog(instance, invocationId, stream, text),
-      onCall: (invocationId, functionName, payload) => this.#o.onCall({ callerInvocationId: invocationId, functionName, payload }),
-    });
-    this.#adopt(instance);
-
-    const booted = conn.ready().then(() => clock.monotonic());
-    booted.catch(() => {});
-    try {
-      const codeStart = clock.monotonic();
-      // With a remote origin and a known init set, a miss serves init's files at once and fills the rest behind.
-      const onDemand = await this.initSets.forStart(v);
-      const code = await this.#o.cache.ensure(v.config.codeSha256, this.#o.blobs, this.#o.packageLimits, v.config.codeImage, onDemand.set);
-      // Held while the instance lives: the cache never evicts code a running instance may still read.
-      this.#o.cache.pin(v.config.codeSha256);
-      instance.codePinned = true;
-      // Its layers, as one tree: fetched, unpacked and merged like code (once per node), pinned likewise.
-      const opt = v.config.layers?.length ? await this.#optTrees.ensure(v.config.layers.map((l) => l.codeSha256)) : null;
-      if (opt) { this.#o.cache.pin(opt.key); instance.optKey = opt.key; }
-      const fetchMs = code.fetchMs + (opt?.fetchMs ?? 0);
-      phases.add('code', codeStart, codeStart + fetchMs);
-      phases.add('unpack', codeStart + fetchMs, codeStart + fetchMs + code.unpackMs + (opt?.unpackMs ?? 0));
-
-      const envStart = clock.monotonic();
-      const entry = await this.#handlerEntry(v, code.dir);
-      // The code appears inside the sandbox (at /var/task where it is confined), with the version's compile cache.
-      const inside = await sandbox.attachCode({
-        codeDir: code.dir,
-        optDir: opt?.dir ?? null,
-        // Per package and Node version (a V8 code cache is one binary's); none where Node has no compile cache (20).
-        compileCacheDir: this.#o.compileCacheDir && runtime.compileCache ? join(this.#o.compileCacheDir, `${v.config.codeSha256.slice(0, 16)}-node${runtime.nodeVersion}`) : null,
-      });
-      const initSpec: InitSpec = {
-        functionName: v.functionName,
-        version: v.version,
-        functionArn: functionArn(this.#o.region, v.functionName, req.qualifier),
-        memoryMb: v.config.memoryMb,
-        file: join(inside.codeDir, relative(code.dir, entry.file)),
-        exportName: entry.exportName,
-        codeDir: inside.codeDir,
-        env: { NODE_PATH: nodePath(inside, runtime.nodeMajor), ...functionEnv(v, inside.codeDir, {
-          logStream: logStreamName(v.version, id, clock.now()),
-          // Started ahead of demand (reserved, or a policy's pre-warm): Lambda's word for that is provisioned.
-          initializationType: req.trigger === 'provision' || req.trigger === 'prewarm' ? 'provisioned-concurrency' : origin === 'restored' ? 'snap-start' : 'on-demand',
-        }) },
-        compileCacheDir: inside.compileCacheDir,
-        ...(code.partial ? { partial: true } : {}),
-        ...(onDemand.record ? { recordFiles: true } : {}),
-      };
-      const envEnd = clock.monotonic();
-      phases.add('env', envStart, envEnd);
-      // The instance's way out: an egress grant under its function's policy, presented by its relay.
-      if (this.#o.network) initSpec.egressToken = this.#o.network.grant(id, `${v.functionName}:${v.version}`, v.config.egress ?? DEFAULT_EGRESS);
-      const grantMs = clock.monotonic() - envEnd;
-      // The network phase: the private network attach (before the sandbox started) and the egress grant.
-      if (attach) phases.add('network', attach.start, attach.start + attach.ms + grantMs);
-      else phases.add('network', envEnd, envEnd + grantMs);
-
-      const readyAt = pooled ? sandboxEnd : await withTimeout(booted, this.#o.startTimeoutMs, () => sandbox.kill('runtime start timed out'), clock, 'the runtime did not start in time');
-      phases.add('runtime', sandboxEnd, readyAt);
-      if (origin === 'restored') this.#restoreMs.add(instance.key, readyAt - sandboxStart);
-      if (origin === 'cold') this.#bootMs.add(bootKey(shapeOf(v)), readyAt - sandboxStart);
-
-      instance.transition('initializing', 'runtime ready');
-      const initStart = Math.max(readyAt, envEnd);
-      try {
-        await withTimeout(conn.init(initSpec), this.#o.initTimeoutMs, () => sandbox.kill('init timed out'), clock, `init did not finish within ${this.#o.initTimeoutMs} ms`);
-      } catch (err) {
-        const end = clock.monotonic();
-        phases.add('init', initStart, end);
-        if (!(err instanceof InitFailure) && !(err instanceof ThawError && err.code === 'THAW_E_FUNCTION_TIMEOUT')) throw err;
-        const error: SerializedError = err instanceof InitFailure ? err.error : { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${req.invocationId} Error: ${err.message}`, trace: [] };
-        this.#stopInstance(instance, 'init failed');
-        if (pooled) this.#runtimePool.specialized();
-        return { failure: this.#finish(req, instance, phases, origin, end - initStart, 0, 'init_error', error) };
-      }
-      const initEnd = clock.monotonic();
-      phases.add('init', initStart, initEnd);
-      if (onDemand.record && conn.initFiles) void this.initSets.record(v, code.dir, conn.initFiles);
-      if (origin !== 'restored') this.#initMs.add(instance.key, initEnd - initStart);
-      instance.transition('idle', 'initialized');
-      if (pooled) this.#runtimePool.specialized();
-      return { instance, initMs: initEnd - initStart };
-    } catch (err) {
-      if (pooled) this.#runtimePool.specialized();
-      this.#stopInstance(instance, `${origin} start failed`);
-      if (err instanceof ThawError) throw err;
-      throw new ThawError('THAW_E_SANDBOX_START_FAILED', `${origin} start of ${v.functionName} failed: ${(err as Error).message}`, { cause: err });
-    }
   }
 
   /** Notes each eviction with the start it made room for and the instances that stayed (`thaw why`). */
@@ -720,120 +557,6 @@ export class Agent implements AsyncDisposable, Executor {
       const instance = 'instanceId' in d ? this.#byId.get(d.instanceId) : undefined;
       if (instance) this.#ledger.ending(instance, 'evicted', d.reason, { evictedFor: `${v.functionName}:${v.version}`, budgetMb: this.policies.budgetMb(), loadedMb, neededMb: v.config.memoryMb, kept });
     }
-  }
-
-  async #invokeOn(instance: Instance, req: InvokeRequest, phases: Phases, start: StartKind, initMs: number): Promise<InvokeResult> {
-    const { clock } = this.#o;
-    const v = req.version;
-    const timeoutMs = v.config.timeoutMs;
-    instance.acquire();
-    this.#platformLog(instance, req.invocationId, `START RequestId: ${req.invocationId} Version: ${v.version}`);
-    const handlerStart = clock.monotonic();
-    if (req.trigger !== 'prewarm' && req.trigger !== 'provision') this.#startCosts.add(start, handlerStart - req.receivedMono);
-    let timedOut = false;
-    let aborted = false;
-    const timer = clock.setTimer(() => { timedOut = true; instance.conn.sandbox.kill('timeout'); }, timeoutMs);
-    // What a streaming handler writes: to the caller's stream as it comes, or collected for a buffered caller.
-    const sink = new InvocationSink({
-      target: req.stream, executedVersion: v.version, invocationId: req.invocationId, keep: req.trigger !== 'event' && req.trigger !== 'timer',
-      onCut: (error) => instance.conn.abortStream(req.invocationId, error),
-    });
-    // A streaming handler's response ends where its client went away: its writes fail, its instance lives on.
-    // Any other handler (one that has not started a stream) is stopped with its instance, as when buffered.
-    const onAbort = () => {
-      aborted = true;
-      if (req.stream && sink.started) instance.conn.abortStream(req.invocationId, clientGoneError);
-      else instance.conn.sandbox.kill('caller went away');
-    };
-    req.signal?.addEventListener('abort', onAbort, { once: true });
-    let outcome: InvokeOutcome;
-    req.onHandlerStart?.();
-    try {
-      outcome = await instance.conn.invoke({ id: req.invocationId, payload: req.payload, deadline: clock.now() + timeoutMs, clientContext: req.clientContext, warmup: req.trigger === 'warmup', traceId: traceHeaderFrom(req.traceId, clock.now(), v.config.tracingMode === 'Active', req.trace), traceparent: req.trace ? traceparentOf(req.trace) : undefined }, sink);
-    } finally {
-      timer.cancel();
-      req.signal?.removeEventListener('abort', onAbort);
-    }
-    const handlerEnd = clock.monotonic();
-    phases.add('handler', handlerStart, handlerEnd);
-    if (outcome.kind !== 'crash') instance.release();
-    // A streamed invocation whose client went away: its handler saw the stream fail and finished.
-    if (aborted && req.stream && outcome.kind !== 'crash') throw this.#aborted(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'the caller went away; its response stream was closed');
-    if (sink.cut) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', sink.cut);
-
-    if (outcome.kind === 'ok') {
-      // A streaming handler's response is its stream, not its return value.
-      if (sink.started) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'success', null, req.stream ? '' : sink.body());
-      // Lambda's cap on a synchronous response: larger ones are the function's error, not its result.
-      // (An event's or a timer's result goes nowhere a caller waits; it is not failed for its size.)
-      const bytes = req.trigger === 'event' || req.trigger === 'timer' ? 0 : Buffer.byteLength(outcome.payload);
-      if (bytes > MAX_RESPONSE_BYTES) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', responseTooLargeError(bytes));
-      return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'success', null, outcome.payload);
-    }
-    if (outcome.kind === 'error') return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'error', outcome.error);
-    if (timedOut) return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'timeout', timeoutError(req.invocationId, timeoutMs));
-    if (aborted) throw this.#aborted(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'the caller went away; the instance running the invocation was stopped');
-    const error = crashError(req.invocationId, v.config.memoryMb, outcome.exit, outcome.error, outcome.stderrTail, heapLimitMb(v.config.memoryMb));
-    return this.#finish(req, instance, phases, start, initMs, handlerEnd - handlerStart, 'crash', error);
-  }
-
-  /** Records an invocation whose caller went away; the error to throw. */
-  #aborted(req: InvokeRequest, instance: Instance, phases: Phases, start: StartKind, initMs: number, handlerMs: number, message: string): ThawError {
-    this.#publishRecord(req, { start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs, outcome: 'aborted', errorType: null, errorMessage: 'the caller went away' });
-    return new ThawError('THAW_E_ABORTED', message);
-  }
-
-  #finish(req: InvokeRequest, instance: Instance, phases: Phases, start: StartKind, initMs: number, handlerMs: number,
-    outcome: InvocationOutcome, error: SerializedError | null, payload?: string): InvokeResult {
-    const record = this.#publishRecord(req, {
-      start, instanceId: instance.id, phases: phases.spans, initMs, handlerMs, outcome,
-      errorType: error?.errorType ?? null, errorMessage: error?.errorMessage ?? null,
-    });
-    this.#platformLog(instance, req.invocationId, `END RequestId: ${req.invocationId}`);
-    this.#platformLog(instance, req.invocationId, reportLine({
-      invocationId: req.invocationId, handlerMs, billedMs: record.billedMs, memoryMb: record.memoryMb,
-      peakMemoryBytes: instance.conn.sandbox.peakMemoryBytes(), start, initMs,
-    }));
-    return {
-      record,
-      payload: error ? JSON.stringify(error) : payload ?? 'null',
-      functionError: error ? 'Unhandled' : null,
-      logs: this.#logs.get(req.invocationId) ?? [],
-    };
-  }
-
-  #publishRecord(req: InvokeRequest, r: Pick<InvocationRecord, 'start' | 'instanceId' | 'phases' | 'initMs' | 'handlerMs' | 'outcome' | 'errorType' | 'errorMessage'>): InvocationRecord {
-    const record: InvocationRecord = {
-      id: req.invocationId,
-      functionName: req.version.functionName,
-      version: req.version.version,
-      qualifier: req.qualifier,
-      trigger: req.trigger,
-      callerInvocationId: req.callerInvocationId,
-      receivedAt: req.receivedAt,
-      durationMs: round(this.#o.clock.monotonic() - req.receivedMono),
-      memoryMb: req.version.config.memoryMb,
-      ...r,
-      initMs: round(r.initMs),
-      handlerMs: round(r.handlerMs),
-      billedMs: r.start ? Math.ceil(r.initMs + r.handlerMs) : 0,
-      trace: req.trace ?? null,
-      ...(req.placement ? { placement: req.placement } : {}),
-      ...(this.#causes.has(req.invocationId) && r.start && r.start !== 'warm' && r.start !== 'thawed' && r.start !== 'paged' ? { cause: this.#causes.get(req.invocationId) } : {}),
-    };
-    publishInvocationEnd(record);
-    return record;
-  }
-
-  async #handlerEntry(v: FunctionVersion, dir: string) {
-    const key = `${v.config.codeSha256}:${v.config.handler}`;
-    let entry = this.#handlerFiles.get(key);
-    if (!entry) {
-      const { file } = await resolveHandlerFile(dir, v.config.handler);
-      entry = { file, exportName: parseHandler(v.config.handler).exportName };
-      this.#handlerFiles.set(key, entry);
-    }
-    return entry;
   }
 
   /** A clean environment, as on Lambda (a confining driver points HOME at the sandbox's own /tmp). */
@@ -975,8 +698,3 @@ export class Agent implements AsyncDisposable, Executor {
 
   async [Symbol.asyncDispose]() { await this.close(); }
 }
-
-/** Boot costs are a runtime's and a memory size's, whatever function it then runs. */
-const bootKey = (s: { runtime: string; memoryMb: number }) => `${runtimeKind(s.runtime).name}:${s.memoryMb}`;
-/** The pool shape a version's instances need. */
-const shapeOf = (v: FunctionVersion) => ({ runtime: v.config.runtime, memoryMb: v.config.memoryMb, tmpMb: ephemeralStorageMb(v.config), vpc: v.config.vpc?.networks.length ? v.config.vpc : null });
