@@ -3,7 +3,8 @@
 // (restored: over starts of one published version from its snapshot), against a bare `node` process start
 // measured in the same run. Two Thaw servers: one without a runtime pool (cold, restored, thawed, warm),
 // one with it (pooled), for each sandbox driver. Writes a table and an SVG bar chart.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,19 @@ import { dist } from './stats.ts';
  * unpacked again. `coldCached` is the same start with the package still unpacked on the node, the state
  * the pooled and restored paths find it in.
  */
+
+/**
+ * Drops every package from a running server's code cache behind its back, as a full cold start needs: a
+ * package's tree may be its image mounted there (unmounted first), and the image file beside it goes too, so
+ * the next start fetches from the origin again.
+ */
+export async function evictCodeCache(cache: string): Promise<void> {
+  const dir = join(cache, 'code');
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((mp): mp is string => !!mp && mp.startsWith(`${dir}/`));
+  for (const mp of mounts.sort().reverse()) if (spawnSync('umount', [mp]).status !== 0) spawnSync('fusermount', ['-u', mp]);
+  for (const d of await readdir(dir).catch(() => [] as string[])) if (/^[0-9a-f]{64}(\.sqsh)?$/.test(d)) await rm(join(dir, d), { recursive: true, force: true });
+}
+
 export const PATHS = ['cold', 'coldCached', 'pooled', 'restored', 'thawed', 'warm'] as const;
 export type Path = (typeof PATHS)[number];
 export const PATH_LABELS: Record<Path, string> = { cold: 'cold', coldCached: 'cold, code cached', pooled: 'pooled', restored: 'restored', thawed: 'thawed', warm: 'warm' };
@@ -90,9 +104,7 @@ export async function ladderBench(o: { root: string; iterations: number; request
       return { ms, start: String(r.headers['x-thaw-start']) };
     };
     const expectPath = (got: string, want: Path, fn: string) => { if (got !== want) throw new Error(`${fn}: expected a ${want} start, got ${got}`); };
-    const evictCode = async (cache: string) => {
-      for (const d of await readdir(join(cache, 'code')).catch(() => [] as string[])) if (/^[0-9a-f]{64}$/.test(d)) await rm(join(cache, 'code', d), { recursive: true, force: true });
-    };
+    const evictCode = evictCodeCache;
     const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 120_000) => {
       const end = performance.now() + timeoutMs;
       while (!(await check())) { if (performance.now() > end) throw new Error(`timed out waiting for ${what}`); await sleep(20); }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { zipEntries } from '../src/codestore/index.ts';
 import { PHASES } from '../src/core/types.ts';
-import { PATHS, PATH_LABELS, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
+import { PATHS, PATH_LABELS, evictCodeCache, ladderBench, ladderSvg, type LadderResults } from './ladder.ts';
 import { publishBench, type PublishResults } from './publish.ts';
 import { compatBench, renderCompat, type CompatResults } from './compat.ts';
 import { otelBench, renderOtel } from './otel.ts';
@@ -203,7 +203,7 @@ async function coreServer(driver: Driver, dataRoot: string, cacheRoot: string) {
     async coldStart(evict: boolean): Promise<{ ms: number; phases: Record<string, number> }> {
       const up = await api('/2015-03-31/functions/hello/configuration', 'PUT', { Environment: { Variables: { RUN: `r${run++}` } } });
       if (up.status !== 200) throw new Error(`update failed: ${up.body}`);
-      if (evict) for (const d of await readdir(join(cacheDir, 'code'))) await rm(join(cacheDir, 'code', d), { recursive: true, force: true });
+      if (evict) await evictCodeCache(cacheDir);
       let reply!: Awaited<ReturnType<typeof request>>;
       const ms = await timed(async () => { reply = await request(invokeUrl); });
       if (reply.headers['x-thaw-start'] !== 'cold') throw new Error(`expected a cold start, got ${reply.headers['x-thaw-start']}`);
