@@ -26,7 +26,8 @@ import { dist } from './stats.ts';
 export async function evictCodeCache(cache: string): Promise<void> {
   const dir = join(cache, 'code');
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((mp): mp is string => !!mp && mp.startsWith(`${dir}/`));
-  for (const mp of mounts.sort().reverse()) if (spawnSync('umount', [mp]).status !== 0) spawnSync('fusermount', ['-u', mp]);
+  // Lazily: an instance still running from the tree (its cwd) keeps the old mount alive, detached.
+  for (const mp of mounts.sort().reverse()) if (spawnSync('umount', ['-l', mp]).status !== 0) spawnSync('fusermount', ['-uz', mp]);
   for (const d of await readdir(dir).catch(() => [] as string[])) if (/^[0-9a-f]{64}(\.sqsh)?$/.test(d)) await rm(join(dir, d), { recursive: true, force: true });
 }
 
