@@ -148,7 +148,8 @@ const platforms: ['namespaces' | 'process', string | undefined][] = [
 ];
 for (const [sandbox, skip] of platforms) describe(`a platform (${sandbox} driver) mounts a version's image on a node without its tree`, { skip }, () => {
   let t: TestThaw;
-  before(async () => { t = await startTestThaw({ sandbox }); });
+  // Every package gets an image here, however small (the default leaves trees under 1 MB unpacked).
+  before(async () => { t = await startTestThaw({ sandbox, imageMinKb: 0 }); });
   after(async () => {
     await t.stop();
     assert.deepEqual(mountsUnder(t.cacheDir), [], 'no mount outlives the server');
@@ -252,7 +253,7 @@ describe('thaw up killed with SIGKILL while an image is mounted', { skip: noBuil
   });
 
   test('the next thaw up unmounts the image the killed run left, and mounts it again on demand', async () => {
-    const first = await thawUp(dataDir, cacheDir, ['--pool-size', '0']);
+    const first = await thawUp(dataDir, cacheDir, ['--pool-size', '0', '--image-min-kb', '0']);
     children.push(first.child);
     assert.match(first.stderr(), /package images: a package is mounted read-only from its image \(loop device\)/);
     const lambda = new LambdaClient({ endpoint: first.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });

@@ -23,8 +23,12 @@ export interface Ingested {
   image: CodeImage | null;
 }
 
-/** `images: false` stores no image (a node without squashfs-tools is detected on its own). */
-export async function ingestPackage(o: { bytes: Buffer; handler: string; blobs: Origin; cache: CodeCache; limits: PackageLimits; images?: boolean }): Promise<Ingested> {
+/**
+ * `images: false` stores no image (a node without squashfs-tools is detected on its own); nor does a tree
+ * smaller than `minImageBytes` (default 0): unpacking a few files costs less than building an image at
+ * every deploy, which `thaw dev` pays on each save.
+ */
+export async function ingestPackage(o: { bytes: Buffer; handler: string; blobs: Origin; cache: CodeCache; limits: PackageLimits; images?: boolean; minImageBytes?: number }): Promise<Ingested> {
   checkPackageSize(o.bytes, o.limits);
   parseHandler(o.handler);
   const tmp = await o.cache.tempPath();
@@ -39,7 +43,7 @@ export async function ingestPackage(o: { bytes: Buffer; handler: string; blobs: 
     const put = await o.blobs.put(o.bytes, hash);
     if (put.created) created = hash;
     let image: CodeImage | null = null;
-    if (o.images !== false && canBuildImages()) {
+    if (o.images !== false && unpackedBytes >= (o.minImageBytes ?? 0) && canBuildImages()) {
       const bytes = await buildImage(tmp, imageFile);
       const stored = await o.blobs.put(bytes);
       if (stored.created) imageCreated = stored.sha256;

@@ -23,6 +23,8 @@ export interface ControlOptions {
   random?: () => number;
   /** The region in ARNs (layer version ARNs are checked against it); default us-east-1. */
   region?: string;
+  /** Packages whose tree is smaller get no image (unpacked on a miss instead); default 0: every one. */
+  minImageBytes?: number;
   /** Where the built-in layers come from (src/control/layers.ts); null: none. */
   builtinLayersFrom?: string | null;
 }
@@ -314,7 +316,7 @@ export class Control {
   /** Stores and unpacks a package, checked for its handler; refused (and not kept) when the runtime would refuse the handler. */
   async #ingest(code: Buffer | undefined, handler: string, runtime: string) {
     if (!code || code.length === 0) throw new ThawError('THAW_E_PACKAGE_MISSING', 'no code was given (Code.ZipFile is empty)');
-    const pkg = await ingestPackage({ bytes: code, handler, blobs: this.#o.blobs, cache: this.#o.cache, limits: this.#o.limits });
+    const pkg = await ingestPackage({ bytes: code, handler, blobs: this.#o.blobs, cache: this.#o.cache, limits: this.#o.limits, minImageBytes: this.#o.minImageBytes });
     try {
       await checkNotCallbackHandler(join(pkg.dir, pkg.handlerFile), parseHandler(handler).exportName, runtime);
     } catch (err) {

@@ -47,6 +47,8 @@ export const userOptionsSchema = z.strictObject({
   poolRefillDelayMs: z.number().int().min(0).default(100),
   /** Bound of the node-local unpacked code cache; least recently used packages are evicted beyond it. */
   codeCacheMb: z.number().positive().default(4096),
+  /** Packages whose unpacked tree is smaller get no squashfs image: unpacking them costs less than building one per deploy. */
+  imageMinKb: z.number().int().min(0).default(1024),
   /** V8 compile cache per package, shared by its instances on this node. */
   compileCache: z.boolean().default(true),
   /** Warm a new version of a function with traffic before its first request ($LATEST changed, a version published). */
@@ -113,6 +115,7 @@ export interface ResolvedOptions {
   readonly poolRefillDelayMs: number;
   readonly compileCache: boolean;
   readonly codeCacheBytes: number;
+  readonly imageMinBytes: number;
   readonly snapshots: boolean;
   readonly versionPrewarm: boolean;
   readonly snapshotTimeoutMs: number;
@@ -160,6 +163,7 @@ export function resolveOptions(input: UserOptions): ResolvedOptions {
     poolRefillDelayMs: o.poolRefillDelayMs,
     compileCache: o.compileCache,
     codeCacheBytes: Math.round(o.codeCacheMb * 1024 * 1024),
+    imageMinBytes: o.imageMinKb * 1024,
     snapshots: o.snapshots,
     versionPrewarm: o.versionPrewarm,
     snapshotTimeoutMs: o.snapshotTimeoutMs,

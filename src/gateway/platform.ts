@@ -183,7 +183,7 @@ export class Platform implements AsyncDisposable {
         for (const d of readdirSafe(compileDir)) if (d.startsWith(`${sha.slice(0, 16)}-`)) rmSync(join(compileDir, d), { recursive: true, force: true });
       },
     });
-    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, region: options.region, onPublished: (v) => this.#onPublished(v) });
+    this.control = new Control({ store, blobs: this.blobs, cache: this.cache, limits: this.limits, clock, region: options.region, minImageBytes: options.imageMinBytes, onPublished: (v) => this.#onPublished(v) });
     this.recorder = new Recorder({
       store, clock, flushIntervalMs: 200, keepInvocations: options.keepInvocations, keepLogLinesPerFunction: options.keepLogLinesPerFunction,
       onError: (err) => process.stderr.write(`thaw: could not record telemetry: ${(err as Error).message}\n`),
