@@ -4,7 +4,7 @@
 // measured in the same run. Two Thaw servers: one without a runtime pool (cold, restored, thawed, warm),
 // one with it (pooled), for each sandbox driver. Writes a table and an SVG bar chart.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mountsUnder } from '../src/core/mounts.ts';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +25,8 @@ import { dist } from './stats.ts';
  */
 export async function evictCodeCache(cache: string): Promise<void> {
   const dir = join(cache, 'code');
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((mp): mp is string => !!mp && mp.startsWith(`${dir}/`));
   // Lazily: an instance still running from the tree (its cwd) keeps the old mount alive, detached.
-  for (const mp of mounts.sort().reverse()) if (spawnSync('umount', ['-l', mp]).status !== 0) spawnSync('fusermount', ['-uz', mp]);
+  for (const mp of mountsUnder(dir)) if (spawnSync('umount', ['-l', mp]).status !== 0) spawnSync('fusermount', ['-uz', mp]);
   for (const d of await readdir(dir).catch(() => [] as string[])) if (/^[0-9a-f]{64}(\.sqsh)?$/.test(d)) await rm(join(dir, d), { recursive: true, force: true });
 }
 

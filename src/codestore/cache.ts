@@ -17,7 +17,8 @@ import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { systemClock } from '../core/clock.ts';
 import type { CodeImage, InitSet } from '../core/types.ts';
-import { imageUsable, mountsUnder, type ImageMounts } from './images.ts';
+import { mountsUnder } from '../core/mounts.ts';
+import { imageUsable, type ImageMounts } from './images.ts';
 import { FILLING_MARKER, fillFrom } from './ondemand.ts';
 import { extractPackage } from './package.ts';
 import type { Origin } from './origin.ts';

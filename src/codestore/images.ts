@@ -58,14 +58,3 @@ export function fuseImageMounts(): ImageMounts | null {
   };
 }
 
-/** Mount points at or below dir, deepest first (from /proc/self/mountinfo): what a killed run left mounted. */
-export function mountsUnder(dir: string): string[] {
-  let text = '';
-  try { text = readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return []; }
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const mp = line.split(' ')[4]?.replace(/\\040/g, ' ');
-    if (mp && (mp === dir || mp.startsWith(dir + '/'))) out.push(mp);
-  }
-  return out.sort((a, b) => b.length - a.length);
-}

@@ -9,6 +9,7 @@ import { accessSync, chmodSync, chownSync, closeSync, constants, existsSync, mkd
 import { dirname, join, relative } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { ThawError } from '../core/errors.ts';
+import { mountsUnder } from '../core/mounts.ts';
 import { CgroupScope, PIDS_MAX, detectCgroups, type CgroupLayout, type InstanceCgroup } from './cgroups.ts';
 import { childChannel } from './channel.ts';
 import { Mounter } from './mounter.ts';
@@ -67,18 +68,6 @@ export function probeNamespaces(bwrap = BWRAP): { ok: true } | { ok: false; reas
 
 /** The cgroup scope tag of a cache dir: one per server. */
 export const scopeTagFor = (dir: string) => createHash('sha256').update(dir).digest('hex').slice(0, 10);
-
-/** Mount points at or below dir, deepest first (from /proc/self/mountinfo). */
-function mountsUnder(dir: string): string[] {
-  let text = '';
-  try { text = readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return []; }
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const mp = line.split(' ')[4]?.replace(/\\040/g, ' ');
-    if (mp && (mp === dir || mp.startsWith(dir + '/'))) out.push(mp);
-  }
-  return out.sort((a, b) => b.length - a.length);
-}
 
 class NamespaceSandbox implements Sandbox {
   readonly id: string;
