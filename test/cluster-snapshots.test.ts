@@ -5,51 +5,21 @@
 // everywhere (the origin's object, the records, each agent's decrypted copy).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CreateFunctionCommand, DeleteFunctionCommand, LambdaClient, PublishVersionCommand } from '@aws-sdk/client-lambda';
 import { signRequest } from '../src/gateway/index.ts';
 import { eventually, fnSource, pkg, processesUnder, thawUp } from './helpers.ts';
+import { ROLE, mountsUnder, signed, startAgent, type AgentProc, type Key } from './cluster-helpers.ts';
 import { startPostgres, type TestPostgres } from './postgres.ts';
-
-const THAW_BIN = join(resolve(import.meta.dirname, '..'), 'bin', 'thaw.js');
-const ROLE = 'arn:aws:iam::000000000000:role/x';
-
-interface Key { AccessKeyId: string; SecretAccessKey: string }
-interface AgentProc { name: string; child: ChildProcess; cacheDir: string; dataDir: string; stderr: () => string; exited: Promise<void> }
-
-/** A signed request to the control plane. */
-async function signed(url: string, key: Key, method = 'GET', body?: unknown): Promise<Response> {
-  const u = new URL(url);
-  const text = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string> = text ? { 'content-type': 'application/json' } : {};
-  Object.assign(headers, await signRequest({ method, url: u, headers, body: text, accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey, region: 'us-east-1' }));
-  return fetch(u, { method, headers, body: text });
-}
 
 /** Files under a directory, recursively (the snapshot origin's ab/<sha>.snap, an agent's decrypted copies). */
 const filesUnder = (dir: string): string[] => existsSync(dir)
   ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name))
   : [];
-
-const mountsUnder = (dir: string) => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((mp) => mp?.startsWith(dir + '/'));
-
-function startAgent(name: string, control: string, key: Key, dataDir: string, cacheDir: string): Promise<AgentProc> {
-  const child = spawn(process.execPath, [THAW_BIN, 'agent', '--control', control, '--name', name, '--data', dataDir, '--cache', cacheDir, '--sandbox', 'process', '--pool-size', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, THAW_ACCESS_KEY_ID: key.AccessKeyId, THAW_SECRET_ACCESS_KEY: key.SecretAccessKey, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c) => { out += c; });
-  child.stderr!.on('data', (c) => { err += c; });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return eventually(async () => out.includes(`Thaw agent ${name} is up`) && true, `agent ${name} to join (stderr: ${err})`, 60_000)
-    .then(() => ({ name, child, cacheDir, dataDir, stderr: () => err, exited }));
-}
 
 describe('snapshots in a cluster of two agents', { timeout: 600_000 }, () => {
   let pg: TestPostgres | null = null;

@@ -5,20 +5,18 @@
 // under its name (checked by promtool) and /thaw/v1/decisions with the agents' policy decisions.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   AddPermissionCommand, CreateFunctionCommand, CreateFunctionUrlConfigCommand, InvokeCommand, InvokeWithResponseStreamCommand, LambdaClient,
   type InvokeWithResponseStreamResponseEvent,
 } from '@aws-sdk/client-lambda';
-import { signRequest } from '../src/gateway/index.ts';
+import { ROLE, mountsUnder, signed, startAgent, type AgentProc, type Key } from './cluster-helpers.ts';
 import { eventually, fnSource, pkg, processesUnder, thawUp } from './helpers.ts';
 
-const THAW_BIN = join(resolve(import.meta.dirname, '..'), 'bin', 'thaw.js');
-const ROLE = 'arn:aws:iam::000000000000:role/x';
 const PROMTOOL = '/usr/bin/promtool';
 
 /** `signalled(n)` settles once the instance has had n SIGUSR2s: the test decides when the function goes on. */
@@ -44,33 +42,7 @@ export const handler = awslambda.streamifyResponse(async (event, responseStream)
   await pipeline(Readable.from(ticks()), responseStream);
 });`;
 
-const mountsUnder = (dir: string) => readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((mp) => mp?.startsWith(dir + '/'));
 const text = (b?: Uint8Array) => Buffer.from(b ?? []).toString('utf8');
-
-interface Key { AccessKeyId: string; SecretAccessKey: string }
-interface AgentProc { name: string; child: ChildProcess; cacheDir: string; exited: Promise<void> }
-
-async function signed(url: string, key: Key, method = 'GET', body?: unknown): Promise<Response> {
-  const u = new URL(url);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string> = payload ? { 'content-type': 'application/json' } : {};
-  Object.assign(headers, await signRequest({ method, url: u, headers, body: payload, accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey, region: 'us-east-1' }));
-  return fetch(u, { method, headers, body: payload });
-}
-
-function startAgent(name: string, control: string, key: Key, dataDir: string, cacheDir: string): Promise<AgentProc> {
-  const child = spawn(process.execPath, [THAW_BIN, 'agent', '--control', control, '--name', name, '--data', dataDir, '--cache', cacheDir, '--sandbox', 'process', '--pool-size', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, THAW_ACCESS_KEY_ID: key.AccessKeyId, THAW_SECRET_ACCESS_KEY: key.SecretAccessKey, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c) => { out += c; });
-  child.stderr!.on('data', (c) => { err += c; });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return eventually(async () => out.includes(`Thaw agent ${name} is up`) && true, `agent ${name} to join (stderr: ${err})`, 60_000)
-    .then(() => ({ name, child, cacheDir, exited }));
-}
 
 /** The rest of an event stream: the payload bytes and the InvokeComplete event. */
 async function drain(it: AsyncIterator<InvokeWithResponseStreamResponseEvent>, bytes: Buffer[] = []) {
