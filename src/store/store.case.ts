@@ -1,4 +1,4 @@
-// The Store conformance suite: every implementation (SQLite now, PostgreSQL later) runs these same tests
+// The Store conformance suite: every implementation (SQLite and PostgreSQL) runs these same tests
 // against a real database. Each test opens a fresh store from the factory.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

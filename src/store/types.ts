@@ -1,6 +1,6 @@
-// The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite
-// now, PostgreSQL later) passes the conformance suite in store.case.ts. All methods are async so a network
-// database fits behind the same interface.
+// The Store interface, owned by its consumers (control, agent, telemetry). Every implementation (SQLite,
+// PostgreSQL) passes the conformance suite in store.case.ts. All methods are async so a network database
+// fits behind the same interface.
 import type { LayerPermission, LayerVersion, AccessKey, NetworkRecord, SecurityGroupRecord, DeadLetter, EventInvokeConfig, Alias, FunctionPolicy, FunctionRecord, FunctionUrlRecord, ResourcePolicy, FunctionVersion, InvocationRecord, LogLine, ProvisionedConfig, QueuedEvent, Schedule, SnapshotRecord, InitSet } from '../core/types.ts';
 
 export interface InvocationQuery {
