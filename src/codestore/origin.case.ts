@@ -1,7 +1,8 @@
 // The Origin conformance suite: what every origin store (the data dir's BlobStore, the S3-compatible
 // S3Origin, a cluster agent's PeerOrigin) must do, as node:test cases an implementation's test file
-// registers with a fixture. `damage(hash)` overwrites the stored object with other bytes by the implementation's own means
-// (a file write, a raw PUT), so the suite can prove a damaged object is told apart from good code.
+// registers with a fixture. `damage(hash)` overwrites the stored object with other bytes by the
+// implementation's own means (a file write, a raw PUT), so the suite can prove a damaged object is told
+// apart from good code.
 // Imports node built-ins, src/core and this component's types.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
